@@ -1,0 +1,8 @@
+//! rulesaga: declarative business rules and sagas.
+
+pub mod diag;
+pub mod rules;
+pub mod value;
+
+pub use diag::{Diagnostic, Diagnostics, Severity, Source, Span};
+pub use value::{FieldRef, List, OwnedValue, Record, Row, Value};

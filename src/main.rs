@@ -1,0 +1,2 @@
+//! The `rulesaga` command line.
+fn main() {}
