@@ -16,3 +16,5 @@ mod print;
 
 pub use parse::{parse_expr, parse_rule_file, MAX_DEPTH, MAX_SOURCE_BYTES};
 pub use print::{print_expr, print_rule_file};
+mod api;
+pub use api::{Context, Env, EvalError, Program, RuleErrors, RuleSet};
