@@ -1,2 +1,8 @@
-//! The `rulesaga` command line.
-fn main() {}
+//! The `rulesaga` command line: see `rulesaga --help`.
+
+fn main() -> std::process::ExitCode {
+    rulesaga_cli::main()
+}
+
+#[path = "cli/mod.rs"]
+mod rulesaga_cli;

@@ -1,0 +1,50 @@
+//! Argument parsing and rendering: the only place that prints.
+//!
+//! Exit codes: 0 success, 1 errors in rules or sagas (or a failed saga run), 2 usage or data errors.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod saga;
+
+/// Declarative business rules and sagas.
+#[derive(Parser, Debug)]
+#[command(name = "rulesaga", version, about)]
+pub struct Cli {
+    /// How to print diagnostics.
+    #[arg(long, global = true, value_enum, default_value_t = ErrorFormat::Human)]
+    pub error_format: ErrorFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// `--error-format`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ErrorFormat {
+    /// Text with carets.
+    Human,
+    /// One JSON object per diagnostic.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run, validate and draw sagas.
+    #[command(subcommand)]
+    Saga(saga::SagaCommand),
+}
+
+/// Run the command line.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match cli.command {
+        Command::Saga(cmd) => saga::run(cmd, cli.error_format),
+    }
+}
