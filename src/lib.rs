@@ -1,6 +1,7 @@
 //! rulesaga: declarative business rules and sagas.
 
 pub mod diag;
+pub mod json;
 pub mod rules;
 pub mod value;
 
