@@ -7,7 +7,7 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rulesaga::json::{FieldIndex, SparseRecord};
 use rulesaga::{Context, Env, FieldRef, Program, Record, RuleSet, Source, Value};
 
@@ -53,7 +53,9 @@ impl Record for Customer {
 fn customers() -> Vec<Customer> {
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         state >> 33
     };
     (0..N)
@@ -69,7 +71,8 @@ fn typed_rule() -> Program {
     let file = format!(
         "schema {{\n  tier: standard | premium | vip\n  total: int\n  days: int\n}}\nrule bench = {RULE}\n"
     );
-    let set = RuleSet::compile(vec![Source::new("bench.rules", file)], &Env::new()).expect("rule compiles");
+    let set = RuleSet::compile(vec![Source::new("bench.rules", file)], &Env::new())
+        .expect("rule compiles");
     set.rule("bench").expect("rule exists")
 }
 
@@ -80,8 +83,14 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N as u64));
 
     g.bench_function("native_closure", |b| {
-        let rule = |c: &Customer| matches!(c.tier, Tier::Premium) || (c.total >= 100 && c.days <= 30);
-        b.iter(|| black_box(&data).iter().filter(|c| rule(black_box(c))).count())
+        let rule =
+            |c: &Customer| matches!(c.tier, Tier::Premium) || (c.total >= 100 && c.days <= 30);
+        b.iter(|| {
+            black_box(&data)
+                .iter()
+                .filter(|c| rule(black_box(c)))
+                .count()
+        })
     });
 
     let program = typed_rule();
@@ -115,7 +124,9 @@ fn bench(c: &mut Criterion) {
             let mut record = SparseRecord::new(&index);
             let mut n = 0;
             for line in black_box(&lines) {
-                if record.parse(line.as_bytes(), &index).is_ok() && untyped.matches(&record, &ctx).unwrap_or(false) {
+                if record.parse(line.as_bytes(), &index).is_ok()
+                    && untyped.matches(&record, &ctx).unwrap_or(false)
+                {
                     n += 1;
                 }
             }

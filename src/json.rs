@@ -209,7 +209,10 @@ mod tests {
         let line = br#"{"name":"Bob","tier":"regular","total":150,"extra":{"a":[1,2]}}"#;
         let mut rec = SparseRecord::new(&index);
         rec.parse(line, &index).unwrap();
-        assert!(matches!(rec.get(0), Some(Value::Str(Cow::Borrowed("regular")))));
+        assert!(matches!(
+            rec.get(0),
+            Some(Value::Str(Cow::Borrowed("regular")))
+        ));
         assert!(matches!(rec.get(1), Some(Value::Int(150))));
         assert!(rec.parse(b"[1]", &index).is_err());
         assert!(rec.parse(br#"{"tier": 1} x"#, &index).is_err());

@@ -101,7 +101,8 @@ fn guess(path: &Path, bytes: &[u8]) -> DataFormat {
         Some(b'[') => DataFormat::Json,
         Some(b'{') => {
             // one object, or one object per line?
-            let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<serde::de::IgnoredAny>();
+            let mut stream =
+                serde_json::Deserializer::from_slice(bytes).into_iter::<serde::de::IgnoredAny>();
             match stream.next() {
                 Some(Ok(_)) => {
                     let rest = bytes.get(stream.byte_offset()..).unwrap_or(b"");
@@ -164,7 +165,10 @@ fn split_json(bytes: &[u8], name: &str) -> Result<Vec<RecordSlot>, String> {
             .collect());
     }
     let start = first.unwrap_or(0);
-    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
     Ok(vec![RecordSlot {
         start,
         end,
@@ -174,11 +178,10 @@ fn split_json(bytes: &[u8], name: &str) -> Result<Vec<RecordSlot>, String> {
 
 /// YAML: a list of mappings or one mapping, converted to compact JSON records.
 fn yaml(data: &mut Data) -> Result<(), String> {
-    let text = std::str::from_utf8(&data.bytes).map_err(|e| {
-        format!("{}: invalid UTF-8 at byte {}", data.name, e.valid_up_to())
-    })?;
-    let value: serde_json::Value = serde_saphyr::from_str(text)
-        .map_err(|e| format!("{}: invalid YAML: {e}", data.name))?;
+    let text = std::str::from_utf8(&data.bytes)
+        .map_err(|e| format!("{}: invalid UTF-8 at byte {}", data.name, e.valid_up_to()))?;
+    let value: serde_json::Value =
+        serde_saphyr::from_str(text).map_err(|e| format!("{}: invalid YAML: {e}", data.name))?;
     let items = match value {
         serde_json::Value::Array(items) => items,
         serde_json::Value::Null => Vec::new(),
@@ -202,7 +205,8 @@ fn yaml(data: &mut Data) -> Result<(), String> {
 /// Parse a `--input`-style argument: inline JSON, or `@file` (JSON or YAML).
 pub fn json_arg(arg: &str) -> Result<serde_json::Value, String> {
     if let Some(path) = arg.strip_prefix('@') {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
         if path.ends_with(".yaml") || path.ends_with(".yml") {
             return serde_saphyr::from_str(&text).map_err(|e| format!("{path}: invalid YAML: {e}"));
         }

@@ -10,13 +10,10 @@ use rulesaga::{Diagnostics, Severity};
 /// Render all diagnostics of one source to a string (stderr-ready).
 pub fn diagnostics(diags: &Diagnostics, format: ErrorFormat) -> String {
     match format {
-        ErrorFormat::Json => diags
-            .to_json()
-            .iter()
-            .map(|j| format!("{j}\n"))
-            .collect(),
+        ErrorFormat::Json => diags.to_json().iter().map(|j| format!("{j}\n")).collect(),
         ErrorFormat::Human => {
-            let theme = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            let theme = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            {
                 GraphicalTheme::unicode()
             } else {
                 GraphicalTheme::unicode_nocolor()

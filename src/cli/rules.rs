@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 
 use super::data::{self, Data, DataFormat};
-use super::{render, ErrorFormat};
+use super::{ErrorFormat, render};
 use rulesaga::json::{FieldIndex, SparseRecord};
 use rulesaga::rules::{self, RuleErrors};
 use rulesaga::{Context, Env, Program, RuleSet, Source};
@@ -56,7 +56,12 @@ pub enum TreeFormat {
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// The expression to evaluate.
-    #[arg(short = 'e', long = "expr", required_unless_present = "rule", conflicts_with = "rule")]
+    #[arg(
+        short = 'e',
+        long = "expr",
+        required_unless_present = "rule",
+        conflicts_with = "rule"
+    )]
     expr: Option<String>,
     /// A rule from the `--rules` files (evaluated with its default arguments).
     #[arg(long, requires = "rules")]
@@ -206,7 +211,10 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         Some(now) => match chrono::DateTime::parse_from_rfc3339(now) {
             Ok(t) => Context::at(t),
             Err(e) => {
-                eprint!("{}", render::plain_error(&format!("--now `{now}`: {e}"), format));
+                eprint!(
+                    "{}",
+                    render::plain_error(&format!("--now `{now}`: {e}"), format)
+                );
                 return ExitCode::from(EXIT_DATA);
             }
         },
@@ -237,7 +245,10 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
                 } else {
                     data.name.clone()
                 };
-                eprint!("{}", render::plain_error(&format!("{at}: record {i}: {e}"), format));
+                eprint!(
+                    "{}",
+                    render::plain_error(&format!("{at}: record {i}: {e}"), format)
+                );
             }
         }
     }
@@ -248,7 +259,10 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         );
     }
     let written = if args.count {
-        let n = outcomes.iter().filter(|o| matches!(o, Outcome::Matched(true))).count();
+        let n = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Matched(true)))
+            .count();
         writeln!(out, "{n}")
     } else if args.filter {
         write_filtered(&mut out, &data, &outcomes)
@@ -301,7 +315,10 @@ fn compile(args: &EvalArgs, format: ErrorFormat) -> Result<(Program, Option<Rule
             Err(ExitCode::from(EXIT_RULES))
         }
         None => {
-            eprint!("{}", render::plain_error("`--rule` needs `--rules FILE`", format));
+            eprint!(
+                "{}",
+                render::plain_error("`--rule` needs `--rules FILE`", format)
+            );
             Err(ExitCode::from(EXIT_DATA))
         }
     }
@@ -332,7 +349,11 @@ fn evaluate_all(program: &Program, data: &Data, ctx: &Context, threads: usize) -
     }
     let chunk = n.div_ceil(threads);
     std::thread::scope(|s| {
-        let handles: Vec<_> = data.records.chunks(chunk).map(|c| s.spawn(move || run(c))).collect();
+        let handles: Vec<_> = data
+            .records
+            .chunks(chunk)
+            .map(|c| s.spawn(move || run(c)))
+            .collect();
         let mut all = Vec::with_capacity(n);
         for h in handles {
             match h.join() {
@@ -375,7 +396,12 @@ fn write_jsonl(out: &mut impl Write, outcomes: &[Outcome]) -> std::io::Result<()
 }
 
 /// Index, result, and the fields the rule reads.
-fn write_table(out: &mut impl Write, program: &Program, data: &Data, outcomes: &[Outcome]) -> std::io::Result<()> {
+fn write_table(
+    out: &mut impl Write,
+    program: &Program,
+    data: &Data,
+    outcomes: &[Outcome],
+) -> std::io::Result<()> {
     let index = FieldIndex::new(program.fields());
     let mut header = vec!["#".to_string(), "matched".to_string()];
     header.extend(program.fields().iter().cloned());
@@ -400,7 +426,12 @@ fn write_table(out: &mut impl Write, program: &Program, data: &Data, outcomes: &
     }
     let n_cols = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..n_cols)
-        .map(|c| rows.iter().map(|r| r.get(c).map_or(0, |s| s.chars().count())).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for row in &rows {
         let mut line = String::new();
@@ -416,6 +447,9 @@ fn write_table(out: &mut impl Write, program: &Program, data: &Data, outcomes: &
         }
         writeln!(out, "{line}")?;
     }
-    let n = outcomes.iter().filter(|o| matches!(o, Outcome::Matched(true))).count();
+    let n = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Matched(true)))
+        .count();
     writeln!(out, "{n} of {} records matched", outcomes.len())
 }
