@@ -38,9 +38,21 @@ fn typed_evaluation_does_not_allocate() {
     let set = RuleSet::compile(vec![Source::new("b.rules", file)], &Env::new()).unwrap();
     let ctx = Context::system();
     let records = [
-        Customer { tier: "premium", total: 5, days: 100 },
-        Customer { tier: "standard", total: 150, days: 10 },
-        Customer { tier: "vip", total: 50, days: 30 },
+        Customer {
+            tier: "premium",
+            total: 5,
+            days: 100,
+        },
+        Customer {
+            tier: "standard",
+            total: 150,
+            days: 10,
+        },
+        Customer {
+            tier: "vip",
+            total: 50,
+            days: 30,
+        },
     ];
     for name in ["bench", "wide"] {
         let rule = set.rule(name).unwrap();
@@ -54,7 +66,12 @@ fn typed_evaluation_does_not_allocate() {
             }
         }
         let after = allocations();
-        assert_eq!(after - before, 0, "rule `{name}` allocated {} times", after - before);
+        assert_eq!(
+            after - before,
+            0,
+            "rule `{name}` allocated {} times",
+            after - before
+        );
         assert!(hits > 0);
     }
 }

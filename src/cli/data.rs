@@ -8,7 +8,6 @@ use std::io::Read;
 use std::path::Path;
 
 use clap::ValueEnum;
-use serde::Deserialize;
 
 /// `--data-format`
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -200,21 +199,4 @@ fn yaml(data: &mut Data) -> Result<(), String> {
     }
     data.yaml_json = out;
     Ok(())
-}
-
-/// Parse a `--input`-style argument: inline JSON, or `@file` (JSON or YAML).
-pub fn json_arg(arg: &str) -> Result<serde_json::Value, String> {
-    if let Some(path) = arg.strip_prefix('@') {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
-        if path.ends_with(".yaml") || path.ends_with(".yml") {
-            return serde_saphyr::from_str(&text).map_err(|e| format!("{path}: invalid YAML: {e}"));
-        }
-        return serde_json::from_str(&text)
-            .map_err(|e| format!("{path}:{}:{}: invalid JSON: {e}", e.line(), e.column()));
-    }
-    let mut de = serde_json::Deserializer::from_str(arg);
-    let v = serde_json::Value::deserialize(&mut de).map_err(|e| format!("invalid JSON: {e}"))?;
-    de.end().map_err(|e| format!("invalid JSON: {e}"))?;
-    Ok(v)
 }

@@ -79,11 +79,15 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
     /// Print only the matching records, verbatim, one per line.
-    #[arg(long, conflicts_with = "count")]
+    #[arg(long, conflicts_with_all = ["count", "explain"])]
     filter: bool,
     /// Print only the number of matching records.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "explain")]
     count: bool,
+    /// Print why each record matched or not: a tree per record (with
+    /// `--output jsonl`, the same tree as JSON under `"explain"`).
+    #[arg(long)]
+    explain: bool,
     /// Fix the clock for `now()` and `today()` (RFC 3339), for reproducible runs.
     #[arg(long)]
     now: Option<String>,
@@ -203,7 +207,7 @@ enum Outcome {
 
 /// `rulesaga eval`
 pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
-    let (program, _ruleset) = match compile(&args, format) {
+    let (program, _rules) = match compile(&args, format) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -266,6 +270,8 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         writeln!(out, "{n}")
     } else if args.filter {
         write_filtered(&mut out, &data, &outcomes)
+    } else if args.explain {
+        write_explained(&mut out, &program, &data, &ctx, args.output)
     } else {
         match args.output {
             Output::Jsonl => write_jsonl(&mut out, &outcomes),
@@ -452,4 +458,43 @@ fn write_table(
         .filter(|o| matches!(o, Outcome::Matched(true)))
         .count();
     writeln!(out, "{n} of {} records matched", outcomes.len())
+}
+
+/// `--explain`: evaluate each record again on the explaining path.
+fn write_explained(
+    out: &mut impl Write,
+    program: &Program,
+    data: &Data,
+    ctx: &Context,
+    output: Output,
+) -> std::io::Result<()> {
+    for (i, slot) in data.records.iter().enumerate() {
+        let record: serde_json::Value = match serde_json::from_slice(data.record_bytes(slot)) {
+            Ok(v) => v,
+            Err(_) => continue, // reported with the other record errors
+        };
+        let explained = program.explain(&record, ctx);
+        match (output, explained) {
+            (Output::Jsonl, Ok(e)) => {
+                let line = serde_json::json!({"index": i, "matched": e.matched, "explain": e});
+                writeln!(out, "{line}")?;
+            }
+            (Output::Jsonl, Err(e)) => {
+                let line = serde_json::json!({"index": i, "matched": null, "error": e.to_string()});
+                writeln!(out, "{line}")?;
+            }
+            (Output::Table, Ok(e)) => {
+                let verdict = if e.matched {
+                    "matched"
+                } else {
+                    "did not match"
+                };
+                writeln!(out, "record {i}: {verdict}")?;
+                write!(out, "{e}")?;
+                writeln!(out)?;
+            }
+            (Output::Table, Err(e)) => writeln!(out, "record {i}: error: {e}\n")?,
+        }
+    }
+    Ok(())
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use super::ast::RuleFile;
 use super::check::{self, Checker, Node, NodeKind, RuleDef, Scope};
 use super::compile::{Compiler, Frame, PredFn, ValFn};
+use super::explain::{Explainer, Explanation};
 use super::functions::Functions;
 use super::schema::Schema;
 use super::{parse_expr, parse_rule_file};
@@ -238,8 +239,12 @@ impl Program {
         &self.inner.warnings
     }
 
-    pub(crate) fn root(&self) -> &Node {
-        &self.inner.root
+    /// Evaluate and explain why: a tree that mirrors the rule, with each
+    /// clause's result, the values it read and the reason it failed. A separate,
+    /// slower path; [`Program::matches`] never pays for it.
+    pub fn explain(&self, record: &dyn Record, ctx: &Context) -> Result<Explanation, EvalError> {
+        let mut explainer = Explainer::new(record, ctx, self.inner.source.clone());
+        explainer.explain(&self.inner.root)
     }
 }
 

@@ -52,9 +52,7 @@ pub(crate) enum NodeKind {
         rest: Vec<Step>,
     },
     /// A parameter that has no value (checking a rule body standalone).
-    Unbound {
-        name: String,
-    },
+    Unbound,
     Not(Box<Node>),
     Neg(Box<Node>),
     And(Vec<Node>),
@@ -94,7 +92,6 @@ pub(crate) enum NodeKind {
     },
     Quant {
         quantifier: Quantifier,
-        var: String,
         index: usize,
         list: Box<Node>,
         predicate: Box<Node>,
@@ -133,8 +130,11 @@ pub(crate) struct Checker<'a> {
     pub diags: Vec<Diagnostic>,
     /// Parameter bindings of the rules being expanded (innermost last).
     params: Vec<HashMap<String, Node>>,
-    /// Quantifier variables in scope (innermost last).
+    /// Quantifier variables in scope (innermost last). A variable's position
+    /// is its slot in the frame, so inlined rules continue the numbering.
     locals: Vec<(String, Type)>,
+    /// Variables below this position belong to a caller and are not visible.
+    local_floor: usize,
     /// Rules being expanded, to find cycles.
     expanding: Vec<String>,
     /// Inside an inlined rule body: its diagnostics were reported with the rule.
@@ -188,6 +188,7 @@ impl<'a> Checker<'a> {
             diags: Vec::new(),
             params: Vec::new(),
             locals: Vec::new(),
+            local_floor: 0,
             expanding: Vec::new(),
             quiet: 0,
             cycle: None,
@@ -214,13 +215,7 @@ impl<'a> Checker<'a> {
         for (param, default) in def.decl.params.iter().zip(&def.defaults) {
             let node = match default {
                 Some(node) => node.clone(),
-                None => self.node(
-                    NodeKind::Unbound {
-                        name: param.name.name.clone(),
-                    },
-                    Type::Any,
-                    param.name.span,
-                ),
+                None => self.node(NodeKind::Unbound, Type::Any, param.name.span),
             };
             bindings.insert(param.name.name.clone(), node);
         }
@@ -310,7 +305,6 @@ impl<'a> Checker<'a> {
                 self.node(
                     NodeKind::Quant {
                         quantifier: *quantifier,
-                        var: var.name.clone(),
                         index,
                         list: Box::new(list),
                         predicate: Box::new(predicate),
@@ -400,7 +394,11 @@ impl<'a> Checker<'a> {
     fn name(&mut self, head: &ast::Ident, rest: &[PathSegment], pos: Pos, span: Span) -> Node {
         let name = head.name.as_str();
         // 1. quantifier variables, innermost first
-        if let Some(index) = self.locals.iter().rposition(|(n, _)| n == name) {
+        if let Some(index) = self.locals[self.local_floor..]
+            .iter()
+            .rposition(|(n, _)| n == name)
+            .map(|i| i + self.local_floor)
+        {
             let ty = self.locals[index].1.clone();
             let (steps, ty) = self.path_steps(ty, rest);
             return self.node(
@@ -616,13 +614,7 @@ impl<'a> Checker<'a> {
                     )
                     .with_help(signature(&def.decl)),
                 );
-                self.node(
-                    NodeKind::Unbound {
-                        name: param.name.name.clone(),
-                    },
-                    Type::Any,
-                    span,
-                )
+                self.node(NodeKind::Unbound, Type::Any, span)
             };
             shown.push((param.name.name.clone(), node.clone()));
             bindings.insert(param.name.name.clone(), node);
@@ -630,7 +622,7 @@ impl<'a> Checker<'a> {
         self.expanding.push(name.name.clone());
         self.params.push(bindings);
         // Quantifier variables of the caller are not visible in the rule.
-        let saved_locals = std::mem::take(&mut self.locals);
+        let saved_floor = std::mem::replace(&mut self.local_floor, self.locals.len());
         self.quiet += 1;
         let body = self.expr(&def.decl.body, Pos::Cond);
         self.quiet -= 1;
@@ -639,7 +631,7 @@ impl<'a> Checker<'a> {
                 self.diags.push(cycle_error(name, &cycle));
             }
         }
-        self.locals = saved_locals;
+        self.local_floor = saved_floor;
         self.params.pop();
         self.expanding.pop();
         let ty = body.ty.clone();

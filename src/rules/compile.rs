@@ -372,7 +372,7 @@ impl Compiler {
                     Ok(cur)
                 })
             }
-            NodeKind::Unbound { .. } => Box::new(|_, _| Ok(None)),
+            NodeKind::Unbound => Box::new(|_, _| Ok(None)),
             NodeKind::Neg(inner) => {
                 let f = self.value(inner);
                 let what: Arc<str> = self.describe(node).into();

@@ -8,6 +8,8 @@
 //! 4. evaluation: a [`Program`] runs against any [`crate::Record`] with a [`Context`]
 //!    (the clock), allocating nothing for comparisons of scalars.
 //!
+//! `explain` walks the checked tree again, slowly, to say why a result came out.
+//!
 //! Rule files add named, parameterised rules and a schema on top ([`RuleSet`]).
 //! `ops` holds the value semantics both evaluation paths share.
 
@@ -15,6 +17,7 @@ mod api;
 pub mod ast;
 mod check;
 mod compile;
+mod explain;
 mod functions;
 mod ops;
 mod parse;
@@ -24,6 +27,7 @@ mod schema;
 pub use api::{
     Context, DEFAULT_MAX_STEPS, Env, EvalError, Program, RuleErrors, RuleSet, read_text,
 };
+pub use explain::{Explanation, Read};
 pub use functions::{DuplicateFunction, Function, Functions};
 pub use parse::{MAX_DEPTH, MAX_SOURCE_BYTES, parse_expr, parse_rule_file};
 pub use print::{print_expr, print_rule_file};
