@@ -622,7 +622,7 @@ impl<'t> Builder<'t> {
             _ => {
                 let variants: Vec<Ident> = inner
                     .into_inner()
-                    .filter(|p| p.as_rule() == Rule::ident)
+                    .filter(|p| matches!(p.as_rule(), Rule::ident | Rule::kw_any))
                     .map(|p| self.ident(&p))
                     .collect();
                 match variants.as_slice() {
@@ -697,23 +697,29 @@ impl<'t> Builder<'t> {
     /// `a op b op c` as `(a op b) op c`.
     fn left_assoc(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
         let mut inner = pair.into_inner();
-        let mut acc = self.expr(inner.next()?)?;
+        let mut acc = self.expr(inner.next()?);
         while let Some(op_pair) = inner.next() {
             let op = binary_op(op_pair.as_rule())?;
-            let right = self.expr(inner.next()?)?;
-            let span = acc.expr.span.to(right.expr.span);
-            let depth = acc.depth.max(right.depth);
-            acc = self.node(
-                ExprKind::Binary {
-                    op,
-                    left: Box::new(acc.expr),
-                    right: Box::new(right.expr),
-                },
-                span,
-                depth,
-            )?;
+            // Build the right operand even after an error, to report its errors too.
+            let right = self.expr(inner.next()?);
+            acc = match (acc, right) {
+                (Some(left), Some(right)) => {
+                    let span = left.expr.span.to(right.expr.span);
+                    let depth = left.depth.max(right.depth);
+                    self.node(
+                        ExprKind::Binary {
+                            op,
+                            left: Box::new(left.expr),
+                            right: Box::new(right.expr),
+                        },
+                        span,
+                        depth,
+                    )
+                }
+                _ => None,
+            };
         }
-        Some(acc)
+        acc
     }
 
     fn negation(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
@@ -831,7 +837,7 @@ impl<'t> Builder<'t> {
             Rule::int | Rule::float | Rule::duration if !negs.is_empty() => {
                 let minus = negs.pop()?;
                 let span = minus.to(self.span(&operand));
-                let value = self.number(&operand, true)?;
+                let value = self.number(&operand, Some(minus))?;
                 self.node(ExprKind::Literal { value }, span, 0)?
             }
             _ => self.expr(operand)?,
@@ -974,7 +980,7 @@ impl<'t> Builder<'t> {
             Rule::kw_true => Some(Literal::Bool(true)),
             Rule::kw_false => Some(Literal::Bool(false)),
             Rule::kw_null => Some(Literal::Null),
-            Rule::int | Rule::float | Rule::duration => self.number(&pair, false),
+            Rule::int | Rule::float | Rule::duration => self.number(&pair, None),
             Rule::date => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
                 Ok(date) => Some(Literal::Date(date)),
                 Err(_) => {
@@ -1005,9 +1011,10 @@ impl<'t> Builder<'t> {
         }
     }
 
-    /// An int, float or duration literal, negated when `negative`.
-    fn number(&mut self, pair: &Pair<'t, Rule>, negative: bool) -> Option<Literal> {
-        let span = self.span(pair);
+    /// An int, float or duration literal, negated when a `minus` comes before it.
+    fn number(&mut self, pair: &Pair<'t, Rule>, minus: Option<Span>) -> Option<Literal> {
+        let negative = minus.is_some();
+        let span = minus.map_or_else(|| self.span(pair), |m| m.to(self.span(pair)));
         let text = pair.as_str();
         let sign = if negative { "-" } else { "" };
         match pair.as_rule() {

@@ -295,9 +295,13 @@ fn write_literal(out: &mut String, value: &Literal) {
             let _ = write!(out, "{}", d.format("%Y-%m-%d"));
         }
         Literal::DateTime(dt) => out.push_str(&dt.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-        Literal::Duration(ms) => out.push_str(&crate::value::format_duration(
-            chrono::TimeDelta::milliseconds(*ms),
-        )),
+        Literal::Duration(ms) => match chrono::TimeDelta::try_milliseconds(*ms) {
+            Some(delta) => out.push_str(&crate::value::format_duration(delta)),
+            // Only `i64::MIN` ms is out of range, and the parser never produces it.
+            None => {
+                let _ = write!(out, "{ms}ms");
+            }
+        },
     }
 }
 
