@@ -295,9 +295,11 @@ pub fn read_text(path: &Path) -> Result<String, RuleErrors> {
     }
     let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let valid = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
+        let (line, col) = Source::new("", valid).line_col(u32::try_from(at).unwrap_or(u32::MAX));
         io(format!(
-            "invalid UTF-8 at byte {}",
-            e.utf8_error().valid_up_to()
+            "invalid UTF-8 at byte {at} (line {line}, column {col})"
         ))
     })
 }
