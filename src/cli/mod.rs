@@ -10,6 +10,7 @@ mod data;
 mod render;
 mod rules;
 mod saga;
+mod test;
 
 /// Declarative business rules and sagas.
 #[derive(Parser, Debug)]
@@ -39,6 +40,8 @@ enum Command {
     Parse(rules::ParseArgs),
     /// Evaluate a rule or an expression over records.
     Eval(rules::EvalArgs),
+    /// Run rule tests (`*.test.yaml`); exit 1 when a case fails.
+    Test(test::TestArgs),
     /// Run, validate and draw sagas.
     #[command(subcommand)]
     Saga(saga::SagaCommand),
@@ -61,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => rules::check(args, cli.error_format),
         Command::Parse(args) => rules::parse(args, cli.error_format),
         Command::Eval(args) => rules::eval(args, cli.error_format),
+        Command::Test(args) => test::run(args, cli.error_format),
         Command::Saga(cmd) => saga::run(cmd, cli.error_format),
     }
 }

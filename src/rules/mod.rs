@@ -12,6 +12,8 @@
 //!
 //! Rule files add named, parameterised rules and a schema on top ([`RuleSet`]).
 //! `ops` holds the value semantics both evaluation paths share.
+//!
+//! Authoring tools sit on top: [`testfile`] loads and runs `*.test.yaml` rule tests.
 
 mod api;
 pub mod ast;
@@ -23,6 +25,7 @@ mod ops;
 mod parse;
 mod print;
 mod schema;
+pub mod testfile;
 
 pub use api::{
     Context, DEFAULT_MAX_STEPS, Env, EvalError, Program, RuleErrors, RuleSet, read_text,
