@@ -218,3 +218,46 @@ fn test_needs_existing_paths() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("`no/such/dir` does not exist"));
 }
+
+#[test]
+fn fmt_rewrites_keeps_comments_and_is_idempotent() {
+    let dir = temp_dir();
+    let messy = "# prices\nschema{total:number # euros\ntier : a|b}\n\n\n## Big orders.\nrule   big( t = 100 )=total>=t   # inclusive\nrule both = big and\n  # only tier a\n  tier==a\n";
+    let file = write(&dir, "messy.rules", messy);
+    let o = run(&["fmt", "--check", &file]);
+    assert_eq!(o.status.code(), Some(1));
+    let diff = stdout(&o).replace(&dir.display().to_string(), "DIR");
+    insta::assert_snapshot!("fmt_check_diff", diff);
+    // --check changed nothing
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), messy);
+
+    let o = run(&["fmt", &file]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a comment inside a rule moves above the rule"));
+    let once = std::fs::read_to_string(&file).unwrap();
+    insta::assert_snapshot!("fmt_result", once);
+    // idempotent: nothing left to do
+    let o = run(&["fmt", "--check", &file]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).is_empty());
+    // and the rules are the same rules
+    let tests = "rules: [messy.rules]\ncases:\n  - name: a big order of tier a\n    record: { total: 100, tier: a }\n    expect: { both: true, \"big(101)\": false }\n";
+    let o = run(&["test", &write(&dir, "messy.test.yaml", tests)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn fmt_never_rewrites_a_file_that_does_not_parse() {
+    let dir = temp_dir();
+    let broken = "rule a = total >\nrule b=1\n";
+    let file = write(&dir, "broken.rules", broken);
+    let o = run(&["fmt", &file]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("E001"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), broken);
+    // the other files are still formatted
+    let good = write(&dir, "good.rules", "rule b=1\n");
+    let o = run(&["fmt", &dir.display().to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&good).unwrap(), "rule b = 1\n");
+}

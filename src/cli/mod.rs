@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod data;
+mod fmt;
 mod render;
 mod rules;
 mod saga;
@@ -40,6 +41,8 @@ enum Command {
     Parse(rules::ParseArgs),
     /// Evaluate a rule or an expression over records.
     Eval(rules::EvalArgs),
+    /// Rewrite rule files in canonical style, keeping comments (`--check`: diff only).
+    Fmt(fmt::FmtArgs),
     /// Run rule tests (`*.test.yaml`); exit 1 when a case fails.
     Test(test::TestArgs),
     /// Run, validate and draw sagas.
@@ -64,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => rules::check(args, cli.error_format),
         Command::Parse(args) => rules::parse(args, cli.error_format),
         Command::Eval(args) => rules::eval(args, cli.error_format),
+        Command::Fmt(args) => fmt::run(args, cli.error_format),
         Command::Test(args) => test::run(args, cli.error_format),
         Command::Saga(cmd) => saga::run(cmd, cli.error_format),
     }

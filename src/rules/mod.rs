@@ -13,13 +13,15 @@
 //! Rule files add named, parameterised rules and a schema on top ([`RuleSet`]).
 //! `ops` holds the value semantics both evaluation paths share.
 //!
-//! Authoring tools sit on top: [`testfile`] loads and runs `*.test.yaml` rule tests.
+//! Authoring tools sit on top: [`testfile`] loads and runs `*.test.yaml` rule tests,
+//! [`format`] rewrites rule files in canonical style with their comments.
 
 mod api;
 pub mod ast;
 mod check;
 mod compile;
 mod explain;
+pub mod format;
 mod functions;
 mod ops;
 mod parse;
