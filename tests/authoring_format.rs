@@ -257,7 +257,7 @@ fn with_comments(text: &str, comments: &[(usize, bool, String)]) -> String {
             lines.insert(at, comment.clone());
         } else {
             let at = *at % lines.len();
-            lines[at].push_str(" ");
+            lines[at].push(' ');
             lines[at].push_str(comment);
         }
     }
