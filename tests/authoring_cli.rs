@@ -261,3 +261,54 @@ fn fmt_never_rewrites_a_file_that_does_not_parse() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(std::fs::read_to_string(&good).unwrap(), "rule b = 1\n");
 }
+
+#[test]
+fn check_reports_lints_and_deny_warnings_fails() {
+    let dir = temp_dir();
+    let file = write(
+        &dir,
+        "lints.rules",
+        "schema { total: number\n  coupon?: string }\nrule a = total > 100 and total < 50\nrule b = coupon == \"X\" or 1 > 2\nrule c = total between 10 and 5\n",
+    );
+    let o = run(&["check", &file]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("4 warnings"), "{}", stderr(&o));
+    let o = run(&["check", "--deny-warnings", &file]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = run(&["--error-format", "json", "check", &file]);
+    let codes: Vec<String> = stderr(&o)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["severity"], "warning");
+            v["code"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(codes, ["W002", "W004", "W001", "W001"]);
+}
+
+#[test]
+fn check_with_tests_reports_unused_rules() {
+    let dir = temp_dir();
+    write(
+        &dir,
+        "discount.test.yaml",
+        "cases:\n  - name: Bob\n    record: { tier: standard, total: 150, days: 15 }\n    expect: { discount: true }\n",
+    );
+    let o = run(&["check", &dir.display().to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    // premium, high_value and recent are used by discount; big_spender by nothing
+    assert!(
+        err.contains("rule `big_spender` is not used by any rule or test"),
+        "{err}"
+    );
+    assert!(!err.contains("rule `premium` is not used"), "{err}");
+    assert!(err.contains("1 warning"), "{err}");
+    // without the tests, nothing is said about unused rules
+    let o = run(&["check", &dir.join("discount.rules").display().to_string()]);
+    assert!(stderr(&o).contains("0 warnings"), "{}", stderr(&o));
+    // the shipped rules and tests are clean
+    let o = run(&["check", "--deny-warnings", "specs"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

@@ -64,6 +64,48 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `check` inputs: rule files and test files (folders give both, recursively).
+pub fn split_inputs(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
+    fn walk(dir: &Path, rules: &mut Vec<PathBuf>, tests: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, rules, tests)?;
+            } else if testfile::is_test_file(&path) {
+                tests.push(path);
+            } else if path.extension().is_some_and(|e| e == "rules") {
+                rules.push(path);
+            }
+        }
+        Ok(())
+    }
+    let (mut rules, mut tests) = (Vec::new(), Vec::new());
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut rules, &mut tests)
+                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        } else if testfile::is_test_file(path) {
+            tests.push(path.clone());
+        } else {
+            rules.push(path.clone());
+        }
+    }
+    Ok((rules, tests))
+}
+
+/// The rules that test files name or call; a test file that does not load is an error.
+pub fn used_rules(test_files: &[PathBuf]) -> Result<std::collections::HashSet<String>, String> {
+    let mut used = std::collections::HashSet::new();
+    for path in test_files {
+        let suite = testfile::load_test_file(path, &Env::new()).map_err(|e| e.to_string())?;
+        used.extend(suite.used_rules());
+    }
+    Ok(used)
+}
+
 /// One test file's outcome.
 enum FileOutcome {
     Ran(Vec<CaseResult>),

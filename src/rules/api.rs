@@ -418,6 +418,26 @@ impl RuleSet {
         if all.iter().any(Diagnostics::has_errors) {
             return Err(RuleErrors::Invalid(all));
         }
+        // lints, on files that checked cleanly
+        let rule_names: std::collections::HashSet<&str> =
+            order.iter().map(String::as_str).collect();
+        for (i, file) in &parsed {
+            let found = super::lint::lint_file(file, schema.as_deref(), &rule_names);
+            if found.is_empty() {
+                continue;
+            }
+            let source = &sources[*i];
+            match all.iter_mut().find(|d| Arc::ptr_eq(&d.source, source)) {
+                Some(d) => {
+                    d.items.extend(found);
+                    d.items.sort_by_key(|d| (d.span.start, d.span.end));
+                }
+                None => all.push(Diagnostics {
+                    source: source.clone(),
+                    items: found,
+                }),
+            }
+        }
         let mut programs = HashMap::new();
         for (name, root, fields, standalone) in roots {
             if standalone {

@@ -14,7 +14,8 @@
 //! `ops` holds the value semantics both evaluation paths share.
 //!
 //! Authoring tools sit on top: [`testfile`] loads and runs `*.test.yaml` rule tests,
-//! [`format`] rewrites rule files in canonical style with their comments.
+//! [`format`] rewrites rule files in canonical style with their comments, [`lint`]
+//! finds rules that check but probably do not mean what they say (warnings).
 
 mod api;
 pub mod ast;
@@ -23,6 +24,7 @@ mod compile;
 mod explain;
 pub mod format;
 mod functions;
+pub mod lint;
 mod ops;
 mod parse;
 mod print;

@@ -31,7 +31,6 @@ use serde::de::{MapAccess, Visitor};
 use serde_saphyr::Spanned;
 
 use super::api::{Context, Env, EvalError, Program, RuleErrors, RuleSet, read_text};
-use super::ast::{Expr, ExprKind};
 use super::explain::Explanation;
 use crate::diag::Source;
 
@@ -613,43 +612,11 @@ impl TestSuite {
                 } else if let Ok(expr) =
                     super::parse_expr(&Source::new("<expect>", e.target.clone()))
                 {
-                    collect_names(&expr, &mut used);
+                    super::lint::collect_names(&expr, &mut used);
                 }
             }
         }
         used
-    }
-}
-
-/// Every bare word and call name in an expression (a superset of the rules it uses).
-pub(crate) fn collect_names(expr: &Expr, out: &mut HashSet<String>) {
-    match &expr.kind {
-        ExprKind::Name { head, .. } => {
-            out.insert(head.name.clone());
-        }
-        ExprKind::Call { name, args } => {
-            out.insert(name.name.clone());
-            args.iter().for_each(|a| collect_names(a, out));
-        }
-        ExprKind::Literal { .. } | ExprKind::Field { .. } => {}
-        ExprKind::List { items } => items.iter().for_each(|a| collect_names(a, out)),
-        ExprKind::Quantifier {
-            list, predicate, ..
-        } => {
-            collect_names(list, out);
-            collect_names(predicate, out);
-        }
-        ExprKind::Unary { operand, .. } => collect_names(operand, out),
-        ExprKind::Binary { left, right, .. } => {
-            collect_names(left, out);
-            collect_names(right, out);
-        }
-        ExprKind::Between { value, low, high } => {
-            collect_names(value, out);
-            collect_names(low, out);
-            collect_names(high, out);
-        }
-        ExprKind::IsNull { value, .. } => collect_names(value, out),
     }
 }
 
