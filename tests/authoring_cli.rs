@@ -312,3 +312,63 @@ fn check_with_tests_reports_unused_rules() {
     let o = run(&["check", "--deny-warnings", "specs"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+#[test]
+fn diff_lists_flips_both_ways() {
+    let dir = temp_dir();
+    let old = std::fs::read_to_string(dir.join("discount.rules")).unwrap();
+    let new = old
+        .replace("threshold = 100", "threshold = 25")
+        .replace("max_days = 30", "max_days = 10");
+    let new = write(&dir, "new.rules", &new);
+    let args = [
+        "diff",
+        "specs/discount.rules",
+        &new,
+        "--rule",
+        "discount",
+        "--data",
+        "specs/customers.json",
+    ];
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    insta::assert_snapshot!("diff_table", stdout(&o));
+
+    let o = run(&[&args[..], &["--output", "jsonl", "--key", "tier"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["index"], 1);
+    assert_eq!(lines[0]["key"], serde_json::json!({"tier": "standard"}));
+    assert_eq!(
+        (&lines[0]["old"], &lines[0]["new"]),
+        (&true.into(), &false.into())
+    );
+    assert_eq!(lines[1]["index"], 2);
+    assert_eq!(lines[1]["explain"]["matched"], true);
+    assert_eq!(
+        lines[2]["summary"],
+        serde_json::json!({"rule": "discount", "records": 3, "flipped": 2,
+            "false_to_true": 1, "true_to_false": 1, "errors": 0})
+    );
+
+    // an unknown rule in either version is an error
+    let o = run(&[
+        "diff",
+        "specs/discount.rules",
+        &new,
+        "--rule",
+        "discont",
+        "--data",
+        "specs/customers.json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("did you mean `discount`?"),
+        "{}",
+        stderr(&o)
+    );
+}
