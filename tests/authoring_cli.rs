@@ -372,3 +372,26 @@ fn diff_lists_flips_both_ways() {
         stderr(&o)
     );
 }
+
+/// One rendered diagnostic per warning code, carets included.
+#[test]
+fn every_warning_code_renders() {
+    let dir = temp_dir();
+    let file = write(
+        &dir,
+        "w.rules",
+        "schema { total: number\n  coupon?: string }\nrule w001 = total between 10 and 5\nrule w002 = total > 100 and total < 50\nrule w004 = coupon == \"X\"\n",
+    );
+    write(
+        &dir,
+        "w.test.yaml",
+        "cases:\n  - name: x\n    record: { total: 1 }\n    expect: { w001: false, w002: false }\n",
+    );
+    let o = run(&["check", &dir.display().to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o).replace(&dir.display().to_string(), "DIR");
+    for code in ["W001", "W002", "W003", "W004"] {
+        assert!(err.contains(code), "{code} missing: {err}");
+    }
+    insta::assert_snapshot!("warning_codes", err);
+}
