@@ -10,7 +10,8 @@ use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 
 use crate::diag::Source;
-use crate::rules::Program;
+use crate::rules::{Context, EvalError, Program};
+use crate::value::{FieldRef, Record, Value, json_value};
 
 /// A validated saga.
 #[derive(Clone, Debug, Serialize)]
@@ -143,7 +144,7 @@ pub struct Step {
 #[serde(rename_all = "snake_case")]
 pub enum Undo {
     /// Run this action.
-    Compensate(Action),
+    Compensate(Box<Action>),
     /// Nothing to undo (read-only).
     Nothing,
     /// The pivot: once it succeeds, nothing is undone.
@@ -292,8 +293,79 @@ impl Serialize for RuleRef {
 pub struct Expr {
     /// The text as written.
     pub text: String,
-    /// The compiled program.
-    pub program: Program,
+    /// How it runs.
+    pub(crate) compiled: Compiled,
+}
+
+/// How an expression runs: a plain path is read directly, anything else by the evaluator.
+#[derive(Clone)]
+pub(crate) enum Compiled {
+    /// A field path: true as a condition only when it holds `true`.
+    Path(Path),
+    /// A compiled rules-language program.
+    Program(Program),
+}
+
+impl Expr {
+    /// Evaluate as a condition.
+    pub fn matches(&self, record: &dyn Record, ctx: &Context) -> Result<bool, EvalError> {
+        match &self.compiled {
+            Compiled::Program(p) => p.matches(record, ctx),
+            Compiled::Path(path) => {
+                let Some((PathSegment::Field(root), rest)) = path.segments.split_first() else {
+                    return Ok(false);
+                };
+                let field = FieldRef {
+                    name: root,
+                    slot: None,
+                };
+                Ok(record.field(field).is_some_and(|v| path_is_true(v, rest)))
+            }
+        }
+    }
+
+    /// Evaluate to a value (`None` when missing).
+    pub fn evaluate(&self, record: &dyn Record, ctx: &Context) -> Result<Option<Json>, EvalError> {
+        match &self.compiled {
+            Compiled::Program(p) => Ok(p.evaluate(record, ctx)?.map(|v| v.to_json())),
+            Compiled::Path(path) => {
+                let Some((PathSegment::Field(root), rest)) = path.segments.split_first() else {
+                    return Ok(None);
+                };
+                let field = FieldRef {
+                    name: root,
+                    slot: None,
+                };
+                Ok(record.field(field).and_then(|v| path_json(v, rest)))
+            }
+        }
+    }
+}
+
+fn path_is_true(v: Value<'_>, rest: &[PathSegment]) -> bool {
+    match rest.split_first() {
+        None => matches!(v, Value::Bool(true)),
+        Some((seg, tail)) => step(&v, seg, &mut |x| path_is_true(x, tail)).unwrap_or(false),
+    }
+}
+
+fn path_json(v: Value<'_>, rest: &[PathSegment]) -> Option<Json> {
+    match rest.split_first() {
+        None => Some(v.to_json()),
+        Some((seg, tail)) => step(&v, seg, &mut |x| path_json(x, tail)).flatten(),
+    }
+}
+
+/// Apply `f` to the value one segment down, when there is one.
+fn step<T>(v: &Value<'_>, seg: &PathSegment, f: &mut dyn FnMut(Value<'_>) -> T) -> Option<T> {
+    match (v, seg) {
+        (Value::Object(r), PathSegment::Field(name)) => {
+            r.field(FieldRef { name, slot: None }).map(f)
+        }
+        (Value::OwnedObject(m), PathSegment::Field(name)) => m.get(name).map(|j| f(json_value(j))),
+        (_, PathSegment::Index(i)) => v.list_get(*i).map(f),
+        _ => None,
+    }
 }
 
 impl std::fmt::Debug for Expr {

@@ -282,7 +282,7 @@ impl<'r> Run<'r> {
         let name = step.name.clone();
         if let Some(when) = &step.when {
             if self.state.step(&name).is_none() {
-                match when.program.matches(&self.scope(), &self.ctx) {
+                match when.matches(&self.scope(), &self.ctx) {
                     Ok(true) => {}
                     Ok(false) => {
                         self.append(EventKind::StepSkipped { step: name }).await?;
@@ -557,7 +557,6 @@ impl<'r> Run<'r> {
                 };
                 if let Some(expect) = expect {
                     let ok = expect
-                        .program
                         .matches(&with_entity, ctx)
                         .map_err(|e| Failure::permanent(format!("`{}`: {e}", expect.text)))?;
                     if !ok {
@@ -596,7 +595,6 @@ impl<'r> Run<'r> {
                         ..scope
                     };
                     let ok = expect
-                        .program
                         .matches(&with_entity, ctx)
                         .map_err(|e| Failure::permanent(format!("`{}`: {e}", expect.text)))?;
                     if !ok {
@@ -621,7 +619,6 @@ impl<'r> Run<'r> {
                     match filter {
                         Filter::All => Ok(true),
                         Filter::Where(e) => e
-                            .program
                             .matches(
                                 &EntityScope {
                                     entity,

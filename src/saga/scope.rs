@@ -93,10 +93,8 @@ impl Scope<'_> {
             ValueExpr::Const(j) => Some(j.clone()),
             ValueExpr::Path(p) => self.read_path(&p.segments),
             ValueExpr::Expr(e) => e
-                .program
                 .evaluate(self, ctx)
-                .map_err(|err| format!("`{}`: {err}", e.text))?
-                .map(|v| v.to_json()),
+                .map_err(|err| format!("`{}`: {err}", e.text))?,
             ValueExpr::List(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {

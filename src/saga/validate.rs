@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::file::{ActionFile, RetryFile, SagaFile, StepFile, Template};
 use super::handlers::HandlerRegistry;
 use super::model::{
-    Action, EntityRef, Expr, Filter, InputField, InputType, Path, PathSegment, Require,
+    Action, Compiled, EntityRef, Expr, Filter, InputField, InputType, Path, PathSegment, Require,
     RetryPolicy, RuleRef, Saga, Step, Undo, ValueExpr,
 };
 use crate::diag::{Diagnostic, Diagnostics, Source, Span, did_you_mean};
@@ -76,6 +76,10 @@ pub fn load(source: Arc<Source>, catalog: &Catalog) -> Result<Saga, Diagnostics>
         diags: Vec::new(),
         step_names: HashMap::new(),
         step_outputs: Vec::new(),
+        input_fields: file
+            .input
+            .as_ref()
+            .map(|i| i.value.keys().cloned().collect()),
     };
     let saga = v.saga(&file);
     match saga {
@@ -261,6 +265,8 @@ static IDENT: LazyLock<Option<Regex>> =
 static PATH: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]{1,9}\])*$").ok()
 });
+static INPUT_REF: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"(?:^|[^A-Za-z0-9_.$])input\.([A-Za-z_][A-Za-z0-9_]*)").ok());
 static STEP_REF: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(
         r"(?:^|[^A-Za-z0-9_.$])steps\.([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?",
@@ -299,6 +305,8 @@ struct Validator<'c> {
     step_names: HashMap<String, usize>,
     /// Declared output names per step (`None`: the action's result).
     step_outputs: Vec<Option<Vec<String>>>,
+    /// Declared input fields (`None`: no schema, not checked).
+    input_fields: Option<Vec<String>>,
 }
 
 impl Validator<'_> {
@@ -748,7 +756,7 @@ impl Validator<'_> {
                         );
                         None
                     }
-                    (Some(Some(action)), None) => Some(Undo::Compensate(action.clone())),
+                    (Some(Some(action)), None) => Some(Undo::Compensate(Box::new(action.clone()))),
                     (Some(None), None) => None,
                     (None, Some(c)) if c.value == "none" => Some(Undo::Nothing),
                     (None, Some(c)) => {
@@ -1074,10 +1082,29 @@ impl Validator<'_> {
 
     /// Check `steps.NAME[.OUTPUT]` references in an expression text.
     fn step_refs(&mut self, text: &str, loc: &Location, path: &str, scope: Scope<'_>) -> bool {
-        let Some(re) = STEP_REF.as_ref() else {
-            return true;
-        };
         let mut ok = true;
+        if let (Some(fields), Some(re)) = (self.input_fields.clone(), INPUT_REF.as_ref()) {
+            let unknown: Vec<String> = re
+                .captures_iter(text)
+                .filter_map(|c| c.get(1).map(|m| m.as_str().to_string()))
+                .filter(|f| !fields.contains(f))
+                .collect();
+            for field in unknown {
+                let help = did_you_mean(&field, fields.iter().map(String::as_str))
+                    .or_else(|| Some(format!("the input declares {}", list_names(&fields))));
+                self.error_help(
+                    "S014",
+                    loc,
+                    path,
+                    format!("the input has no field `{field}`"),
+                    help,
+                );
+                ok = false;
+            }
+        }
+        let Some(re) = STEP_REF.as_ref() else {
+            return ok;
+        };
         let refs: Vec<(String, Option<String>)> = re
             .captures_iter(text)
             .filter_map(|c| {
@@ -1149,12 +1176,18 @@ impl Validator<'_> {
         if !self.step_refs(text, &s.referenced, path, scope) {
             return None;
         }
+        if is_path(text) && !KEYWORDS.contains(&text) {
+            return Some(Expr {
+                text: text.to_string(),
+                compiled: Compiled::Path(parse_path(text)),
+            });
+        }
         let (line, col) = self.source.line_col(self.span(&s.referenced).start);
         let name = format!("{}:{line}:{col} ({path})", self.source.name);
         match Program::compile(Source::new(name, text), &self.catalog.env) {
             Ok(program) => Some(Expr {
                 text: text.to_string(),
-                program,
+                compiled: Compiled::Program(program),
             }),
             Err(diags) => {
                 for d in diags
