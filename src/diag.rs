@@ -67,7 +67,13 @@ impl Source {
         let before = self.text.get(..offset).unwrap_or("");
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = self.text.get(line_start..offset).unwrap_or("").chars().count() + 1;
+        let col = self
+            .text
+            .get(line_start..offset)
+            .unwrap_or("")
+            .chars()
+            .count()
+            + 1;
         (line, col)
     }
 }
@@ -207,7 +213,10 @@ impl std::error::Error for Diagnostics {}
 
 /// Edit distance suggestion: the closest candidate within a small distance
 /// (1 for names of up to 2 characters, else 2), as starlark's `did_you_mean`.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let limit = if name.chars().count() <= 2 { 1 } else { 2 };
     candidates
         .into_iter()

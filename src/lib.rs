@@ -2,6 +2,7 @@
 
 pub mod adapters;
 pub mod diag;
+pub mod json;
 pub mod repo;
 pub mod rules;
 pub mod saga;

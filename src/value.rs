@@ -25,9 +25,10 @@ pub struct FieldRef<'n> {
 /// Something rules can be evaluated against: a JSON object, a map, a
 /// schema-typed [`Row`], or your own struct.
 ///
-/// Return `None` for a missing field. Implementations for structs usually match
+/// Return `None` for a missing field. Records are `Sync` so that compiled
+/// programs and the values they hold can be shared across threads. Implementations for structs usually match
 /// on `field.slot` when compiled with a schema, and on `field.name` otherwise.
-pub trait Record {
+pub trait Record: Sync {
     /// The value of a top-level field, or `None` when it is missing.
     fn field(&self, field: FieldRef<'_>) -> Option<Value<'_>>;
 
@@ -39,7 +40,7 @@ pub trait Record {
 }
 
 /// A list the evaluator can index and iterate.
-pub trait List {
+pub trait List: Sync {
     /// Number of elements.
     fn len(&self) -> usize;
     /// The element at `index`, or `None` past the end.
@@ -241,7 +242,12 @@ impl<'a> Value<'a> {
             Value::Date(d) => J::String(d.to_string()),
             Value::DateTime(d) => J::String(d.to_rfc3339()),
             Value::Duration(d) => J::String(format_duration(*d)),
-            Value::List(l) => J::Array((0..l.len()).filter_map(|i| l.get(i)).map(|v| v.to_json()).collect()),
+            Value::List(l) => J::Array(
+                (0..l.len())
+                    .filter_map(|i| l.get(i))
+                    .map(|v| v.to_json())
+                    .collect(),
+            ),
             Value::OwnedList(l) => J::Array(l.iter().map(Value::to_json).collect()),
             Value::Object(o) => o.to_json().unwrap_or(J::Null),
             Value::OwnedObject(o) => J::Object((**o).clone()),
@@ -256,7 +262,9 @@ impl<'a> Value<'a> {
             J::Bool(b) => Value::Bool(b),
             J::Number(n) => number_value(&n),
             J::String(s) => Value::Str(Cow::Owned(s)),
-            J::Array(items) => Value::OwnedList(items.into_iter().map(Value::from_json_owned).collect()),
+            J::Array(items) => {
+                Value::OwnedList(items.into_iter().map(Value::from_json_owned).collect())
+            }
             J::Object(map) => Value::OwnedObject(Arc::new(map)),
         }
     }
@@ -398,6 +406,7 @@ impl Record for Row {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -406,10 +415,19 @@ mod tests {
         assert_eq!(cmp_int_float(200, 200.0), Some(Ordering::Equal));
         assert_eq!(cmp_int_float(200, 200.5), Some(Ordering::Less));
         assert_eq!(cmp_int_float(-3, -3.5), Some(Ordering::Greater));
-        assert_eq!(cmp_int_float(i64::MAX, 9_223_372_036_854_775_808.0), Some(Ordering::Less));
+        assert_eq!(
+            cmp_int_float(i64::MAX, 9_223_372_036_854_775_808.0),
+            Some(Ordering::Less)
+        );
         // i64::MAX - 1 rounds to 2^63 as a float; exact comparison still sees the difference
-        assert_eq!(cmp_int_float(i64::MAX - 1, 9_223_372_036_854_775_807.0), Some(Ordering::Less));
-        assert_eq!(cmp_int_float(i64::MIN, -9_223_372_036_854_775_808.0), Some(Ordering::Equal));
+        assert_eq!(
+            cmp_int_float(i64::MAX - 1, 9_223_372_036_854_775_807.0),
+            Some(Ordering::Less)
+        );
+        assert_eq!(
+            cmp_int_float(i64::MIN, -9_223_372_036_854_775_808.0),
+            Some(Ordering::Equal)
+        );
         assert_eq!(cmp_int_float(1, f64::NAN), None);
     }
 

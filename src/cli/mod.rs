@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod data;
+mod render;
+mod rules;
 mod saga;
 
 /// Declarative business rules and sagas.
@@ -30,6 +33,12 @@ pub enum ErrorFormat {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Parse and check rule files; exit 0 when clean, 1 with diagnostics.
+    Check(rules::CheckArgs),
+    /// Print the syntax tree of a rule file or an expression.
+    Parse(rules::ParseArgs),
+    /// Evaluate a rule or an expression over records.
+    Eval(rules::EvalArgs),
     /// Run, validate and draw sagas.
     #[command(subcommand)]
     Saga(saga::SagaCommand),
@@ -41,10 +50,17 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
+        Command::Check(args) => rules::check(args, cli.error_format),
+        Command::Parse(args) => rules::parse(args, cli.error_format),
+        Command::Eval(args) => rules::eval(args, cli.error_format),
         Command::Saga(cmd) => saga::run(cmd, cli.error_format),
     }
 }

@@ -14,6 +14,7 @@ use rulesaga::repo::{MemoryRepository, Repository};
 use rulesaga::saga::events::{Event, EventKind, EventStore, MemoryEventStore};
 use rulesaga::saga::runner::{Faults, RunError, Runner};
 use rulesaga::saga::{Catalog, HandlerRegistry, Saga, SagaStatus, graph, validate};
+use rulesaga::rules::RuleErrors;
 use rulesaga::{Env, RuleSet};
 
 /// Largest `--input` file (16 MiB).
@@ -147,8 +148,12 @@ fn load_rules(rules: &[PathBuf], error_format: ErrorFormat) -> Result<Option<Rul
     }
     match RuleSet::load(rules, &Env::default()) {
         Ok(r) => Ok(Some(r)),
-        Err(errors) => {
-            for d in &errors.files {
+        Err(RuleErrors::Io { path, message }) => Err(usage_error(format!(
+            "cannot read `{}`: {message}",
+            path.display()
+        ))),
+        Err(RuleErrors::Invalid(files)) => {
+            for d in &files {
                 print_diagnostics(d, error_format);
             }
             Err(ExitCode::from(1))

@@ -1,18 +1,52 @@
-//! The public face of the rules engine (skeleton; implementation in progress).
+//! The public face of the rules engine: [`Env`], [`Program`], [`RuleSet`], [`Context`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 
-use crate::diag::{Diagnostics, Source};
+use super::ast::RuleFile;
+use super::check::{self, Checker, Node, NodeKind, RuleDef, Scope};
+use super::compile::{Compiler, Frame, PredFn, ValFn};
+use super::explain::{Explainer, Explanation};
+use super::functions::Functions;
+use super::schema::Schema;
+use super::{parse_expr, parse_rule_file};
+use crate::diag::{Diagnostic, Diagnostics, Severity, Source, Span, did_you_mean};
 use crate::value::{OwnedValue, Record};
+
+/// Default evaluation step budget (quantifier iterations per evaluation).
+pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
 
 /// The evaluation context: the clock for `now()` and `today()`, and the step budget.
 #[derive(Clone, Debug)]
 pub struct Context {
     /// What `now()` returns.
     pub now: DateTime<FixedOffset>,
-    /// Maximum evaluation steps per evaluation.
+    /// Maximum evaluation steps (list elements visited by `any`/`all`) per evaluation.
     pub max_steps: u64,
+}
+
+impl Context {
+    /// The system clock, read once now.
+    pub fn system() -> Context {
+        Context::at(Utc::now().fixed_offset())
+    }
+
+    /// A fixed clock, for tests and reproducible runs.
+    pub fn at(now: DateTime<FixedOffset>) -> Context {
+        Context {
+            now,
+            max_steps: DEFAULT_MAX_STEPS,
+        }
+    }
+}
+
+impl Default for Context {
+    fn default() -> Context {
+        Context::system()
+    }
 }
 
 /// Errors raised while evaluating a compiled program.
@@ -24,68 +58,445 @@ pub enum EvalError {
     /// Division or remainder by zero.
     #[error("division by zero in `{0}`")]
     DivisionByZero(String),
+    /// A float that is NaN or infinite, read from data or computed.
+    #[error("`{0}` is not a finite number")]
+    NotFinite(String),
+    /// The step budget ran out.
+    #[error("evaluation exceeded its budget of {0} steps")]
+    CostExceeded(u64),
+    /// A custom function returned an error.
+    #[error("function `{name}` failed: {message}")]
+    Function {
+        /// The function.
+        name: String,
+        /// Its message.
+        message: String,
+    },
 }
 
 /// Names, schema, functions and rules an expression is compiled against.
 #[derive(Clone, Default)]
-pub struct Env {}
+pub struct Env {
+    schema: Option<Arc<Schema>>,
+    functions: Arc<Functions>,
+    rules: Option<RuleSet>,
+}
 
-/// A compiled expression: `Send + Sync`, cheap to clone, evaluated many times.
+impl Env {
+    /// No schema, the built-in functions, no rules.
+    pub fn new() -> Env {
+        Env::default()
+    }
+
+    /// Check field names and types against a schema.
+    pub fn with_schema(mut self, schema: Schema) -> Env {
+        self.schema = Some(Arc::new(schema));
+        self
+    }
+
+    /// Use these functions (built-ins plus your own).
+    pub fn with_functions(mut self, functions: Functions) -> Env {
+        self.functions = Arc::new(functions);
+        self
+    }
+
+    /// Let expressions refer to the rules of a rule set (and use its schema,
+    /// unless a schema was given).
+    pub fn with_rules(mut self, rules: RuleSet) -> Env {
+        if self.schema.is_none() {
+            self.schema = rules.inner.schema.clone();
+        }
+        self.rules = Some(rules);
+        self
+    }
+
+    /// The schema, if any.
+    pub fn schema(&self) -> Option<&Schema> {
+        self.schema.as_deref()
+    }
+}
+
+struct ProgramInner {
+    source: Arc<Source>,
+    root: Node,
+    fields: Vec<String>,
+    consts: Vec<OwnedValue>,
+    pred: PredFn,
+    value: ValFn,
+    warnings: Vec<Diagnostic>,
+}
+
+/// A compiled expression or rule: `Send + Sync`, cheap to clone, evaluated many times.
+///
+/// ```
+/// use rulesaga::{Context, Env, Program, Source};
+/// let rule = Program::compile(
+///     Source::new("<expr>", "tier == premium or (total >= 100 and days <= 30)"),
+///     &Env::new(),
+/// ).unwrap();
+/// let bob = serde_json::json!({"tier": "regular", "total": 150, "days": 15});
+/// assert!(rule.matches(&bob, &Context::system()).unwrap());
+/// ```
 #[derive(Clone)]
 pub struct Program {
-    _p: Arc<()>,
+    inner: Arc<ProgramInner>,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Program({:?})", self.inner.source.text)
+    }
+}
+
+fn empty_rules() -> &'static HashMap<String, RuleDef> {
+    static EMPTY: std::sync::OnceLock<HashMap<String, RuleDef>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(HashMap::new)
 }
 
 impl Program {
-    /// Parse, check and compile one expression.
+    /// Parse, check and compile one expression. Warnings do not fail compilation;
+    /// see [`Program::warnings`].
     pub fn compile(source: Arc<Source>, env: &Env) -> Result<Program, Diagnostics> {
-        let _ = (source, env);
-        todo!()
+        let expr = parse_expr(&source)?;
+        let rules = env.rules.as_ref().map_or(empty_rules(), |r| &r.inner.defs);
+        let mut checker = Checker::new(Scope {
+            schema: env.schema.as_deref(),
+            functions: &env.functions,
+            rules,
+        });
+        let root = checker.check_expr(&expr);
+        let diags = checker.diags;
+        if diags.iter().any(|d| d.severity == Severity::Error) {
+            return Err(Diagnostics {
+                source,
+                items: diags,
+            });
+        }
+        Ok(Program::build(source, root, checker.fields, diags))
     }
-    /// Evaluate as a condition.
+
+    fn build(
+        source: Arc<Source>,
+        root: Node,
+        fields: Vec<String>,
+        warnings: Vec<Diagnostic>,
+    ) -> Program {
+        let mut compiler = Compiler::new(source.clone());
+        let pred = compiler.pred(&root);
+        let value = compiler.value(&root);
+        Program {
+            inner: Arc::new(ProgramInner {
+                source,
+                root,
+                fields,
+                consts: compiler.consts,
+                pred,
+                value,
+                warnings,
+            }),
+        }
+    }
+
+    fn frame<'r>(&'r self, ctx: &Context) -> Frame<'r> {
+        Frame {
+            consts: &self.inner.consts,
+            now: ctx.now,
+            locals: Vec::new(),
+            steps: 0,
+            max_steps: ctx.max_steps,
+        }
+    }
+
+    /// Evaluate as a condition: true only when the result is `true`.
     pub fn matches(&self, record: &dyn Record, ctx: &Context) -> Result<bool, EvalError> {
-        let _ = (record, ctx);
-        todo!()
+        let mut frame = self.frame(ctx);
+        (self.inner.pred)(record, &mut frame)
     }
+
     /// Evaluate to a value (`None` when the result is missing).
-    pub fn evaluate(&self, record: &dyn Record, ctx: &Context) -> Result<Option<OwnedValue>, EvalError> {
-        let _ = (record, ctx);
-        todo!()
+    pub fn evaluate(
+        &self,
+        record: &dyn Record,
+        ctx: &Context,
+    ) -> Result<Option<OwnedValue>, EvalError> {
+        let mut frame = self.frame(ctx);
+        Ok((self.inner.value)(record, &mut frame)?.map(|v| v.into_owned()))
+    }
+
+    /// The top-level fields the program reads, in slot order. A record's
+    /// [`crate::FieldRef::slot`] indexes this list (with a schema: the schema's fields).
+    pub fn fields(&self) -> &[String] {
+        &self.inner.fields
+    }
+
+    /// The source the program was compiled from.
+    pub fn source(&self) -> &Arc<Source> {
+        &self.inner.source
+    }
+
+    /// Warnings found while compiling.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.inner.warnings
+    }
+
+    /// Evaluate and explain why: a tree that mirrors the rule, with each
+    /// clause's result, the values it read and the reason it failed. A separate,
+    /// slower path; [`Program::matches`] never pays for it.
+    pub fn explain(&self, record: &dyn Record, ctx: &Context) -> Result<Explanation, EvalError> {
+        let mut explainer = Explainer::new(record, ctx, self.inner.source.clone());
+        explainer.explain(&self.inner.root)
     }
 }
 
-/// Compiled rule files: named rules, one optional schema.
+/// Compiled rule files: named rules and one optional schema (merged across files).
 #[derive(Clone)]
 pub struct RuleSet {
-    _p: Arc<()>,
+    inner: Arc<RuleSetInner>,
+}
+
+struct RuleSetInner {
+    schema: Option<Arc<Schema>>,
+    defs: HashMap<String, RuleDef>,
+    order: Vec<String>,
+    programs: HashMap<String, Program>,
+    files: Vec<(Arc<Source>, RuleFile)>,
+    warnings: Vec<Diagnostics>,
 }
 
 /// Rule files failed to load: every problem of every file.
 #[derive(Debug, thiserror::Error)]
-#[error("rule files have errors")]
-pub struct RuleErrors {
-    /// Diagnostics per file.
-    pub files: Vec<Diagnostics>,
+pub enum RuleErrors {
+    /// A file could not be read.
+    #[error("cannot read `{path}`: {message}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Parse or check errors, per file (warnings included).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Diagnostics>),
+}
+
+/// Read a rule or data file as UTF-8 text, naming the byte offset of invalid UTF-8.
+pub fn read_text(path: &Path) -> Result<String, RuleErrors> {
+    let io = |message: String| RuleErrors::Io {
+        path: path.to_path_buf(),
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
+    if meta.len() > super::MAX_SOURCE_BYTES as u64 {
+        return Err(io(format!(
+            "the file is {} bytes; the limit is {} bytes",
+            meta.len(),
+            super::MAX_SOURCE_BYTES
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let valid = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
+        let (line, col) = Source::new("", valid).line_col(u32::try_from(at).unwrap_or(u32::MAX));
+        io(format!(
+            "invalid UTF-8 at byte {at} (line {line}, column {col})"
+        ))
+    })
 }
 
 impl RuleSet {
-    /// Parse, check and compile rule files given as sources.
+    /// Parse, check and compile rule files given as sources. All errors of all
+    /// files are collected.
     pub fn compile(sources: Vec<Arc<Source>>, env: &Env) -> Result<RuleSet, RuleErrors> {
-        let _ = (sources, env);
-        todo!()
+        let mut per_file: Vec<Vec<Diagnostic>> = vec![Vec::new(); sources.len()];
+        let mut parsed: Vec<(usize, RuleFile)> = Vec::new();
+        for (i, source) in sources.iter().enumerate() {
+            match parse_rule_file(source) {
+                Ok(file) => parsed.push((i, file)),
+                Err(d) => per_file[i].extend(d.items),
+            }
+        }
+        // one schema across files: the environment's, merged with every file's
+        let mut schema: Option<Schema> = env.schema.as_deref().cloned();
+        for (i, file) in &parsed {
+            if let Some(decl) = &file.schema {
+                let s = Schema::from_decl(decl, &mut per_file[*i]);
+                match &mut schema {
+                    Some(existing) => existing.merge(&s, decl.span, &mut per_file[*i]),
+                    None => schema = Some(s),
+                }
+            }
+        }
+        let mut defs: HashMap<String, RuleDef> = HashMap::new();
+        let mut order = Vec::new();
+        let mut owner: HashMap<String, usize> = HashMap::new();
+        for (i, file) in &parsed {
+            for decl in &file.rules {
+                let name = &decl.name.name;
+                if defs.contains_key(name) {
+                    let first = owner.get(name).map_or("", |f| sources[*f].name.as_str());
+                    per_file[*i].push(
+                        Diagnostic::error(
+                            "E105",
+                            decl.name.span,
+                            format!("rule `{name}` is defined twice"),
+                        )
+                        .with_help(format!("the first definition is in `{first}`")),
+                    );
+                    continue;
+                }
+                if env.functions.get(name).is_some() {
+                    per_file[*i].push(Diagnostic::error(
+                        "E105",
+                        decl.name.span,
+                        format!("rule `{name}` has the name of a function"),
+                    ));
+                    continue;
+                }
+                let def = check::rule_def(decl, &sources[*i], &mut per_file[*i]);
+                owner.insert(name.clone(), *i);
+                order.push(name.clone());
+                defs.insert(name.clone(), def);
+            }
+        }
+        let schema = schema.map(Arc::new);
+        let mut roots: Vec<(String, Node, Vec<String>, bool)> = Vec::new();
+        for name in &order {
+            let (Some(def), Some(file)) = (defs.get(name), owner.get(name)) else {
+                continue;
+            };
+            let mut checker = Checker::new(Scope {
+                schema: schema.as_deref(),
+                functions: &env.functions,
+                rules: &defs,
+            });
+            let root = checker.check_rule(def);
+            per_file[*file].extend(checker.diags);
+            let standalone = def.defaults.iter().all(Option::is_some);
+            let root = Node {
+                ty: root.ty.clone(),
+                span: def.decl.span,
+                kind: NodeKind::Rule {
+                    name: name.clone(),
+                    args: def
+                        .decl
+                        .params
+                        .iter()
+                        .zip(&def.defaults)
+                        .filter_map(|(p, d)| Some((p.name.name.clone(), d.clone()?)))
+                        .collect(),
+                    body: Box::new(root),
+                    source: def.source.clone(),
+                },
+            };
+            roots.push((name.clone(), root, checker.fields, standalone));
+        }
+        let mut all: Vec<Diagnostics> = Vec::new();
+        for (source, mut items) in sources.iter().zip(per_file) {
+            if !items.is_empty() {
+                items.sort_by_key(|d| (d.span.start, d.span.end));
+                items.dedup();
+                all.push(Diagnostics {
+                    source: source.clone(),
+                    items,
+                });
+            }
+        }
+        if all.iter().any(Diagnostics::has_errors) {
+            return Err(RuleErrors::Invalid(all));
+        }
+        let mut programs = HashMap::new();
+        for (name, root, fields, standalone) in roots {
+            if standalone {
+                let source = defs
+                    .get(&name)
+                    .map(|d| d.source.clone())
+                    .unwrap_or_else(|| Source::new("", ""));
+                programs.insert(name, Program::build(source, root, fields, Vec::new()));
+            }
+        }
+        let files = parsed
+            .into_iter()
+            .map(|(i, f)| (sources[i].clone(), f))
+            .collect();
+        Ok(RuleSet {
+            inner: Arc::new(RuleSetInner {
+                schema,
+                defs,
+                order,
+                programs,
+                files,
+                warnings: all,
+            }),
+        })
     }
+
     /// Read and compile rule files from disk.
-    pub fn load(paths: &[std::path::PathBuf], env: &Env) -> Result<RuleSet, RuleErrors> {
-        let _ = (paths, env);
-        todo!()
+    pub fn load(paths: &[PathBuf], env: &Env) -> Result<RuleSet, RuleErrors> {
+        let mut sources = Vec::new();
+        for path in paths {
+            let text = read_text(path)?;
+            sources.push(Source::new(path.display().to_string(), text));
+        }
+        RuleSet::compile(sources, env)
     }
-    /// A rule by name, with its default arguments.
+
+    /// A rule by name, with its default arguments. `None` for an unknown rule
+    /// or one with a parameter that has no default (call it from an
+    /// expression instead: `high_value(200)`).
     pub fn rule(&self, name: &str) -> Option<Program> {
-        let _ = name;
-        todo!()
+        self.inner.programs.get(name).cloned()
     }
+
+    /// Like [`RuleSet::rule`], with a diagnostic that suggests a name.
+    pub fn require(&self, name: &str) -> Result<Program, String> {
+        if let Some(p) = self.rule(name) {
+            return Ok(p);
+        }
+        if self.inner.defs.contains_key(name) {
+            return Err(format!(
+                "rule `{name}` has parameters without defaults; call it in an expression"
+            ));
+        }
+        let help = did_you_mean(name, self.inner.order.iter().map(String::as_str))
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        Err(format!("unknown rule `{name}`{help}"))
+    }
+
     /// Rule names, in file order.
     pub fn names(&self) -> Vec<String> {
-        todo!()
+        self.inner.order.clone()
+    }
+
+    /// The merged schema, if any file declares one.
+    pub fn schema(&self) -> Option<&Schema> {
+        self.inner.schema.as_deref()
+    }
+
+    /// Warnings of every file (lints), as diagnostics per file.
+    pub fn warnings(&self) -> &[Diagnostics] {
+        &self.inner.warnings
+    }
+
+    /// The parsed files, in load order.
+    pub fn files(&self) -> impl Iterator<Item = (&Arc<Source>, &RuleFile)> {
+        self.inner.files.iter().map(|(s, f)| (s, f))
+    }
+
+    /// Compile an expression that may use these rules and their schema.
+    pub fn compile_expr(&self, text: &str) -> Result<Program, Diagnostics> {
+        Program::compile(
+            Source::new("<expr>", text),
+            &Env::new().with_rules(self.clone()),
+        )
+    }
+
+    /// The span of a rule's name, for diagnostics about it.
+    pub fn rule_span(&self, name: &str) -> Option<(Arc<Source>, Span)> {
+        self.inner
+            .defs
+            .get(name)
+            .map(|d| (d.source.clone(), d.decl.name.span))
     }
 }

@@ -1,20 +1,34 @@
 //! The rules language, as a pipeline:
 //!
-//! 1. [`parse`]: text → [`ast`] (pest grammar in `grammar/spec.pest`), spans on every node;
-//! 2. [`check`]: names resolved (parameters, symbols, rules, fields), types checked against
-//!    an optional [`Schema`], did-you-mean suggestions;
-//! 3. [`compile`]: the checked tree becomes a tree of specialised closures, fields resolved
-//!    to schema slots, constants baked in, regexes compiled once;
+//! 1. `parse`: text → [`ast`] (pest grammar in `grammar/spec.pest`), spans on every node;
+//! 2. `check`: names resolved (parameter, quantifier variable, symbol, rule, field),
+//!    types checked against an optional [`Schema`], did-you-mean suggestions;
+//! 3. `compile`: the checked tree becomes a tree of specialised closures, fields resolved
+//!    to slots, constants baked in, regexes compiled once;
 //! 4. evaluation: a [`Program`] runs against any [`crate::Record`] with a [`Context`]
-//!    (the clock), allocating nothing for plain comparisons.
+//!    (the clock), allocating nothing for comparisons of scalars.
+//!
+//! `explain` walks the checked tree again, slowly, to say why a result came out.
 //!
 //! Rule files add named, parameterised rules and a schema on top ([`RuleSet`]).
+//! `ops` holds the value semantics both evaluation paths share.
 
+mod api;
 pub mod ast;
+mod check;
+mod compile;
+mod explain;
+mod functions;
+mod ops;
 mod parse;
 mod print;
+mod schema;
 
-pub use parse::{parse_expr, parse_rule_file, MAX_DEPTH, MAX_SOURCE_BYTES};
+pub use api::{
+    Context, DEFAULT_MAX_STEPS, Env, EvalError, Program, RuleErrors, RuleSet, read_text,
+};
+pub use explain::{Explanation, Read};
+pub use functions::{DuplicateFunction, Function, Functions};
+pub use parse::{MAX_DEPTH, MAX_SOURCE_BYTES, parse_expr, parse_rule_file};
 pub use print::{print_expr, print_rule_file};
-mod api;
-pub use api::{Context, Env, EvalError, Program, RuleErrors, RuleSet};
+pub use schema::{FieldType, ObjectType, Schema, Type};

@@ -1,22 +1,1362 @@
-//! Text → AST. (Being written: see grammar/spec.pest.)
+//! Step one of the rules pipeline: text → [AST](super::ast).
+//!
+//! 1. Guard: reject oversized input (E007), then scan nesting iteratively
+//!    (brackets and runs of prefix `not` / `-`, outside strings and comments)
+//!    so that pest never recurses deeper than [`MAX_DEPTH`] (E008).
+//! 2. Pest (`grammar/spec.pest`) turns the text into a tree of pairs; its
+//!    errors become friendly E001 messages.
+//! 3. The pairs become [`Expr`] nodes with byte spans; literals are decoded and
+//!    validated here (E002–E006), chained comparisons rejected (E009).
+//!
+//! A rule file is cut into its prelude (the optional schema) and one piece per
+//! line that starts with the `rule` keyword, and every piece is parsed on its
+//! own, so two broken rules give two diagnostics.
+
 use std::sync::Arc;
 
-use super::ast::{Expr, RuleFile};
-use crate::diag::{Diagnostics, Source};
+use chrono::{DateTime, NaiveDate};
+use pest::Parser;
+use pest::error::{ErrorVariant, InputLocation};
+use pest::iterators::{Pair, Pairs};
+
+use super::ast::{
+    BinaryOp, Expr, ExprKind, FieldDecl, Ident, Literal, Param, PathSegment, Quantifier, RuleDecl,
+    RuleFile, SchemaDecl, TypeExpr, UnaryOp,
+};
+use crate::diag::{Diagnostic, Diagnostics, Source, Span, did_you_mean};
+
+/// The pest parser generated from `grammar/spec.pest`.
+mod grammar {
+    /// Parser for the rules language.
+    #[derive(pest_derive::Parser)]
+    #[grammar = "../grammar/spec.pest"]
+    pub(super) struct SpecParser;
+}
+
+use grammar::{Rule, SpecParser};
 
 /// Largest source text accepted, in bytes.
 pub const MAX_SOURCE_BYTES: usize = 1 << 20;
 /// Deepest nesting of parentheses, brackets, calls and prefix operators accepted.
 pub const MAX_DEPTH: usize = 64;
+/// Deepest syntax tree accepted: chains such as `a or b or c` nest as well
+/// (left-associatively), and later phases walk the tree recursively.
+const MAX_TREE_DEPTH: usize = 4 * MAX_DEPTH;
+
+/// The type names a schema accepts.
+const TYPE_NAMES: [&str; 9] = [
+    "int", "float", "number", "string", "bool", "date", "datetime", "duration", "any",
+];
 
 /// Parse one expression.
 pub fn parse_expr(source: &Arc<Source>) -> Result<Expr, Diagnostics> {
-    let _ = source;
-    todo!()
+    let text = source.text.as_str();
+    let fail = |items| Diagnostics {
+        source: Arc::clone(source),
+        items,
+    };
+    if let Some(diag) = check_size(text) {
+        return Err(fail(vec![diag]));
+    }
+    let mut builder = Builder::new(text, 0, text.len());
+    let expr = builder
+        .run(Rule::expr_input, ScanMode::Expr, EndMeaning::Nothing)
+        .and_then(|mut pairs| builder.expr_input(&mut pairs));
+    match expr {
+        Some(expr) if builder.diags.is_empty() => Ok(expr),
+        _ => Err(fail(builder.finish())),
+    }
 }
 
 /// Parse a rule file.
 pub fn parse_rule_file(source: &Arc<Source>) -> Result<RuleFile, Diagnostics> {
-    let _ = source;
-    todo!()
+    let text = source.text.as_str();
+    let fail = |items| Diagnostics {
+        source: Arc::clone(source),
+        items,
+    };
+    if let Some(diag) = check_size(text) {
+        return Err(fail(vec![diag]));
+    }
+    let starts = rule_starts(text);
+    let prelude_end = starts.first().copied().unwrap_or(text.len());
+    let mut diags = Vec::new();
+
+    let mut prelude = Builder::new(text, 0, prelude_end);
+    let schema = prelude
+        .run(Rule::prelude_input, ScanMode::Schema, EndMeaning::Rule)
+        .and_then(|mut pairs| prelude.prelude_input(&mut pairs))
+        .flatten();
+    diags.extend(prelude.finish());
+
+    let mut rules = Vec::new();
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(text.len());
+        let mut builder = Builder::new(text, start, end);
+        let decl = builder
+            .run(Rule::rule_input, ScanMode::Expr, EndMeaning::Nothing)
+            .and_then(|mut pairs| builder.rule_input(&mut pairs));
+        if let Some(mut decl) = decl {
+            decl.doc = doc_comment(text, start);
+            rules.push(decl);
+        }
+        diags.extend(builder.finish());
+    }
+    if diags.is_empty() {
+        Ok(RuleFile { schema, rules })
+    } else {
+        diags.sort_by_key(|d| (d.span.start, d.span.end));
+        Err(fail(diags))
+    }
+}
+
+/// E007 when the text is too large.
+fn check_size(text: &str) -> Option<Diagnostic> {
+    (text.len() > MAX_SOURCE_BYTES).then(|| {
+        Diagnostic::error(
+            "E007",
+            Span::new(0, 0),
+            format!(
+                "input too large: {} bytes, the limit is {MAX_SOURCE_BYTES}",
+                text.len()
+            ),
+        )
+    })
+}
+
+/// Byte offsets of the lines whose first word is the `rule` keyword.
+/// Strings cannot span lines, so a line start is never inside one.
+fn rule_starts(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut line_start = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start_matches([' ', '\t', '\r']);
+        if let Some(rest) = trimmed.strip_prefix("rule")
+            && !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        {
+            starts.push(line_start);
+        }
+        line_start += line.len();
+    }
+    starts
+}
+
+/// The `##` lines directly above the line starting at `line_start`, without the markers.
+fn doc_comment(text: &str, line_start: usize) -> Vec<String> {
+    let before = text.get(..line_start).unwrap_or("");
+    let mut doc: Vec<String> = before
+        .lines()
+        .rev()
+        .map(|line| line.trim())
+        .take_while(|line| line.starts_with("##"))
+        .map(|line| {
+            let rest = line.get(2..).unwrap_or("");
+            rest.strip_prefix(' ').unwrap_or(rest).to_string()
+        })
+        .collect();
+    doc.reverse();
+    doc
+}
+
+/// Whether `<` after `list` opens a nesting level (in a schema) or is an operator.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ScanMode {
+    Expr,
+    Schema,
+}
+
+/// What the end of a piece of a rule file stands for in "expected ..." messages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EndMeaning {
+    /// The end of the input or of a rule: reported as "unexpected".
+    Nothing,
+    /// The prelude ends where the first `rule` starts.
+    Rule,
+}
+
+/// What the nesting scan found.
+struct Scan {
+    /// End of the last token that is not whitespace or a comment.
+    last_token_end: usize,
+}
+
+/// Scan `text[start..end]` for nesting depth and unterminated strings without
+/// recursion, so that pest only ever sees bounded nesting.
+fn scan_nesting(text: &str, start: usize, end: usize, mode: ScanMode) -> Result<Scan, Diagnostic> {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Prev {
+        /// Start, an operator, an opening bracket or a comma: `-` and `not` are prefix here.
+        Operator,
+        /// After an operand: `-` is subtraction, `not` starts `not in`.
+        Operand,
+    }
+    let bytes = text.as_bytes();
+    // For each open bracket: the prefix operators pending when it opened, and whether it is `list<`.
+    let mut open: Vec<(usize, bool)> = Vec::new();
+    let mut open_prefix_total = 0usize;
+    let mut pending = 0usize;
+    let mut prev = Prev::Operator;
+    let mut last_word_is_list = false;
+    let mut last_token_end = start;
+    let too_deep = |at: usize, len: usize| {
+        Diagnostic::error(
+            "E008",
+            Span::new(at, at + len),
+            format!("expression nested too deeply (more than {MAX_DEPTH} levels)"),
+        )
+        .with_help("split it into smaller rules")
+    };
+    let mut i = start;
+    while i < end {
+        let b = bytes.get(i).copied().unwrap_or(b' ');
+        let is_list_word = std::mem::take(&mut last_word_is_list);
+        match b {
+            b' ' | b'\t' | b'\r' | b'\n' => {
+                last_word_is_list = is_list_word;
+                i += 1;
+                continue;
+            }
+            b'#' => {
+                while i < end && bytes.get(i) != Some(&b'\n') {
+                    i += 1;
+                }
+                last_word_is_list = is_list_word;
+                continue;
+            }
+            b'"' | b'\'' => {
+                let quote = b;
+                let open_at = i;
+                i += 1;
+                loop {
+                    match bytes.get(i) {
+                        _ if i >= end => return Err(unterminated(open_at)),
+                        Some(b'\n') | None => return Err(unterminated(open_at)),
+                        Some(b'\\') => i += 2,
+                        Some(c) if *c == quote => {
+                            i += 1;
+                            break;
+                        }
+                        Some(_) => i += 1,
+                    }
+                }
+                prev = Prev::Operand;
+                pending = 0;
+            }
+            b'(' | b'[' | b'{' | b'<'
+                if b != b'<' || (mode == ScanMode::Schema && is_list_word) =>
+            {
+                open.push((pending, b == b'<'));
+                open_prefix_total += pending;
+                pending = 0;
+                if open.len() + open_prefix_total > MAX_DEPTH {
+                    return Err(too_deep(i, 1));
+                }
+                prev = Prev::Operator;
+                i += 1;
+            }
+            b')' | b']' | b'}' | b'>'
+                if b != b'>' || open.last().is_some_and(|(_, angle)| *angle) =>
+            {
+                if let Some((prefix, _)) = open.pop() {
+                    open_prefix_total -= prefix;
+                }
+                pending = 0;
+                prev = Prev::Operand;
+                i += 1;
+            }
+            b'-' if prev == Prev::Operator => {
+                pending += 1;
+                if open.len() + open_prefix_total + pending > MAX_DEPTH {
+                    return Err(too_deep(i, 1));
+                }
+                i += 1;
+            }
+            c if c.is_ascii_alphanumeric() || c == b'_' => {
+                let word_start = i;
+                while i < end
+                    && bytes
+                        .get(i)
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                {
+                    i += 1;
+                }
+                let word = text.get(word_start..i).unwrap_or("");
+                match word {
+                    "not" if prev == Prev::Operator => {
+                        pending += 1;
+                        if open.len() + open_prefix_total + pending > MAX_DEPTH {
+                            return Err(too_deep(word_start, 3));
+                        }
+                    }
+                    "and" | "or" | "not" | "in" | "is" | "between" | "contains" | "starts_with"
+                    | "ends_with" | "matches" => {
+                        prev = Prev::Operator;
+                        pending = 0;
+                    }
+                    _ => {
+                        prev = Prev::Operand;
+                        pending = 0;
+                        last_word_is_list = word == "list";
+                    }
+                }
+            }
+            _ => {
+                // Any other punctuation is an operator or separator.
+                prev = Prev::Operator;
+                pending = 0;
+                i += 1;
+            }
+        }
+        last_token_end = i.min(end);
+    }
+    Ok(Scan { last_token_end })
+}
+
+/// E001 for a string that does not end on its line.
+fn unterminated(open_at: usize) -> Diagnostic {
+    Diagnostic::error(
+        "E001",
+        Span::new(open_at, open_at + 1),
+        "unterminated string",
+    )
+    .with_help("a string ends with the same quote on the same line")
+}
+
+/// A built expression with the depth of its tree.
+struct Node {
+    expr: Expr,
+    depth: usize,
+}
+
+/// Turns the pest pairs of one piece of text into AST nodes, collecting diagnostics.
+struct Builder<'t> {
+    /// The whole source text.
+    text: &'t str,
+    /// Where the piece starts in `text` (pest spans are relative to it).
+    base: usize,
+    /// Where the piece ends.
+    end: usize,
+    diags: Vec<Diagnostic>,
+    depth_reported: bool,
+}
+
+impl<'t> Builder<'t> {
+    fn new(text: &'t str, base: usize, end: usize) -> Builder<'t> {
+        Builder {
+            text,
+            base,
+            end,
+            diags: Vec::new(),
+            depth_reported: false,
+        }
+    }
+
+    fn finish(mut self) -> Vec<Diagnostic> {
+        self.diags.sort_by_key(|d| (d.span.start, d.span.end));
+        self.diags
+    }
+
+    /// Scan and run pest on the piece.
+    fn run(
+        &mut self,
+        rule: Rule,
+        mode: ScanMode,
+        end_meaning: EndMeaning,
+    ) -> Option<Pairs<'t, Rule>> {
+        let scan = match scan_nesting(self.text, self.base, self.end, mode) {
+            Ok(scan) => scan,
+            Err(diag) => {
+                self.diags.push(diag);
+                return None;
+            }
+        };
+        let piece = self.text.get(self.base..self.end).unwrap_or("");
+        match SpecParser::parse(rule, piece) {
+            Ok(pairs) => Some(pairs),
+            Err(err) => {
+                let diag = self.syntax_error(&err, &scan, end_meaning);
+                self.diags.push(diag);
+                None
+            }
+        }
+    }
+
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(self.base + s.start(), self.base + s.end())
+    }
+
+    fn error(&mut self, code: &'static str, span: Span, message: impl Into<String>) {
+        self.diags.push(Diagnostic::error(code, span, message));
+    }
+
+    // ----- syntax errors -------------------------------------------------
+
+    /// Turn a pest error into "expected ..." / "unexpected ..." (E001).
+    fn syntax_error(
+        &self,
+        err: &pest::error::Error<Rule>,
+        scan: &Scan,
+        end_meaning: EndMeaning,
+    ) -> Diagnostic {
+        let pos = self.base
+            + match err.location {
+                InputLocation::Pos(p) => p,
+                InputLocation::Span((p, _)) => p,
+            };
+        let positives: &[Rule] = match &err.variant {
+            ErrorVariant::ParsingError { positives, .. } => positives,
+            ErrorVariant::CustomError { .. } => &[],
+        };
+        // After a complete operand, `(` would only continue a call: not worth suggesting.
+        let after_operand = positives
+            .iter()
+            .any(|r| binary_op(*r).is_some() || matches!(r, Rule::kw_between | Rule::kw_is));
+        let mut expected: Vec<&'static str> = Vec::new();
+        for rule in positives {
+            let desc = match rule {
+                Rule::EOI if end_meaning == EndMeaning::Rule => Some("`rule`"),
+                Rule::lparen if after_operand => None,
+                other => describe(*other),
+            };
+            if let Some(desc) = desc
+                && !expected.contains(&desc)
+            {
+                expected.push(desc);
+            }
+        }
+        if expected.contains(&"an expression") {
+            expected.retain(|d| *d != "`not`");
+        }
+        let at_end = pos >= scan.last_token_end;
+        let (span, found) = if at_end {
+            (Span::new(scan.last_token_end, scan.last_token_end), None)
+        } else {
+            let token = token_at(self.text, pos, self.end);
+            (Span::new(pos, pos + token.len()), Some(token))
+        };
+        let message = match (expected.is_empty(), found) {
+            (false, Some(found)) => format!(
+                "expected {}, found `{}`",
+                join_or(&expected),
+                shorten(found)
+            ),
+            (false, None) => format!("expected {}", join_or(&expected)),
+            (true, Some(found)) => format!("unexpected `{}`", shorten(found)),
+            (true, None) => "unexpected end of input".to_string(),
+        };
+        Diagnostic::error("E001", span, message)
+    }
+
+    // ----- entry points --------------------------------------------------
+
+    fn expr_input(&mut self, pairs: &mut Pairs<'t, Rule>) -> Option<Expr> {
+        let pair = first_inner(pairs, Rule::expr_input)?;
+        let mut inner = pair.into_inner();
+        let expr = inner.next()?;
+        self.expr(expr).map(|node| node.expr)
+    }
+
+    fn prelude_input(&mut self, pairs: &mut Pairs<'t, Rule>) -> Option<Option<SchemaDecl>> {
+        let pair = first_inner(pairs, Rule::prelude_input)?;
+        match pair.into_inner().find(|p| p.as_rule() == Rule::schema) {
+            Some(schema) => self.schema(schema).map(Some),
+            None => Some(None),
+        }
+    }
+
+    fn rule_input(&mut self, pairs: &mut Pairs<'t, Rule>) -> Option<RuleDecl> {
+        let pair = first_inner(pairs, Rule::rule_input)?;
+        let decl = pair.into_inner().find(|p| p.as_rule() == Rule::rule_decl)?;
+        self.rule_decl(decl)
+    }
+
+    // ----- rule files ----------------------------------------------------
+
+    fn rule_decl(&mut self, pair: Pair<'t, Rule>) -> Option<RuleDecl> {
+        let span = self.span(&pair);
+        let mut name = None;
+        let mut params = Vec::new();
+        let mut body = None;
+        let mut ok = true;
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::ident if name.is_none() => name = Some(self.ident(&part)),
+                Rule::params => {
+                    for param in part.into_inner().filter(|p| p.as_rule() == Rule::param) {
+                        match self.param(param) {
+                            Some(param) => params.push(param),
+                            None => ok = false,
+                        }
+                    }
+                }
+                Rule::expr => body = self.expr(part).map(|node| node.expr),
+                _ => {}
+            }
+        }
+        let (name, body) = (name?, body?);
+        let span = Span {
+            start: span.start,
+            end: body.span.end,
+        };
+        ok.then_some(RuleDecl {
+            name,
+            params,
+            body,
+            doc: Vec::new(),
+            span,
+        })
+    }
+
+    fn param(&mut self, pair: Pair<'t, Rule>) -> Option<Param> {
+        let mut name = None;
+        let mut default = None;
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::ident => name = Some(self.ident(&part)),
+                Rule::expr => {
+                    let expr = self.expr(part)?.expr;
+                    let is_constant =
+                        matches!(&expr.kind, ExprKind::Literal { .. } | ExprKind::List { .. });
+                    if !is_constant {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "E001",
+                                expr.span,
+                                "a parameter default must be a literal or a list",
+                            )
+                            .with_help("for example `threshold = 100` or `tiers = [premium, vip]`"),
+                        );
+                        return None;
+                    }
+                    default = Some(expr);
+                }
+                _ => {}
+            }
+        }
+        Some(Param {
+            name: name?,
+            default,
+        })
+    }
+
+    fn schema(&mut self, pair: Pair<'t, Rule>) -> Option<SchemaDecl> {
+        let span = self.span(&pair);
+        let list = pair
+            .into_inner()
+            .find(|p| p.as_rule() == Rule::field_list)?;
+        let fields = self.field_list(list)?;
+        Some(SchemaDecl { fields, span })
+    }
+
+    /// Fields separated by commas or new lines.
+    fn field_list(&mut self, pair: Pair<'t, Rule>) -> Option<Vec<FieldDecl>> {
+        let mut fields = Vec::new();
+        let mut ok = true;
+        // End of the previous field when no comma came after it.
+        let mut needs_separator: Option<usize> = None;
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::comma => needs_separator = None,
+                Rule::field_decl => {
+                    let span = self.span(&part);
+                    if let Some(prev_end) = needs_separator {
+                        let between = self.text.get(prev_end..span.start as usize).unwrap_or("");
+                        if !between.contains('\n') {
+                            let at = Span::new(span.start as usize, span.start as usize);
+                            self.error("E001", at, "expected `,` or a new line between fields");
+                            ok = false;
+                        }
+                    }
+                    needs_separator = Some(self.base + last_token_end(&part));
+                    match self.field_decl(part) {
+                        Some(field) => fields.push(field),
+                        None => ok = false,
+                    }
+                }
+                _ => {}
+            }
+        }
+        ok.then_some(fields)
+    }
+
+    fn field_decl(&mut self, pair: Pair<'t, Rule>) -> Option<FieldDecl> {
+        let mut name = None;
+        let mut optional = false;
+        let mut ty = None;
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::ident => name = Some(self.ident(&part)),
+                Rule::optional_mark => optional = true,
+                Rule::type_expr => ty = self.type_expr(part),
+                _ => {}
+            }
+        }
+        Some(FieldDecl {
+            name: name?,
+            optional,
+            ty: ty?,
+        })
+    }
+
+    fn type_expr(&mut self, pair: Pair<'t, Rule>) -> Option<TypeExpr> {
+        let inner = pair.into_inner().next()?;
+        match inner.as_rule() {
+            Rule::list_type => {
+                let element = inner
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::type_expr)?;
+                let element = self.type_expr(element)?;
+                Some(TypeExpr::List {
+                    element: Box::new(element),
+                })
+            }
+            Rule::object_type => {
+                let list = inner
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::field_list)?;
+                Some(TypeExpr::Object {
+                    fields: self.field_list(list)?,
+                })
+            }
+            _ => {
+                let variants: Vec<Ident> = inner
+                    .into_inner()
+                    .filter(|p| matches!(p.as_rule(), Rule::ident | Rule::kw_any))
+                    .map(|p| self.ident(&p))
+                    .collect();
+                match variants.as_slice() {
+                    [name] if TYPE_NAMES.contains(&name.name.as_str()) => {
+                        Some(TypeExpr::Named { name: name.clone() })
+                    }
+                    [name] => {
+                        let help = did_you_mean(&name.name, TYPE_NAMES).unwrap_or_else(|| {
+                            "for an enum, list its values: `a | b | c`".to_string()
+                        });
+                        self.diags.push(
+                            Diagnostic::error(
+                                "E001",
+                                name.span,
+                                format!("unknown type `{}`", name.name),
+                            )
+                            .with_help(help),
+                        );
+                        None
+                    }
+                    _ => Some(TypeExpr::Enum { variants }),
+                }
+            }
+        }
+    }
+
+    // ----- expressions ---------------------------------------------------
+
+    /// A node one level above `depth`, or E008 when the tree gets too deep.
+    fn node(&mut self, kind: ExprKind, span: Span, child_depth: usize) -> Option<Node> {
+        let depth = child_depth + 1;
+        if depth > MAX_TREE_DEPTH {
+            if !self.depth_reported {
+                self.depth_reported = true;
+                self.diags.push(
+                    Diagnostic::error(
+                        "E008",
+                        span,
+                        format!("expression nested too deeply (more than {MAX_TREE_DEPTH} levels)"),
+                    )
+                    .with_help("split it into smaller rules"),
+                );
+            }
+            return None;
+        }
+        Some(Node {
+            expr: Expr::new(kind, span),
+            depth,
+        })
+    }
+
+    fn expr(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
+        match pair.as_rule() {
+            Rule::expr => {
+                let inner = pair.into_inner().next()?;
+                self.expr(inner)
+            }
+            Rule::disjunction | Rule::conjunction | Rule::sum | Rule::product => {
+                self.left_assoc(pair)
+            }
+            Rule::negation => self.negation(pair),
+            Rule::comparison => self.comparison(pair),
+            Rule::unary => self.unary(pair),
+            Rule::primary => {
+                let inner = pair.into_inner().next()?;
+                self.primary(inner)
+            }
+            _ => self.primary(pair),
+        }
+    }
+
+    /// `a op b op c` as `(a op b) op c`.
+    fn left_assoc(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
+        let mut inner = pair.into_inner();
+        let mut acc = self.expr(inner.next()?);
+        while let Some(op_pair) = inner.next() {
+            let op = binary_op(op_pair.as_rule())?;
+            // Build the right operand even after an error, to report its errors too.
+            let right = self.expr(inner.next()?);
+            acc = match (acc, right) {
+                (Some(left), Some(right)) => {
+                    let span = left.expr.span.to(right.expr.span);
+                    let depth = left.depth.max(right.depth);
+                    self.node(
+                        ExprKind::Binary {
+                            op,
+                            left: Box::new(left.expr),
+                            right: Box::new(right.expr),
+                        },
+                        span,
+                        depth,
+                    )
+                }
+                _ => None,
+            };
+        }
+        acc
+    }
+
+    fn negation(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
+        let mut nots = Vec::new();
+        let mut operand = None;
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::kw_not => nots.push(self.span(&part)),
+                _ => operand = Some(part),
+            }
+        }
+        let mut acc = self.expr(operand?)?;
+        for not_span in nots.into_iter().rev() {
+            let span = not_span.to(acc.expr.span);
+            acc = self.node(
+                ExprKind::Unary {
+                    op: UnaryOp::Not,
+                    operand: Box::new(acc.expr),
+                },
+                span,
+                acc.depth,
+            )?;
+        }
+        Some(acc)
+    }
+
+    fn comparison(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
+        let mut inner = pair.into_inner();
+        let left = inner.next()?;
+        let tails: Vec<Pair<'t, Rule>> = inner.collect();
+        if let Some(second) = tails.get(1) {
+            let op_span = second
+                .clone()
+                .into_inner()
+                .next()
+                .map_or_else(|| self.span(second), |op| self.span(&op));
+            self.diags.push(
+                Diagnostic::error("E009", op_span, "comparison operators cannot be chained")
+                    .with_help("combine comparisons with `and`, or add parentheses"),
+            );
+            return None;
+        }
+        let value = self.expr(left)?;
+        let Some(tail) = tails.into_iter().next() else {
+            return Some(value);
+        };
+        // Rules ending in a repetition include trailing whitespace in pest's
+        // spans, so node spans are built from their first and last operands.
+        let tail_span = self.span(&tail);
+        match tail.as_rule() {
+            Rule::binary_compare => {
+                let mut parts = tail.into_inner();
+                let op = binary_op(parts.next()?.as_rule())?;
+                let right = self.expr(parts.next()?)?;
+                let depth = value.depth.max(right.depth);
+                let span = value.expr.span.to(right.expr.span);
+                self.node(
+                    ExprKind::Binary {
+                        op,
+                        left: Box::new(value.expr),
+                        right: Box::new(right.expr),
+                    },
+                    span,
+                    depth,
+                )
+            }
+            Rule::between_compare => {
+                let mut bounds = tail.into_inner().filter(|p| p.as_rule() == Rule::sum);
+                let low = self.expr(bounds.next()?)?;
+                let high = self.expr(bounds.next()?)?;
+                let depth = value.depth.max(low.depth).max(high.depth);
+                let span = value.expr.span.to(high.expr.span);
+                self.node(
+                    ExprKind::Between {
+                        value: Box::new(value.expr),
+                        low: Box::new(low.expr),
+                        high: Box::new(high.expr),
+                    },
+                    span,
+                    depth,
+                )
+            }
+            _ => {
+                let negated = tail.into_inner().any(|p| p.as_rule() == Rule::kw_not);
+                let span = value.expr.span.to(tail_span);
+                self.node(
+                    ExprKind::IsNull {
+                        value: Box::new(value.expr),
+                        negated,
+                    },
+                    span,
+                    value.depth,
+                )
+            }
+        }
+    }
+
+    /// Prefix `-`: the innermost minus directly before a number is folded into
+    /// the literal, so `-7` is the literal -7 and `-9223372036854775808` fits.
+    fn unary(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
+        let mut negs = Vec::new();
+        let mut operand = None;
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::op_neg => negs.push(self.span(&part)),
+                _ => operand = Some(part),
+            }
+        }
+        let operand = operand?;
+        let operand = match operand.as_rule() {
+            Rule::primary => operand.into_inner().next()?,
+            _ => operand,
+        };
+        let mut acc = match operand.as_rule() {
+            Rule::int | Rule::float | Rule::duration if !negs.is_empty() => {
+                let minus = negs.pop()?;
+                let span = minus.to(self.span(&operand));
+                let value = self.number(&operand, Some(minus))?;
+                self.node(ExprKind::Literal { value }, span, 0)?
+            }
+            _ => self.expr(operand)?,
+        };
+        for neg_span in negs.into_iter().rev() {
+            let span = neg_span.to(acc.expr.span);
+            acc = self.node(
+                ExprKind::Unary {
+                    op: UnaryOp::Neg,
+                    operand: Box::new(acc.expr),
+                },
+                span,
+                acc.depth,
+            )?;
+        }
+        Some(acc)
+    }
+
+    fn primary(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::paren => {
+                let inner = pair.into_inner().find(|p| p.as_rule() == Rule::expr)?;
+                let mut node = self.expr(inner)?;
+                node.expr.span = span;
+                Some(node)
+            }
+            Rule::list => {
+                let (items, depth) = self.expr_list(pair)?;
+                self.node(ExprKind::List { items }, span, depth)
+            }
+            Rule::call => {
+                let name_pair = pair
+                    .clone()
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::ident)?;
+                let name = self.ident(&name_pair);
+                let (args, depth) = self.expr_list(pair)?;
+                self.node(ExprKind::Call { name, args }, span, depth)
+            }
+            Rule::quantifier => self.quantifier(pair),
+            Rule::path | Rule::field_ref => {
+                let explicit = pair.as_rule() == Rule::field_ref;
+                let mut inner = pair.into_inner();
+                let head = self.ident(&inner.next()?);
+                let mut rest = Vec::new();
+                for segment in inner {
+                    let seg_span = self.span(&segment);
+                    let step = segment.into_inner().next()?;
+                    if step.as_rule() == Rule::ident {
+                        rest.push(PathSegment::Field(self.ident(&step)));
+                    } else {
+                        match step.as_str().parse::<u32>() {
+                            Ok(index) => rest.push(PathSegment::Index(index)),
+                            Err(_) => {
+                                self.error(
+                                    "E002",
+                                    seg_span,
+                                    format!("index `{}` is out of range", shorten(step.as_str())),
+                                );
+                                return None;
+                            }
+                        }
+                    }
+                }
+                let kind = if explicit {
+                    ExprKind::Field { head, rest }
+                } else {
+                    ExprKind::Name { head, rest }
+                };
+                self.node(kind, span, 0)
+            }
+            _ => {
+                let value = self.literal(pair)?;
+                self.node(ExprKind::Literal { value }, span, 0)
+            }
+        }
+    }
+
+    /// The `expr` children of a list or call, all built so every error is reported.
+    fn expr_list(&mut self, pair: Pair<'t, Rule>) -> Option<(Vec<Expr>, usize)> {
+        let mut items = Vec::new();
+        let mut depth = 0;
+        let mut ok = true;
+        for part in pair.into_inner().filter(|p| p.as_rule() == Rule::expr) {
+            match self.expr(part) {
+                Some(node) => {
+                    depth = depth.max(node.depth);
+                    items.push(node.expr);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some((items, depth))
+    }
+
+    fn quantifier(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
+        let span = self.span(&pair);
+        let mut quantifier = Quantifier::Any;
+        let mut var = None;
+        let mut exprs = Vec::new();
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::kw_all => quantifier = Quantifier::All,
+                Rule::ident => var = Some(self.ident(&part)),
+                Rule::expr => exprs.push(part),
+                _ => {}
+            }
+        }
+        let mut exprs = exprs.into_iter();
+        let list = self.expr(exprs.next()?);
+        let predicate = self.expr(exprs.next()?);
+        let (list, predicate) = (list?, predicate?);
+        let depth = list.depth.max(predicate.depth);
+        self.node(
+            ExprKind::Quantifier {
+                quantifier,
+                var: var?,
+                list: Box::new(list.expr),
+                predicate: Box::new(predicate.expr),
+            },
+            span,
+            depth,
+        )
+    }
+
+    fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
+        Ident {
+            name: pair.as_str().to_string(),
+            span: self.span(pair),
+        }
+    }
+
+    // ----- literals ------------------------------------------------------
+
+    fn literal(&mut self, pair: Pair<'t, Rule>) -> Option<Literal> {
+        let span = self.span(&pair);
+        let text = pair.as_str();
+        match pair.as_rule() {
+            Rule::kw_true => Some(Literal::Bool(true)),
+            Rule::kw_false => Some(Literal::Bool(false)),
+            Rule::kw_null => Some(Literal::Null),
+            Rule::int | Rule::float | Rule::duration => self.number(&pair, None),
+            Rule::date => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+                Ok(date) => Some(Literal::Date(date)),
+                Err(_) => {
+                    self.error("E005", span, format!("invalid date `{text}`"));
+                    None
+                }
+            },
+            Rule::datetime => match DateTime::parse_from_rfc3339(text) {
+                Ok(datetime) => Some(Literal::DateTime(datetime)),
+                Err(_) => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "E005",
+                            span,
+                            format!("invalid datetime `{}`", shorten(text)),
+                        )
+                        .with_help("write an RFC 3339 datetime such as `2024-01-31T12:00:00Z`"),
+                    );
+                    None
+                }
+            },
+            Rule::string => {
+                let raw = pair.into_inner().next()?;
+                let start = self.base + raw.as_span().start();
+                self.string(raw.as_str(), start).map(Literal::String)
+            }
+            _ => None,
+        }
+    }
+
+    /// An int, float or duration literal, negated when a `minus` comes before it.
+    fn number(&mut self, pair: &Pair<'t, Rule>, minus: Option<Span>) -> Option<Literal> {
+        let negative = minus.is_some();
+        let span = minus.map_or_else(|| self.span(pair), |m| m.to(self.span(pair)));
+        let text = pair.as_str();
+        let sign = if negative { "-" } else { "" };
+        match pair.as_rule() {
+            Rule::int => {
+                match format!("{sign}{text}").parse::<i64>() {
+                    Ok(n) => Some(Literal::Int(n)),
+                    Err(_) => {
+                        self.diags.push(
+                        Diagnostic::error("E002", span, format!("integer `{sign}{}` is out of range", shorten(text)))
+                            .with_help("integers are 64-bit: from -9223372036854775808 to 9223372036854775807"),
+                    );
+                        None
+                    }
+                }
+            }
+            Rule::float => match text.parse::<f64>() {
+                Ok(f) if f.is_finite() => Some(Literal::Float(if negative { -f } else { f })),
+                _ => {
+                    self.error(
+                        "E003",
+                        span,
+                        format!("float `{sign}{}` is out of range", shorten(text)),
+                    );
+                    None
+                }
+            },
+            _ => match duration_ms(text) {
+                Some(ms) => Some(Literal::Duration(if negative { -ms } else { ms })),
+                None => {
+                    self.error(
+                        "E006",
+                        span,
+                        format!("duration `{sign}{}` is out of range", shorten(text)),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    /// Decode the escapes of a string body starting at byte `start` of the text.
+    fn string(&mut self, raw: &str, start: usize) -> Option<String> {
+        let mut out = String::with_capacity(raw.len());
+        let mut ok = true;
+        let mut chars = raw.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            let Some((_, esc)) = chars.next() else {
+                ok = false;
+                self.error(
+                    "E004",
+                    Span::new(start + i, start + i + 1),
+                    "invalid escape `\\`",
+                );
+                continue;
+            };
+            let decoded = match esc {
+                '"' => Some('"'),
+                '\'' => Some('\''),
+                '\\' => Some('\\'),
+                'n' => Some('\n'),
+                't' => Some('\t'),
+                'r' => Some('\r'),
+                'u' => {
+                    // `\u{` 1 to 6 hex digits `}`
+                    let mut end = i + 2;
+                    let mut code = None;
+                    if chars.peek().is_some_and(|(_, c)| *c == '{') {
+                        chars.next();
+                        end += 1;
+                        let mut digits = String::new();
+                        while let Some(&(j, d)) = chars.peek() {
+                            if d == '}' {
+                                chars.next();
+                                end = j + 1;
+                                code = (1..=6)
+                                    .contains(&digits.len())
+                                    .then(|| u32::from_str_radix(&digits, 16).ok())
+                                    .flatten()
+                                    .and_then(char::from_u32);
+                                break;
+                            }
+                            if !d.is_ascii_hexdigit() || digits.len() > 6 {
+                                end = j;
+                                break;
+                            }
+                            digits.push(d);
+                            chars.next();
+                            end = j + 1;
+                        }
+                    }
+                    if code.is_none() {
+                        let shown = raw.get(i..end).unwrap_or("\\u");
+                        self.diags.push(
+                            Diagnostic::error(
+                                "E004",
+                                Span::new(start + i, start + end),
+                                format!("invalid unicode escape `{}`", shorten(shown)),
+                            )
+                            .with_help("write a unicode escape as `\\u{1F600}`"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    code
+                }
+                _ => None,
+            };
+            match decoded {
+                Some(c) => out.push(c),
+                None => {
+                    ok = false;
+                    let end = i + 1 + esc.len_utf8();
+                    self.diags.push(
+                        Diagnostic::error(
+                            "E004",
+                            Span::new(start + i, start + end),
+                            format!("invalid escape `\\{esc}`"),
+                        )
+                        .with_help(
+                            "the escapes are `\\\"` `\\'` `\\\\` `\\n` `\\t` `\\r` `\\u{...}`",
+                        ),
+                    );
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+}
+
+/// End of the last token of `pair` (pest spans of rules ending in a
+/// repetition include the whitespace after them).
+fn last_token_end(pair: &Pair<'_, Rule>) -> usize {
+    pair.clone()
+        .into_inner()
+        .flatten()
+        .filter(|p| p.clone().into_inner().next().is_none())
+        .map(|p| p.as_span().end())
+        .max()
+        .unwrap_or_else(|| pair.as_span().end())
+}
+
+/// The first pair of `pairs` if it is `rule`.
+fn first_inner<'t>(pairs: &mut Pairs<'t, Rule>, rule: Rule) -> Option<Pair<'t, Rule>> {
+    pairs.next().filter(|p| p.as_rule() == rule)
+}
+
+/// Milliseconds of a duration such as `1h30m`, or `None` on overflow.
+fn duration_ms(text: &str) -> Option<i64> {
+    let mut total: i64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (digits, after) = rest.split_at(digits_end);
+        let unit_len = if after.starts_with("ms") { 2 } else { 1 };
+        let (unit, after) = after.split_at(unit_len.min(after.len()));
+        let scale: i64 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            _ => return None,
+        };
+        let n: i64 = digits.parse().ok()?;
+        total = total.checked_add(n.checked_mul(scale)?)?;
+        rest = after;
+    }
+    Some(total)
+}
+
+/// The binary operator a pest rule stands for.
+fn binary_op(rule: Rule) -> Option<BinaryOp> {
+    Some(match rule {
+        Rule::kw_or => BinaryOp::Or,
+        Rule::kw_and => BinaryOp::And,
+        Rule::op_eq => BinaryOp::Eq,
+        Rule::op_ne => BinaryOp::Ne,
+        Rule::op_lt => BinaryOp::Lt,
+        Rule::op_le => BinaryOp::Le,
+        Rule::op_gt => BinaryOp::Gt,
+        Rule::op_ge => BinaryOp::Ge,
+        Rule::kw_in => BinaryOp::In,
+        Rule::op_not_in => BinaryOp::NotIn,
+        Rule::kw_contains => BinaryOp::Contains,
+        Rule::kw_starts_with => BinaryOp::StartsWith,
+        Rule::kw_ends_with => BinaryOp::EndsWith,
+        Rule::kw_matches => BinaryOp::Matches,
+        Rule::op_add => BinaryOp::Add,
+        Rule::op_sub => BinaryOp::Sub,
+        Rule::op_mul => BinaryOp::Mul,
+        Rule::op_div => BinaryOp::Div,
+        Rule::op_rem => BinaryOp::Rem,
+        _ => return None,
+    })
+}
+
+/// How a rule is named in "expected ..." messages; `None` for operators,
+/// which only show up after a complete operand (reported as "unexpected").
+fn describe(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::expr
+        | Rule::disjunction
+        | Rule::conjunction
+        | Rule::negation
+        | Rule::comparison
+        | Rule::sum
+        | Rule::product
+        | Rule::unary
+        | Rule::paren
+        | Rule::list
+        | Rule::quantifier
+        | Rule::call
+        | Rule::field_ref
+        | Rule::path
+        | Rule::datetime
+        | Rule::date
+        | Rule::duration
+        | Rule::float
+        | Rule::int
+        | Rule::string
+        | Rule::kw_true
+        | Rule::kw_false
+        | Rule::primary
+        | Rule::expr_input
+        | Rule::op_neg
+        | Rule::kw_any
+        | Rule::kw_all => "an expression",
+        Rule::ident | Rule::param | Rule::field_decl | Rule::field_list => "a name",
+        Rule::type_expr | Rule::list_type | Rule::object_type | Rule::named_or_enum_type => {
+            "a type"
+        }
+        Rule::index => "an index",
+        Rule::rule_decl | Rule::kw_rule => "`rule`",
+        Rule::schema | Rule::kw_schema => "`schema`",
+        Rule::params | Rule::lparen => "`(`",
+        Rule::rparen => "`)`",
+        Rule::lbracket => "`[`",
+        Rule::rbracket => "`]`",
+        Rule::lbrace => "`{`",
+        Rule::rbrace => "`}`",
+        Rule::langle => "`<`",
+        Rule::rangle => "`>`",
+        Rule::comma => "`,`",
+        Rule::colon => "`:`",
+        Rule::assign => "`=`",
+        Rule::kw_in => "`in`",
+        Rule::kw_not => "`not`",
+        Rule::between_and => "`and`",
+        Rule::prelude_input => "`schema` or `rule`",
+        Rule::rule_input => "`rule`",
+        Rule::kw_null => "`null`",
+        _ => return None,
+    })
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn join_or(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// The token starting at `pos`: a word, a quoted string, or an operator.
+fn token_at(text: &str, pos: usize, end: usize) -> &str {
+    let rest = text.get(pos..end).unwrap_or("");
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let len = match rest.chars().next() {
+        None => 0,
+        Some(c) if is_word(c) => rest.find(|c: char| !is_word(c)).unwrap_or(rest.len()),
+        Some(q @ ('"' | '\'')) => rest
+            .get(1..)
+            .and_then(|r| r.find([q, '\n']))
+            .map_or(rest.len(), |i| i + 2)
+            .min(rest.find('\n').unwrap_or(rest.len())),
+        Some(c) => {
+            let two = rest.get(..2).unwrap_or("");
+            if ["==", "!=", "<=", ">="].contains(&two) {
+                2
+            } else {
+                c.len_utf8()
+            }
+        }
+    };
+    rest.get(..len).unwrap_or("")
+}
+
+/// User text shortened for a message.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 40;
+    if text.chars().count() <= MAX {
+        text.to_string()
+    } else {
+        let mut short: String = text.chars().take(MAX).collect();
+        short.push('…');
+        short
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_add_up() {
+        assert_eq!(duration_ms("1h30m"), Some(5_400_000));
+        assert_eq!(duration_ms("250ms"), Some(250));
+        assert_eq!(duration_ms("2w"), Some(1_209_600_000));
+        assert_eq!(duration_ms("99999999999999999w"), None);
+    }
+
+    #[test]
+    fn rule_lines_are_found() {
+        let text = "schema { a: int }\n## doc\nrule a = 1\n  rule b = 2\nrules = 3\n# rule c\n";
+        let starts = rule_starts(text);
+        assert_eq!(starts.len(), 2);
+        assert_eq!(doc_comment(text, starts[0]), vec!["doc".to_string()]);
+        assert!(doc_comment(text, starts[1]).is_empty());
+    }
+
+    #[test]
+    fn tokens_for_messages() {
+        assert_eq!(token_at("a == b", 2, 6), "==");
+        assert_eq!(token_at("foo bar", 0, 7), "foo");
+        assert_eq!(token_at("'abc' x", 0, 7), "'abc'");
+        assert_eq!(join_or(&["a", "b", "c"]), "a, b or c");
+    }
+
+    #[test]
+    fn nesting_scan_ignores_strings_and_comments() {
+        let deep = "(".repeat(100);
+        let text = format!("\"{deep}\" # {deep}\n");
+        assert!(scan_nesting(&text, 0, text.len(), ScanMode::Expr).is_ok());
+        assert!(scan_nesting(&deep, 0, deep.len(), ScanMode::Expr).is_err());
+    }
 }

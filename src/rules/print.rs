@@ -1,14 +1,324 @@
-//! AST → canonical text.
-use super::ast::{Expr, RuleFile};
+//! AST → canonical text, the inverse of [`parse`](super::parse):
+//! `parse(print(ast)) == ast` for every tree the parser can produce.
+//!
+//! Canonical style: single spaces around binary operators, parentheses only
+//! where precedence needs them, double-quoted strings, floats always with a
+//! `.` or an exponent, durations in their largest exact unit.
+
+use std::fmt::Write;
+
+use chrono::SecondsFormat;
+
+use super::ast::{
+    BinaryOp, Expr, ExprKind, FieldDecl, Literal, PathSegment, RuleFile, TypeExpr, UnaryOp,
+};
+
+/// Binding strength, loosest first (the grammar's levels).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    Or,
+    And,
+    Not,
+    Compare,
+    Sum,
+    Product,
+    Unary,
+}
 
 /// Print an expression in canonical style.
 pub fn print_expr(expr: &Expr) -> String {
-    let _ = expr;
-    todo!()
+    let mut out = String::new();
+    write_expr(&mut out, expr, Level::Or);
+    out
 }
 
 /// Print a rule file in canonical style.
 pub fn print_rule_file(file: &RuleFile) -> String {
-    let _ = file;
-    todo!()
+    let mut out = String::new();
+    if let Some(schema) = &file.schema {
+        if schema.fields.is_empty() {
+            out.push_str("schema {}\n");
+        } else {
+            out.push_str("schema {\n");
+            for field in &schema.fields {
+                out.push_str("  ");
+                write_field(&mut out, field);
+                out.push('\n');
+            }
+            out.push_str("}\n");
+        }
+    }
+    for (i, rule) in file.rules.iter().enumerate() {
+        if i > 0 || file.schema.is_some() {
+            out.push('\n');
+        }
+        for line in &rule.doc {
+            if line.is_empty() {
+                out.push_str("##\n");
+            } else {
+                let _ = writeln!(out, "## {line}");
+            }
+        }
+        let _ = write!(out, "rule {}", rule.name.name);
+        if !rule.params.is_empty() {
+            out.push('(');
+            for (j, param) in rule.params.iter().enumerate() {
+                if j > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&param.name.name);
+                if let Some(default) = &param.default {
+                    out.push_str(" = ");
+                    write_expr(&mut out, default, Level::Or);
+                }
+            }
+            out.push(')');
+        }
+        out.push_str(" = ");
+        write_expr(&mut out, &rule.body, Level::Or);
+        out.push('\n');
+    }
+    out
+}
+
+fn write_field(out: &mut String, field: &FieldDecl) {
+    out.push_str(&field.name.name);
+    if field.optional {
+        out.push('?');
+    }
+    out.push_str(": ");
+    write_type(out, &field.ty);
+}
+
+fn write_type(out: &mut String, ty: &TypeExpr) {
+    match ty {
+        TypeExpr::Named { name } => out.push_str(&name.name),
+        TypeExpr::Enum { variants } => {
+            for (i, variant) in variants.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(" | ");
+                }
+                out.push_str(&variant.name);
+            }
+        }
+        TypeExpr::List { element } => {
+            out.push_str("list<");
+            write_type(out, element);
+            out.push('>');
+        }
+        TypeExpr::Object { fields } => {
+            if fields.is_empty() {
+                out.push_str("{}");
+                return;
+            }
+            out.push_str("{ ");
+            for (i, field) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_field(out, field);
+            }
+            out.push_str(" }");
+        }
+    }
+}
+
+fn binary_level(op: BinaryOp) -> Level {
+    match op {
+        BinaryOp::Or => Level::Or,
+        BinaryOp::And => Level::And,
+        BinaryOp::Add | BinaryOp::Sub => Level::Sum,
+        BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => Level::Product,
+        _ => Level::Compare,
+    }
+}
+
+/// The level one step tighter (the right operand of a left-associative operator).
+fn tighter(level: Level) -> Level {
+    match level {
+        Level::Or => Level::And,
+        Level::And => Level::Not,
+        Level::Not => Level::Compare,
+        Level::Compare => Level::Sum,
+        Level::Sum => Level::Product,
+        Level::Product | Level::Unary => Level::Unary,
+    }
+}
+
+/// The level an expression prints at.
+fn level_of(expr: &Expr) -> Level {
+    match &expr.kind {
+        ExprKind::Binary { op, .. } => binary_level(*op),
+        ExprKind::Between { .. } | ExprKind::IsNull { .. } => Level::Compare,
+        ExprKind::Unary {
+            op: UnaryOp::Not, ..
+        } => Level::Not,
+        _ => Level::Unary,
+    }
+}
+
+/// Write `expr` where at least `min` binds tightly enough, with parentheses otherwise.
+fn write_expr(out: &mut String, expr: &Expr, min: Level) {
+    if level_of(expr) < min {
+        out.push('(');
+        write_expr(out, expr, Level::Or);
+        out.push(')');
+        return;
+    }
+    match &expr.kind {
+        ExprKind::Literal { value } => write_literal(out, value),
+        ExprKind::List { items } => {
+            out.push('[');
+            write_list(out, items);
+            out.push(']');
+        }
+        ExprKind::Name { head, rest } => write_path(out, &head.name, rest),
+        ExprKind::Field { head, rest } => {
+            out.push('$');
+            write_path(out, &head.name, rest);
+        }
+        ExprKind::Call { name, args } => {
+            out.push_str(&name.name);
+            out.push('(');
+            write_list(out, args);
+            out.push(')');
+        }
+        ExprKind::Quantifier {
+            quantifier,
+            var,
+            list,
+            predicate,
+        } => {
+            out.push_str(match quantifier {
+                super::ast::Quantifier::Any => "any(",
+                super::ast::Quantifier::All => "all(",
+            });
+            out.push_str(&var.name);
+            out.push_str(" in ");
+            write_expr(out, list, Level::Or);
+            out.push_str(", ");
+            write_expr(out, predicate, Level::Or);
+            out.push(')');
+        }
+        ExprKind::Unary {
+            op: UnaryOp::Not,
+            operand,
+        } => {
+            out.push_str("not ");
+            write_expr(out, operand, Level::Not);
+        }
+        ExprKind::Unary {
+            op: UnaryOp::Neg,
+            operand,
+        } => {
+            out.push('-');
+            // `-5` would read back as the literal -5: keep the minus apart.
+            let bare_number = matches!(
+                &operand.kind,
+                ExprKind::Literal {
+                    value: Literal::Int(0..) | Literal::Duration(0..)
+                }
+            ) || matches!(&operand.kind, ExprKind::Literal { value: Literal::Float(f) } if f.is_sign_positive());
+            if bare_number {
+                out.push('(');
+                write_expr(out, operand, Level::Or);
+                out.push(')');
+            } else {
+                write_expr(out, operand, Level::Unary);
+            }
+        }
+        ExprKind::Binary { op, left, right } => {
+            let level = binary_level(*op);
+            let (left_min, right_min) = if level == Level::Compare {
+                (Level::Sum, Level::Sum)
+            } else {
+                (level, tighter(level))
+            };
+            write_expr(out, left, left_min);
+            out.push(' ');
+            out.push_str(op.as_str());
+            out.push(' ');
+            write_expr(out, right, right_min);
+        }
+        ExprKind::Between { value, low, high } => {
+            write_expr(out, value, Level::Sum);
+            out.push_str(" between ");
+            write_expr(out, low, Level::Sum);
+            out.push_str(" and ");
+            write_expr(out, high, Level::Sum);
+        }
+        ExprKind::IsNull { value, negated } => {
+            write_expr(out, value, Level::Sum);
+            out.push_str(if *negated { " is not null" } else { " is null" });
+        }
+    }
+}
+
+fn write_list(out: &mut String, items: &[Expr]) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_expr(out, item, Level::Or);
+    }
+}
+
+fn write_path(out: &mut String, head: &str, rest: &[PathSegment]) {
+    out.push_str(head);
+    for segment in rest {
+        match segment {
+            PathSegment::Field(ident) => {
+                out.push('.');
+                out.push_str(&ident.name);
+            }
+            PathSegment::Index(i) => {
+                let _ = write!(out, "[{i}]");
+            }
+        }
+    }
+}
+
+fn write_literal(out: &mut String, value: &Literal) {
+    match value {
+        Literal::Null => out.push_str("null"),
+        Literal::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Literal::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Literal::Float(f) => {
+            // `{:?}` is the shortest text that reads back to the same float,
+            // and always has a `.` or an exponent.
+            let _ = write!(out, "{f:?}");
+        }
+        Literal::String(s) => write_string(out, s),
+        Literal::Date(d) => {
+            let _ = write!(out, "{}", d.format("%Y-%m-%d"));
+        }
+        Literal::DateTime(dt) => out.push_str(&dt.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        Literal::Duration(ms) => match chrono::TimeDelta::try_milliseconds(*ms) {
+            Some(delta) => out.push_str(&crate::value::format_duration(delta)),
+            // Only `i64::MIN` ms is out of range, and the parser never produces it.
+            None => {
+                let _ = write!(out, "{ms}ms");
+            }
+        },
+    }
+}
+
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }

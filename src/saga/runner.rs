@@ -451,30 +451,34 @@ impl<'r> Run<'r> {
 
     fn check_require(&self, req: &super::model::Require) -> Result<(), Failure> {
         let scope = self.scope();
-        let holds = match &req.entity {
-            None => req.rule.program.matches(&self.state.input, &self.ctx),
+        let entity;
+        let record: &dyn crate::value::Record = match &req.entity {
+            None => &self.state.input,
             Some(e) => {
                 let id = id_string(
                     scope.eval(&e.id, &self.ctx).map_err(Failure::permanent)?,
                     "`require` entity id",
                 )
                 .map_err(Failure::permanent)?;
-                let entity =
-                    self.runner.repo.get(&e.repo, &id)?.ok_or_else(|| {
-                        Failure::permanent(format!("`{}/{id}` not found", e.repo))
-                    })?;
-                req.rule.program.matches(&entity, &self.ctx)
+                entity = self.runner.repo.get(&e.repo, &id)?.ok_or_else(|| {
+                    Failure::permanent(format!("`{}/{id}` not found", e.repo))
+                })?;
+                &entity
             }
         };
-        match holds {
+        match req.rule.program.matches(record, &self.ctx) {
             Ok(true) => Ok(()),
             Ok(false) => {
                 let on = match &req.entity {
                     None => "the input".to_string(),
-                    Some(e) => format!("`{}` entity", e.repo),
+                    Some(e) => format!("the `{}` entity", e.repo),
+                };
+                let why = match req.rule.program.explain(record, &self.ctx) {
+                    Ok(ex) if !ex.reasons().is_empty() => format!(": {}", ex.reasons().join("; ")),
+                    _ => String::new(),
                 };
                 Err(Failure::permanent(format!(
-                    "rule `{}` does not hold for {on}",
+                    "rule `{}` does not hold for {on}{why}",
                     req.rule.name
                 )))
             }

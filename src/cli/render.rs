@@ -1,0 +1,64 @@
+//! Rendering diagnostics for people (miette, with carets) or for tools (JSON lines).
+
+use std::io::IsTerminal;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource};
+
+use super::ErrorFormat;
+use rulesaga::{Diagnostics, Severity};
+
+/// Render all diagnostics of one source to a string (stderr-ready).
+pub fn diagnostics(diags: &Diagnostics, format: ErrorFormat) -> String {
+    match format {
+        ErrorFormat::Json => diags.to_json().iter().map(|j| format!("{j}\n")).collect(),
+        ErrorFormat::Human => {
+            let theme = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            {
+                GraphicalTheme::unicode()
+            } else {
+                GraphicalTheme::unicode_nocolor()
+            };
+            let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+            let mut out = String::new();
+            for d in &diags.items {
+                let (line, col) = diags.source.line_col(d.span.start);
+                let severity = match d.severity {
+                    Severity::Error => miette::Severity::Error,
+                    Severity::Warning => miette::Severity::Warning,
+                };
+                let len = (d.span.end.saturating_sub(d.span.start)) as usize;
+                let label = LabeledSpan::new(d.label.clone(), d.span.start as usize, len);
+                let mut md = MietteDiagnostic::new(format!(
+                    "{}:{line}:{col}: {}",
+                    diags.source.name, d.message
+                ))
+                .with_code(d.code)
+                .with_severity(severity)
+                .with_label(label);
+                if let Some(help) = &d.help {
+                    md = md.with_help(help.clone());
+                }
+                let report = miette::Report::new(md).with_source_code(NamedSource::new(
+                    diags.source.name.clone(),
+                    diags.source.text.clone(),
+                ));
+                if handler.render_report(&mut out, report.as_ref()).is_err() {
+                    out.push_str(&diags.to_string());
+                }
+                out.push('\n');
+            }
+            out
+        }
+    }
+}
+
+/// A plain error without a source position (I/O, usage, data), in the chosen format.
+pub fn plain_error(message: &str, format: ErrorFormat) -> String {
+    match format {
+        ErrorFormat::Json => format!(
+            "{}\n",
+            serde_json::json!({"severity": "error", "message": message})
+        ),
+        ErrorFormat::Human => format!("error: {message}\n"),
+    }
+}

@@ -1,0 +1,581 @@
+//! Explaining a result: a slow, separate interpreter over the checked tree.
+//!
+//! The fast path (closures from `compile`) never pays for explanations. This
+//! module walks the same checked tree with the same value semantics (`ops`)
+//! and records, for every clause, its result, the values it read, and why it
+//! could not hold: a missing field, a null, a type mismatch, or what would
+//! flip it ("needs days ≤ 30 (is 45)").
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::api::EvalError;
+use super::ast::{BinaryOp, Quantifier};
+use super::check::{Node, NodeKind};
+use super::compile::walk;
+use super::{functions, ops};
+use crate::diag::Source;
+use crate::value::{FieldRef, OwnedValue, Record, Value};
+
+/// Why a rule decided what it did: a tree that mirrors the rule.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Explanation {
+    /// The clause as written (for a rule reference: `name(param = value, ...)`).
+    pub text: String,
+    /// The clause's result as a condition.
+    pub matched: bool,
+    /// The values the clause read (`total = 87.5`, `days = missing`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<Read>,
+    /// Why the clause did not hold, or what would flip it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Sub-clauses (operands of `and`/`or`/`not`, a rule's body).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<Explanation>,
+}
+
+/// One value a clause read.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Read {
+    /// The field path or name as written.
+    pub name: String,
+    /// Its value as JSON; `None` when missing.
+    pub value: Option<serde_json::Value>,
+}
+
+impl fmt::Display for Read {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(v) => write!(f, "{} = {v}", self.name),
+            None => write!(f, "{} is missing", self.name),
+        }
+    }
+}
+
+impl Explanation {
+    /// The reasons of the failing leaves, in order: a short answer to "why not?".
+    pub fn reasons(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.collect_reasons(&mut out);
+        out
+    }
+
+    fn collect_reasons(&self, out: &mut Vec<String>) {
+        if self.children.is_empty() {
+            if let Some(r) = &self.reason {
+                out.push(r.clone());
+            }
+        }
+        for c in &self.children {
+            // only the children that agree with the parent's outcome explain it
+            if c.matched == self.matched || self.text.starts_with("not ") {
+                c.collect_reasons(out);
+            }
+        }
+    }
+
+    fn write(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
+        let mark = if self.matched { "✓" } else { "✗" };
+        write!(f, "{:indent$}{mark} {}", "", self.text, indent = depth * 2)?;
+        let mut notes: Vec<String> = self.reads.iter().map(ToString::to_string).collect();
+        if let Some(r) = &self.reason {
+            notes.push(r.clone());
+        }
+        if !notes.is_empty() {
+            write!(f, "    ({})", notes.join("; "))?;
+        }
+        writeln!(f)?;
+        for c in &self.children {
+            c.write(f, depth + 1)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Explanation {
+    /// An indented tree with ✓ and ✗, one clause per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, 0)
+    }
+}
+
+pub(crate) struct Explainer<'r> {
+    record: &'r dyn Record,
+    now: chrono::DateTime<chrono::FixedOffset>,
+    locals: Vec<Value<'r>>,
+    sources: Vec<Arc<Source>>,
+    steps: u64,
+    max_steps: u64,
+}
+
+fn show(v: &Option<Value<'_>>) -> String {
+    match v {
+        None => "missing".to_string(),
+        Some(Value::Str(s)) => s.to_string(),
+        Some(v) => v.to_string(),
+    }
+}
+
+fn op_symbol(op: BinaryOp) -> &'static str {
+    match op {
+        BinaryOp::Eq => "=",
+        BinaryOp::Ne => "≠",
+        BinaryOp::Le => "≤",
+        BinaryOp::Ge => "≥",
+        other => other.as_str(),
+    }
+}
+
+fn present(v: Option<Value<'_>>) -> Option<Value<'_>> {
+    match v {
+        None | Some(Value::Null) => None,
+        v => v,
+    }
+}
+
+impl<'r> Explainer<'r> {
+    pub fn new(record: &'r dyn Record, ctx: &super::Context, source: Arc<Source>) -> Explainer<'r> {
+        Explainer {
+            record,
+            now: ctx.now,
+            locals: Vec::new(),
+            sources: vec![source],
+            steps: 0,
+            max_steps: ctx.max_steps,
+        }
+    }
+
+    fn text(&self, node: &Node) -> String {
+        self.sources
+            .last()
+            .and_then(|s| s.text.get(node.span.range()))
+            .map_or_else(String::new, |t| {
+                t.split_whitespace().collect::<Vec<_>>().join(" ")
+            })
+    }
+
+    /// The fields and variables a clause reads, with their values.
+    fn reads(&mut self, node: &Node, out: &mut Vec<Read>) -> Result<(), EvalError> {
+        match &node.kind {
+            NodeKind::Field { .. } | NodeKind::Local { .. } => {
+                let name = self.text(node);
+                if !out.iter().any(|r| r.name == name) {
+                    let v = self.value(node)?;
+                    out.push(Read {
+                        name,
+                        value: v.map(|v| v.to_json()),
+                    });
+                }
+            }
+            NodeKind::Not(a) | NodeKind::Neg(a) => self.reads(a, out)?,
+            NodeKind::Compare { left, right, .. }
+            | NodeKind::Arith { left, right, .. }
+            | NodeKind::Member { left, right, .. } => {
+                self.reads(left, out)?;
+                self.reads(right, out)?;
+            }
+            NodeKind::Matches { value, .. } | NodeKind::IsNull { value, .. } => {
+                self.reads(value, out)?
+            }
+            NodeKind::Between { value, low, high } => {
+                for n in [value, low, high] {
+                    self.reads(n, out)?;
+                }
+            }
+            NodeKind::Call { args, .. } => {
+                for a in args {
+                    self.reads(a, out)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Explain a condition.
+    pub fn explain(&mut self, node: &Node) -> Result<Explanation, EvalError> {
+        let text = self.text(node);
+        let leaf = |matched: bool, reads: Vec<Read>, reason: Option<String>| Explanation {
+            text: text.clone(),
+            matched,
+            reads,
+            reason,
+            children: Vec::new(),
+        };
+        match &node.kind {
+            NodeKind::And(items) | NodeKind::Or(items) => {
+                let is_and = matches!(node.kind, NodeKind::And(_));
+                let mut children = Vec::new();
+                let mut result = is_and;
+                let mut decided = false;
+                for item in items {
+                    match self.explain(item) {
+                        Ok(c) => {
+                            if !decided && c.matched != is_and {
+                                result = !is_and;
+                                decided = true;
+                            }
+                            children.push(c);
+                        }
+                        // errors after the decision are not reached by evaluation
+                        Err(e) if !decided => return Err(e),
+                        Err(e) => children.push(Explanation {
+                            text: self.text(item),
+                            matched: false,
+                            reads: Vec::new(),
+                            reason: Some(format!("not evaluated: {e}")),
+                            children: Vec::new(),
+                        }),
+                    }
+                }
+                Ok(Explanation {
+                    text,
+                    matched: result,
+                    reads: Vec::new(),
+                    reason: None,
+                    children,
+                })
+            }
+            NodeKind::Not(inner) => {
+                let c = self.explain(inner)?;
+                Ok(Explanation {
+                    text,
+                    matched: !c.matched,
+                    reads: Vec::new(),
+                    reason: None,
+                    children: vec![c],
+                })
+            }
+            NodeKind::Rule {
+                name,
+                args,
+                body,
+                source,
+            } => {
+                let shown: Vec<String> = args
+                    .iter()
+                    .map(|(p, v)| match &v.kind {
+                        NodeKind::Const(c) => format!("{p} = {c}"),
+                        _ => p.clone(),
+                    })
+                    .collect();
+                let title = if shown.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{name}({})", shown.join(", "))
+                };
+                self.sources.push(source.clone());
+                let c = self.explain(body);
+                self.sources.pop();
+                let c = c?;
+                Ok(Explanation {
+                    text: title,
+                    matched: c.matched,
+                    reads: Vec::new(),
+                    reason: None,
+                    children: vec![c],
+                })
+            }
+            NodeKind::Compare { op, left, right } => {
+                let mut reads = Vec::new();
+                self.reads(node, &mut reads)?;
+                let (l, r) = (self.value(left)?, self.value(right)?);
+                let (matched, reason) = match (present(l.clone()), present(r.clone())) {
+                    (Some(a), Some(b)) => {
+                        let m = ops::compare_op(*op, &a, &b);
+                        let reason = if m {
+                            None
+                        } else if !op.is_comparison()
+                            || (ops::compare(&a, &b).is_none()
+                                && !matches!(op, BinaryOp::Eq | BinaryOp::Ne))
+                        {
+                            Some(format!(
+                                "cannot compare {} with {}",
+                                a.type_name(),
+                                b.type_name()
+                            ))
+                        } else {
+                            Some(format!(
+                                "needs {} {} {} (is {})",
+                                self.text(left),
+                                op_symbol(*op),
+                                show(&Some(b)),
+                                show(&Some(a))
+                            ))
+                        };
+                        (m, reason)
+                    }
+                    _ => (false, Some(self.missing_reason(left, &l, right, &r))),
+                };
+                Ok(leaf(matched, reads, reason))
+            }
+            NodeKind::Quant {
+                quantifier,
+                list,
+                predicate,
+                index,
+                ..
+            } => {
+                let mut reads = Vec::new();
+                self.reads(list, &mut reads)?;
+                let l = self.value(list)?;
+                let Some(n) = l.as_ref().and_then(Value::list_len) else {
+                    let why = match &l {
+                        None | Some(Value::Null) => {
+                            format!("`{}` is {}", self.text(list), show_missing(&l))
+                        }
+                        Some(v) => {
+                            format!("`{}` is a {}, not a list", self.text(list), v.type_name())
+                        }
+                    };
+                    return Ok(leaf(false, reads, Some(why)));
+                };
+                self.steps = self.steps.saturating_add(n as u64);
+                if self.steps > self.max_steps {
+                    return Err(EvalError::CostExceeded(self.max_steps));
+                }
+                let mut children = Vec::new();
+                let mut result = *quantifier == Quantifier::All;
+                for i in 0..n {
+                    let el = match &l {
+                        Some(Value::List(items)) => items.get(i),
+                        Some(Value::OwnedList(items)) => items.get(i).cloned(),
+                        _ => None,
+                    };
+                    self.locals.truncate(*index);
+                    self.locals.push(el.unwrap_or(Value::Null));
+                    let mut c = self.explain(predicate);
+                    self.locals.truncate(*index);
+                    if let Ok(c) = &mut c {
+                        c.text = format!("[{i}] {}", c.text);
+                    }
+                    let c = c?;
+                    let decisive = match quantifier {
+                        Quantifier::Any => c.matched,
+                        Quantifier::All => !c.matched,
+                    };
+                    children.push(c);
+                    if decisive {
+                        result = *quantifier == Quantifier::Any;
+                        break;
+                    }
+                }
+                let reason = match (quantifier, result) {
+                    (Quantifier::Any, false) => Some(format!("no element of {n} matches")),
+                    _ => None,
+                };
+                Ok(Explanation {
+                    text,
+                    matched: result,
+                    reads,
+                    reason,
+                    children,
+                })
+            }
+            _ => {
+                // every other condition: evaluate it as the fast path does
+                let mut reads = Vec::new();
+                self.reads(node, &mut reads)?;
+                let matched = self.cond(node)?;
+                let reason = if matched {
+                    None
+                } else {
+                    Some(self.leaf_reason(node, &reads)?)
+                };
+                Ok(leaf(matched, reads, reason))
+            }
+        }
+    }
+
+    fn missing_reason(
+        &self,
+        left: &Node,
+        l: &Option<Value<'_>>,
+        right: &Node,
+        r: &Option<Value<'_>>,
+    ) -> String {
+        let side = if present(l.clone()).is_none() {
+            (left, l)
+        } else {
+            (right, r)
+        };
+        format!("`{}` is {}", self.text(side.0), show_missing(side.1))
+    }
+
+    fn leaf_reason(&mut self, node: &Node, reads: &[Read]) -> Result<String, EvalError> {
+        if let Some(r) = reads
+            .iter()
+            .find(|r| r.value.is_none() || r.value == Some(serde_json::Value::Null))
+        {
+            return Ok(format!(
+                "`{}` is {}",
+                r.name,
+                if r.value.is_none() { "missing" } else { "null" }
+            ));
+        }
+        Ok(match &node.kind {
+            NodeKind::Member { op, left, right } => {
+                let l = self.value(left)?;
+                format!(
+                    "needs {} {} {} (is {})",
+                    self.text(left),
+                    op.as_str(),
+                    self.text(right),
+                    show(&l)
+                )
+            }
+            NodeKind::Matches { value, regex } => {
+                format!("needs {} to match `{}`", self.text(value), regex.as_str())
+            }
+            NodeKind::Between { value, low, high } => {
+                let v = self.value(value)?;
+                let (lo, hi) = (self.value(low)?, self.value(high)?);
+                format!(
+                    "needs {} between {} and {} (is {})",
+                    self.text(value),
+                    show(&lo),
+                    show(&hi),
+                    show(&v)
+                )
+            }
+            NodeKind::IsNull { value, negated } => {
+                let v = self.value(value)?;
+                let want = if *negated { "not null" } else { "null" };
+                format!("needs {} to be {want} (is {})", self.text(value), show(&v))
+            }
+            _ => {
+                let v = self.value(node)?;
+                format!("is {}", show(&v))
+            }
+        })
+    }
+
+    fn cond(&mut self, node: &Node) -> Result<bool, EvalError> {
+        self.explain_bool(node)
+    }
+
+    /// A condition's result, by the fast path's rules.
+    fn explain_bool(&mut self, node: &Node) -> Result<bool, EvalError> {
+        Ok(match &node.kind {
+            NodeKind::Const(Value::Bool(b)) => *b,
+            NodeKind::Const(_) => false,
+            NodeKind::And(_)
+            | NodeKind::Or(_)
+            | NodeKind::Not(_)
+            | NodeKind::Rule { .. }
+            | NodeKind::Compare { .. }
+            | NodeKind::Quant { .. } => self.explain(node)?.matched,
+            NodeKind::Member { op, left, right } => {
+                let (Some(a), Some(b)) = (present(self.value(left)?), present(self.value(right)?))
+                else {
+                    return Ok(false);
+                };
+                match op {
+                    BinaryOp::In => ops::list_contains(&b, &a).unwrap_or(false),
+                    BinaryOp::NotIn => ops::list_contains(&b, &a).is_some_and(|x| !x),
+                    BinaryOp::Contains => ops::contains(&a, &b),
+                    BinaryOp::StartsWith => {
+                        matches!((&a, &b), (Value::Str(x), Value::Str(y)) if x.starts_with(y.as_ref()))
+                    }
+                    BinaryOp::EndsWith => {
+                        matches!((&a, &b), (Value::Str(x), Value::Str(y)) if x.ends_with(y.as_ref()))
+                    }
+                    _ => false,
+                }
+            }
+            NodeKind::Matches { value, regex } => match self.value(value)? {
+                Some(Value::Str(s)) => regex.is_match(&s),
+                _ => false,
+            },
+            NodeKind::Between { value, low, high } => {
+                let (Some(x), Some(a), Some(b)) = (
+                    present(self.value(value)?),
+                    present(self.value(low)?),
+                    present(self.value(high)?),
+                ) else {
+                    return Ok(false);
+                };
+                ops::compare(&x, &a).is_some_and(|o| o.is_ge())
+                    && ops::compare(&x, &b).is_some_and(|o| o.is_le())
+            }
+            NodeKind::IsNull { value, negated } => ops::is_nullish(&self.value(value)?) != *negated,
+            _ => matches!(self.value(node)?, Some(Value::Bool(true))),
+        })
+    }
+
+    /// A value, by the fast path's rules.
+    fn value(&mut self, node: &Node) -> Result<Option<Value<'r>>, EvalError> {
+        Ok(match &node.kind {
+            NodeKind::Const(v) => Some(v.clone()),
+            NodeKind::Field { slot, name, rest } => {
+                let mut cur = self.record.field(FieldRef {
+                    name,
+                    slot: Some(*slot),
+                });
+                if let Some(Value::Float(x)) = cur {
+                    if !x.is_finite() {
+                        return Err(EvalError::NotFinite(name.clone()));
+                    }
+                }
+                for step in rest {
+                    cur = cur.and_then(|v| walk(v, step));
+                }
+                cur
+            }
+            NodeKind::Local { index, rest, .. } => {
+                let mut cur = self.locals.get(*index).cloned();
+                for step in rest {
+                    cur = cur.and_then(|v| walk(v, step));
+                }
+                cur
+            }
+            NodeKind::Unbound => None,
+            NodeKind::Neg(inner) => match present(self.value(inner)?) {
+                Some(v) => ops::negate(&v, &self.text(node))?,
+                None => None,
+            },
+            NodeKind::Arith { op, left, right } => {
+                let (a, b) = (present(self.value(left)?), present(self.value(right)?));
+                match (a, b) {
+                    (Some(a), Some(b)) => ops::arith(*op, &a, &b, &self.text(node))?,
+                    _ => None,
+                }
+            }
+            NodeKind::Call { func, args } => {
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    match present(self.value(a)?) {
+                        Some(v) => vals.push(v),
+                        None if func.builtin.is_some() => return Ok(None),
+                        None => vals.push(Value::Null),
+                    }
+                }
+                functions::call(func, &vals, self.now)?
+            }
+            NodeKind::List(items) => {
+                let mut vals: Vec<OwnedValue> = Vec::with_capacity(items.len());
+                for i in items {
+                    vals.push(self.value(i)?.map_or(Value::Null, Value::into_owned));
+                }
+                Some(Value::OwnedList(vals.into()))
+            }
+            NodeKind::Rule { body, source, .. } => {
+                self.sources.push(source.clone());
+                let v = self.value(body);
+                self.sources.pop();
+                v?
+            }
+            _ => Some(Value::Bool(self.explain_bool(node)?)),
+        })
+    }
+}
+
+fn show_missing(v: &Option<Value<'_>>) -> &'static str {
+    match v {
+        Some(Value::Null) => "null",
+        _ => "missing",
+    }
+}

@@ -1,0 +1,239 @@
+//! Built-in functions and the registry for custom ones.
+//!
+//! Custom functions are registered from Rust with a signature, so the checker
+//! type-checks calls to them exactly like calls to built-ins.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset};
+
+use super::api::EvalError;
+use super::schema::Type;
+use crate::value::{OwnedValue, Value};
+
+/// The body of a custom function: arguments in, a value or an error message out.
+pub type FunctionImpl = dyn Fn(&[Value<'_>]) -> Result<OwnedValue, String> + Send + Sync;
+
+/// The built-in functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Builtin {
+    Len,
+    Lower,
+    Upper,
+    Trim,
+    Abs,
+    Round,
+    Floor,
+    Ceil,
+    Min,
+    Max,
+    Now,
+    Today,
+}
+
+/// A function callable from rules.
+#[derive(Clone)]
+pub struct Function {
+    pub(crate) name: String,
+    pub(crate) params: Vec<Type>,
+    pub(crate) variadic: bool,
+    pub(crate) ret: Type,
+    pub(crate) builtin: Option<Builtin>,
+    pub(crate) imp: Option<Arc<FunctionImpl>>,
+}
+
+impl fmt::Debug for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.signature())
+    }
+}
+
+impl Function {
+    /// `name(a, b) -> ret` for help texts.
+    pub fn signature(&self) -> String {
+        let params: Vec<String> = self.params.iter().map(ToString::to_string).collect();
+        let dots = if self.variadic { ", ..." } else { "" };
+        format!(
+            "the function is `{}({}{dots}) -> {}`",
+            self.name,
+            params.join(", "),
+            self.ret
+        )
+    }
+}
+
+/// The functions rules may call: the built-ins plus any registered from Rust.
+#[derive(Clone, Debug)]
+pub struct Functions {
+    by_name: BTreeMap<String, Function>,
+}
+
+impl Default for Functions {
+    fn default() -> Functions {
+        Functions::new()
+    }
+}
+
+/// Registering a function failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("function `{0}` already exists")]
+pub struct DuplicateFunction(pub String);
+
+impl Functions {
+    /// The built-ins: `len lower upper trim abs round floor ceil min max now today`.
+    pub fn new() -> Functions {
+        use Builtin::*;
+        let text = || Type::String;
+        let num = || Type::Number;
+        let table: [(&str, Builtin, Vec<Type>, bool, Type); 12] = [
+            ("len", Len, vec![Type::Any], false, Type::Int),
+            ("lower", Lower, vec![text()], false, text()),
+            ("upper", Upper, vec![text()], false, text()),
+            ("trim", Trim, vec![text()], false, text()),
+            ("abs", Abs, vec![num()], false, num()),
+            ("round", Round, vec![num()], false, Type::Int),
+            ("floor", Floor, vec![num()], false, Type::Int),
+            ("ceil", Ceil, vec![num()], false, Type::Int),
+            ("min", Min, vec![num(), num()], true, num()),
+            ("max", Max, vec![num(), num()], true, num()),
+            ("now", Now, vec![], false, Type::DateTime),
+            ("today", Today, vec![], false, Type::Date),
+        ];
+        let by_name = table
+            .into_iter()
+            .map(|(name, b, params, variadic, ret)| {
+                (
+                    name.to_string(),
+                    Function {
+                        name: name.to_string(),
+                        params,
+                        variadic,
+                        ret,
+                        builtin: Some(b),
+                        imp: None,
+                    },
+                )
+            })
+            .collect();
+        Functions { by_name }
+    }
+
+    /// Register a custom function with its parameter and result types.
+    ///
+    /// ```
+    /// use rulesaga::rules::{Functions, Type};
+    /// use rulesaga::Value;
+    /// let mut fns = Functions::new();
+    /// fns.register("vat", vec![Type::Number], Type::Float, |args| match args {
+    ///     [Value::Int(i)] => Ok(Value::Float(*i as f64 * 0.2)),
+    ///     [Value::Float(x)] => Ok(Value::Float(x * 0.2)),
+    ///     _ => Err("vat needs a number".to_string()),
+    /// }).unwrap();
+    /// ```
+    pub fn register(
+        &mut self,
+        name: &str,
+        params: Vec<Type>,
+        ret: Type,
+        imp: impl Fn(&[Value<'_>]) -> Result<OwnedValue, String> + Send + Sync + 'static,
+    ) -> Result<(), DuplicateFunction> {
+        if self.by_name.contains_key(name) {
+            return Err(DuplicateFunction(name.to_string()));
+        }
+        self.by_name.insert(
+            name.to_string(),
+            Function {
+                name: name.to_string(),
+                params,
+                variadic: false,
+                ret,
+                builtin: None,
+                imp: Some(Arc::new(imp)),
+            },
+        );
+        Ok(())
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&Function> {
+        self.by_name.get(name)
+    }
+
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+}
+
+fn to_int(x: f64, name: &str) -> Result<Option<Value<'static>>, EvalError> {
+    if x.is_finite() && x.abs() < 9.2e18 {
+        Ok(Some(Value::Int(x as i64)))
+    } else {
+        Err(EvalError::Overflow(format!("{name}(..)")))
+    }
+}
+
+/// Call a function. `Ok(None)` is "no value" (an argument missing, null or of
+/// the wrong type without a schema).
+pub(crate) fn call<'r>(
+    func: &Function,
+    args: &[Value<'r>],
+    now: DateTime<FixedOffset>,
+) -> Result<Option<Value<'r>>, EvalError> {
+    use Builtin::*;
+    let Some(builtin) = func.builtin else {
+        let Some(imp) = &func.imp else {
+            return Ok(None);
+        };
+        return imp(args).map(Some).map_err(|message| EvalError::Function {
+            name: func.name.clone(),
+            message,
+        });
+    };
+    let first = args.first();
+    Ok(match (builtin, first) {
+        (Now, _) => Some(Value::DateTime(now)),
+        (Today, _) => Some(Value::Date(now.date_naive())),
+        (Len, Some(Value::Str(s))) => Some(Value::Int(
+            i64::try_from(s.chars().count()).unwrap_or(i64::MAX),
+        )),
+        (Len, Some(v)) => v
+            .list_len()
+            .map(|n| Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+        (Lower, Some(Value::Str(s))) => Some(Value::Str(Cow::Owned(s.to_lowercase()))),
+        (Upper, Some(Value::Str(s))) => Some(Value::Str(Cow::Owned(s.to_uppercase()))),
+        (Trim, Some(Value::Str(Cow::Borrowed(s)))) => Some(Value::Str(Cow::Borrowed(s.trim()))),
+        (Trim, Some(Value::Str(s))) => Some(Value::Str(Cow::Owned(s.trim().to_string()))),
+        (Abs, Some(Value::Int(i))) => Some(Value::Int(
+            i.checked_abs()
+                .ok_or_else(|| EvalError::Overflow("abs(..)".to_string()))?,
+        )),
+        (Abs, Some(Value::Float(x))) => Some(Value::Float(x.abs())),
+        (Round | Floor | Ceil, Some(Value::Int(i))) => Some(Value::Int(*i)),
+        (Round, Some(Value::Float(x))) => to_int(x.round(), "round")?,
+        (Floor, Some(Value::Float(x))) => to_int(x.floor(), "floor")?,
+        (Ceil, Some(Value::Float(x))) => to_int(x.ceil(), "ceil")?,
+        (Min | Max, Some(_)) => {
+            let mut best: Option<&Value<'r>> = None;
+            for a in args {
+                if !matches!(a, Value::Int(_) | Value::Float(_)) {
+                    return Ok(None);
+                }
+                best = match best {
+                    None => Some(a),
+                    Some(b) => {
+                        let ord = super::ops::compare(a, b);
+                        let take = match builtin {
+                            Min => ord == Some(std::cmp::Ordering::Less),
+                            _ => ord == Some(std::cmp::Ordering::Greater),
+                        };
+                        Some(if take { a } else { b })
+                    }
+                };
+            }
+            best.cloned()
+        }
+        _ => None,
+    })
+}

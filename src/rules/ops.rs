@@ -1,0 +1,297 @@
+//! Runtime operations on values: comparison, equality, arithmetic, membership.
+//!
+//! These functions define the semantics written in `docs/language.md`; both
+//! the compiled fast path and the explaining interpreter call them, so the two
+//! can never disagree.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta};
+
+use super::api::EvalError;
+use super::ast::BinaryOp;
+use crate::value::{OwnedValue, Value, cmp_int_float};
+
+/// Parse a date (`YYYY-MM-DD`) from text.
+pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+/// Parse an RFC 3339 datetime from text.
+pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(s).ok()
+}
+
+fn date_to_datetime(d: NaiveDate) -> DateTime<FixedOffset> {
+    d.and_time(NaiveTime::MIN).and_utc().fixed_offset()
+}
+
+/// Order two values, or `None` when they cannot be ordered (different types,
+/// lists, objects, an unparsable date string).
+pub(crate) fn compare(a: &Value<'_>, b: &Value<'_>) -> Option<Ordering> {
+    use Value::*;
+    match (a, b) {
+        (Int(x), Int(y)) => Some(x.cmp(y)),
+        (Float(x), Float(y)) => x.partial_cmp(y),
+        (Int(x), Float(y)) => cmp_int_float(*x, *y),
+        (Float(x), Int(y)) => cmp_int_float(*y, *x).map(Ordering::reverse),
+        (Str(x), Str(y)) => Some(x.as_ref().cmp(y.as_ref())),
+        (Bool(x), Bool(y)) => Some(x.cmp(y)),
+        (Date(x), Date(y)) => Some(x.cmp(y)),
+        (DateTime(x), DateTime(y)) => Some(x.cmp(y)),
+        (Date(x), DateTime(y)) => Some(date_to_datetime(*x).cmp(y)),
+        (DateTime(x), Date(y)) => Some(x.cmp(&date_to_datetime(*y))),
+        (Duration(x), Duration(y)) => Some(x.cmp(y)),
+        (Date(_) | DateTime(_), Str(s)) => compare(a, &temporal_from_str(a, s)?),
+        (Str(s), Date(_) | DateTime(_)) => compare(&temporal_from_str(b, s)?, b),
+        _ => None,
+    }
+}
+
+/// Parse a string as the same temporal kind as `like` (a date string may also
+/// compare with a datetime, and the other way round).
+fn temporal_from_str(like: &Value<'_>, s: &str) -> Option<OwnedValue> {
+    match like {
+        Value::Date(_) => parse_date(s)
+            .map(Value::Date)
+            .or_else(|| parse_datetime(s).map(Value::DateTime)),
+        _ => parse_datetime(s)
+            .map(Value::DateTime)
+            .or_else(|| parse_date(s).map(Value::Date)),
+    }
+}
+
+/// Equality: numbers mathematically, strings exactly, dates against date strings,
+/// lists element by element; values of different types are not equal.
+pub(crate) fn equals(a: &Value<'_>, b: &Value<'_>) -> bool {
+    use Value::*;
+    match (a, b) {
+        (Null, Null) => true,
+        (Str(x), Str(y)) => x == y,
+        (List(_) | OwnedList(_), List(_) | OwnedList(_)) => {
+            let (Some(n), Some(m)) = (a.list_len(), b.list_len()) else {
+                return false;
+            };
+            n == m
+                && (0..n).all(|i| match (a.list_get(i), b.list_get(i)) {
+                    (Some(x), Some(y)) => equals(&x, &y),
+                    _ => false,
+                })
+        }
+        (Object(_) | OwnedObject(_), Object(_) | OwnedObject(_)) => a.to_json() == b.to_json(),
+        _ => compare(a, b) == Some(Ordering::Equal),
+    }
+}
+
+/// A comparison operator applied to present, non-null values. Two-valued:
+/// incomparable values make `==` and the orderings false and `!=` true.
+pub(crate) fn compare_op(op: BinaryOp, a: &Value<'_>, b: &Value<'_>) -> bool {
+    match op {
+        BinaryOp::Eq => equals(a, b),
+        BinaryOp::Ne => !equals(a, b),
+        _ => match compare(a, b) {
+            Some(ord) => ordering_holds(op, ord),
+            None => false,
+        },
+    }
+}
+
+/// Does `ord` satisfy the ordering operator `op`?
+#[inline]
+pub(crate) fn ordering_holds(op: BinaryOp, ord: Ordering) -> bool {
+    match op {
+        BinaryOp::Eq => ord == Ordering::Equal,
+        BinaryOp::Ne => ord != Ordering::Equal,
+        BinaryOp::Lt => ord == Ordering::Less,
+        BinaryOp::Le => ord != Ordering::Greater,
+        BinaryOp::Gt => ord == Ordering::Greater,
+        BinaryOp::Ge => ord != Ordering::Less,
+        _ => false,
+    }
+}
+
+/// Is `needle` an element of the list `haystack` (by [`equals`])?
+pub(crate) fn list_contains(haystack: &Value<'_>, needle: &Value<'_>) -> Option<bool> {
+    let n = haystack.list_len()?;
+    Some((0..n).any(|i| haystack.list_get(i).is_some_and(|x| equals(&x, needle))))
+}
+
+/// `a contains b`: substring for strings, membership for lists.
+pub(crate) fn contains(a: &Value<'_>, b: &Value<'_>) -> bool {
+    match (a, b) {
+        (Value::Str(x), Value::Str(y)) => x.contains(y.as_ref()),
+        _ => list_contains(a, b).unwrap_or(false),
+    }
+}
+
+/// Null or missing: the value `is null` tests for.
+#[inline]
+pub(crate) fn is_nullish(v: &Option<Value<'_>>) -> bool {
+    matches!(v, None | Some(Value::Null))
+}
+
+/// A non-finite float result is an error, never a value.
+fn finite<'a>(x: f64, what: &str) -> Result<Option<Value<'a>>, EvalError> {
+    if x.is_finite() {
+        Ok(Some(Value::Float(x)))
+    } else {
+        Err(EvalError::NotFinite(what.to_string()))
+    }
+}
+
+fn as_f64(v: &Value<'_>) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(x) => Some(*x),
+        _ => None,
+    }
+}
+
+/// Arithmetic. `Ok(None)` means "no value" (a type mismatch without a schema),
+/// which makes the surrounding comparison false. `what` names the expression
+/// for error messages.
+pub(crate) fn arith<'a>(
+    op: BinaryOp,
+    a: &Value<'a>,
+    b: &Value<'a>,
+    what: &str,
+) -> Result<Option<Value<'a>>, EvalError> {
+    use Value::*;
+    let overflow = || EvalError::Overflow(what.to_string());
+    match (op, a, b) {
+        (_, Int(x), Int(y)) => {
+            let (x, y) = (*x, *y);
+            let r = match op {
+                BinaryOp::Add => x.checked_add(y).ok_or_else(overflow)?,
+                BinaryOp::Sub => x.checked_sub(y).ok_or_else(overflow)?,
+                BinaryOp::Mul => x.checked_mul(y).ok_or_else(overflow)?,
+                BinaryOp::Div => {
+                    if y == 0 {
+                        return Err(EvalError::DivisionByZero(what.to_string()));
+                    }
+                    match x.checked_rem(y) {
+                        Some(0) => x.checked_div(y).ok_or_else(overflow)?,
+                        Some(_) => return finite(x as f64 / y as f64, what),
+                        None => return Err(overflow()),
+                    }
+                }
+                BinaryOp::Rem => {
+                    if y == 0 {
+                        return Err(EvalError::DivisionByZero(what.to_string()));
+                    }
+                    x.checked_rem(y).ok_or_else(overflow)?
+                }
+                _ => return Ok(None),
+            };
+            Ok(Some(Int(r)))
+        }
+        (_, Int(_) | Float(_), Int(_) | Float(_)) => {
+            let (x, y) = (as_f64(a).unwrap_or(0.0), as_f64(b).unwrap_or(0.0));
+            let r = match op {
+                BinaryOp::Add => x + y,
+                BinaryOp::Sub => x - y,
+                BinaryOp::Mul => x * y,
+                BinaryOp::Div | BinaryOp::Rem if y == 0.0 => {
+                    return Err(EvalError::DivisionByZero(what.to_string()));
+                }
+                BinaryOp::Div => x / y,
+                BinaryOp::Rem => x % y,
+                _ => return Ok(None),
+            };
+            finite(r, what)
+        }
+        (BinaryOp::Add, Str(x), Str(y)) => {
+            let mut s = String::with_capacity(x.len() + y.len());
+            s.push_str(x);
+            s.push_str(y);
+            Ok(Some(Str(Cow::Owned(s))))
+        }
+        (BinaryOp::Add | BinaryOp::Sub, Date(d), Duration(t)) => {
+            let t = if op == BinaryOp::Sub { -*t } else { *t };
+            if t.num_milliseconds() % 86_400_000 == 0 {
+                let r = d
+                    .checked_add_signed(TimeDelta::days(t.num_days()))
+                    .ok_or_else(overflow)?;
+                Ok(Some(Date(r)))
+            } else {
+                let r = date_to_datetime(*d)
+                    .checked_add_signed(t)
+                    .ok_or_else(overflow)?;
+                Ok(Some(DateTime(r)))
+            }
+        }
+        (BinaryOp::Add | BinaryOp::Sub, DateTime(d), Duration(t)) => {
+            let t = if op == BinaryOp::Sub { -*t } else { *t };
+            Ok(Some(DateTime(
+                d.checked_add_signed(t).ok_or_else(overflow)?,
+            )))
+        }
+        (BinaryOp::Add, Duration(t), Date(_) | DateTime(_)) => arith(op, b, &Duration(*t), what),
+        (BinaryOp::Sub, DateTime(x), DateTime(y)) => {
+            Ok(Some(Duration(x.signed_duration_since(*y))))
+        }
+        (BinaryOp::Sub, Date(x), Date(y)) => Ok(Some(Duration(x.signed_duration_since(*y)))),
+        (BinaryOp::Sub, DateTime(x), Date(y)) => Ok(Some(Duration(
+            x.signed_duration_since(date_to_datetime(*y)),
+        ))),
+        (BinaryOp::Sub, Date(x), DateTime(y)) => Ok(Some(Duration(
+            date_to_datetime(*x).signed_duration_since(*y),
+        ))),
+        (BinaryOp::Add | BinaryOp::Sub, Duration(x), Duration(y)) => {
+            let r = if op == BinaryOp::Add {
+                x.checked_add(y)
+            } else {
+                x.checked_sub(y)
+            };
+            Ok(Some(Duration(r.ok_or_else(overflow)?)))
+        }
+        (BinaryOp::Mul, Duration(t), Int(n)) | (BinaryOp::Mul, Int(n), Duration(t)) => {
+            let ms = t.num_milliseconds().checked_mul(*n).ok_or_else(overflow)?;
+            Ok(Some(Duration(
+                TimeDelta::try_milliseconds(ms).ok_or_else(overflow)?,
+            )))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Unary minus.
+pub(crate) fn negate<'a>(v: &Value<'a>, what: &str) -> Result<Option<Value<'a>>, EvalError> {
+    match v {
+        Value::Int(i) => Ok(Some(Value::Int(
+            i.checked_neg()
+                .ok_or_else(|| EvalError::Overflow(what.to_string()))?,
+        ))),
+        Value::Float(x) => Ok(Some(Value::Float(-x))),
+        Value::Duration(d) => Ok(Some(Value::Duration(-*d))),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_division_is_exact_or_float() {
+        let r = arith(BinaryOp::Div, &Value::Int(7), &Value::Int(2), "x").unwrap();
+        assert!(matches!(r, Some(Value::Float(f)) if f == 3.5));
+        let r = arith(BinaryOp::Div, &Value::Int(6), &Value::Int(3), "x").unwrap();
+        assert!(matches!(r, Some(Value::Int(2))));
+        assert!(arith(BinaryOp::Div, &Value::Int(i64::MIN), &Value::Int(-1), "x").is_err());
+        assert!(arith(BinaryOp::Rem, &Value::Int(1), &Value::Int(0), "x").is_err());
+    }
+
+    #[test]
+    fn dates_compare_with_strings() {
+        let d = Value::Date(parse_date("2024-01-31").unwrap());
+        assert_eq!(compare(&d, &Value::str("2024-02-01")), Some(Ordering::Less));
+        assert_eq!(compare(&d, &Value::str("nope")), None);
+        assert_eq!(
+            compare(&d, &Value::str("2024-01-31T00:00:00Z")),
+            Some(Ordering::Equal)
+        );
+    }
+}

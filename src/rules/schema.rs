@@ -1,0 +1,327 @@
+//! Schemas: the declared fields of the records a rule set reads, and their types.
+//!
+//! A schema turns typos into compile errors, gives enum fields their allowed
+//! symbols, and fixes each top-level field's slot (its position), so that
+//! records can be read by index instead of by name.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::ast::{FieldDecl, SchemaDecl, TypeExpr};
+use crate::diag::{Diagnostic, Span, did_you_mean};
+use crate::value::{OwnedValue, Row, Value, json_value};
+
+/// A value type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Type {
+    /// Unknown or any type (fields without a schema).
+    Any,
+    /// `bool`
+    Bool,
+    /// `int`
+    Int,
+    /// `float`
+    Float,
+    /// `number`: int or float.
+    Number,
+    /// `string`
+    String,
+    /// `date`
+    Date,
+    /// `datetime`
+    DateTime,
+    /// `duration`
+    Duration,
+    /// `null` (the type of the `null` literal).
+    Null,
+    /// One of a fixed set of symbols.
+    Enum(Arc<[String]>),
+    /// `list<T>`
+    List(Box<Type>),
+    /// `{ field: T, ... }`
+    Object(Arc<ObjectType>),
+}
+
+/// The fields of an object type, in declaration order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ObjectType {
+    /// The fields.
+    pub fields: Vec<FieldType>,
+}
+
+/// One declared field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldType {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub ty: Type,
+    /// May be missing or null.
+    pub optional: bool,
+}
+
+impl ObjectType {
+    /// A field and its slot.
+    pub fn get(&self, name: &str) -> Option<(usize, &FieldType)> {
+        self.fields.iter().enumerate().find(|(_, f)| f.name == name)
+    }
+
+    /// Did-you-mean help for an unknown field.
+    pub fn suggest(&self, name: &str) -> Option<String> {
+        did_you_mean(name, self.fields.iter().map(|f| f.name.as_str()))
+    }
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::Any => write!(f, "any"),
+            Type::Bool => write!(f, "bool"),
+            Type::Int => write!(f, "int"),
+            Type::Float => write!(f, "float"),
+            Type::Number => write!(f, "number"),
+            Type::String => write!(f, "string"),
+            Type::Date => write!(f, "date"),
+            Type::DateTime => write!(f, "datetime"),
+            Type::Duration => write!(f, "duration"),
+            Type::Null => write!(f, "null"),
+            Type::Enum(v) => write!(f, "{}", v.join(" | ")),
+            Type::List(t) => write!(f, "list<{t}>"),
+            Type::Object(o) => {
+                write!(f, "{{ ")?;
+                for (i, field) in o.fields.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    let q = if field.optional { "?" } else { "" };
+                    write!(f, "{}{q}: {}", field.name, field.ty)?;
+                }
+                write!(f, " }}")
+            }
+        }
+    }
+}
+
+impl Type {
+    /// True for int, float and number.
+    pub fn is_numeric(&self) -> bool {
+        matches!(self, Type::Int | Type::Float | Type::Number)
+    }
+
+    /// True for strings and enums (enums hold symbols, which are strings).
+    pub fn is_stringy(&self) -> bool {
+        matches!(self, Type::String | Type::Enum(_))
+    }
+
+    /// Can values of these two types ever be compared (`==`, `<`, ...)?
+    /// `Any` is compatible with everything.
+    pub fn comparable_with(&self, other: &Type) -> bool {
+        use Type::*;
+        match (self, other) {
+            (Any, _) | (_, Any) | (Null, _) | (_, Null) => true,
+            (a, b) if a.is_numeric() && b.is_numeric() => true,
+            (a, b) if a.is_stringy() && b.is_stringy() => true,
+            (Date | DateTime, Date | DateTime) => true,
+            // date strings compare with dates
+            (Date | DateTime, String) | (String, Date | DateTime) => true,
+            (Bool, Bool) | (Duration, Duration) => true,
+            (List(_), List(_)) | (Object(_), Object(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A schema: the top-level fields of the records rules read.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Schema {
+    /// The top-level fields; a field's index is its slot.
+    pub root: ObjectType,
+}
+
+impl Schema {
+    /// Build from a parsed `schema { ... }` block, reporting unknown type names
+    /// and duplicate fields.
+    pub fn from_decl(decl: &SchemaDecl, diags: &mut Vec<Diagnostic>) -> Schema {
+        Schema {
+            root: object_from_decls(&decl.fields, diags),
+        }
+    }
+
+    /// Merge another file's schema into this one. Fields declared in both must agree.
+    pub fn merge(&mut self, other: &Schema, span: Span, diags: &mut Vec<Diagnostic>) {
+        for field in &other.root.fields {
+            match self.root.get(&field.name) {
+                Some((_, mine)) if mine != field => diags.push(
+                    Diagnostic::error(
+                        "E112",
+                        span,
+                        format!(
+                            "field `{}` is declared with two different types",
+                            field.name
+                        ),
+                    )
+                    .with_help(format!(
+                        "one file says `{}`, another `{}`",
+                        mine.ty, field.ty
+                    )),
+                ),
+                Some(_) => {}
+                None => self.root.fields.push(field.clone()),
+            }
+        }
+    }
+
+    /// Field names in slot order.
+    pub fn field_names(&self) -> Vec<String> {
+        self.root.fields.iter().map(|f| f.name.clone()).collect()
+    }
+
+    /// Turn a JSON object into a schema-typed [`Row`], checking every field:
+    /// required fields present, types right, enum symbols known, dates parsed.
+    /// Fields the schema does not declare are ignored.
+    pub fn row(&self, json: &serde_json::Value) -> Result<Row, String> {
+        let serde_json::Value::Object(map) = json else {
+            return Err(format!("expected a JSON object, found {}", json_kind(json)));
+        };
+        let mut values = Vec::with_capacity(self.root.fields.len());
+        for field in &self.root.fields {
+            let value = match map.get(&field.name) {
+                None | Some(serde_json::Value::Null) if field.optional => None,
+                None => return Err(format!("field `{}` is missing", field.name)),
+                Some(v) => Some(
+                    conform(&field.ty, v).map_err(|e| format!("field `{}`: {e}", field.name))?,
+                ),
+            };
+            values.push(value);
+        }
+        Ok(Row {
+            names: self.field_names().into(),
+            values,
+        })
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a bool",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Convert one JSON value to the schema type, or say why it does not fit.
+fn conform(ty: &Type, v: &serde_json::Value) -> Result<OwnedValue, String> {
+    let value = json_value(v);
+    let bad = || format!("expected {ty}, found {}", json_kind(v));
+    Ok(match (ty, &value) {
+        (Type::Any, _) => value.into_owned(),
+        (Type::Int, Value::Int(_)) => value.into_owned(),
+        (Type::Int, Value::Float(x)) if x.fract() == 0.0 && x.abs() < 9.2e18 => {
+            Value::Int(*x as i64)
+        }
+        (Type::Float | Type::Number, Value::Int(_) | Value::Float(_)) => value.into_owned(),
+        (Type::Bool, Value::Bool(_)) | (Type::String, Value::Str(_)) => value.into_owned(),
+        (Type::Enum(variants), Value::Str(s)) => {
+            if !variants.iter().any(|x| x == s) {
+                return Err(format!("`{s}` is not one of {ty}"));
+            }
+            value.into_owned()
+        }
+        (Type::Date, Value::Str(s)) => Value::Date(super::ops::parse_date(s).ok_or_else(bad)?),
+        (Type::DateTime, Value::Str(s)) => {
+            Value::DateTime(super::ops::parse_datetime(s).ok_or_else(bad)?)
+        }
+        (Type::Duration, Value::Str(s)) => Value::Duration(parse_duration_text(s).ok_or_else(bad)?),
+        (Type::List(_), Value::List(_)) | (Type::Object(_), Value::Object(_)) => value.into_owned(),
+        _ => return Err(bad()),
+    })
+}
+
+/// Parse `30d`, `12h`, `15m`, `10s`, `250ms`, `2w` as a duration.
+pub(crate) fn parse_duration_text(s: &str) -> Option<chrono::TimeDelta> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = s.split_at(split);
+    let n: i64 = digits.parse().ok()?;
+    let ms_per = match unit {
+        "w" => 604_800_000,
+        "d" => 86_400_000,
+        "h" => 3_600_000,
+        "m" => 60_000,
+        "s" => 1_000,
+        "ms" => 1,
+        _ => return None,
+    };
+    chrono::TimeDelta::try_milliseconds(n.checked_mul(ms_per)?)
+}
+
+fn object_from_decls(fields: &[FieldDecl], diags: &mut Vec<Diagnostic>) -> ObjectType {
+    let mut out = ObjectType::default();
+    for decl in fields {
+        if out.get(&decl.name.name).is_some() {
+            diags.push(Diagnostic::error(
+                "E111",
+                decl.name.span,
+                format!("field `{}` is declared twice", decl.name.name),
+            ));
+            continue;
+        }
+        out.fields.push(FieldType {
+            name: decl.name.name.clone(),
+            ty: type_from_expr(&decl.ty, diags),
+            optional: decl.optional,
+        });
+    }
+    out
+}
+
+const TYPE_NAMES: [&str; 9] = [
+    "int", "float", "number", "string", "bool", "date", "datetime", "duration", "any",
+];
+
+fn type_from_expr(ty: &TypeExpr, diags: &mut Vec<Diagnostic>) -> Type {
+    match ty {
+        TypeExpr::Named { name } => match name.name.as_str() {
+            "int" => Type::Int,
+            "float" => Type::Float,
+            "number" => Type::Number,
+            "string" => Type::String,
+            "bool" => Type::Bool,
+            "date" => Type::Date,
+            "datetime" => Type::DateTime,
+            "duration" => Type::Duration,
+            "any" => Type::Any,
+            other => {
+                diags.push(
+                    Diagnostic::error("E113", name.span, format!("unknown type `{other}`"))
+                        .with_help_opt(did_you_mean(other, TYPE_NAMES).or_else(|| {
+                            Some(format!(
+                                "types are {}, enums `a | b`, `list<T>` and `{{ field: T }}`",
+                                TYPE_NAMES.join(", ")
+                            ))
+                        })),
+                );
+                Type::Any
+            }
+        },
+        TypeExpr::Enum { variants } => {
+            let mut names: Vec<String> = Vec::new();
+            for v in variants {
+                if names.contains(&v.name) {
+                    diags.push(Diagnostic::error(
+                        "E111",
+                        v.span,
+                        format!("enum value `{}` is listed twice", v.name),
+                    ));
+                } else {
+                    names.push(v.name.clone());
+                }
+            }
+            Type::Enum(names.into())
+        }
+        TypeExpr::List { element } => Type::List(Box::new(type_from_expr(element, diags))),
+        TypeExpr::Object { fields } => Type::Object(Arc::new(object_from_decls(fields, diags))),
+    }
+}

@@ -1,0 +1,286 @@
+//! The semantics written in docs/language.md, as data-driven tables: null and
+//! missing values, int/float comparison, overflow, strings, dates, bare words.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use rulesaga::{Context, Env, EvalError, Program, RuleSet, Source};
+use serde_json::json;
+
+fn ctx() -> Context {
+    Context::at(chrono::DateTime::parse_from_rfc3339("2024-06-15T12:00:00Z").unwrap())
+}
+
+fn program(expr: &str) -> Program {
+    Program::compile(Source::new("<expr>", expr), &Env::new())
+        .unwrap_or_else(|d| panic!("`{expr}` does not compile:\n{d}"))
+}
+
+/// Each row: expression, record, expected result of `matches`.
+fn check_table(rows: &[(&str, serde_json::Value, bool)]) {
+    let mut failures = Vec::new();
+    for (expr, record, want) in rows {
+        let got = program(expr).matches(record, &ctx());
+        if got != Ok(*want) {
+            failures.push(format!(
+                "`{expr}` on {record}: expected {want}, got {got:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn missing_and_null() {
+    let r = json!({"days": null, "total": 5, "name": "x"});
+    check_table(&[
+        // a comparison reading a missing or null value is false
+        ("days <= 30", r.clone(), false),
+        ("days > 30", r.clone(), false),
+        ("nope <= 30", r.clone(), false),
+        ("nope == 1", r.clone(), false),
+        ("nope != 1", r.clone(), false),
+        ("days != 1", r.clone(), false),
+        ("nope in [1, 2]", r.clone(), false),
+        ("nope not in [1, 2]", r.clone(), false),
+        ("nope contains \"a\"", r.clone(), false),
+        ("nope between 1 and 2", r.clone(), false),
+        ("nope matches \"a\"", r.clone(), false),
+        // two-valued logic: `not` is plain negation
+        ("not (days <= 30)", r.clone(), true),
+        ("not (nope == 1)", r.clone(), true),
+        // `is null` covers missing and null
+        ("days is null", r.clone(), true),
+        ("nope is null", r.clone(), true),
+        ("total is null", r.clone(), false),
+        ("total is not null", r.clone(), true),
+        ("days == null", r.clone(), true),
+        ("total != null", r.clone(), true),
+        // arithmetic on missing yields missing, so the comparison is false
+        ("nope + 1 > 0", r.clone(), false),
+        ("nope + 1 is null", r.clone(), true),
+        // a missing field used as a condition is false
+        ("flag", r.clone(), false),
+        ("not flag", r.clone(), true),
+        ("any(x in nope, x > 1)", r.clone(), false),
+        ("all(x in nope, x > 1)", r.clone(), false),
+        ("len(nope) == 0", r, false),
+    ]);
+}
+
+#[test]
+fn numbers_compare_mathematically() {
+    check_table(&[
+        ("status == 200", json!({"status": 200}), true),
+        ("status == 200", json!({"status": 200.0}), true),
+        ("status == 200", json!({"status": 200u64}), true),
+        ("status == 200.0", json!({"status": 200}), true),
+        ("status >= 199.5", json!({"status": 200}), true),
+        ("status < 200.5", json!({"status": 200}), true),
+        (
+            "big > 9223372036854775807",
+            json!({"big": 18446744073709551615u64}),
+            true,
+        ),
+        (
+            "x == 9007199254740993",
+            json!({"x": 9007199254740992.0}),
+            false,
+        ),
+        (
+            "x == 9007199254740993",
+            json!({"x": 9007199254740993i64}),
+            true,
+        ),
+        ("7 / 2 == 3.5", json!({}), true),
+        ("6 / 3 == 2", json!({}), true),
+        ("7 % 3 == 1", json!({}), true),
+        ("-x == -5", json!({"x": 5}), true),
+        ("0.1 + 0.2 > 0.3", json!({}), true),
+    ]);
+}
+
+#[test]
+fn overflow_and_division_by_zero_are_errors() {
+    let cases = [
+        ("x + 1 > 0", json!({"x": i64::MAX})),
+        ("x * 2 > 0", json!({"x": i64::MIN})),
+        ("-x > 0", json!({"x": i64::MIN})),
+        ("x / 0 > 0", json!({"x": 1})),
+        ("x % 0 > 0", json!({"x": 1})),
+        ("x / 0.0 > 0", json!({"x": 1.5})),
+        ("abs(x) > 0", json!({"x": i64::MIN})),
+    ];
+    for (expr, record) in cases {
+        let got = program(expr).matches(&record, &ctx());
+        assert!(
+            matches!(
+                got,
+                Err(EvalError::Overflow(_) | EvalError::DivisionByZero(_))
+            ),
+            "`{expr}`: {got:?}"
+        );
+    }
+    let err = program("x + 1 > 0")
+        .matches(&json!({"x": i64::MAX}), &ctx())
+        .unwrap_err();
+    assert_eq!(err.to_string(), "integer overflow in `x + 1`");
+}
+
+#[test]
+fn strings_and_types() {
+    let r = json!({"name": "Émile", "email": "a@example.com", "tags": ["vip", "new"], "n": 5});
+    check_table(&[
+        ("name == \"Émile\"", r.clone(), true),
+        ("name == \"émile\"", r.clone(), false),
+        ("lower(name) == \"émile\"", r.clone(), true),
+        ("name > \"Z\"", r.clone(), true), // code point order: É (U+00C9) > Z
+        ("email ends_with \"@example.com\"", r.clone(), true),
+        ("email starts_with \"a@\"", r.clone(), true),
+        ("email contains \"example\"", r.clone(), true),
+        ("email matches \"^[a-z]+@[a-z.]+$\"", r.clone(), true),
+        ("tags contains \"vip\"", r.clone(), true),
+        ("\"new\" in tags", r.clone(), true),
+        ("len(tags) == 2", r.clone(), true),
+        ("len(name) == 5", r.clone(), true),
+        // different types without a schema: == false, != true, orderings false
+        ("n == \"5\"", r.clone(), false),
+        ("n != \"5\"", r.clone(), true),
+        ("name > 5", r.clone(), false),
+        ("n between 1 and 10", r.clone(), true),
+        ("n between 5 and 5", r, true),
+    ]);
+}
+
+#[test]
+fn dates_datetimes_durations() {
+    let r = json!({"created": "2024-06-01", "at": "2024-06-15T10:00:00Z", "bad": "soon"});
+    check_table(&[
+        ("created >= 2024-01-01", r.clone(), true),
+        ("created < 2024-06-02", r.clone(), true),
+        ("created == 2024-06-01", r.clone(), true),
+        ("bad < 2024-06-02", r.clone(), false),
+        ("at > now() - 3h", r.clone(), true),
+        ("at > now() - 1h", r.clone(), false),
+        ("created > today() - 30d", r.clone(), true),
+        ("2024-01-31 + 1d == 2024-02-01", r.clone(), true),
+        (
+            "2024-06-15T12:00:00Z - 2024-06-15T10:00:00Z == 2h",
+            r.clone(),
+            true,
+        ),
+        ("2024-06-15 == 2024-06-15T00:00:00Z", r.clone(), true),
+        ("30d > 12h", r, true),
+    ]);
+}
+
+#[test]
+fn lists_and_quantifiers() {
+    let r = json!({"items": [{"sku": "A", "price": 10, "qty": 1}, {"sku": "B", "price": 120.5, "qty": 2}]});
+    check_table(&[
+        ("any(i in items, i.price > 100)", r.clone(), true),
+        ("all(i in items, i.price > 100)", r.clone(), false),
+        ("all(i in items, i.qty >= 1)", r.clone(), true),
+        ("items[1].sku == B", r.clone(), true),
+        ("items[5].sku == B", r.clone(), false),
+        ("all(i in empty, i > 0)", json!({"empty": []}), true),
+        ("any(i in empty, i > 0)", json!({"empty": []}), false),
+        (
+            "any(t in tags, t == vip)",
+            json!({"tags": ["x", "vip"]}),
+            true,
+        ),
+        ("sku in [A, B]", json!({"sku": "B"}), true),
+        ("sku not in [A, B]", json!({"sku": "C"}), true),
+        ("code in [1, 2.0]", json!({"code": 2}), true),
+    ]);
+}
+
+#[test]
+fn bare_words_resolve_by_position() {
+    let r = json!({"tier": "premium", "premium": "gold", "a": 1, "b": 1, "limit": 3, "total": 5});
+    check_table(&[
+        // right of == : a symbol
+        ("tier == premium", r.clone(), true),
+        // left of == : a field
+        ("premium == gold", r.clone(), true),
+        // $ forces a field
+        ("a == $b", r.clone(), true),
+        ("a == b", r.clone(), false),
+        // right of an ordering: a field
+        ("total > limit", r.clone(), true),
+    ]);
+}
+
+#[test]
+fn evaluate_returns_values() {
+    let p = program("total * 2 + 1");
+    assert_eq!(
+        p.evaluate(&json!({"total": 20}), &ctx())
+            .unwrap()
+            .unwrap()
+            .to_json(),
+        json!(41)
+    );
+    assert!(p.evaluate(&json!({}), &ctx()).unwrap().is_none());
+    let p = program("lower(name) + \"!\"");
+    assert_eq!(
+        p.evaluate(&json!({"name": "AB"}), &ctx())
+            .unwrap()
+            .unwrap()
+            .to_json(),
+        json!("ab!")
+    );
+}
+
+#[test]
+fn step_budget_bounds_quantifiers() {
+    let big: Vec<i64> = (0..1000).collect();
+    let p = program("any(x in xs, any(y in xs, x + y < 0))");
+    let mut c = ctx();
+    c.max_steps = 10_000;
+    let got = p.matches(&json!({"xs": big}), &c);
+    assert!(
+        matches!(got, Err(EvalError::CostExceeded(10_000))),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn schema_turns_mismatches_into_compile_errors() {
+    let file = "schema {\n  tier: standard | premium | vip\n  total: number\n  days?: int\n}\n\
+                rule a = tier == premium\n";
+    let set = RuleSet::compile(vec![Source::new("s.rules", file)], &Env::new()).unwrap();
+    for (expr, code) in [
+        ("tier == premum", "E107"),
+        ("totl > 1", "E101"),
+        ("total > \"x\"", "E106"),
+        ("total == premium", "E114"),
+        ("tier in [premium, vipp]", "E107"),
+        ("tier + 1 > 0", "E106"),
+        ("total and a", "E106"),
+    ] {
+        let err = set.compile_expr(expr).expect_err(expr);
+        let codes: Vec<&str> = err.items.iter().map(|d| d.code).collect();
+        assert!(codes.contains(&code), "`{expr}`: {codes:?}");
+    }
+    assert!(set.compile_expr("a and days <= 30").is_ok());
+}
+
+#[test]
+fn nan_in_typed_data_is_rejected() {
+    use rulesaga::{FieldRef, Record, Value};
+    struct R;
+    impl Record for R {
+        fn field(&self, _: FieldRef<'_>) -> Option<Value<'_>> {
+            Some(Value::Float(f64::NAN))
+        }
+    }
+    let got = program("x > 1").matches(&R, &ctx());
+    assert!(matches!(got, Err(EvalError::NotFinite(_))), "{got:?}");
+}
+
+#[test]
+fn programs_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Program>();
+    assert_send_sync::<RuleSet>();
+}
