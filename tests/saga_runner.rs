@@ -1,6 +1,6 @@
 //! Runner conformance through the API: compensation order, retries, timeouts,
 //! pivot, skipped steps, events and the fold.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
