@@ -217,7 +217,13 @@ impl EventStore for MemoryEventStore {
                 }
                 events.push(event.clone());
             }
-            let subscribers = lock(&self.subscribers).clone();
+            let subscribers = {
+                let subs = lock(&self.subscribers);
+                if subs.is_empty() {
+                    return Ok(());
+                }
+                subs.clone()
+            };
             for s in &subscribers {
                 s(event);
             }
@@ -241,10 +247,10 @@ impl EventStore for MemoryEventStore {
 
     fn save_definition<'a>(&'a self, hash: &'a str, text: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            lock(&self.log)
-                .definitions
-                .entry(hash.to_string())
-                .or_insert_with(|| text.to_string());
+            let mut log = lock(&self.log);
+            if !log.definitions.contains_key(hash) {
+                log.definitions.insert(hash.to_string(), text.to_string());
+            }
             Ok(())
         })
     }

@@ -460,9 +460,10 @@ impl<'r> Run<'r> {
                     "`require` entity id",
                 )
                 .map_err(Failure::permanent)?;
-                entity = self.runner.repo.get(&e.repo, &id)?.ok_or_else(|| {
-                    Failure::permanent(format!("`{}/{id}` not found", e.repo))
-                })?;
+                entity =
+                    self.runner.repo.get(&e.repo, &id)?.ok_or_else(|| {
+                        Failure::permanent(format!("`{}/{id}` not found", e.repo))
+                    })?;
                 &entity
             }
         };
