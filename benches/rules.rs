@@ -124,7 +124,7 @@ fn bench(c: &mut Criterion) {
             let mut record = SparseRecord::new(&index);
             let mut n = 0;
             for line in black_box(&lines) {
-                if record.parse(line.as_bytes(), &index).is_ok()
+                if record.parse(line, &index).is_ok()
                     && untyped.matches(&record, &ctx).unwrap_or(false)
                 {
                     n += 1;

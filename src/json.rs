@@ -1,17 +1,22 @@
 //! Fast JSON records: parse only the fields a program reads.
 //!
 //! Most of the time of evaluating rules over JSON goes into parsing. A
-//! [`SparseRecord`] is filled from one JSON object by a serde visitor that
-//! keeps only the keys in a [`FieldIndex`] (the program's field table),
-//! borrows strings from the input where there are no escapes, and skips
-//! everything else with `IgnoredAny`. The record is reused between objects.
+//! [`SparseRecord`] is filled from one JSON object by a scanner that decodes
+//! only the top-level keys in a [`FieldIndex`] (the program's field table),
+//! borrows strings from the input where they have no escapes, and skips every
+//! other value without building it. Skipped values are still validated: the
+//! grammar of numbers, literals, escapes and nesting is checked, so invalid
+//! JSON is rejected whichever fields the rule reads. Nested values of kept
+//! fields are handed to `serde_json`. The text must already be valid UTF-8
+//! (it is a `&str`); the record is reused between objects.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-
 use crate::value::{FieldRef, OwnedValue, Record, Value};
+
+/// Deepest nesting of arrays and objects accepted inside a record.
+pub const MAX_JSON_DEPTH: usize = 256;
 
 /// The top-level field names to keep, by slot (usually [`crate::Program::fields`]).
 #[derive(Clone, Debug)]
@@ -27,6 +32,7 @@ impl FieldIndex {
         }
     }
 
+    #[inline]
     fn slot(&self, key: &str) -> Option<usize> {
         self.names.iter().position(|n| n == key)
     }
@@ -42,11 +48,29 @@ impl FieldIndex {
     }
 }
 
+/// Invalid JSON: what and where (a byte offset into the record's text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonError {
+    /// Byte offset of the problem.
+    pub offset: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.message, self.offset)
+    }
+}
+
+impl std::error::Error for JsonError {}
+
 /// One JSON object, reduced to the kept fields. Reuse it across objects with
 /// [`SparseRecord::parse`].
 #[derive(Debug, Default)]
 pub struct SparseRecord<'de> {
     values: Vec<Option<Value<'de>>>,
+    stack: Vec<u8>,
 }
 
 impl<'de> SparseRecord<'de> {
@@ -54,20 +78,24 @@ impl<'de> SparseRecord<'de> {
     pub fn new(index: &FieldIndex) -> SparseRecord<'de> {
         SparseRecord {
             values: vec![None; index.len()],
+            stack: Vec::new(),
         }
     }
 
-    /// Fill from the JSON object in `bytes` (the whole slice must be one value).
-    pub fn parse(&mut self, bytes: &'de [u8], index: &FieldIndex) -> Result<(), serde_json::Error> {
+    /// Fill from the JSON object in `text` (the whole text must be one object,
+    /// surrounding white space allowed).
+    pub fn parse(&mut self, text: &'de str, index: &FieldIndex) -> Result<(), JsonError> {
         self.values.clear();
         self.values.resize(index.len(), None);
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        RecordSeed {
-            index,
-            out: &mut self.values,
-        }
-        .deserialize(&mut de)?;
-        de.end()
+        let mut s = Scanner {
+            text,
+            b: text.as_bytes(),
+            pos: 0,
+            stack: std::mem::take(&mut self.stack),
+        };
+        let result = s.object(index, &mut self.values);
+        self.stack = std::mem::take(&mut s.stack);
+        result
     }
 
     /// The value in a slot.
@@ -88,113 +116,377 @@ impl Record for SparseRecord<'_> {
     }
 }
 
-struct RecordSeed<'a, 'de> {
-    index: &'a FieldIndex,
-    out: &'a mut Vec<Option<Value<'de>>>,
+struct Scanner<'de> {
+    text: &'de str,
+    b: &'de [u8],
+    pos: usize,
+    stack: Vec<u8>,
 }
 
-impl<'de> DeserializeSeed<'de> for RecordSeed<'_, 'de> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
+type Scan<T> = Result<T, JsonError>;
 
-impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "a JSON object")
+/// Bytes that end the fast part of a string: `"`, `\`, and control characters.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(slot) = map.next_key_seed(KeySeed { index: self.index })? {
-            match slot {
-                Some(i) => {
-                    let v = map.next_value_seed(ValueSeed)?;
-                    if let Some(place) = self.out.get_mut(i) {
-                        *place = Some(v);
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+impl<'de> Scanner<'de> {
+    #[cold]
+    #[inline(never)]
+    fn err<T>(&self, message: &str) -> Scan<T> {
+        Err(JsonError {
+            offset: self.pos,
+            message: message.to_string(),
+        })
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(&c) = self.b.get(self.pos) {
+            if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    #[inline]
+    fn expect(&mut self, c: u8, what: &str) -> Scan<()> {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            self.expected(what)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn expected<T>(&self, what: &str) -> Scan<T> {
+        if self.peek().is_none() {
+            self.err(&format!("unexpected end of input, expected {what}"))
+        } else {
+            self.err(&format!("expected {what}"))
+        }
+    }
+
+    fn object(&mut self, index: &FieldIndex, out: &mut [Option<Value<'de>>]) -> Scan<()> {
+        self.ws();
+        if self.peek() != Some(b'{') {
+            return self.err("expected a JSON object");
+        }
+        self.pos += 1;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.ws();
+                let (start, end, escaped) = self.string()?;
+                let slot = if escaped {
+                    let key = self.decode_string(start, end)?;
+                    index.slot(&key)
+                } else {
+                    index.slot(self.slice(start + 1, end))
+                };
+                self.ws();
+                self.expect(b':', "`:`")?;
+                self.ws();
+                match slot {
+                    Some(i) => {
+                        let v = self.value()?;
+                        if let Some(place) = out.get_mut(i) {
+                            *place = Some(v);
+                        }
                     }
+                    None => self.skip_value()?,
                 }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
+                self.ws();
+                match self.peek() {
+                    Some(b',') => self.pos += 1,
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    None => return self.err("unexpected end of input, expected `,` or `}`"),
+                    _ => return self.err("expected `,` or `}`"),
                 }
             }
         }
+        self.ws();
+        if self.pos < self.b.len() {
+            return self.err("trailing characters");
+        }
         Ok(())
     }
-}
 
-struct KeySeed<'a> {
-    index: &'a FieldIndex,
-}
+    fn slice(&self, start: usize, end: usize) -> &'de str {
+        self.text.get(start..end).unwrap_or("")
+    }
 
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Option<usize>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed<'_> {
-    type Value = Option<usize>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "a key")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<usize>, E> {
-        Ok(self.index.slot(v))
-    }
-}
-
-struct ValueSeed;
-
-impl<'de> DeserializeSeed<'de> for ValueSeed {
-    type Value = Value<'de>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value<'de>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValueSeed {
-    type Value = Value<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "a JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Value<'de>, E> {
-        Ok(Value::Null)
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value<'de>, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value<'de>, E> {
-        Ok(Value::Int(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value<'de>, E> {
-        Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value<'de>, E> {
-        if v.is_finite() {
-            Ok(Value::Float(v))
-        } else {
-            Err(E::custom("number is not finite"))
+    /// A string starting at the current `"`: returns (opening quote, closing
+    /// quote, has escapes) and moves past it. Escapes and control characters
+    /// are validated.
+    #[inline]
+    fn string(&mut self) -> Scan<(usize, usize, bool)> {
+        if self.peek() != Some(b'"') {
+            return self.err("expected a string");
+        }
+        let start = self.pos;
+        let mut i = self.pos + 1;
+        let mut escaped = false;
+        loop {
+            // strings in records are short: a byte loop with a table beats
+            // memchr's setup and word-at-a-time tests here
+            while let Some(&c) = self.b.get(i) {
+                if SPECIAL[c as usize] {
+                    break;
+                }
+                i += 1;
+            }
+            match self.b.get(i) {
+                None => {
+                    self.pos = self.b.len();
+                    return self.err("unterminated string");
+                }
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return Ok((start, i, escaped));
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    i = self.escape(i)?;
+                }
+                Some(_) => {
+                    self.pos = i;
+                    return self.err("control character in string");
+                }
+            }
         }
     }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Value<'de>, E> {
-        Ok(Value::Str(Cow::Borrowed(v)))
+
+    /// Validate the escape at `i` (a backslash); returns the position after it.
+    #[cold]
+    fn escape(&mut self, i: usize) -> Scan<usize> {
+        match self.b.get(i + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 2),
+            Some(b'u') => {
+                let hex = self.b.get(i + 2..i + 6).unwrap_or(b"");
+                if hex.len() != 4 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                    self.pos = i;
+                    return self.err("invalid unicode escape");
+                }
+                Ok(i + 6)
+            }
+            _ => {
+                self.pos = i;
+                self.err("invalid escape")
+            }
+        }
     }
-    fn visit_str<E>(self, v: &str) -> Result<Value<'de>, E> {
-        Ok(Value::Str(Cow::Owned(v.to_string())))
+
+    fn decode_string(&self, start: usize, end: usize) -> Scan<String> {
+        serde_json::from_str::<String>(self.slice(start, end + 1)).map_err(|e| JsonError {
+            offset: start,
+            message: e.to_string(),
+        })
     }
-    fn visit_string<E>(self, v: String) -> Result<Value<'de>, E> {
-        Ok(Value::Str(Cow::Owned(v)))
+
+    /// A number's extent, validated against the JSON grammar. Returns whether it is an integer.
+    fn number(&mut self) -> Scan<bool> {
+        let digits = |s: &mut Self| {
+            let from = s.pos;
+            while s.peek().is_some_and(|c| c.is_ascii_digit()) {
+                s.pos += 1;
+            }
+            s.pos - from
+        };
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            _ => return self.err("invalid number"),
+        }
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            integer = false;
+            if digits(self) == 0 {
+                return self.err("invalid number");
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            integer = false;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if digits(self) == 0 {
+                return self.err("invalid number");
+            }
+        }
+        Ok(integer)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value<'de>, A::Error> {
-        let json: serde_json::Value =
-            serde::Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-        Ok(OwnedValue::from_json_owned(json))
+
+    fn literal(&mut self, word: &[u8]) -> Scan<()> {
+        if self.b.get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            self.err("invalid literal")
+        }
     }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value<'de>, A::Error> {
-        let json: serde_json::Value =
-            serde::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        Ok(OwnedValue::from_json_owned(json))
+
+    /// Decode the value of a kept field.
+    fn value(&mut self) -> Scan<Value<'de>> {
+        let start = self.pos;
+        Ok(match self.peek() {
+            Some(b'"') => {
+                let (s, e, escaped) = self.string()?;
+                if escaped {
+                    Value::Str(Cow::Owned(self.decode_string(s, e)?))
+                } else {
+                    Value::Str(Cow::Borrowed(self.slice(s + 1, e)))
+                }
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let integer = self.number()?;
+                let text = self.slice(start, self.pos);
+                let parsed_int = if integer {
+                    text.parse::<i64>().ok()
+                } else {
+                    None
+                };
+                match parsed_int {
+                    Some(i) => Value::Int(i),
+                    None => match text.parse::<f64>() {
+                        Ok(x) if x.is_finite() => Value::Float(x),
+                        _ => {
+                            self.pos = start;
+                            return self.err("number out of range");
+                        }
+                    },
+                }
+            }
+            Some(b't') => {
+                self.literal(b"true")?;
+                Value::Bool(true)
+            }
+            Some(b'f') => {
+                self.literal(b"false")?;
+                Value::Bool(false)
+            }
+            Some(b'n') => {
+                self.literal(b"null")?;
+                Value::Null
+            }
+            Some(b'{' | b'[') => {
+                self.skip_value()?;
+                let json: serde_json::Value = serde_json::from_str(self.slice(start, self.pos))
+                    .map_err(|e| JsonError {
+                        offset: start,
+                        message: e.to_string(),
+                    })?;
+                OwnedValue::from_json_owned(json)
+            }
+            None => return self.err("unexpected end of input, expected a value"),
+            _ => return self.err("expected a value"),
+        })
+    }
+
+    /// Skip one value, validating it, without recursion.
+    fn skip_value(&mut self) -> Scan<()> {
+        self.stack.clear();
+        'value: loop {
+            self.ws();
+            match self.peek() {
+                Some(b'{') => {
+                    self.pos += 1;
+                    self.ws();
+                    if self.peek() == Some(b'}') {
+                        self.pos += 1;
+                    } else {
+                        if self.stack.len() >= MAX_JSON_DEPTH {
+                            return self.err("nesting too deep");
+                        }
+                        self.stack.push(b'{');
+                        self.string()?;
+                        self.ws();
+                        self.expect(b':', "`:`")?;
+                        continue 'value;
+                    }
+                }
+                Some(b'[') => {
+                    self.pos += 1;
+                    self.ws();
+                    if self.peek() == Some(b']') {
+                        self.pos += 1;
+                    } else {
+                        if self.stack.len() >= MAX_JSON_DEPTH {
+                            return self.err("nesting too deep");
+                        }
+                        self.stack.push(b'[');
+                        continue 'value;
+                    }
+                }
+                Some(b'"') => {
+                    self.string()?;
+                }
+                Some(b'-' | b'0'..=b'9') => {
+                    self.number()?;
+                }
+                Some(b't') => self.literal(b"true")?,
+                Some(b'f') => self.literal(b"false")?,
+                Some(b'n') => self.literal(b"null")?,
+                None => return self.err("unexpected end of input, expected a value"),
+                _ => return self.err("expected a value"),
+            }
+            // after a value: close containers or move to the next element
+            loop {
+                let Some(&top) = self.stack.last() else {
+                    return Ok(());
+                };
+                self.ws();
+                match (self.peek(), top) {
+                    (Some(b','), b'{') => {
+                        self.pos += 1;
+                        self.ws();
+                        self.string()?;
+                        self.ws();
+                        self.expect(b':', "`:`")?;
+                        continue 'value;
+                    }
+                    (Some(b','), _) => {
+                        self.pos += 1;
+                        continue 'value;
+                    }
+                    (Some(b'}'), b'{') | (Some(b']'), b'[') => {
+                        self.pos += 1;
+                        self.stack.pop();
+                    }
+                    (None, _) => return self.err("unexpected end of input"),
+                    _ => return self.err("expected `,` or the end of a list or object"),
+                }
+            }
+        }
     }
 }
 
@@ -203,10 +495,14 @@ impl<'de> Visitor<'de> for ValueSeed {
 mod tests {
     use super::*;
 
+    fn index(names: &[&str]) -> FieldIndex {
+        FieldIndex::new(&names.iter().map(ToString::to_string).collect::<Vec<_>>())
+    }
+
     #[test]
     fn keeps_only_indexed_fields_and_borrows_strings() {
-        let index = FieldIndex::new(&["tier".to_string(), "total".to_string()]);
-        let line = br#"{"name":"Bob","tier":"regular","total":150,"extra":{"a":[1,2]}}"#;
+        let index = index(&["tier", "total", "n"]);
+        let line = r#"{"name":"Bob","tier":"regular","total":150,"extra":{"a":[1,2.5e3,"x\"y"]},"n":-2.5}"#;
         let mut rec = SparseRecord::new(&index);
         rec.parse(line, &index).unwrap();
         assert!(matches!(
@@ -214,7 +510,72 @@ mod tests {
             Some(Value::Str(Cow::Borrowed("regular")))
         ));
         assert!(matches!(rec.get(1), Some(Value::Int(150))));
-        assert!(rec.parse(b"[1]", &index).is_err());
-        assert!(rec.parse(br#"{"tier": 1} x"#, &index).is_err());
+        assert!(matches!(rec.get(2), Some(Value::Float(x)) if *x == -2.5));
+    }
+
+    #[test]
+    fn escapes_and_nested_values_of_kept_fields() {
+        let index = index(&["s", "o", "big"]);
+        let mut rec = SparseRecord::new(&index);
+        rec.parse(
+            r#" {"s":"a\u00e9\n","o":{"k":[1]},"big":18446744073709551615} "#,
+            &index,
+        )
+        .unwrap();
+        assert!(matches!(rec.get(0), Some(Value::Str(s)) if s == "aé\n"));
+        assert_eq!(rec.get(1).unwrap().to_json(), serde_json::json!({"k": [1]}));
+        assert!(matches!(rec.get(2), Some(Value::Float(_))));
+    }
+
+    /// Whatever the kept fields, the scanner accepts exactly what serde_json accepts
+    /// (for objects), over a table of valid and invalid inputs.
+    #[test]
+    fn validity_agrees_with_serde_json() {
+        let cases = [
+            r#"{}"#,
+            r#"{"a":1}"#,
+            r#"{"a":[1,2,{"b":null}],"c":true}"#,
+            r#"{"a":-0.5e-3,"b":"\u0041\t"}"#,
+            r#"{"a":[]}"#,
+            r#"{"a":{}}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":.5}"#,
+            r#"{"a":-}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":nul,"b":1}"#,
+            r#"{"a":"x\q"}"#,
+            r#"{"a":"\u12"}"#,
+            "{\"a\":\"tab\there\"}",
+            r#"{"a":[1,]}"#,
+            r#"{"a":[1 2]}"#,
+            r#"{"a":{"b"}}"#,
+            r#"{"a":{"b":1,}}"#,
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":1} x"#,
+            r#"{"a":[1}"#,
+            r#"{"a":"unterminated}"#,
+            r#"[1]"#,
+            r#"{"a":1e5,"b":1E+2,"c":-1e-2}"#,
+            r#"{"a":1e}"#,
+            r#"{"a":[[[[]]]]}"#,
+        ];
+        for case in cases {
+            let want = serde_json::from_str::<serde_json::Value>(case).is_ok_and(|v| v.is_object());
+            for kept in [&["zzz"][..], &["a"][..], &["a", "b", "c"][..]] {
+                let index = index(kept);
+                let got = SparseRecord::new(&index).parse(case, &index).is_ok();
+                assert_eq!(got, want, "{case} keeping {kept:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded_without_recursion() {
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        let index = index(&["b"]);
+        let err = SparseRecord::new(&index).parse(&deep, &index).unwrap_err();
+        assert_eq!(err.message, "nesting too deep");
     }
 }

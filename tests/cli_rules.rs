@@ -1,5 +1,5 @@
 //! The `rulesaga` binary as a user runs it: check, parse, eval.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! Evaluating the benchmark rule on typed records allocates nothing: a
 //! counting global allocator (dhat in testing mode) proves it. This file
 //! holds one test, as dhat allows one profiler per process.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rulesaga::{Context, Env, FieldRef, Record, RuleSet, Source, Value};
 

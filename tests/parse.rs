@@ -399,6 +399,19 @@ fn nesting_up_to_the_limit_is_accepted() {
     expr(&text);
     let text = format!("{}a", "not ".repeat(MAX_DEPTH));
     expr(&text);
+    // Deep and wide at once: every level is a full expression.
+    let text = format!(
+        "{}a{}",
+        "(a or b and ".repeat(MAX_DEPTH),
+        ")".repeat(MAX_DEPTH)
+    );
+    expr(&text);
+    let text = format!(
+        "{}a{}",
+        "any(x in a, ".repeat(MAX_DEPTH),
+        ")".repeat(MAX_DEPTH)
+    );
+    expr(&text);
     let text = format!(
         "{}a{}",
         "(".repeat(MAX_DEPTH + 1),

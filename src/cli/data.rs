@@ -26,12 +26,19 @@ pub enum DataFormat {
 pub struct Data {
     /// The name used in messages (`<stdin>` for `-`).
     pub name: String,
-    /// The whole input.
+    /// The whole input (YAML input: converted to JSON lines).
     pub bytes: Vec<u8>,
-    /// Where each record is.
-    pub records: Vec<RecordSlot>,
-    /// Records converted from YAML (then `records` point into `yaml_json`).
-    pub yaml_json: Vec<u8>,
+    /// How records are laid out in `bytes`.
+    pub layout: Layout,
+}
+
+/// Where the records are.
+pub enum Layout {
+    /// One record per non-blank line; split (and checked as UTF-8) by the
+    /// workers, each on its own share of the lines.
+    Lines,
+    /// Records found while loading; `bytes` is already checked as UTF-8.
+    Slots(Vec<RecordSlot>),
 }
 
 /// One record: a byte range into the input (or into the converted YAML), and its line.
@@ -46,14 +53,104 @@ pub struct RecordSlot {
 }
 
 impl Data {
-    /// The bytes of a record (JSON text).
-    pub fn record_bytes(&self, r: &RecordSlot) -> &[u8] {
-        let src = if self.yaml_json.is_empty() {
-            &self.bytes
-        } else {
-            &self.yaml_json
-        };
-        src.get(r.start..r.end).unwrap_or(b"")
+    /// The text of a record found by [`Data::shares`] or in [`Layout::Slots`].
+    pub fn record_text(&self, r: &RecordSlot) -> &str {
+        std::str::from_utf8(self.bytes.get(r.start..r.end).unwrap_or(b"")).unwrap_or("")
+    }
+
+    /// Split the records into about `n` shares of similar size, in input order.
+    pub fn shares(&self, n: usize) -> Vec<Share<'_>> {
+        match &self.layout {
+            Layout::Slots(slots) => {
+                let size = slots.len().div_ceil(n.max(1)).max(1);
+                slots.chunks(size).map(Share::Slots).collect()
+            }
+            Layout::Lines => {
+                let len = self.bytes.len();
+                let mut out = Vec::new();
+                let mut start = 0;
+                for i in 1..=n.max(1) {
+                    let target = len * i / n.max(1);
+                    // cut just after a newline, so every share holds whole lines
+                    let end = if i == n.max(1) {
+                        len
+                    } else {
+                        match memchr::memchr(b'\n', self.bytes.get(target..).unwrap_or(b"")) {
+                            Some(k) => target + k + 1,
+                            None => len,
+                        }
+                    };
+                    if end > start {
+                        out.push(Share::Lines { start, end });
+                        start = end;
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// The 1-based line where byte `offset` lies.
+    pub fn line_at(&self, offset: usize) -> usize {
+        line_of(&self.bytes, offset)
+    }
+}
+
+/// A share of the records for one worker.
+pub enum Share<'a> {
+    /// Records already located.
+    Slots(&'a [RecordSlot]),
+    /// The lines in this byte range.
+    Lines {
+        /// First byte.
+        start: usize,
+        /// One past the last byte.
+        end: usize,
+    },
+}
+
+impl Share<'_> {
+    /// Visit each record of the share in order with its text. Lines are checked
+    /// as UTF-8 here; an invalid line is handed over as an error.
+    pub fn for_each<'d>(
+        &self,
+        bytes: &'d [u8],
+        mut f: impl FnMut(RecordSlot, Result<&'d str, String>),
+    ) {
+        match self {
+            Share::Slots(slots) => {
+                for slot in *slots {
+                    let text = std::str::from_utf8(bytes.get(slot.start..slot.end).unwrap_or(b""))
+                        .map_err(|e| {
+                            format!("invalid UTF-8 at byte {}", slot.start + e.valid_up_to())
+                        });
+                    f(*slot, text);
+                }
+            }
+            Share::Lines { start, end } => {
+                let chunk = bytes.get(*start..*end).unwrap_or(b"");
+                let mut from = 0;
+                let mut visit = |a: usize, b: usize| {
+                    let piece = chunk.get(a..b).unwrap_or(b"");
+                    if !piece.iter().all(u8::is_ascii_whitespace) {
+                        let slot = RecordSlot {
+                            start: start + a,
+                            end: start + b,
+                            line: 0,
+                        };
+                        let text = std::str::from_utf8(piece).map_err(|e| {
+                            format!("invalid UTF-8 at byte {}", start + a + e.valid_up_to())
+                        });
+                        f(slot, text);
+                    }
+                };
+                for nl in memchr::memchr_iter(b'\n', chunk) {
+                    visit(from, nl);
+                    from = nl + 1;
+                }
+                visit(from, chunk.len());
+            }
+        }
     }
 }
 
@@ -65,29 +162,38 @@ pub fn load(path: &Path, format: DataFormat) -> Result<Data, String> {
     } else {
         path.display().to_string()
     };
-    let mut bytes = Vec::new();
     let read = if is_stdin {
-        std::io::stdin().read_to_end(&mut bytes)
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes).map(|_| bytes)
     } else {
-        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes))
+        std::fs::read(path)
     };
-    read.map_err(|e| format!("cannot read `{name}`: {e}"))?;
+    let bytes = read.map_err(|e| format!("cannot read `{name}`: {e}"))?;
     let format = match format {
         DataFormat::Auto => guess(path, &bytes),
         f => f,
     };
-    let mut data = Data {
+    if format == DataFormat::Jsonl {
+        return Ok(Data {
+            name,
+            bytes,
+            layout: Layout::Lines,
+        });
+    }
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        let at = e.valid_up_to();
+        let line = line_of(&bytes, at);
+        return Err(format!("{name}:{line}: invalid UTF-8 at byte {at}"));
+    }
+    if format == DataFormat::Yaml {
+        return yaml(name, &bytes);
+    }
+    let slots = split_json(&bytes, &name)?;
+    Ok(Data {
         name,
         bytes,
-        records: Vec::new(),
-        yaml_json: Vec::new(),
-    };
-    match format {
-        DataFormat::Jsonl => data.records = split_lines(&data.bytes),
-        DataFormat::Json | DataFormat::Auto => data.records = split_json(&data.bytes, &data.name)?,
-        DataFormat::Yaml => yaml(&mut data)?,
-    }
-    Ok(data)
+        layout: Layout::Slots(slots),
+    })
 }
 
 fn guess(path: &Path, bytes: &[u8]) -> DataFormat {
@@ -120,27 +226,10 @@ fn guess(path: &Path, bytes: &[u8]) -> DataFormat {
 }
 
 fn line_of(bytes: &[u8], offset: usize) -> usize {
-    bytes.get(..offset).map_or(0, |b| memchr_count(b)) + 1
-}
-
-fn memchr_count(b: &[u8]) -> usize {
-    b.iter().filter(|&&c| c == b'\n').count()
-}
-
-/// One record per non-blank line.
-fn split_lines(bytes: &[u8]) -> Vec<RecordSlot> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut line = 1;
-    for piece in bytes.split(|&b| b == b'\n') {
-        let end = start + piece.len();
-        if !piece.iter().all(u8::is_ascii_whitespace) {
-            out.push(RecordSlot { start, end, line });
-        }
-        start = end + 1;
-        line += 1;
-    }
-    out
+    bytes
+        .get(..offset)
+        .map_or(0, |b| memchr::memchr_iter(b'\n', b).count())
+        + 1
 }
 
 /// A JSON array (one record per element) or a single JSON value.
@@ -176,27 +265,30 @@ fn split_json(bytes: &[u8], name: &str) -> Result<Vec<RecordSlot>, String> {
 }
 
 /// YAML: a list of mappings or one mapping, converted to compact JSON records.
-fn yaml(data: &mut Data) -> Result<(), String> {
-    let text = std::str::from_utf8(&data.bytes)
-        .map_err(|e| format!("{}: invalid UTF-8 at byte {}", data.name, e.valid_up_to()))?;
+fn yaml(name: String, bytes: &[u8]) -> Result<Data, String> {
+    let text = std::str::from_utf8(bytes).unwrap_or("");
     let value: serde_json::Value =
-        serde_saphyr::from_str(text).map_err(|e| format!("{}: invalid YAML: {e}", data.name))?;
+        serde_saphyr::from_str(text).map_err(|e| format!("{name}: invalid YAML: {e}"))?;
     let items = match value {
         serde_json::Value::Array(items) => items,
         serde_json::Value::Null => Vec::new(),
         other => vec![other],
     };
-    let mut out = Vec::new();
+    let mut out = String::new();
+    let mut slots = Vec::new();
     for item in items {
         let start = out.len();
-        serde_json::to_writer(&mut out, &item).map_err(|e| e.to_string())?;
-        data.records.push(RecordSlot {
+        out.push_str(&item.to_string());
+        slots.push(RecordSlot {
             start,
             end: out.len(),
             line: 0,
         });
-        out.push(b'\n');
+        out.push('\n');
     }
-    data.yaml_json = out;
-    Ok(())
+    Ok(Data {
+        name,
+        bytes: out.into_bytes(),
+        layout: Layout::Slots(slots),
+    })
 }

@@ -3,11 +3,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
-use super::data::{self, Data, DataFormat};
+use super::data::{self, Data, DataFormat, Layout, RecordSlot, Share};
 use super::{ErrorFormat, render};
 use rulesaga::json::{FieldIndex, SparseRecord};
 use rulesaga::rules::{self, RuleErrors};
@@ -159,7 +158,7 @@ pub fn parse(args: ParseArgs, format: ErrorFormat) -> ExitCode {
     let tree = match (&args.expr, &args.file) {
         (Some(expr), _) => {
             let source = Source::new("<expr>", expr.clone());
-            rules::parse_expr(&source).map(|e| serde_json::to_value(e))
+            rules::parse_expr(&source).map(serde_json::to_value)
         }
         (None, Some(path)) => {
             let text = match rules::read_text(path) {
@@ -167,7 +166,7 @@ pub fn parse(args: ParseArgs, format: ErrorFormat) -> ExitCode {
                 Err(e) => return report_rule_errors(&e, format),
             };
             let source = Source::new(path.display().to_string(), text);
-            rules::parse_rule_file(&source).map(|f| serde_json::to_value(f))
+            rules::parse_rule_file(&source).map(serde_json::to_value)
         }
         (None, None) => return ExitCode::from(EXIT_DATA),
     };
@@ -198,11 +197,11 @@ pub fn parse(args: ParseArgs, format: ErrorFormat) -> ExitCode {
     }
 }
 
-/// The outcome of one record.
+/// The outcome of one record (16 bytes: a million of them stay small).
 #[derive(Clone, Debug)]
 enum Outcome {
     Matched(bool),
-    Error(String),
+    Error(Box<str>),
 }
 
 /// `rulesaga eval`
@@ -235,47 +234,48 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let outcomes = evaluate_all(&program, &data, &ctx, threads);
+    let evaluated = evaluate_all(&program, &data, &ctx, threads, !args.count);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut n_errors = 0;
-    for (i, o) in outcomes.iter().enumerate() {
-        if let Outcome::Error(e) = o {
-            n_errors += 1;
-            if n_errors <= 20 {
-                let slot = &data.records[i];
-                let at = if slot.line > 0 {
-                    format!("{}:{}", data.name, slot.line)
-                } else {
-                    data.name.clone()
-                };
-                eprint!(
-                    "{}",
-                    render::plain_error(&format!("{at}: record {i}: {e}"), format)
-                );
-            }
-        }
+    let errors: Vec<(usize, &RecordSlot, &str)> = evaluated
+        .errors
+        .iter()
+        .map(|(i, slot, e)| (*i, slot, &**e))
+        .collect();
+    for (i, slot, e) in errors.iter().take(20) {
+        let line = match (&data.layout, slot.line) {
+            (_, n) if n > 0 => n,
+            (Layout::Lines, _) => data.line_at(slot.start),
+            _ => 0,
+        };
+        let at = if line > 0 {
+            format!("{}:{line}", data.name)
+        } else {
+            data.name.clone()
+        };
+        eprint!(
+            "{}",
+            render::plain_error(&format!("{at}: record {i}: {e}"), format)
+        );
     }
+    let n_errors = errors.len();
     if n_errors > 20 {
         eprint!(
             "{}",
             render::plain_error(&format!("{} more records failed", n_errors - 20), format)
         );
     }
+    let records = &evaluated.records;
     let written = if args.count {
-        let n = outcomes
-            .iter()
-            .filter(|o| matches!(o, Outcome::Matched(true)))
-            .count();
-        writeln!(out, "{n}")
+        writeln!(out, "{}", evaluated.n_matched)
     } else if args.filter {
-        write_filtered(&mut out, &data, &outcomes)
+        write_filtered(&mut out, &data, records)
     } else if args.explain {
-        write_explained(&mut out, &program, &data, &ctx, args.output)
+        write_explained(&mut out, &program, &data, &ctx, args.output, records)
     } else {
         match args.output {
-            Output::Jsonl => write_jsonl(&mut out, &outcomes),
-            Output::Table => write_table(&mut out, &program, &data, &outcomes),
+            Output::Jsonl => write_jsonl(&mut out, records),
+            Output::Table => write_table(&mut out, &program, &data, records),
         }
     };
     if let Err(e) = written.and_then(|()| out.flush()) {
@@ -330,68 +330,133 @@ fn compile(args: &EvalArgs, format: ErrorFormat) -> Result<(Program, Option<Rule
     }
 }
 
-/// Evaluate every record, in parallel chunks, keeping input order.
-fn evaluate_all(program: &Program, data: &Data, ctx: &Context, threads: usize) -> Vec<Outcome> {
-    let index = Arc::new(FieldIndex::new(program.fields()));
-    let run = |chunk: &[data::RecordSlot]| -> Vec<Outcome> {
-        let mut record = SparseRecord::new(&index);
-        chunk
-            .iter()
-            .map(|slot| {
-                let bytes = data.record_bytes(slot);
-                match record.parse(bytes, &index) {
-                    Err(e) => Outcome::Error(format!("invalid JSON record: {e}")),
-                    Ok(()) => match program.matches(&record, ctx) {
-                        Ok(m) => Outcome::Matched(m),
-                        Err(e) => Outcome::Error(e.to_string()),
-                    },
-                }
-            })
-            .collect()
-    };
-    let n = data.records.len();
-    if threads <= 1 || n < 20_000 {
-        return run(&data.records);
-    }
-    let chunk = n.div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = data
-            .records
-            .chunks(chunk)
-            .map(|c| s.spawn(move || run(c)))
-            .collect();
-        let mut all = Vec::with_capacity(n);
-        for h in handles {
-            match h.join() {
-                Ok(part) => all.extend(part),
-                Err(_) => all.push(Outcome::Error("worker thread failed".to_string())),
-            }
-        }
-        all
-    })
+/// The results of one `eval` run, in input order.
+struct Evaluated {
+    n_matched: usize,
+    /// Every record with its outcome (when asked to keep them).
+    records: Vec<(RecordSlot, Outcome)>,
+    /// The records that failed: index, place, message.
+    errors: Vec<(usize, RecordSlot, Box<str>)>,
 }
 
-fn write_filtered(out: &mut impl Write, data: &Data, outcomes: &[Outcome]) -> std::io::Result<()> {
-    for (slot, o) in data.records.iter().zip(outcomes) {
+/// One worker's share of the results.
+#[derive(Default)]
+struct ShareResult {
+    n_records: usize,
+    n_matched: usize,
+    records: Vec<(RecordSlot, Outcome)>,
+    errors: Vec<(usize, RecordSlot, Box<str>)>,
+}
+
+/// Evaluate every record, each worker on its own share (splitting lines,
+/// checking UTF-8, parsing and evaluating), keeping input order.
+fn evaluate_all(
+    program: &Program,
+    data: &Data,
+    ctx: &Context,
+    threads: usize,
+    keep: bool,
+) -> Evaluated {
+    let index = FieldIndex::new(program.fields());
+    let run = |share: &Share<'_>| -> ShareResult {
+        let mut record = SparseRecord::new(&index);
+        let mut out = ShareResult::default();
+        share.for_each(&data.bytes, |slot, text| {
+            let outcome = match text {
+                Err(e) => Outcome::Error(e.into()),
+                Ok(text) => match record.parse(text, &index) {
+                    Err(e) => Outcome::Error(format!("invalid JSON: {e}").into()),
+                    Ok(()) => match program.matches(&record, ctx) {
+                        Ok(m) => Outcome::Matched(m),
+                        Err(e) => Outcome::Error(e.to_string().into()),
+                    },
+                },
+            };
+            match &outcome {
+                Outcome::Matched(true) => out.n_matched += 1,
+                Outcome::Matched(false) => {}
+                Outcome::Error(e) => out.errors.push((out.n_records, slot, e.clone())),
+            }
+            if keep {
+                out.records.push((slot, outcome));
+            }
+            out.n_records += 1;
+        });
+        out
+    };
+    let small = data.bytes.len() < (1 << 20);
+    let shares = data.shares(if small { 1 } else { threads });
+    let results: Vec<ShareResult> = if shares.len() <= 1 {
+        shares.iter().map(run).collect()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = shares.iter().map(|share| s.spawn(|| run(share))).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| ShareResult {
+                        errors: vec![(
+                            0,
+                            RecordSlot {
+                                start: 0,
+                                end: 0,
+                                line: 0,
+                            },
+                            "worker failed".into(),
+                        )],
+                        ..ShareResult::default()
+                    })
+                })
+                .collect()
+        })
+    };
+    let mut all = Evaluated {
+        n_matched: 0,
+        records: Vec::new(),
+        errors: Vec::new(),
+    };
+    let mut before = 0;
+    for r in results {
+        all.n_matched += r.n_matched;
+        all.errors.extend(
+            r.errors
+                .into_iter()
+                .map(|(i, slot, e)| (before + i, slot, e)),
+        );
+        if all.records.is_empty() {
+            all.records = r.records;
+        } else {
+            all.records.extend(r.records);
+        }
+        before += r.n_records;
+    }
+    all
+}
+
+fn write_filtered(
+    out: &mut impl Write,
+    data: &Data,
+    records: &[(RecordSlot, Outcome)],
+) -> std::io::Result<()> {
+    for (slot, o) in records {
         if matches!(o, Outcome::Matched(true)) {
-            let bytes = data.record_bytes(slot);
-            if bytes.contains(&b'\n') {
+            let text = data.record_text(slot);
+            if text.contains('\n') {
                 // a multi-line element of a JSON array: print it compactly on one line
-                match serde_json::from_slice::<serde_json::Value>(bytes) {
+                match serde_json::from_str::<serde_json::Value>(text) {
                     Ok(v) => writeln!(out, "{v}")?,
-                    Err(_) => out.write_all(bytes)?,
+                    Err(_) => writeln!(out, "{text}")?,
                 }
             } else {
-                out.write_all(bytes.strip_suffix(b"\r").unwrap_or(bytes))?;
-                out.write_all(b"\n")?;
+                writeln!(out, "{}", text.strip_suffix('\r').unwrap_or(text))?;
             }
         }
     }
     Ok(())
 }
 
-fn write_jsonl(out: &mut impl Write, outcomes: &[Outcome]) -> std::io::Result<()> {
-    for (i, o) in outcomes.iter().enumerate() {
+fn write_jsonl(out: &mut impl Write, records: &[(RecordSlot, Outcome)]) -> std::io::Result<()> {
+    for (i, (_, o)) in records.iter().enumerate() {
         let line = match o {
             Outcome::Matched(m) => serde_json::json!({"index": i, "matched": m}),
             Outcome::Error(e) => serde_json::json!({"index": i, "matched": null, "error": e}),
@@ -406,21 +471,21 @@ fn write_table(
     out: &mut impl Write,
     program: &Program,
     data: &Data,
-    outcomes: &[Outcome],
+    records: &[(RecordSlot, Outcome)],
 ) -> std::io::Result<()> {
     let index = FieldIndex::new(program.fields());
     let mut header = vec!["#".to_string(), "matched".to_string()];
     header.extend(program.fields().iter().cloned());
     let mut rows = vec![header];
     let mut record = SparseRecord::new(&index);
-    for (i, (slot, o)) in data.records.iter().zip(outcomes).enumerate() {
+    for (i, (slot, o)) in records.iter().enumerate() {
         let mut row = vec![i.to_string()];
         row.push(match o {
             Outcome::Matched(true) => "yes".to_string(),
             Outcome::Matched(false) => "no".to_string(),
             Outcome::Error(_) => "error".to_string(),
         });
-        let parsed = record.parse(data.record_bytes(slot), &index).is_ok();
+        let parsed = record.parse(data.record_text(slot), &index).is_ok();
         for f in 0..program.fields().len() {
             row.push(match record.get(f) {
                 Some(rulesaga::Value::Str(s)) if parsed => s.to_string(),
@@ -453,11 +518,11 @@ fn write_table(
         }
         writeln!(out, "{line}")?;
     }
-    let n = outcomes
+    let n = records
         .iter()
-        .filter(|o| matches!(o, Outcome::Matched(true)))
+        .filter(|(_, o)| matches!(o, Outcome::Matched(true)))
         .count();
-    writeln!(out, "{n} of {} records matched", outcomes.len())
+    writeln!(out, "{n} of {} records matched", records.len())
 }
 
 /// `--explain`: evaluate each record again on the explaining path.
@@ -467,9 +532,10 @@ fn write_explained(
     data: &Data,
     ctx: &Context,
     output: Output,
+    records: &[(RecordSlot, Outcome)],
 ) -> std::io::Result<()> {
-    for (i, slot) in data.records.iter().enumerate() {
-        let record: serde_json::Value = match serde_json::from_slice(data.record_bytes(slot)) {
+    for (i, (slot, _)) in records.iter().enumerate() {
+        let record: serde_json::Value = match serde_json::from_str(data.record_text(slot)) {
             Ok(v) => v,
             Err(_) => continue, // reported with the other record errors
         };

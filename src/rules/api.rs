@@ -75,11 +75,23 @@ pub enum EvalError {
 }
 
 /// Names, schema, functions and rules an expression is compiled against.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Env {
     schema: Option<Arc<Schema>>,
     functions: Arc<Functions>,
     rules: Option<RuleSet>,
+}
+
+impl Default for Env {
+    fn default() -> Env {
+        // the built-in table is built once and shared
+        static BUILTINS: std::sync::OnceLock<Arc<Functions>> = std::sync::OnceLock::new();
+        Env {
+            schema: None,
+            functions: BUILTINS.get_or_init(|| Arc::new(Functions::new())).clone(),
+            rules: None,
+        }
+    }
 }
 
 impl Env {
@@ -210,7 +222,7 @@ impl Program {
     /// Evaluate as a condition: true only when the result is `true`.
     pub fn matches(&self, record: &dyn Record, ctx: &Context) -> Result<bool, EvalError> {
         let mut frame = self.frame(ctx);
-        (self.inner.pred)(record, &mut frame)
+        (self.inner.pred)(record, &mut frame).map_err(|e| *e)
     }
 
     /// Evaluate to a value (`None` when the result is missing).
@@ -220,7 +232,8 @@ impl Program {
         ctx: &Context,
     ) -> Result<Option<OwnedValue>, EvalError> {
         let mut frame = self.frame(ctx);
-        Ok((self.inner.value)(record, &mut frame)?.map(|v| v.into_owned()))
+        let value = (self.inner.value)(record, &mut frame).map_err(|e| *e)?;
+        Ok(value.map(|v| v.into_owned()))
     }
 
     /// The top-level fields the program reads, in slot order. A record's

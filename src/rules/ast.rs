@@ -269,7 +269,7 @@ pub struct RuleFile {
 }
 
 /// `rule name(param = default, ...) = expr`
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RuleDecl {
     /// The rule's name.
     pub name: Ident,
@@ -283,6 +283,15 @@ pub struct RuleDecl {
     pub span: Span,
 }
 
+impl PartialEq for RuleDecl {
+    fn eq(&self, other: &RuleDecl) -> bool {
+        self.name == other.name
+            && self.params == other.params
+            && self.body == other.body
+            && self.doc == other.doc
+    }
+}
+
 /// A rule parameter with an optional default.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Param {
@@ -293,12 +302,18 @@ pub struct Param {
 }
 
 /// `schema { field: type, ... }`
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SchemaDecl {
     /// The declared fields, in order.
     pub fields: Vec<FieldDecl>,
     /// The whole block.
     pub span: Span,
+}
+
+impl PartialEq for SchemaDecl {
+    fn eq(&self, other: &SchemaDecl) -> bool {
+        self.fields == other.fields
+    }
 }
 
 /// `name: type` or `name?: type` (may be missing or null).

@@ -960,21 +960,20 @@ impl<'a> Checker<'a> {
             return;
         };
         match &l.ty {
-            Type::Enum(variants) => {
-                if !variants.iter().any(|v| v == sym) {
-                    let help = did_you_mean(sym, variants.iter().map(String::as_str))
-                        .unwrap_or_else(|| format!("the values are {}", variants.join(", ")));
-                    self.error(
-                        Diagnostic::error(
-                            "E107",
-                            head.span,
-                            format!("`{sym}` is not a value of {}", describe(l)),
-                        )
-                        .with_label("unknown value")
-                        .with_help(help),
-                    );
-                }
+            Type::Enum(variants) if !variants.iter().any(|v| v == sym) => {
+                let help = did_you_mean(sym, variants.iter().map(String::as_str))
+                    .unwrap_or_else(|| format!("the values are {}", variants.join(", ")));
+                self.error(
+                    Diagnostic::error(
+                        "E107",
+                        head.span,
+                        format!("`{sym}` is not a value of {}", describe(l)),
+                    )
+                    .with_label("unknown value")
+                    .with_help(help),
+                );
             }
+            Type::Enum(_) => {}
             t if known(t) && !t.is_stringy() => {
                 let is_field = self.scope.schema.is_some_and(|s| s.root.get(sym).is_some());
                 let help = if is_field {

@@ -12,6 +12,10 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset};
 
 use super::api::EvalError;
+
+/// Errors travel boxed inside the closures so that results stay two words
+/// wide and are returned in registers.
+pub(crate) type Fallible<T> = Result<T, Box<EvalError>>;
 use super::ast::{BinaryOp, Quantifier};
 use super::check::{Node, NodeKind, Step};
 use super::functions;
@@ -29,11 +33,9 @@ pub(crate) struct Frame<'r> {
 }
 
 pub(crate) type PredFn =
-    Box<dyn for<'r> Fn(&'r dyn Record, &mut Frame<'r>) -> Result<bool, EvalError> + Send + Sync>;
+    Box<dyn for<'r> Fn(&'r dyn Record, &mut Frame<'r>) -> Fallible<bool> + Send + Sync>;
 pub(crate) type ValFn = Box<
-    dyn for<'r> Fn(&'r dyn Record, &mut Frame<'r>) -> Result<Option<Value<'r>>, EvalError>
-        + Send
-        + Sync,
+    dyn for<'r> Fn(&'r dyn Record, &mut Frame<'r>) -> Fallible<Option<Value<'r>>> + Send + Sync,
 >;
 
 /// Compiles nodes, collecting constants into a pool the frame hands back by reference.
@@ -45,18 +47,14 @@ pub(crate) struct Compiler {
 
 /// Read a top-level field; floats that are not finite are rejected.
 #[inline]
-fn read_field<'r>(
-    r: &'r dyn Record,
-    name: &str,
-    slot: u32,
-) -> Result<Option<Value<'r>>, EvalError> {
+fn read_field<'r>(r: &'r dyn Record, name: &str, slot: u32) -> Fallible<Option<Value<'r>>> {
     let v = r.field(FieldRef {
         name,
         slot: Some(slot),
     });
     if let Some(Value::Float(x)) = v {
         if !x.is_finite() {
-            return Err(EvalError::NotFinite(name.to_string()));
+            return Err(Box::new(EvalError::NotFinite(name.to_string())));
         }
     }
     Ok(v)
@@ -120,6 +118,14 @@ impl Compiler {
                 Box::new(move |_, _| Ok(b))
             }
             NodeKind::Const(_) => Box::new(|_, _| Ok(false)),
+            NodeKind::And(items) if items.len() == 2 => {
+                let (a, b) = (self.pred(&items[0]), self.pred(&items[1]));
+                Box::new(move |r, fr| Ok(a(r, fr)? && b(r, fr)?))
+            }
+            NodeKind::Or(items) if items.len() == 2 => {
+                let (a, b) = (self.pred(&items[0]), self.pred(&items[1]));
+                Box::new(move |r, fr| Ok(a(r, fr)? || b(r, fr)?))
+            }
             NodeKind::And(items) => {
                 let fs: Vec<PredFn> = items.iter().map(|n| self.pred(n)).collect();
                 Box::new(move |r, fr| {
@@ -195,7 +201,7 @@ impl Compiler {
                     };
                     fr.steps = fr.steps.saturating_add(n as u64);
                     if fr.steps > fr.max_steps {
-                        return Err(EvalError::CostExceeded(fr.max_steps));
+                        return Err(Box::new(EvalError::CostExceeded(fr.max_steps)));
                     }
                     fr.locals.truncate(index);
                     for i in 0..n {
@@ -377,7 +383,7 @@ impl Compiler {
                 let f = self.value(inner);
                 let what: Arc<str> = self.describe(node).into();
                 Box::new(move |r, fr| match present(f(r, fr)?) {
-                    Some(v) => ops::negate(&v, &what),
+                    Some(v) => Ok(ops::negate(&v, &what)?),
                     None => Ok(None),
                 })
             }
@@ -389,7 +395,7 @@ impl Compiler {
                     let (Some(a), Some(b)) = (present(l(r, fr)?), present(r_(r, fr)?)) else {
                         return Ok(None);
                     };
-                    ops::arith(op, &a, &b, &what)
+                    Ok(ops::arith(op, &a, &b, &what)?)
                 })
             }
             NodeKind::Call { func, args } => {
@@ -404,7 +410,7 @@ impl Compiler {
                             None => vals.push(Value::Null),
                         }
                     }
-                    functions::call(&func, &vals, fr.now)
+                    Ok(functions::call(&func, &vals, fr.now)?)
                 })
             }
             NodeKind::List(items) => {

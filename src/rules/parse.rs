@@ -674,7 +674,27 @@ impl<'t> Builder<'t> {
         })
     }
 
-    fn expr(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
+    fn expr(&mut self, mut pair: Pair<'t, Rule>) -> Option<Node> {
+        // Most levels of a typical expression hold a single child: step down
+        // through them in a loop, so that each bracket costs a few stack frames.
+        while matches!(
+            pair.as_rule(),
+            Rule::expr
+                | Rule::disjunction
+                | Rule::conjunction
+                | Rule::negation
+                | Rule::comparison
+                | Rule::sum
+                | Rule::product
+                | Rule::unary
+                | Rule::primary
+        ) {
+            let mut inner = pair.clone().into_inner();
+            match (inner.next(), inner.next()) {
+                (Some(only), None) => pair = only,
+                _ => break,
+            }
+        }
         match pair.as_rule() {
             Rule::expr => {
                 let inner = pair.into_inner().next()?;
