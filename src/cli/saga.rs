@@ -11,10 +11,10 @@ use super::ErrorFormat;
 use rulesaga::adapters::JsonFileRepository;
 use rulesaga::diag::{Diagnostics, Severity, Source, did_you_mean};
 use rulesaga::repo::{MemoryRepository, Repository};
+use rulesaga::rules::RuleErrors;
 use rulesaga::saga::events::{Event, EventKind, EventStore, MemoryEventStore};
 use rulesaga::saga::runner::{Faults, RunError, Runner};
 use rulesaga::saga::{Catalog, HandlerRegistry, Saga, SagaStatus, graph, validate};
-use rulesaga::rules::RuleErrors;
 use rulesaga::{Env, RuleSet};
 
 /// Largest `--input` file (16 MiB).
