@@ -536,3 +536,21 @@ async fn a_deadline_stops_retries_and_compensates() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn a_hung_blocking_handler_is_abandoned_at_its_timeout() {
+    let mut w = world();
+    w.handlers.register_sync("stuck", |_| {
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(Json::Null)
+    });
+    let text = "saga: hang\nsteps:\n  - name: a\n    timeout: 10ms\n    action: {handler: stuck}\n    compensate: {handler: undo}\n";
+    let saga = load(text, &w);
+    let state = runner(&w, Arc::new(MemoryEventStore::new()))
+        .run(&saga, json!({}))
+        .await
+        .unwrap();
+    assert!(state.step("a").unwrap().timed_out);
+    assert_eq!(calls(&w, "undo"), ["a"]);
+    assert_eq!(state.status, SagaStatus::Compensated);
+}

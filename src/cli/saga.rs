@@ -438,6 +438,8 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     }
+    // Do not wait for blocking handlers abandoned by a timeout.
+    rt.shutdown_background();
     if state.status == SagaStatus::Completed {
         ExitCode::SUCCESS
     } else {
