@@ -19,6 +19,7 @@ pub mod model;
 pub mod runner;
 mod scope;
 pub mod validate;
+mod yaml;
 
 pub use events::{
     Event, EventKind, EventStore, MemoryEventStore, SagaState, SagaStatus, StepState, StepStatus,
