@@ -101,7 +101,7 @@ fn load(text: &str, w: &World) -> rulesaga::Saga {
     }
 }
 
-fn runner(w: &World, events: Arc<MemoryEventStore>) -> Runner {
+fn runner(w: &World, events: Arc<dyn EventStore>) -> Runner {
     Runner::new(
         Arc::new(MemoryRepository::new(["log"])),
         events,
@@ -553,4 +553,85 @@ async fn a_hung_blocking_handler_is_abandoned_at_its_timeout() {
     assert!(state.step("a").unwrap().timed_out);
     assert_eq!(calls(&w, "undo"), ["a"]);
     assert_eq!(state.status, SagaStatus::Compensated);
+}
+
+/// An event store that fails every append after the first `ok` ones.
+struct FailingStore {
+    inner: MemoryEventStore,
+    ok: usize,
+    seen: Mutex<usize>,
+}
+
+impl EventStore for FailingStore {
+    fn append<'a>(
+        &'a self,
+        event: &'a rulesaga::saga::Event,
+    ) -> rulesaga::saga::events::StoreFuture<'a, ()> {
+        let n = {
+            let mut seen = self.seen.lock().unwrap();
+            *seen += 1;
+            *seen
+        };
+        if n > self.ok {
+            return Box::pin(async { Err(rulesaga::saga::StoreError::Io("disk full".into())) });
+        }
+        self.inner.append(event)
+    }
+    fn load(
+        &self,
+        id: uuid::Uuid,
+    ) -> rulesaga::saga::events::StoreFuture<'_, Vec<rulesaga::saga::Event>> {
+        self.inner.load(id)
+    }
+    fn list(&self) -> rulesaga::saga::events::StoreFuture<'_, Vec<uuid::Uuid>> {
+        self.inner.list()
+    }
+    fn save_definition<'a>(
+        &'a self,
+        hash: &'a str,
+        text: &'a str,
+    ) -> rulesaga::saga::events::StoreFuture<'a, ()> {
+        self.inner.save_definition(hash, text)
+    }
+    fn load_definition<'a>(
+        &'a self,
+        hash: &'a str,
+    ) -> rulesaga::saga::events::StoreFuture<'a, Option<String>> {
+        self.inner.load_definition(hash)
+    }
+}
+
+#[tokio::test]
+async fn a_store_failure_stops_the_saga_and_no_action_runs_unlogged() {
+    let w = world();
+    let saga = load(&abcd(""), &w);
+    // saga started, a started, a succeeded, then "b started" fails
+    let store = Arc::new(FailingStore {
+        inner: MemoryEventStore::new(),
+        ok: 3,
+        seen: Mutex::new(0),
+    });
+    let err = runner(&w, store.clone())
+        .run(&saga, json!({}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RunError::Store(_)), "{err}");
+    assert_eq!(calls(&w, "do"), ["a"]);
+    let id = store.inner.list().await.unwrap()[0];
+    let log = store.inner.load(id).await.unwrap();
+    assert_eq!(log.len(), 3);
+    // and the saga can be resumed from what was logged
+    let w2 = world();
+    let state = runner(&w2, Arc::new(MemoryEventStore::new()))
+        .resume(&saga, &log)
+        .await;
+    // resuming appends to a fresh store that lacks the first events: a sequence conflict
+    assert!(state.is_err());
+    let fresh = Arc::new(MemoryEventStore::new());
+    for e in &log {
+        fresh.append(e).await.unwrap();
+    }
+    let state = runner(&w2, fresh).resume(&saga, &log).await.unwrap();
+    assert_eq!(state.status, SagaStatus::Completed);
+    assert_eq!(calls(&w2, "do"), ["b", "c", "d"]);
 }
