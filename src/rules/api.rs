@@ -533,3 +533,12 @@ impl RuleSet {
             .map(|d| (d.source.clone(), d.decl.name.span))
     }
 }
+
+impl std::fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSet")
+            .field("rules", &self.inner.order)
+            .field("schema", &self.inner.schema.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,65 @@
+//! Runner overhead: a 10-step saga of no-op built-in actions on the in-memory
+//! repository and event store (21 events per run: start, 10 × started/succeeded,
+//! completed), and the same with a `get` on every step. Per-step overhead =
+//! median per run / 10.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rulesaga::Source;
+use rulesaga::repo::MemoryRepository;
+use rulesaga::saga::{Catalog, HandlerRegistry, MemoryEventStore, Runner, validate};
+use serde_json::json;
+
+fn saga_text(action: &str) -> String {
+    let mut s = String::from("saga: bench\ninput: {id: string}\nsteps:\n");
+    for i in 0..10 {
+        s.push_str(&format!(
+            "  - name: s{i}\n    action: {action}\n    compensation: none\n"
+        ));
+    }
+    s
+}
+
+fn bench(c: &mut Criterion) {
+    let handlers = HandlerRegistry::new();
+    let catalog = Catalog::new(&handlers);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("saga_10_steps");
+    group.throughput(Throughput::Elements(10));
+    for (name, action) in [
+        ("noop", "{noop: true}"),
+        ("get", "{get: items, id: input.id}"),
+    ] {
+        let saga = validate::load(Source::new("bench.yaml", saga_text(action)), &catalog).unwrap();
+        let repo =
+            Arc::new(MemoryRepository::from_json(&json!({"items": {"i1": {"qty": 1}}})).unwrap());
+        let handlers = Arc::new(HandlerRegistry::new());
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    Runner::new(
+                        repo.clone(),
+                        Arc::new(MemoryEventStore::new()),
+                        handlers.clone(),
+                    )
+                },
+                |runner| {
+                    let state = rt.block_on(runner.run(&saga, json!({"id": "i1"}))).unwrap();
+                    black_box(state)
+                },
+                criterion::BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,249 @@
+//! The in-memory repository store: a map of maps behind one lock.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::Value as Json;
+
+use super::{Entity, FindError, RepoError, Repository, UnitOfWork, Write};
+
+/// All repositories: name → id → entity.
+pub type Tables = BTreeMap<String, BTreeMap<String, Entity>>;
+
+/// Repositories held in memory. Commits are atomic under one lock.
+#[derive(Debug, Default)]
+pub struct MemoryRepository {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryRepository {
+    /// An empty store with the given repositories.
+    pub fn new<I, S>(names: I) -> MemoryRepository
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let tables = names
+            .into_iter()
+            .map(|n| (n.into(), BTreeMap::new()))
+            .collect();
+        MemoryRepository {
+            tables: Mutex::new(tables),
+        }
+    }
+
+    /// A store from JSON shaped `{"repo": {"id": {...entity...}}}`.
+    pub fn from_json(json: &Json) -> Result<MemoryRepository, String> {
+        Ok(MemoryRepository {
+            tables: Mutex::new(tables_from_json(json)?),
+        })
+    }
+
+    /// Every repository as JSON, shaped like the input of [`MemoryRepository::from_json`].
+    pub fn to_json(&self) -> Json {
+        tables_to_json(&self.lock())
+    }
+
+    /// Add an empty repository (no-op when it exists).
+    pub fn add_repository(&self, name: &str) {
+        self.lock().entry(name.to_string()).or_default();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tables> {
+        // A poisoned lock only means another thread panicked mid-read; commits
+        // never leave the tables half-written (they apply to a copy first).
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Commit, then call `persist` with the new tables while still holding the lock;
+    /// when `persist` fails the tables are left unchanged.
+    pub(crate) fn commit_with(
+        &self,
+        unit: &UnitOfWork,
+        persist: impl FnOnce(&Tables) -> Result<(), RepoError>,
+    ) -> Result<(), RepoError> {
+        let mut tables = self.lock();
+        let changed = apply(&tables, unit)?;
+        if let Some(next) = changed {
+            persist(&next)?;
+            *tables = next;
+        }
+        Ok(())
+    }
+}
+
+/// Apply a unit of work to a copy of only the touched tables; `None` when nothing changes.
+fn apply(tables: &Tables, unit: &UnitOfWork) -> Result<Option<Tables>, RepoError> {
+    if unit.writes.is_empty() {
+        return Ok(None);
+    }
+    // Validate first against the current state plus earlier writes of this unit.
+    let mut next: Tables = tables.clone();
+    for write in &unit.writes {
+        match write {
+            Write::Insert { repo, id, entity } => {
+                let table = next
+                    .get_mut(repo)
+                    .ok_or_else(|| RepoError::UnknownRepository(repo.clone()))?;
+                if table.contains_key(id) {
+                    return Err(RepoError::Exists {
+                        repo: repo.clone(),
+                        id: id.clone(),
+                    });
+                }
+                table.insert(id.clone(), entity.clone());
+            }
+            Write::Update { repo, id, patch } => {
+                let table = next
+                    .get_mut(repo)
+                    .ok_or_else(|| RepoError::UnknownRepository(repo.clone()))?;
+                let entity = table.get_mut(id).ok_or_else(|| RepoError::NotFound {
+                    repo: repo.clone(),
+                    id: id.clone(),
+                })?;
+                for (k, v) in patch {
+                    entity.insert(k.clone(), v.clone());
+                }
+            }
+            Write::Delete { repo, id } => {
+                let table = next
+                    .get_mut(repo)
+                    .ok_or_else(|| RepoError::UnknownRepository(repo.clone()))?;
+                table.remove(id);
+            }
+        }
+    }
+    Ok(Some(next))
+}
+
+impl Repository for MemoryRepository {
+    fn repositories(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    fn get(&self, repo: &str, id: &str) -> Result<Option<Entity>, RepoError> {
+        let tables = self.lock();
+        let table = tables
+            .get(repo)
+            .ok_or_else(|| RepoError::UnknownRepository(repo.to_string()))?;
+        Ok(table.get(id).cloned())
+    }
+
+    fn find(
+        &self,
+        repo: &str,
+        keep: &mut dyn FnMut(&str, &Entity) -> Result<bool, String>,
+    ) -> Result<Vec<(String, Entity)>, FindError> {
+        let tables = self.lock();
+        let table = tables
+            .get(repo)
+            .ok_or_else(|| RepoError::UnknownRepository(repo.to_string()))?;
+        let mut out = Vec::new();
+        for (id, entity) in table {
+            match keep(id, entity) {
+                Ok(true) => out.push((id.clone(), entity.clone())),
+                Ok(false) => {}
+                Err(message) => {
+                    return Err(FindError::Filter {
+                        id: id.clone(),
+                        message,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn commit(&self, unit: &UnitOfWork) -> Result<(), RepoError> {
+        self.commit_with(unit, |_| Ok(()))
+    }
+}
+
+/// Tables from `{"repo": {"id": {...}}}`.
+pub(crate) fn tables_from_json(json: &Json) -> Result<Tables, String> {
+    let Json::Object(repos) = json else {
+        return Err("a store must be a JSON object of repositories".to_string());
+    };
+    let mut tables = Tables::new();
+    for (name, table) in repos {
+        let Json::Object(entities) = table else {
+            return Err(format!(
+                "repository `{name}` must be an object of entities by id"
+            ));
+        };
+        let mut out = BTreeMap::new();
+        for (id, entity) in entities {
+            let Json::Object(entity) = entity else {
+                return Err(format!("entity `{name}/{id}` must be an object"));
+            };
+            out.insert(id.clone(), entity.clone());
+        }
+        tables.insert(name.clone(), out);
+    }
+    Ok(tables)
+}
+
+/// Tables as `{"repo": {"id": {...}}}`.
+pub(crate) fn tables_to_json(tables: &Tables) -> Json {
+    Json::Object(
+        tables
+            .iter()
+            .map(|(name, table)| {
+                let entities = table
+                    .iter()
+                    .map(|(id, e)| (id.clone(), Json::Object(e.clone())))
+                    .collect();
+                (name.clone(), Json::Object(entities))
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Json) -> Entity {
+        match v {
+            Json::Object(m) => m,
+            _ => Entity::new(),
+        }
+    }
+
+    #[test]
+    fn unit_of_work_is_all_or_nothing() {
+        let repo = MemoryRepository::new(["orders"]);
+        repo.insert("orders", "1", obj(json!({"status": "created"})))
+            .unwrap();
+        let unit = UnitOfWork {
+            key: "s/step".into(),
+            writes: vec![
+                Write::Update {
+                    repo: "orders".into(),
+                    id: "1".into(),
+                    patch: obj(json!({"status": "paid"})),
+                },
+                Write::Insert {
+                    repo: "orders".into(),
+                    id: "1".into(),
+                    entity: Entity::new(),
+                },
+            ],
+        };
+        assert!(matches!(repo.commit(&unit), Err(RepoError::Exists { .. })));
+        assert_eq!(
+            repo.get("orders", "1").unwrap().unwrap()["status"],
+            json!("created")
+        );
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let j = json!({"inventory": {"item1": {"qty": 3}}, "orders": {}});
+        let repo = MemoryRepository::from_json(&j).unwrap();
+        assert_eq!(repo.to_json(), j);
+        assert!(MemoryRepository::from_json(&json!({"x": [1]})).is_err());
+    }
+}

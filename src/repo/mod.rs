@@ -1,0 +1,156 @@
+//! Repositories: named collections of JSON entities keyed by an id.
+//!
+//! The saga runner reads entities through [`Repository`] and writes them as one
+//! [`UnitOfWork`] per step: every write of a step is applied, or none is.
+//! Implementations: [`MemoryRepository`] here, the JSON-file store in
+//! `crate::adapters`, and (next) a SQLite store that commits a step's writes with
+//! its outcome event.
+
+use serde_json::{Map, Value as Json};
+
+pub(crate) mod memory;
+
+pub use memory::MemoryRepository;
+
+/// One entity: a JSON object.
+pub type Entity = Map<String, Json>;
+
+/// A write inside a [`UnitOfWork`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    /// Add a new entity; fails when the id exists.
+    Insert {
+        /// Repository name.
+        repo: String,
+        /// Entity id.
+        id: String,
+        /// The entity.
+        entity: Entity,
+    },
+    /// Merge fields into an existing entity (shallow); fails when the id is missing.
+    Update {
+        /// Repository name.
+        repo: String,
+        /// Entity id.
+        id: String,
+        /// Fields to set.
+        patch: Entity,
+    },
+    /// Remove an entity; removing a missing id is not an error (compensations repeat).
+    Delete {
+        /// Repository name.
+        repo: String,
+        /// Entity id.
+        id: String,
+    },
+}
+
+/// The writes of one step, committed atomically.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UnitOfWork {
+    /// The idempotency key of the step (`"{saga_id}/{step}"`), for stores that deduplicate.
+    pub key: String,
+    /// Writes, applied in order.
+    pub writes: Vec<Write>,
+}
+
+/// Errors raised by a repository.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RepoError {
+    /// No repository with that name.
+    #[error("unknown repository `{0}`")]
+    UnknownRepository(String),
+    /// Insert of an id that exists.
+    #[error("`{repo}/{id}` already exists")]
+    Exists {
+        /// Repository name.
+        repo: String,
+        /// Entity id.
+        id: String,
+    },
+    /// Update of an id that does not exist.
+    #[error("`{repo}/{id}` not found")]
+    NotFound {
+        /// Repository name.
+        repo: String,
+        /// Entity id.
+        id: String,
+    },
+    /// The backing storage failed (I/O, serialisation); worth retrying.
+    #[error("store error: {0}")]
+    Storage(String),
+}
+
+impl RepoError {
+    /// True for errors that may go away on a retry (storage), false for data conflicts.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RepoError::Storage(_))
+    }
+}
+
+/// A store of named repositories.
+///
+/// Reads see every committed unit of work; `commit` applies all writes or none.
+pub trait Repository: Send + Sync {
+    /// Names of the repositories in this store.
+    fn repositories(&self) -> Vec<String>;
+    /// One entity by id (`None` when missing).
+    fn get(&self, repo: &str, id: &str) -> Result<Option<Entity>, RepoError>;
+    /// Entities for which `keep` returns true, in id order, with their ids.
+    fn find(
+        &self,
+        repo: &str,
+        keep: &mut dyn FnMut(&str, &Entity) -> Result<bool, String>,
+    ) -> Result<Vec<(String, Entity)>, FindError>;
+    /// Apply every write of `unit`, or none of them.
+    fn commit(&self, unit: &UnitOfWork) -> Result<(), RepoError>;
+
+    /// Insert one entity (a unit of work of one write).
+    fn insert(&self, repo: &str, id: &str, entity: Entity) -> Result<(), RepoError> {
+        self.commit(&UnitOfWork {
+            key: String::new(),
+            writes: vec![Write::Insert {
+                repo: repo.to_string(),
+                id: id.to_string(),
+                entity,
+            }],
+        })
+    }
+    /// Merge fields into one entity.
+    fn update(&self, repo: &str, id: &str, patch: Entity) -> Result<(), RepoError> {
+        self.commit(&UnitOfWork {
+            key: String::new(),
+            writes: vec![Write::Update {
+                repo: repo.to_string(),
+                id: id.to_string(),
+                patch,
+            }],
+        })
+    }
+    /// Delete one entity.
+    fn delete(&self, repo: &str, id: &str) -> Result<(), RepoError> {
+        self.commit(&UnitOfWork {
+            key: String::new(),
+            writes: vec![Write::Delete {
+                repo: repo.to_string(),
+                id: id.to_string(),
+            }],
+        })
+    }
+}
+
+/// A `find` failed: in the repository, or in the filter.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum FindError {
+    /// The repository failed.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The filter failed on an entity.
+    #[error("filter failed on `{id}`: {message}")]
+    Filter {
+        /// The entity the filter failed on.
+        id: String,
+        /// Why.
+        message: String,
+    },
+}

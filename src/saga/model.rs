@@ -1,0 +1,533 @@
+//! Step three: the validated saga the runner executes.
+//!
+//! Built only by `validate` from a [`crate::saga::file::SagaFile`]: names are
+//! resolved, expressions compiled, durations parsed, and the undo plan checked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value as Json;
+
+use crate::diag::Source;
+use crate::rules::{Context, EvalError, Program};
+use crate::value::{FieldRef, Record, Value, json_value};
+
+/// A validated saga.
+#[derive(Clone, Debug, Serialize)]
+pub struct Saga {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: Option<u32>,
+    /// Free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// SHA-256 of the definition text, hex.
+    pub definition_hash: String,
+    /// The definition text, pinned by the run (kept for recovery).
+    #[serde(skip)]
+    pub source: Arc<Source>,
+    /// Input schema.
+    pub input: Vec<InputField>,
+    /// Deadline of the whole saga.
+    #[serde(serialize_with = "ser_opt_duration")]
+    pub deadline: Option<Duration>,
+    /// Retry policy of every compensation.
+    pub compensation_retry: RetryPolicy,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// Index of the pivot step.
+    pub pivot: Option<usize>,
+}
+
+/// One field of the input schema.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InputField {
+    /// Field name.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub ty: InputType,
+    /// May be missing or null.
+    pub optional: bool,
+}
+
+/// Types an input field may declare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputType {
+    /// A string.
+    String,
+    /// An integer.
+    Int,
+    /// A float.
+    Float,
+    /// An int or a float.
+    Number,
+    /// `true` or `false`.
+    Bool,
+    /// A list.
+    List,
+    /// An object.
+    Object,
+    /// Anything.
+    Any,
+}
+
+impl InputType {
+    /// All type names, for messages.
+    pub const NAMES: [&'static str; 8] = [
+        "string", "int", "float", "number", "bool", "list", "object", "any",
+    ];
+
+    /// The type named `name`.
+    pub fn parse(name: &str) -> Option<InputType> {
+        Some(match name {
+            "string" => InputType::String,
+            "int" => InputType::Int,
+            "float" => InputType::Float,
+            "number" => InputType::Number,
+            "bool" => InputType::Bool,
+            "list" => InputType::List,
+            "object" => InputType::Object,
+            "any" => InputType::Any,
+            _ => return None,
+        })
+    }
+
+    /// True when `v` has this type.
+    pub fn accepts(self, v: &Json) -> bool {
+        match self {
+            InputType::String => v.is_string(),
+            InputType::Int => v.is_i64() || v.is_u64(),
+            InputType::Float => v.is_f64(),
+            InputType::Number => v.is_number(),
+            InputType::Bool => v.is_boolean(),
+            InputType::List => v.is_array(),
+            InputType::Object => v.is_object(),
+            InputType::Any => true,
+        }
+    }
+}
+
+/// One step.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    /// Unique name.
+    pub name: String,
+    /// What it does.
+    pub action: Action,
+    /// How it is undone.
+    pub undo: Undo,
+    /// Runs only when this holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<Expr>,
+    /// Retry policy of the action.
+    pub retry: RetryPolicy,
+    /// Per-attempt timeout.
+    #[serde(
+        serialize_with = "ser_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+    /// Named outputs (empty: the output is the action's result).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<(String, ValueExpr)>,
+    /// A rule that must hold before the action runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require: Option<Require>,
+}
+
+/// How a step is undone.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Undo {
+    /// Run this action.
+    Compensate(Box<Action>),
+    /// Nothing to undo (read-only).
+    Nothing,
+    /// The pivot: once it succeeds, nothing is undone.
+    Pivot,
+    /// After the pivot: never undone (retried to completion instead).
+    AfterPivot,
+}
+
+/// An action.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Does nothing; outputs `null`.
+    Noop,
+    /// A registered handler.
+    Handler {
+        /// Handler name.
+        name: String,
+        /// Arguments.
+        args: ValueExpr,
+    },
+    /// Read one entity (fails when missing).
+    Get {
+        /// Repository.
+        repo: String,
+        /// Id.
+        id: ValueExpr,
+    },
+    /// Insert one entity (fails when the id exists).
+    Insert {
+        /// Repository.
+        repo: String,
+        /// Id.
+        id: ValueExpr,
+        /// Fields.
+        values: ValueExpr,
+    },
+    /// Merge fields into one entity (fails when missing or when `expect` is false).
+    Update {
+        /// Repository.
+        repo: String,
+        /// Id.
+        id: ValueExpr,
+        /// Fields (may read `entity`, the current entity).
+        values: ValueExpr,
+        /// Condition on the current entity.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expect: Option<Expr>,
+    },
+    /// Delete one entity (missing is fine; `expect` is checked when present).
+    Delete {
+        /// Repository.
+        repo: String,
+        /// Id.
+        id: ValueExpr,
+        /// Condition on the current entity.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expect: Option<Expr>,
+    },
+    /// Entities matching a condition or a rule.
+    Find {
+        /// Repository.
+        repo: String,
+        /// The filter.
+        filter: Filter,
+    },
+}
+
+impl Action {
+    /// A short description: `insert orders`, `handler charge`.
+    pub fn summary(&self) -> String {
+        match self {
+            Action::Noop => "noop".to_string(),
+            Action::Handler { name, .. } => format!("handler {name}"),
+            Action::Get { repo, .. } => format!("get {repo}"),
+            Action::Insert { repo, .. } => format!("insert {repo}"),
+            Action::Update { repo, .. } => format!("update {repo}"),
+            Action::Delete { repo, .. } => format!("delete {repo}"),
+            Action::Find { repo, .. } => format!("find {repo}"),
+        }
+    }
+
+    /// True for actions that change nothing.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Action::Noop | Action::Get { .. } | Action::Find { .. }
+        )
+    }
+}
+
+/// A `find` filter.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Filter {
+    /// An expression over each entity's fields.
+    Where(Expr),
+    /// A named rule over each entity.
+    Rule(RuleRef),
+    /// Every entity.
+    All,
+}
+
+/// `require`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Require {
+    /// The rule.
+    pub rule: RuleRef,
+    /// Evaluate on this entity instead of the input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity: Option<EntityRef>,
+}
+
+/// A repository entity.
+#[derive(Clone, Debug, Serialize)]
+pub struct EntityRef {
+    /// Repository.
+    pub repo: String,
+    /// Id.
+    pub id: ValueExpr,
+}
+
+/// A compiled named rule.
+#[derive(Clone)]
+pub struct RuleRef {
+    /// Rule name.
+    pub name: String,
+    /// The compiled rule.
+    pub program: Program,
+}
+
+impl std::fmt::Debug for RuleRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rule {}", self.name)
+    }
+}
+
+impl Serialize for RuleRef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+/// A compiled expression with its text.
+#[derive(Clone)]
+pub struct Expr {
+    /// The text as written.
+    pub text: String,
+    /// How it runs.
+    pub(crate) compiled: Compiled,
+}
+
+/// How an expression runs: a plain path is read directly, anything else by the evaluator.
+#[derive(Clone)]
+pub(crate) enum Compiled {
+    /// A field path: true as a condition only when it holds `true`.
+    Path(Path),
+    /// A compiled rules-language program.
+    Program(Program),
+}
+
+impl Expr {
+    /// Evaluate as a condition.
+    pub fn matches(&self, record: &dyn Record, ctx: &Context) -> Result<bool, EvalError> {
+        match &self.compiled {
+            Compiled::Program(p) => p.matches(record, ctx),
+            Compiled::Path(path) => {
+                let Some((PathSegment::Field(root), rest)) = path.segments.split_first() else {
+                    return Ok(false);
+                };
+                let field = FieldRef {
+                    name: root,
+                    slot: None,
+                };
+                Ok(record.field(field).is_some_and(|v| path_is_true(v, rest)))
+            }
+        }
+    }
+
+    /// Evaluate to a value (`None` when missing).
+    pub fn evaluate(&self, record: &dyn Record, ctx: &Context) -> Result<Option<Json>, EvalError> {
+        match &self.compiled {
+            Compiled::Program(p) => Ok(p.evaluate(record, ctx)?.map(|v| v.to_json())),
+            Compiled::Path(path) => {
+                let Some((PathSegment::Field(root), rest)) = path.segments.split_first() else {
+                    return Ok(None);
+                };
+                let field = FieldRef {
+                    name: root,
+                    slot: None,
+                };
+                Ok(record.field(field).and_then(|v| path_json(v, rest)))
+            }
+        }
+    }
+}
+
+fn path_is_true(v: Value<'_>, rest: &[PathSegment]) -> bool {
+    match rest.split_first() {
+        None => matches!(v, Value::Bool(true)),
+        Some((seg, tail)) => step(&v, seg, &mut |x| path_is_true(x, tail)).unwrap_or(false),
+    }
+}
+
+fn path_json(v: Value<'_>, rest: &[PathSegment]) -> Option<Json> {
+    match rest.split_first() {
+        None => Some(v.to_json()),
+        Some((seg, tail)) => step(&v, seg, &mut |x| path_json(x, tail)).flatten(),
+    }
+}
+
+/// Apply `f` to the value one segment down, when there is one.
+fn step<T>(v: &Value<'_>, seg: &PathSegment, f: &mut dyn FnMut(Value<'_>) -> T) -> Option<T> {
+    match (v, seg) {
+        (Value::Object(r), PathSegment::Field(name)) => {
+            r.field(FieldRef { name, slot: None }).map(f)
+        }
+        (Value::OwnedObject(m), PathSegment::Field(name)) => m.get(name).map(|j| f(json_value(j))),
+        (_, PathSegment::Index(i)) => v.list_get(*i).map(f),
+        _ => None,
+    }
+}
+
+impl std::fmt::Debug for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.text)
+    }
+}
+
+impl Serialize for Expr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// A computed value: literal, path, expression, or a list or map of them.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueExpr {
+    /// A literal.
+    Const(Json),
+    /// A field path (`input.order_id`, `steps.reserve.items[0]`), read without the evaluator.
+    Path(Path),
+    /// Any other expression.
+    Expr(Expr),
+    /// A list.
+    List(Vec<ValueExpr>),
+    /// A map, in file order.
+    Map(Vec<(String, ValueExpr)>),
+}
+
+/// A plain field path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Path {
+    /// The text as written.
+    pub text: String,
+    /// Its segments.
+    pub segments: Vec<PathSegment>,
+}
+
+impl Serialize for Path {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// One segment of a [`Path`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum PathSegment {
+    /// `.name` (or the first name).
+    Field(String),
+    /// `[3]`.
+    Index(usize),
+}
+
+/// A retry policy.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RetryPolicy {
+    /// Attempts in all (`None`: unlimited).
+    pub max_attempts: Option<u32>,
+    /// Wait before the second attempt.
+    #[serde(serialize_with = "ser_duration")]
+    pub initial_backoff: Duration,
+    /// Longest wait.
+    #[serde(serialize_with = "ser_duration")]
+    pub max_backoff: Duration,
+    /// Growth factor per attempt.
+    pub multiplier: f64,
+    /// Random spread as a fraction of the wait (0..=1).
+    pub jitter: f64,
+}
+
+impl RetryPolicy {
+    /// One attempt, no retry: the default for actions.
+    pub fn once() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: Some(1),
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            multiplier: 2.0,
+            jitter: 0.0,
+        }
+    }
+
+    /// Three attempts, 100 ms then 200 ms: the default for compensations.
+    pub fn compensation_default() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: Some(3),
+            ..RetryPolicy::once()
+        }
+    }
+
+    /// True when `attempt` (1-based, just failed) may be followed by another.
+    pub fn allows_another(&self, attempt: u32) -> bool {
+        self.max_attempts.is_none_or(|max| attempt < max)
+    }
+
+    /// The wait after failed attempt `attempt` (1-based); `unit` in 0..1 spreads the jitter.
+    pub fn backoff(&self, attempt: u32, unit: f64) -> Duration {
+        let exp = i32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(i32::MAX)
+            .min(64);
+        let base = self.initial_backoff.as_secs_f64() * self.multiplier.powi(exp);
+        let capped = base.min(self.max_backoff.as_secs_f64());
+        let spread = capped * self.jitter * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
+        let secs = (capped + spread).clamp(0.0, self.max_backoff.as_secs_f64());
+        Duration::try_from_secs_f64(secs).unwrap_or(self.max_backoff)
+    }
+}
+
+/// A duration as the files write it: `250ms`, `10s`, `5m`, `2h`, `1d`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (size, unit) in [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1000, "s"),
+    ] {
+        if ms != 0 && ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*d))
+}
+
+fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&format_duration(*d)),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let p = RetryPolicy {
+            max_attempts: None,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(35),
+            multiplier: 2.0,
+            jitter: 0.0,
+        };
+        assert_eq!(p.backoff(1, 0.5), Duration::from_millis(10));
+        assert_eq!(p.backoff(2, 0.5), Duration::from_millis(20));
+        assert_eq!(p.backoff(3, 0.5), Duration::from_millis(35));
+        assert_eq!(p.backoff(1000, 0.5), Duration::from_millis(35));
+        assert!(p.allows_another(u32::MAX - 1));
+        let jittery = RetryPolicy { jitter: 0.5, ..p };
+        assert!(jittery.backoff(1, 0.0) >= Duration::from_millis(5));
+        assert!(jittery.backoff(1, 1.0) <= Duration::from_millis(15));
+    }
+
+    #[test]
+    fn durations_print_in_largest_unit() {
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_secs(120)), "2m");
+    }
+}

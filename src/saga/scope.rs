@@ -1,0 +1,129 @@
+//! What saga expressions read: `input`, `steps.<name>`, and where it applies the
+//! current `entity` or the action's `result`; and how templates are evaluated.
+
+use chrono::Utc;
+use serde_json::{Map, Value as Json};
+
+use super::model::{PathSegment, ValueExpr};
+use crate::rules::Context;
+use crate::value::{FieldRef, Record, Value, json_value};
+
+/// The evaluation context for one run.
+pub(crate) fn eval_context() -> Context {
+    Context {
+        now: Utc::now().fixed_offset(),
+        max_steps: 100_000,
+    }
+}
+
+/// Names an expression can read.
+#[derive(Clone, Copy)]
+pub(crate) struct Scope<'a> {
+    pub input: &'a Json,
+    pub steps: &'a Map<String, Json>,
+    pub entity: Option<&'a Map<String, Json>>,
+    pub result: Option<&'a Json>,
+}
+
+impl Record for Scope<'_> {
+    fn field(&self, field: FieldRef<'_>) -> Option<Value<'_>> {
+        match field.name {
+            "input" => Some(json_value(self.input)),
+            "steps" => Some(Value::Object(self.steps)),
+            "entity" => self.entity.map(|e| Value::Object(e) as Value<'_>),
+            "result" => self.result.map(json_value),
+            _ => None,
+        }
+    }
+}
+
+/// An entity's own fields, then the scope's names (`find ... where:`).
+pub(crate) struct EntityScope<'a> {
+    pub entity: &'a Map<String, Json>,
+    pub outer: Scope<'a>,
+}
+
+impl Record for EntityScope<'_> {
+    fn field(&self, field: FieldRef<'_>) -> Option<Value<'_>> {
+        match self.entity.get(field.name) {
+            Some(v) => Some(json_value(v)),
+            None => self.outer.field(field),
+        }
+    }
+    fn to_json(&self) -> Option<Json> {
+        Some(Json::Object(self.entity.clone()))
+    }
+}
+
+enum Node<'a> {
+    Json(&'a Json),
+    Map(&'a Map<String, Json>),
+}
+
+impl Scope<'_> {
+    fn read_path(&self, segments: &[PathSegment]) -> Option<Json> {
+        let (first, rest) = segments.split_first()?;
+        let PathSegment::Field(root) = first else {
+            return None;
+        };
+        let mut node = match root.as_str() {
+            "input" => Node::Json(self.input),
+            "steps" => Node::Map(self.steps),
+            "entity" => Node::Map(self.entity?),
+            "result" => Node::Json(self.result?),
+            _ => return None,
+        };
+        for seg in rest {
+            node = match (node, seg) {
+                (Node::Map(m), PathSegment::Field(f)) => Node::Json(m.get(f)?),
+                (Node::Json(Json::Object(m)), PathSegment::Field(f)) => Node::Json(m.get(f)?),
+                (Node::Json(Json::Array(a)), PathSegment::Index(i)) => Node::Json(a.get(*i)?),
+                _ => return None,
+            };
+        }
+        Some(match node {
+            Node::Json(j) => j.clone(),
+            Node::Map(m) => Json::Object(m.clone()),
+        })
+    }
+
+    /// Evaluate a template; `Ok(None)` when its value is missing.
+    pub(crate) fn eval(&self, v: &ValueExpr, ctx: &Context) -> Result<Option<Json>, String> {
+        Ok(match v {
+            ValueExpr::Const(j) => Some(j.clone()),
+            ValueExpr::Path(p) => self.read_path(&p.segments),
+            ValueExpr::Expr(e) => e
+                .evaluate(self, ctx)
+                .map_err(|err| format!("`{}`: {err}", e.text))?,
+            ValueExpr::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(self.eval(item, ctx)?.unwrap_or(Json::Null));
+                }
+                Some(Json::Array(out))
+            }
+            ValueExpr::Map(items) => {
+                let mut out = Map::new();
+                for (k, item) in items {
+                    // A missing value leaves the key out.
+                    if let Some(v) = self.eval(item, ctx)? {
+                        out.insert(k.clone(), v);
+                    }
+                }
+                Some(Json::Object(out))
+            }
+        })
+    }
+}
+
+/// An entity id from a computed value: a string, or an integer written as text.
+pub(crate) fn id_string(v: Option<Json>, what: &str) -> Result<String, String> {
+    match v {
+        Some(Json::String(s)) if !s.is_empty() => Ok(s),
+        Some(Json::Number(n)) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        Some(other) => Err(format!(
+            "{what} must be a string or an integer, found `{other}`"
+        )),
+        None => Err(format!("{what} is missing")),
+    }
+}
