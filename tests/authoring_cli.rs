@@ -377,7 +377,7 @@ fn diff_lists_flips_both_ways() {
 #[test]
 fn every_warning_code_renders() {
     let dir = temp_dir();
-    let file = write(
+    write(
         &dir,
         "w.rules",
         "schema { total: number\n  coupon?: string }\nrule w001 = total between 10 and 5\nrule w002 = total > 100 and total < 50\nrule w004 = coupon == \"X\"\n",
