@@ -409,6 +409,9 @@ impl RuleSet {
             if !items.is_empty() {
                 items.sort_by_key(|d| (d.span.start, d.span.end));
                 items.dedup();
+                // a cycle is found from each of its rules: report it once
+                let mut cycles = std::collections::HashSet::new();
+                items.retain(|d| d.code != "E104" || cycles.insert(d.message.clone()));
                 all.push(Diagnostics {
                     source: source.clone(),
                     items,

@@ -635,7 +635,7 @@ impl<'t> Builder<'t> {
                         });
                         self.diags.push(
                             Diagnostic::error(
-                                "E001",
+                                "E113",
                                 name.span,
                                 format!("unknown type `{}`", name.name),
                             )
