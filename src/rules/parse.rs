@@ -906,15 +906,6 @@ impl<'t> Builder<'t> {
                 let (items, depth) = self.expr_list(pair)?;
                 self.node(ExprKind::List { items }, span, depth)
             }
-            Rule::call => {
-                let name_pair = pair
-                    .clone()
-                    .into_inner()
-                    .find(|p| p.as_rule() == Rule::ident)?;
-                let name = self.ident(&name_pair);
-                let (args, depth) = self.expr_list(pair)?;
-                self.node(ExprKind::Call { name, args }, span, depth)
-            }
             Rule::quantifier => self.quantifier(pair),
             Rule::path | Rule::field_ref => {
                 let explicit = pair.as_rule() == Rule::field_ref;
@@ -922,6 +913,10 @@ impl<'t> Builder<'t> {
                 let head = self.ident(&inner.next()?);
                 let mut rest = Vec::new();
                 for segment in inner {
+                    if segment.as_rule() == Rule::call {
+                        let (args, depth) = self.expr_list(segment)?;
+                        return self.node(ExprKind::Call { name: head, args }, span, depth);
+                    }
                     let seg_span = self.span(&segment);
                     let step = segment.into_inner().next()?;
                     if step.as_rule() == Rule::ident {
