@@ -1258,7 +1258,9 @@ enum Numeric {
 fn numeric_kind(text: &str) -> Numeric {
     let bytes = text.as_bytes();
     let date_prefix = bytes.get(4) == Some(&b'-')
-        && bytes.get(..4).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+        && bytes
+            .get(..4)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     if date_prefix {
         if bytes.len() == 10 {
             Numeric::Date
