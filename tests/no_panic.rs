@@ -91,7 +91,10 @@ fn exercise(program: &Program) {
     let ctx = Context::system();
     for r in records() {
         let fast = program.matches(&r, &ctx);
-        let _ = program.evaluate(&r, &ctx);
+        let value = program.evaluate(&r, &ctx);
+        if let (Ok(fast), Ok(Some(rulesaga::Value::Bool(b)))) = (&fast, &value) {
+            assert_eq!(fast, b, "evaluate disagrees on {r}");
+        }
         let slow = program.explain(&r, &ctx).map(|e| e.matched);
         assert_eq!(fast, slow, "explain disagrees on {r}");
     }

@@ -10,6 +10,7 @@ use super::ast::RuleFile;
 use super::check::{self, Checker, Node, NodeKind, RuleDef, Scope};
 use super::compile::{Compiler, Frame, PredFn, ValFn};
 use super::explain::{Explainer, Explanation};
+use super::flat::Flat;
 use super::functions::Functions;
 use super::schema::Schema;
 use super::{parse_expr, parse_rule_file};
@@ -130,6 +131,8 @@ impl Env {
 
 struct ProgramInner {
     source: Arc<Source>,
+    /// The flat form of the condition, when it has one (see `flat.rs`).
+    flat: Option<Flat>,
     root: Node,
     fields: Vec<String>,
     consts: Vec<OwnedValue>,
@@ -199,6 +202,7 @@ impl Program {
         Program {
             inner: Arc::new(ProgramInner {
                 source,
+                flat: Flat::build(&root),
                 root,
                 fields,
                 consts: compiler.consts,
@@ -221,6 +225,9 @@ impl Program {
 
     /// Evaluate as a condition: true only when the result is `true`.
     pub fn matches(&self, record: &dyn Record, ctx: &Context) -> Result<bool, EvalError> {
+        if let Some(flat) = &self.inner.flat {
+            return flat.run(record).map_err(|e| *e);
+        }
         let mut frame = self.frame(ctx);
         (self.inner.pred)(record, &mut frame).map_err(|e| *e)
     }

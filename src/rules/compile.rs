@@ -268,31 +268,25 @@ impl Compiler {
             Value::Str(s) => FastConst::Str(s.as_ref().into()),
             _ => return None,
         };
-        let (slot, name) = (*slot, name.clone());
+        let (slot, name): (u32, Box<str>) = (*slot, name.as_str().into());
+        // one closure per operator: the comparison is baked in, not matched per call
+        macro_rules! by_op {
+            ($f:ident, $k:expr) => {
+                match op {
+                    BinaryOp::Eq => $f::<EQ>(name, slot, $k),
+                    BinaryOp::Ne => $f::<NE>(name, slot, $k),
+                    BinaryOp::Lt => $f::<LT>(name, slot, $k),
+                    BinaryOp::Le => $f::<LE>(name, slot, $k),
+                    BinaryOp::Gt => $f::<GT>(name, slot, $k),
+                    BinaryOp::Ge => $f::<GE>(name, slot, $k),
+                    _ => return None,
+                }
+            };
+        }
         Some(match c {
-            FastConst::Int(k) => Box::new(move |r, _| {
-                Ok(match read_field(r, &name, slot)? {
-                    Some(Value::Int(i)) => ops::ordering_holds(op, i.cmp(&k)),
-                    Some(Value::Float(x)) => {
-                        cmp_int_float(k, x).is_some_and(|o| ops::ordering_holds(op, o.reverse()))
-                    }
-                    None | Some(Value::Null) => false,
-                    Some(other) => ops::compare_op(op, &other, &Value::Int(k)),
-                })
-            }),
-            FastConst::Float(k) => Box::new(move |r, _| {
-                Ok(match read_field(r, &name, slot)? {
-                    None | Some(Value::Null) => false,
-                    Some(other) => ops::compare_op(op, &other, &Value::Float(k)),
-                })
-            }),
-            FastConst::Str(k) => Box::new(move |r, _| {
-                Ok(match read_field(r, &name, slot)? {
-                    Some(Value::Str(s)) => ops::ordering_holds(op, s.as_ref().cmp(&*k)),
-                    None | Some(Value::Null) => false,
-                    Some(other) => ops::compare_op(op, &other, &Value::str(&k)),
-                })
-            }),
+            FastConst::Int(k) => by_op!(int_compare, k),
+            FastConst::Float(k) => by_op!(float_compare, k),
+            FastConst::Str(k) => by_op!(str_compare, k),
         })
     }
 
@@ -436,6 +430,76 @@ impl Compiler {
             }
         }
     }
+}
+
+const EQ: u8 = 0;
+const NE: u8 = 1;
+const LT: u8 = 2;
+const LE: u8 = 3;
+const GT: u8 = 4;
+const GE: u8 = 5;
+
+fn op_of(code: u8) -> BinaryOp {
+    match code {
+        EQ => BinaryOp::Eq,
+        NE => BinaryOp::Ne,
+        LT => BinaryOp::Lt,
+        LE => BinaryOp::Le,
+        GT => BinaryOp::Gt,
+        _ => BinaryOp::Ge,
+    }
+}
+
+#[inline(always)]
+fn holds<const OP: u8>(o: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match OP {
+        EQ => o == Equal,
+        NE => o != Equal,
+        LT => o == Less,
+        LE => o != Greater,
+        GT => o == Greater,
+        _ => o != Less,
+    }
+}
+
+/// `field OP int`: ints compare directly, floats exactly, other types by the general rule.
+fn int_compare<const OP: u8>(name: Box<str>, slot: u32, k: i64) -> PredFn {
+    Box::new(move |r, _| {
+        Ok(match read_field(r, &name, slot)? {
+            Some(Value::Int(i)) => holds::<OP>(i.cmp(&k)),
+            Some(Value::Float(x)) => cmp_int_float(k, x).is_some_and(|o| holds::<OP>(o.reverse())),
+            None | Some(Value::Null) => false,
+            Some(other) => ops::compare_op(op_of(OP), &other, &Value::Int(k)),
+        })
+    })
+}
+
+/// `field OP float`.
+fn float_compare<const OP: u8>(name: Box<str>, slot: u32, k: f64) -> PredFn {
+    Box::new(move |r, _| {
+        Ok(match read_field(r, &name, slot)? {
+            Some(Value::Float(x)) => x.partial_cmp(&k).is_some_and(holds::<OP>),
+            Some(Value::Int(i)) => cmp_int_float(i, k).is_some_and(holds::<OP>),
+            None | Some(Value::Null) => false,
+            Some(other) => ops::compare_op(op_of(OP), &other, &Value::Float(k)),
+        })
+    })
+}
+
+/// `field OP "string"` (also enum symbols): `==` and `!=` compare bytes directly.
+fn str_compare<const OP: u8>(name: Box<str>, slot: u32, k: Box<str>) -> PredFn {
+    Box::new(move |r, _| {
+        Ok(match read_field(r, &name, slot)? {
+            Some(Value::Str(s)) => match OP {
+                EQ => *s == *k,
+                NE => *s != *k,
+                _ => holds::<OP>(s.as_ref().cmp(&*k)),
+            },
+            None | Some(Value::Null) => false,
+            Some(other) => ops::compare_op(op_of(OP), &other, &Value::str(&k)),
+        })
+    })
 }
 
 /// `a op b` is `b flip(op) a`.

@@ -5,6 +5,8 @@
 //!    types checked against an optional [`Schema`], did-you-mean suggestions;
 //! 3. `compile`: the checked tree becomes a tree of specialised closures, fields resolved
 //!    to slots, constants baked in, regexes compiled once;
+//!    Conditions of `and`/`or`/`not` over simple field tests also get a `flat` form:
+//!    a list of tests with jump targets, run without closures or a frame;
 //! 4. evaluation: a [`Program`] runs against any [`crate::Record`] with a [`Context`]
 //!    (the clock), allocating nothing for comparisons of scalars.
 //!
@@ -22,6 +24,7 @@ pub mod ast;
 mod check;
 mod compile;
 mod explain;
+mod flat;
 pub mod format;
 mod functions;
 pub mod lint;

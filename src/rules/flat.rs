@@ -1,0 +1,277 @@
+//! The fastest path: conditions made only of `and`, `or` and `not` over simple
+//! field tests compile to a flat list of tests with jump targets.
+//!
+//! `tier == premium or (total >= 100 and days <= 30)` becomes three tests; each
+//! says where to go when it holds and when it does not, and the loop ends on a
+//! verdict. Short-circuiting falls out of the jumps, `not` swaps the targets,
+//! and evaluation needs no frame, no closure calls and no allocation. Anything
+//! else (arithmetic, paths, functions, quantifiers) uses the closure tree.
+
+use super::api::EvalError;
+use super::ast::BinaryOp;
+use super::check::{Node, NodeKind};
+use super::compile::Fallible;
+use super::ops;
+use crate::value::{FieldRef, Record, Value, cmp_int_float};
+
+/// Jump target: the condition holds.
+const TRUE: u32 = u32::MAX;
+/// Jump target: the condition does not hold.
+const FALSE: u32 = u32::MAX - 1;
+/// Programs longer than this use the closure tree.
+const MAX_TESTS: usize = 4096;
+
+/// A compiled flat condition.
+pub(crate) struct Flat {
+    tests: Vec<Instr>,
+    entry: u32,
+}
+
+struct Instr {
+    test: Test,
+    on_true: u32,
+    on_false: u32,
+}
+
+struct FieldAt {
+    name: Box<str>,
+    slot: u32,
+}
+
+enum Test {
+    Int {
+        field: FieldAt,
+        op: BinaryOp,
+        k: i64,
+    },
+    Float {
+        field: FieldAt,
+        op: BinaryOp,
+        k: f64,
+    },
+    Str {
+        field: FieldAt,
+        op: BinaryOp,
+        k: Box<str>,
+    },
+    StrIn {
+        field: FieldAt,
+        list: Box<[Box<str>]>,
+        want: bool,
+    },
+    IsNull {
+        field: FieldAt,
+        negated: bool,
+    },
+    Truthy {
+        field: FieldAt,
+    },
+    Const(bool),
+}
+
+impl Flat {
+    /// A flat program for `node`, when every part of it fits.
+    pub fn build(node: &Node) -> Option<Flat> {
+        let mut tests = Vec::new();
+        let entry = emit(node, TRUE, FALSE, &mut tests)?;
+        Some(Flat { tests, entry })
+    }
+
+    /// Evaluate against a record.
+    #[inline]
+    pub fn run(&self, r: &dyn Record) -> Fallible<bool> {
+        let mut pc = self.entry;
+        loop {
+            let Some(ins) = self.tests.get(pc as usize) else {
+                return Ok(false);
+            };
+            let next = if test(&ins.test, r)? {
+                ins.on_true
+            } else {
+                ins.on_false
+            };
+            if next >= FALSE {
+                return Ok(next == TRUE);
+            }
+            pc = next;
+        }
+    }
+}
+
+fn push(tests: &mut Vec<Instr>, test: Test, on_true: u32, on_false: u32) -> Option<u32> {
+    if tests.len() >= MAX_TESTS {
+        return None;
+    }
+    tests.push(Instr {
+        test,
+        on_true,
+        on_false,
+    });
+    u32::try_from(tests.len() - 1).ok()
+}
+
+/// Emit `node` so that it jumps to `t` when it holds and `f` when not; returns its entry.
+/// Children are emitted last-first, so every target is known when a test is written.
+fn emit(node: &Node, t: u32, f: u32, tests: &mut Vec<Instr>) -> Option<u32> {
+    match &node.kind {
+        NodeKind::And(items) => {
+            let mut next = t;
+            for item in items.iter().rev() {
+                next = emit(item, next, f, tests)?;
+            }
+            Some(next)
+        }
+        NodeKind::Or(items) => {
+            let mut next = f;
+            for item in items.iter().rev() {
+                next = emit(item, t, next, tests)?;
+            }
+            Some(next)
+        }
+        NodeKind::Not(inner) => emit(inner, f, t, tests),
+        NodeKind::Rule { body, .. } => emit(body, t, f, tests),
+        NodeKind::Const(Value::Bool(b)) => push(tests, Test::Const(*b), t, f),
+        NodeKind::Const(_) => push(tests, Test::Const(false), t, f),
+        NodeKind::Compare { op, left, right } => {
+            let test =
+                compare_test(*op, left, right).or_else(|| compare_test(flip(*op), right, left))?;
+            push(tests, test, t, f)
+        }
+        NodeKind::Member { op, left, right } if matches!(op, BinaryOp::In | BinaryOp::NotIn) => {
+            let field = simple_field(left)?;
+            let NodeKind::Const(list) = &right.kind else {
+                return None;
+            };
+            let n = list.list_len()?;
+            let strings: Option<Vec<Box<str>>> = (0..n)
+                .map(|i| match list.list_get(i) {
+                    Some(Value::Str(s)) => Some(s.as_ref().into()),
+                    _ => None,
+                })
+                .collect();
+            let test = Test::StrIn {
+                field,
+                list: strings?.into(),
+                want: *op == BinaryOp::In,
+            };
+            push(tests, test, t, f)
+        }
+        NodeKind::IsNull { value, negated } => {
+            let test = Test::IsNull {
+                field: simple_field(value)?,
+                negated: *negated,
+            };
+            push(tests, test, t, f)
+        }
+        NodeKind::Field { .. } => {
+            let test = Test::Truthy {
+                field: simple_field(node)?,
+            };
+            push(tests, test, t, f)
+        }
+        _ => None,
+    }
+}
+
+fn simple_field(node: &Node) -> Option<FieldAt> {
+    match &node.kind {
+        NodeKind::Field { slot, name, rest } if rest.is_empty() => Some(FieldAt {
+            name: name.as_str().into(),
+            slot: *slot,
+        }),
+        _ => None,
+    }
+}
+
+fn compare_test(op: BinaryOp, field: &Node, konst: &Node) -> Option<Test> {
+    let field = simple_field(field)?;
+    let NodeKind::Const(c) = &konst.kind else {
+        return None;
+    };
+    Some(match c {
+        Value::Int(k) => Test::Int { field, op, k: *k },
+        Value::Float(k) => Test::Float { field, op, k: *k },
+        Value::Str(k) => Test::Str {
+            field,
+            op,
+            k: k.as_ref().into(),
+        },
+        _ => return None,
+    })
+}
+
+/// `a op b` is `b flip(op) a`.
+fn flip(op: BinaryOp) -> BinaryOp {
+    match op {
+        BinaryOp::Lt => BinaryOp::Gt,
+        BinaryOp::Le => BinaryOp::Ge,
+        BinaryOp::Gt => BinaryOp::Lt,
+        BinaryOp::Ge => BinaryOp::Le,
+        other => other,
+    }
+}
+
+#[inline(always)]
+fn read<'r>(r: &'r dyn Record, field: &FieldAt) -> Option<Value<'r>> {
+    r.field(FieldRef {
+        name: &field.name,
+        slot: Some(field.slot),
+    })
+}
+
+#[cold]
+fn not_finite(field: &FieldAt) -> Box<EvalError> {
+    Box::new(EvalError::NotFinite(field.name.to_string()))
+}
+
+/// One test, with the semantics of `ops` (missing or null makes a comparison false).
+#[inline(always)]
+fn test(test: &Test, r: &dyn Record) -> Fallible<bool> {
+    Ok(match test {
+        Test::Int { field, op, k } => match read(r, field) {
+            Some(Value::Int(i)) => ops::ordering_holds(*op, i.cmp(k)),
+            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
+            Some(Value::Float(x)) => {
+                cmp_int_float(*k, x).is_some_and(|o| ops::ordering_holds(*op, o.reverse()))
+            }
+            None | Some(Value::Null) => false,
+            Some(other) => ops::compare_op(*op, &other, &Value::Int(*k)),
+        },
+        Test::Float { field, op, k } => match read(r, field) {
+            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
+            Some(Value::Float(x)) => x
+                .partial_cmp(k)
+                .is_some_and(|o| ops::ordering_holds(*op, o)),
+            Some(Value::Int(i)) => {
+                cmp_int_float(i, *k).is_some_and(|o| ops::ordering_holds(*op, o))
+            }
+            None | Some(Value::Null) => false,
+            Some(other) => ops::compare_op(*op, &other, &Value::Float(*k)),
+        },
+        Test::Str { field, op, k } => match read(r, field) {
+            Some(Value::Str(s)) => match op {
+                BinaryOp::Eq => *s == **k,
+                BinaryOp::Ne => *s != **k,
+                _ => ops::ordering_holds(*op, s.as_ref().cmp(&**k)),
+            },
+            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
+            None | Some(Value::Null) => false,
+            Some(other) => ops::compare_op(*op, &other, &Value::str(k)),
+        },
+        Test::StrIn { field, list, want } => match read(r, field) {
+            Some(Value::Str(s)) => list.iter().any(|x| **x == *s) == *want,
+            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
+            None | Some(Value::Null) => false,
+            Some(_) => !*want,
+        },
+        Test::IsNull { field, negated } => match read(r, field) {
+            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
+            v => matches!(v, None | Some(Value::Null)) != *negated,
+        },
+        Test::Truthy { field } => match read(r, field) {
+            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
+            v => matches!(v, Some(Value::Bool(true))),
+        },
+        Test::Const(b) => *b,
+    })
+}
