@@ -495,6 +495,15 @@ fn live_view(e: &Event) {
         EventKind::SagaFailed { step, reason } => {
             format!("saga FAILED at `{step}`: {reason} (needs intervention)")
         }
+        EventKind::SagaRetried { step, reason } => {
+            format!("operator: retry `{step}` ({reason})")
+        }
+        EventKind::StepSkippedByOperator { step, reason } => {
+            format!("operator: skip `{step}` ({reason})")
+        }
+        EventKind::StepMarkedCompensated { step, reason } => {
+            format!("operator: `{step}` marked compensated ({reason})")
+        }
     };
     println!("{line}");
 }
