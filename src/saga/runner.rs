@@ -134,12 +134,7 @@ impl OperatorAction {
     }
 }
 
-fn status_name(s: SagaStatus) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
+use super::read_model::status_name;
 
 /// Runs sagas.
 #[derive(Clone)]
