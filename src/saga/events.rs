@@ -390,6 +390,7 @@ pub enum StepStatus {
 
 /// One step as the events tell it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StepState {
     /// Step name.
     pub name: String,
@@ -429,6 +430,7 @@ fn is_zero(n: &u32) -> bool {
 
 /// A saga as its events tell it: the only state there is.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SagaState {
     /// The saga id.
     pub saga_id: Uuid,
