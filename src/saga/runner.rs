@@ -251,7 +251,7 @@ impl Runner {
 
     /// Start a new saga with a fresh id and run it to a final status.
     pub async fn run(&self, saga: &Saga, input: Json) -> Result<SagaState, RunError> {
-        self.run_with_id(saga, Uuid::new_v4(), input).await
+        self.run_with_id(saga, Uuid::now_v7(), input).await
     }
 
     /// Start a new saga with the given id and run it to a final status.

@@ -337,22 +337,27 @@ impl SqliteStore {
         })
     }
 
-    /// One saga from the read model: its summary and its folded state.
+    /// One saga: its summary from the read model, and its steps folded from the log
+    /// (one read snapshot).
     pub fn saga_status(&self, id: Uuid) -> Result<Option<(SagaSummary, SagaState)>, StoreError> {
         self.read(|conn| {
-            let mut st = conn
-                .prepare_cached(
-                    "SELECT saga_id, name, status, started_at, updated_at, last_seq, failed_step, reason, state FROM sagas WHERE saga_id = ?1",
-                )
-                .map_err(io)?;
-            let mut rows = st.query(params![id.to_string()]).map_err(io)?;
-            let Some(row) = rows.next().map_err(io)? else {
-                return Ok(None);
-            };
-            let summary = summary_row(row).map_err(io)??;
-            let state: SagaState =
-                serde_json::from_str(&row.get::<_, String>(8).map_err(io)?).map_err(io)?;
-            Ok(Some((summary, state)))
+            conn.execute_batch("BEGIN").map_err(io)?;
+            let result = (|| {
+                let mut st = conn
+                    .prepare_cached(
+                        "SELECT saga_id, name, status, started_at, updated_at, last_seq, failed_step, reason FROM sagas WHERE saga_id = ?1",
+                    )
+                    .map_err(io)?;
+                let mut rows = st.query(params![id.to_string()]).map_err(io)?;
+                let Some(row) = rows.next().map_err(io)? else {
+                    return Ok(None);
+                };
+                let summary = summary_row(row).map_err(io)??;
+                let state = load_state(conn, &id.to_string()).map_err(commit_to_store)?;
+                Ok(Some((summary, state)))
+            })();
+            let _ = conn.execute_batch("COMMIT");
+            result
         })
     }
 

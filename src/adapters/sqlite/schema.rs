@@ -43,8 +43,7 @@ CREATE TABLE IF NOT EXISTS sagas (
     updated_at  TEXT NOT NULL,
     last_seq    INTEGER NOT NULL,
     failed_step TEXT,
-    reason      TEXT,
-    state       TEXT NOT NULL
+    reason      TEXT
 );
 CREATE INDEX IF NOT EXISTS sagas_by_status ON sagas (status, started_at);
 CREATE INDEX IF NOT EXISTS sagas_by_start ON sagas (started_at);

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -18,6 +19,9 @@ use crate::saga::read_model::status_name;
 
 /// Most requests committed in one transaction.
 const MAX_BATCH: usize = 512;
+
+/// Longest wait for more requests before a commit.
+const MAX_COMMIT_DELAY: Duration = Duration::from_millis(2);
 
 /// Most saga states kept by the writer to update the projection without reading the log.
 const MAX_CACHED: usize = 4096;
@@ -68,6 +72,16 @@ pub(super) fn time_text(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// How the plain transaction of a batch went.
+enum Fast {
+    /// Committed: the new saga states.
+    Committed(HashMap<Uuid, SagaState>),
+    /// A request failed: redo with savepoints.
+    Redo,
+    /// The store failed: every request fails.
+    Failed(StoreError),
+}
+
 struct Writer {
     conn: Connection,
     /// Saga states after the last committed batch.
@@ -75,11 +89,19 @@ struct Writer {
 }
 
 /// Run the writer until every sender is gone.
+///
+/// Batches form by themselves while a commit is in progress; in addition, when the
+/// last batch held several requests (many sagas are running), the writer waits a
+/// little for as many again before committing — at most as long as the last commit
+/// took (the idea of PostgreSQL's `commit_delay`) — so sagas that are between two
+/// appends join this fsync instead of needing the next one. A lone saga never waits.
 pub(super) fn run(conn: Connection, requests: Receiver<Request>) {
     let mut writer = Writer {
         conn,
         cache: HashMap::new(),
     };
+    let mut last_len = 1usize;
+    let mut last_commit = Duration::ZERO;
     while let Ok(first) = requests.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -88,12 +110,95 @@ pub(super) fn run(conn: Connection, requests: Receiver<Request>) {
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
+        if last_len > 1 && batch.len() < last_len {
+            let deadline = Instant::now() + last_commit.min(MAX_COMMIT_DELAY);
+            while batch.len() < last_len.min(MAX_BATCH) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match requests.recv_timeout(left) {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+        }
+        last_len = batch.len();
+        let started = Instant::now();
         writer.commit(batch);
+        last_commit = started.elapsed();
     }
 }
 
 impl Writer {
+    /// Commit a batch: first in one plain transaction (the common case: nothing
+    /// conflicts); when a request fails, roll back and redo the batch with one
+    /// savepoint per request, so only the failing requests fail.
     fn commit(&mut self, batch: Vec<Request>) {
+        if batch.iter().all(|r| matches!(r, Request::Append { .. })) {
+            match self.try_all(&batch) {
+                Fast::Committed(pending) => {
+                    self.remember(pending);
+                    for r in batch {
+                        reply_of(r).send(Ok(()));
+                    }
+                    return;
+                }
+                Fast::Failed(err) => {
+                    for r in batch {
+                        reply_of(r).send(Err(CommitError::Store(err.clone())));
+                    }
+                    return;
+                }
+                Fast::Redo => {}
+            }
+        }
+        self.commit_each(batch);
+    }
+
+    /// Every request of the batch in one transaction, no savepoints.
+    fn try_all(&mut self, batch: &[Request]) -> Fast {
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            return Fast::Failed(io(e));
+        }
+        let mut pending: HashMap<Uuid, SagaState> = HashMap::new();
+        for request in batch {
+            if let Request::Append { events, unit, .. } = request {
+                match self.append(events, unit.as_ref(), &pending) {
+                    Ok(Some(state)) => {
+                        pending.insert(state.saga_id, state);
+                    }
+                    Ok(None) => {}
+                    Err(_) => {
+                        let _ = self.conn.execute_batch("ROLLBACK");
+                        return Fast::Redo;
+                    }
+                }
+            }
+        }
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => Fast::Committed(pending),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.cache.clear();
+                Fast::Failed(io(e))
+            }
+        }
+    }
+
+    /// Keep the states of a committed batch for the next appends.
+    fn remember(&mut self, pending: HashMap<Uuid, SagaState>) {
+        if self.cache.len() > MAX_CACHED {
+            self.cache.clear();
+        }
+        for (id, state) in pending {
+            if state.status.is_final() {
+                self.cache.remove(&id);
+            } else {
+                self.cache.insert(id, state);
+            }
+        }
+    }
+
+    /// The batch with one savepoint per request.
+    fn commit_each(&mut self, batch: Vec<Request>) {
         if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
             let err = io(e);
             for r in batch {
@@ -128,16 +233,7 @@ impl Writer {
         }
         match self.conn.execute_batch("COMMIT") {
             Ok(()) => {
-                if self.cache.len() > MAX_CACHED {
-                    self.cache.clear();
-                }
-                for (id, state) in pending {
-                    if state.status.is_final() {
-                        self.cache.remove(&id);
-                    } else {
-                        self.cache.insert(id, state);
-                    }
-                }
+                self.remember(pending);
                 for (reply, result) in answers {
                     reply.send(result);
                 }
@@ -196,6 +292,12 @@ impl Writer {
             Some(s) => s.clone(),
             None => load_state(&self.conn, &id_text)?,
         };
+        let before = (
+            state.last_seq,
+            state.status,
+            state.failed_step.clone(),
+            state.reason.clone(),
+        );
         for event in events {
             let next = state.last_seq + 1;
             if event.saga_id != saga_id || event.seq != next {
@@ -241,7 +343,24 @@ impl Writer {
             EventKind::SagaStarted { .. } => first.at,
             _ => last.at,
         };
-        upsert_projection(&self.conn, &state, &started, &last.at).map_err(CommitError::Store)?;
+        let summary_changed = before.0 == 0
+            || before.1 != state.status
+            || before.2 != state.failed_step
+            || before.3 != state.reason;
+        if summary_changed {
+            upsert_projection(&self.conn, &state, &started, &last.at)
+                .map_err(CommitError::Store)?;
+        } else {
+            // Only the position moved: leave the indexed columns alone.
+            self.conn
+                .prepare_cached(
+                    "UPDATE sagas SET updated_at = ?2, last_seq = ?3 WHERE saga_id = ?1",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![id_text, time_text(&last.at), state.last_seq as i64])
+                })
+                .map_err(|e| CommitError::Store(io(e)))?;
+        }
         Ok(Some(state))
     }
 }
@@ -276,14 +395,13 @@ pub(super) fn upsert_projection(
     started_at: &DateTime<Utc>,
     updated_at: &DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let state_json = serde_json::to_string(state).map_err(io)?;
     conn.prepare_cached(
-        "INSERT INTO sagas (saga_id, name, status, started_at, updated_at, last_seq, failed_step, reason, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        "INSERT INTO sagas (saga_id, name, status, started_at, updated_at, last_seq, failed_step, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (saga_id) DO UPDATE SET
            name = excluded.name, status = excluded.status, updated_at = excluded.updated_at,
            last_seq = excluded.last_seq, failed_step = excluded.failed_step,
-           reason = excluded.reason, state = excluded.state",
+           reason = excluded.reason",
     )
     .and_then(|mut st| {
         st.execute(params![
@@ -294,8 +412,7 @@ pub(super) fn upsert_projection(
             time_text(updated_at),
             state.last_seq as i64,
             state.failed_step,
-            state.reason,
-            state_json
+            state.reason
         ])
     })
     .map_err(io)?;

@@ -241,7 +241,7 @@ fn cmd_run_inner(args: &RunArgs, error_format: ErrorFormat) -> Result<ExitCode, 
         }
     }
     let rt = runtime(1)?;
-    let saga_id = Uuid::new_v4();
+    let saga_id = Uuid::now_v7();
     let result = rt.block_on(runner.run_with_id(&saga, saga_id, input));
     let state = match result {
         Ok(state) => state,
@@ -290,7 +290,7 @@ fn run_many(
             let (runner, saga, limit) = (runner.clone(), saga.clone(), limit.clone());
             tasks.push(tokio::spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                let id = Uuid::new_v4();
+                let id = Uuid::now_v7();
                 let result = runner.run_with_id(&saga, id, input).await;
                 (line, id, result)
             }));
