@@ -7,9 +7,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod data;
+mod diff;
+mod fmt;
 mod render;
 mod rules;
 mod saga;
+mod test;
 
 /// Declarative business rules and sagas.
 #[derive(Parser, Debug)]
@@ -39,6 +42,12 @@ enum Command {
     Parse(rules::ParseArgs),
     /// Evaluate a rule or an expression over records.
     Eval(rules::EvalArgs),
+    /// Which records a change of a rule flips (old → new), with explanations.
+    Diff(diff::DiffArgs),
+    /// Rewrite rule files in canonical style, keeping comments (`--check`: diff only).
+    Fmt(fmt::FmtArgs),
+    /// Run rule tests (`*.test.yaml`); exit 1 when a case fails.
+    Test(test::TestArgs),
     /// Run, validate and draw sagas.
     #[command(subcommand)]
     Saga(saga::SagaCommand),
@@ -61,6 +70,9 @@ pub fn main() -> ExitCode {
         Command::Check(args) => rules::check(args, cli.error_format),
         Command::Parse(args) => rules::parse(args, cli.error_format),
         Command::Eval(args) => rules::eval(args, cli.error_format),
+        Command::Diff(args) => diff::run(args, cli.error_format),
+        Command::Fmt(args) => fmt::run(args, cli.error_format),
+        Command::Test(args) => test::run(args, cli.error_format),
         Command::Saga(cmd) => saga::run(cmd, cli.error_format),
     }
 }

@@ -20,7 +20,9 @@ pub const EXIT_DATA: u8 = 2;
 /// `rulesaga check`
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Rule files, checked together (rules may refer to rules in other files).
+    /// Rule files, checked together (rules may refer to rules in other files);
+    /// folders add their `*.rules` and `*.test.yaml` files. With test files, rules
+    /// that no rule and no test uses are reported (W003).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Treat warnings as errors.
@@ -121,11 +123,28 @@ fn report_rule_errors(e: &RuleErrors, format: ErrorFormat) -> ExitCode {
 
 /// `rulesaga check FILE...`
 pub fn check(args: CheckArgs, format: ErrorFormat) -> ExitCode {
-    match RuleSet::load(&args.files, &Env::new()) {
+    let (rule_files, test_files) = match super::test::split_inputs(&args.files) {
+        Ok(split) => split,
+        Err(e) => {
+            eprint!("{}", render::plain_error(&e, format));
+            return ExitCode::from(EXIT_DATA);
+        }
+    };
+    match RuleSet::load(&rule_files, &Env::new()) {
         Err(e) => report_rule_errors(&e, format),
         Ok(set) => {
             let mut n_warnings = 0;
-            for d in set.warnings() {
+            let mut warnings = set.warnings().to_vec();
+            if !test_files.is_empty() {
+                match super::test::used_rules(&test_files) {
+                    Ok(used) => warnings.extend(rules::lint::unused_rules(&set, &used)),
+                    Err(e) => {
+                        eprint!("{}", render::plain_error(&e, format));
+                        return ExitCode::from(EXIT_RULES);
+                    }
+                }
+            }
+            for d in &warnings {
                 n_warnings += d.items.len();
                 eprint!("{}", render::diagnostics(d, format));
             }
@@ -134,8 +153,8 @@ pub fn check(args: CheckArgs, format: ErrorFormat) -> ExitCode {
                     "checked {} rule{} in {} file{}: {} warning{}",
                     set.names().len(),
                     plural(set.names().len()),
-                    args.files.len(),
-                    plural(args.files.len()),
+                    rule_files.len(),
+                    plural(rule_files.len()),
                     n_warnings,
                     plural(n_warnings)
                 );

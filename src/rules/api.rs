@@ -409,6 +409,9 @@ impl RuleSet {
             if !items.is_empty() {
                 items.sort_by_key(|d| (d.span.start, d.span.end));
                 items.dedup();
+                // a cycle is found from each of its rules: report it once
+                let mut cycles = std::collections::HashSet::new();
+                items.retain(|d| d.code != "E104" || cycles.insert(d.message.clone()));
                 all.push(Diagnostics {
                     source: source.clone(),
                     items,
@@ -417,6 +420,26 @@ impl RuleSet {
         }
         if all.iter().any(Diagnostics::has_errors) {
             return Err(RuleErrors::Invalid(all));
+        }
+        // lints, on files that checked cleanly
+        let rule_names: std::collections::HashSet<&str> =
+            order.iter().map(String::as_str).collect();
+        for (i, file) in &parsed {
+            let found = super::lint::lint_file(file, schema.as_deref(), &rule_names);
+            if found.is_empty() {
+                continue;
+            }
+            let source = &sources[*i];
+            match all.iter_mut().find(|d| Arc::ptr_eq(&d.source, source)) {
+                Some(d) => {
+                    d.items.extend(found);
+                    d.items.sort_by_key(|d| (d.span.start, d.span.end));
+                }
+                None => all.push(Diagnostics {
+                    source: source.clone(),
+                    items: found,
+                }),
+            }
         }
         let mut programs = HashMap::new();
         for (name, root, fields, standalone) in roots {
@@ -511,5 +534,14 @@ impl RuleSet {
             .defs
             .get(name)
             .map(|d| (d.source.clone(), d.decl.name.span))
+    }
+}
+
+impl std::fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSet")
+            .field("rules", &self.inner.order)
+            .field("schema", &self.inner.schema.is_some())
+            .finish()
     }
 }

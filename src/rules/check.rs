@@ -552,11 +552,16 @@ impl<'a> Checker<'a> {
                 .iter()
                 .position(|r| r == &name.name)
                 .unwrap_or(0);
-            let cycle = format!(
-                "`{}` → `{}`",
-                self.expanding[start..].join("` → `"),
-                name.name
-            );
+            // the same cycle reads the same from whichever rule it is found
+            let mut members: Vec<&str> =
+                self.expanding[start..].iter().map(String::as_str).collect();
+            let first = members
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, m)| **m)
+                .map_or(0, |(i, _)| i);
+            members.rotate_left(first);
+            let cycle = format!("`{}` → `{}`", members.join("` → `"), members[0]);
             if self.quiet == 0 {
                 self.diags.push(cycle_error(name, &cycle));
             } else {
@@ -759,8 +764,10 @@ impl<'a> Checker<'a> {
                     );
                 }
                 let r = self.expr(right, Pos::SymbolOk);
-                self.check_symbol(&l, &r, right);
-                self.expect_comparable(&l, &r, op.as_str());
+                // a symbol against a non-string field has its own, more helpful error
+                if !self.check_symbol(&l, &r, right) {
+                    self.expect_comparable(&l, &r, op.as_str());
+                }
                 self.compare_node(op, l, r, span)
             }
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
@@ -949,15 +956,16 @@ impl<'a> Checker<'a> {
 
     /// A symbol compared with an enum must be one of its values; with a
     /// non-string field it is an error that suggests `$field`.
-    fn check_symbol(&mut self, l: &Node, r: &Node, right: &Expr) {
+    /// Returns true when it reported a symbol compared with a non-string type.
+    fn check_symbol(&mut self, l: &Node, r: &Node, right: &Expr) -> bool {
         let ExprKind::Name { head, rest } = &right.kind else {
-            return;
+            return false;
         };
         if !rest.is_empty() {
-            return;
+            return false;
         }
         let NodeKind::Const(Value::Str(sym)) = &r.kind else {
-            return;
+            return false;
         };
         match &l.ty {
             Type::Enum(variants) if !variants.iter().any(|v| v == sym) => {
@@ -972,8 +980,9 @@ impl<'a> Checker<'a> {
                     .with_label("unknown value")
                     .with_help(help),
                 );
+                false
             }
-            Type::Enum(_) => {}
+            Type::Enum(_) => false,
             t if known(t) && !t.is_stringy() => {
                 let is_field = self.scope.schema.is_some_and(|s| s.root.get(sym).is_some());
                 let help = if is_field {
@@ -992,8 +1001,9 @@ impl<'a> Checker<'a> {
                     )
                     .with_help(help),
                 );
+                true
             }
-            _ => {}
+            _ => false,
         }
     }
 
@@ -1052,10 +1062,10 @@ fn cycle_error(name: &ast::Ident, cycle: &str) -> Diagnostic {
     Diagnostic::error(
         "E104",
         name.span,
-        format!("rule `{}` is part of a cycle", name.name),
+        format!("rules refer to each other in a cycle: {cycle}"),
     )
-    .with_label("cycle")
-    .with_help(format!("the rules refer to each other: {cycle}"))
+    .with_label(format!("`{}` leads back here", name.name))
+    .with_help("a rule cannot use itself, directly or through other rules")
 }
 
 fn quant_name(q: Quantifier) -> &'static str {

@@ -12,17 +12,24 @@
 //!
 //! Rule files add named, parameterised rules and a schema on top ([`RuleSet`]).
 //! `ops` holds the value semantics both evaluation paths share.
+//!
+//! Authoring tools sit on top: [`testfile`] loads and runs `*.test.yaml` rule tests,
+//! [`format`] rewrites rule files in canonical style with their comments, [`lint`]
+//! finds rules that check but probably do not mean what they say (warnings).
 
 mod api;
 pub mod ast;
 mod check;
 mod compile;
 mod explain;
+pub mod format;
 mod functions;
+pub mod lint;
 mod ops;
 mod parse;
 mod print;
 mod schema;
+pub mod testfile;
 
 pub use api::{
     Context, DEFAULT_MAX_STEPS, Env, EvalError, Program, RuleErrors, RuleSet, read_text,

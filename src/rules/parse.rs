@@ -635,7 +635,7 @@ impl<'t> Builder<'t> {
                         });
                         self.diags.push(
                             Diagnostic::error(
-                                "E001",
+                                "E113",
                                 name.span,
                                 format!("unknown type `{}`", name.name),
                             )
@@ -680,12 +680,9 @@ impl<'t> Builder<'t> {
         while matches!(
             pair.as_rule(),
             Rule::expr
-                | Rule::disjunction
-                | Rule::conjunction
                 | Rule::negation
                 | Rule::comparison
                 | Rule::sum
-                | Rule::product
                 | Rule::unary
                 | Rule::primary
         ) {
@@ -696,13 +693,7 @@ impl<'t> Builder<'t> {
             }
         }
         match pair.as_rule() {
-            Rule::expr => {
-                let inner = pair.into_inner().next()?;
-                self.expr(inner)
-            }
-            Rule::disjunction | Rule::conjunction | Rule::sum | Rule::product => {
-                self.left_assoc(pair)
-            }
+            Rule::expr | Rule::sum => self.left_assoc(pair),
             Rule::negation => self.negation(pair),
             Rule::comparison => self.comparison(pair),
             Rule::unary => self.unary(pair),
@@ -714,32 +705,52 @@ impl<'t> Builder<'t> {
         }
     }
 
-    /// `a op b op c` as `(a op b) op c`.
+    /// A chain `a op b op c ...` of two precedence levels (`or` / `and`, or
+    /// `+ -` / `* / %`), each left-associative: `a or b and c or d` is
+    /// `(a or (b and c)) or d`. Nodes are made in the same order as by a
+    /// grammar with one rule per level: a tight run is finished before the
+    /// loose operator before it is applied.
     fn left_assoc(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
         let mut inner = pair.into_inner();
-        let mut acc = self.expr(inner.next()?);
+        // The loose left operand waiting for the current tight run, and its operator.
+        let mut loose: Option<(Option<Node>, BinaryOp)> = None;
+        // The current run of tight operators.
+        let mut tight = self.expr(inner.next()?);
         while let Some(op_pair) = inner.next() {
             let op = binary_op(op_pair.as_rule())?;
             // Build the right operand even after an error, to report its errors too.
             let right = self.expr(inner.next()?);
-            acc = match (acc, right) {
-                (Some(left), Some(right)) => {
-                    let span = left.expr.span.to(right.expr.span);
-                    let depth = left.depth.max(right.depth);
-                    self.node(
-                        ExprKind::Binary {
-                            op,
-                            left: Box::new(left.expr),
-                            right: Box::new(right.expr),
-                        },
-                        span,
-                        depth,
-                    )
-                }
-                _ => None,
-            };
+            if binds_tight(op) {
+                tight = self.binary(tight, op, right);
+            } else {
+                let left = match loose.take() {
+                    Some((left, loose_op)) => self.binary(left, loose_op, tight),
+                    None => tight,
+                };
+                loose = Some((left, op));
+                tight = right;
+            }
         }
-        acc
+        match loose {
+            Some((left, loose_op)) => self.binary(left, loose_op, tight),
+            None => tight,
+        }
+    }
+
+    /// `left op right`, or `None` when an operand failed.
+    fn binary(&mut self, left: Option<Node>, op: BinaryOp, right: Option<Node>) -> Option<Node> {
+        let (left, right) = (left?, right?);
+        let span = left.expr.span.to(right.expr.span);
+        let depth = left.depth.max(right.depth);
+        self.node(
+            ExprKind::Binary {
+                op,
+                left: Box::new(left.expr),
+                right: Box::new(right.expr),
+            },
+            span,
+            depth,
+        )
     }
 
     fn negation(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
@@ -854,7 +865,13 @@ impl<'t> Builder<'t> {
             _ => operand,
         };
         let mut acc = match operand.as_rule() {
-            Rule::int | Rule::float | Rule::duration if !negs.is_empty() => {
+            Rule::numeric
+                if !negs.is_empty()
+                    && !matches!(
+                        numeric_kind(operand.as_str()),
+                        Numeric::Date | Numeric::DateTime
+                    ) =>
+            {
                 let minus = negs.pop()?;
                 let span = minus.to(self.span(&operand));
                 let value = self.number(&operand, Some(minus))?;
@@ -889,15 +906,6 @@ impl<'t> Builder<'t> {
                 let (items, depth) = self.expr_list(pair)?;
                 self.node(ExprKind::List { items }, span, depth)
             }
-            Rule::call => {
-                let name_pair = pair
-                    .clone()
-                    .into_inner()
-                    .find(|p| p.as_rule() == Rule::ident)?;
-                let name = self.ident(&name_pair);
-                let (args, depth) = self.expr_list(pair)?;
-                self.node(ExprKind::Call { name, args }, span, depth)
-            }
             Rule::quantifier => self.quantifier(pair),
             Rule::path | Rule::field_ref => {
                 let explicit = pair.as_rule() == Rule::field_ref;
@@ -905,6 +913,10 @@ impl<'t> Builder<'t> {
                 let head = self.ident(&inner.next()?);
                 let mut rest = Vec::new();
                 for segment in inner {
+                    if segment.as_rule() == Rule::call {
+                        let (args, depth) = self.expr_list(segment)?;
+                        return self.node(ExprKind::Call { name: head, args }, span, depth);
+                    }
                     let seg_span = self.span(&segment);
                     let step = segment.into_inner().next()?;
                     if step.as_rule() == Rule::ident {
@@ -1000,27 +1012,10 @@ impl<'t> Builder<'t> {
             Rule::kw_true => Some(Literal::Bool(true)),
             Rule::kw_false => Some(Literal::Bool(false)),
             Rule::kw_null => Some(Literal::Null),
-            Rule::int | Rule::float | Rule::duration => self.number(&pair, None),
-            Rule::date => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-                Ok(date) => Some(Literal::Date(date)),
-                Err(_) => {
-                    self.error("E005", span, format!("invalid date `{text}`"));
-                    None
-                }
-            },
-            Rule::datetime => match DateTime::parse_from_rfc3339(text) {
-                Ok(datetime) => Some(Literal::DateTime(datetime)),
-                Err(_) => {
-                    self.diags.push(
-                        Diagnostic::error(
-                            "E005",
-                            span,
-                            format!("invalid datetime `{}`", shorten(text)),
-                        )
-                        .with_help("write an RFC 3339 datetime such as `2024-01-31T12:00:00Z`"),
-                    );
-                    None
-                }
+            Rule::numeric => match numeric_kind(text) {
+                Numeric::Date => self.date(text, span),
+                Numeric::DateTime => self.datetime(text, span),
+                _ => self.number(&pair, None),
             },
             Rule::string => {
                 let raw = pair.into_inner().next()?;
@@ -1031,14 +1026,41 @@ impl<'t> Builder<'t> {
         }
     }
 
+    fn date(&mut self, text: &str, span: Span) -> Option<Literal> {
+        match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            Ok(date) => Some(Literal::Date(date)),
+            Err(_) => {
+                self.error("E005", span, format!("invalid date `{text}`"));
+                None
+            }
+        }
+    }
+
+    fn datetime(&mut self, text: &str, span: Span) -> Option<Literal> {
+        match DateTime::parse_from_rfc3339(text) {
+            Ok(datetime) => Some(Literal::DateTime(datetime)),
+            Err(_) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "E005",
+                        span,
+                        format!("invalid datetime `{}`", shorten(text)),
+                    )
+                    .with_help("write an RFC 3339 datetime such as `2024-01-31T12:00:00Z`"),
+                );
+                None
+            }
+        }
+    }
+
     /// An int, float or duration literal, negated when a `minus` comes before it.
     fn number(&mut self, pair: &Pair<'t, Rule>, minus: Option<Span>) -> Option<Literal> {
         let negative = minus.is_some();
         let span = minus.map_or_else(|| self.span(pair), |m| m.to(self.span(pair)));
         let text = pair.as_str();
         let sign = if negative { "-" } else { "" };
-        match pair.as_rule() {
-            Rule::int => {
+        match numeric_kind(text) {
+            Numeric::Int => {
                 match format!("{sign}{text}").parse::<i64>() {
                     Ok(n) => Some(Literal::Int(n)),
                     Err(_) => {
@@ -1050,7 +1072,7 @@ impl<'t> Builder<'t> {
                     }
                 }
             }
-            Rule::float => match text.parse::<f64>() {
+            Numeric::Float => match text.parse::<f64>() {
                 Ok(f) if f.is_finite() => Some(Literal::Float(if negative { -f } else { f })),
                 _ => {
                     self.error(
@@ -1212,6 +1234,48 @@ fn duration_ms(text: &str) -> Option<i64> {
     Some(total)
 }
 
+/// Whether `op` is the tighter of the two levels of its chain (`and`, `* / %`).
+fn binds_tight(op: BinaryOp) -> bool {
+    matches!(
+        op,
+        BinaryOp::And | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem
+    )
+}
+
+/// The shape of a [`Rule::numeric`] literal, told apart by its text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Numeric {
+    Int,
+    Float,
+    Duration,
+    Date,
+    DateTime,
+}
+
+/// The shape of a numeric literal accepted by the grammar: a date prefix is
+/// four digits and a `-` (no other shape has four digits then `-`); durations have a
+/// unit letter; floats a `.` or an exponent.
+fn numeric_kind(text: &str) -> Numeric {
+    let bytes = text.as_bytes();
+    let date_prefix = bytes.get(4) == Some(&b'-')
+        && bytes
+            .get(..4)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    if date_prefix {
+        if bytes.len() == 10 {
+            Numeric::Date
+        } else {
+            Numeric::DateTime
+        }
+    } else if bytes.iter().any(|b| b"wdhms".contains(b)) {
+        Numeric::Duration
+    } else if bytes.iter().any(|b| b".eE".contains(b)) {
+        Numeric::Float
+    } else {
+        Numeric::Int
+    }
+}
+
 /// The binary operator a pest rule stands for.
 fn binary_op(rule: Rule) -> Option<BinaryOp> {
     Some(match rule {
@@ -1243,12 +1307,9 @@ fn binary_op(rule: Rule) -> Option<BinaryOp> {
 fn describe(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::expr
-        | Rule::disjunction
-        | Rule::conjunction
         | Rule::negation
         | Rule::comparison
         | Rule::sum
-        | Rule::product
         | Rule::unary
         | Rule::paren
         | Rule::list
@@ -1256,11 +1317,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::call
         | Rule::field_ref
         | Rule::path
-        | Rule::datetime
-        | Rule::date
-        | Rule::duration
-        | Rule::float
-        | Rule::int
+        | Rule::numeric
         | Rule::string
         | Rule::kw_true
         | Rule::kw_false

@@ -2,7 +2,7 @@
 //! `parse(print(ast)) == ast` for every tree the parser can produce.
 //!
 //! Canonical style: single spaces around binary operators, parentheses only
-//! where precedence needs them, double-quoted strings, floats always with a
+//! where precedence needs them and around `and` inside `or`, double-quoted strings, floats always with a
 //! `.` or an exponent, durations in their largest exact unit.
 
 use std::fmt::Write;
@@ -229,11 +229,29 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
         }
         ExprKind::Binary { op, left, right } => {
             let level = binary_level(*op);
-            let (left_min, right_min) = if level == Level::Compare {
+            let (mut left_min, mut right_min) = if level == Level::Compare {
                 (Level::Sum, Level::Sum)
             } else {
                 (level, tighter(level))
             };
+            // `a or (b and c)`: parentheses a reader does not have to reason about
+            if *op == BinaryOp::Or {
+                let is_and = |e: &Expr| {
+                    matches!(
+                        e.kind,
+                        ExprKind::Binary {
+                            op: BinaryOp::And,
+                            ..
+                        }
+                    )
+                };
+                if is_and(left) {
+                    left_min = Level::Not;
+                }
+                if is_and(right) {
+                    right_min = Level::Not;
+                }
+            }
             write_expr(out, left, left_min);
             out.push(' ');
             out.push_str(op.as_str());

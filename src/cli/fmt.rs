@@ -1,0 +1,128 @@
+//! `rulesaga fmt FILE...`: rewrite rule files in canonical style, or `--check` them.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::rules::{EXIT_DATA, EXIT_RULES};
+use super::{ErrorFormat, render};
+use rulesaga::Source;
+use rulesaga::rules::format::{FormatError, format_rule_file};
+use rulesaga::rules::read_text;
+
+/// `rulesaga fmt`
+#[derive(Args, Debug)]
+pub struct FmtArgs {
+    /// Rule files, or folders to search for `*.rules`.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Change nothing: print the diff and exit 1 when a file is not formatted.
+    #[arg(long)]
+    check: bool,
+}
+
+/// Rule files under the given paths (folders searched recursively), sorted.
+fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path.extension().is_some_and(|e| e == "rules") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut out).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// A unified diff of two texts, `--- a` / `+++ b` headers, 3 lines of context.
+fn unified_diff(old: &str, new: &str, name: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(
+            &format!("{name} (original)"),
+            &format!("{name} (formatted)"),
+        )
+        .to_string()
+}
+
+/// `rulesaga fmt`
+pub fn run(args: FmtArgs, format: ErrorFormat) -> ExitCode {
+    let files = match rule_files(&args.paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprint!("{}", render::plain_error(&e, format));
+            return ExitCode::from(EXIT_DATA);
+        }
+    };
+    let mut code = ExitCode::SUCCESS;
+    let mut n_changed = 0;
+    for path in &files {
+        let name = path.display().to_string();
+        let text = match read_text(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprint!("{}", render::plain_error(&e.to_string(), format));
+                code = ExitCode::from(EXIT_DATA);
+                continue;
+            }
+        };
+        let source = Source::new(name.clone(), text);
+        let formatted = match format_rule_file(&source) {
+            Ok(f) => f,
+            Err(FormatError::Parse(d)) => {
+                eprint!("{}", render::diagnostics(&d, format));
+                code = ExitCode::from(EXIT_RULES);
+                continue;
+            }
+            Err(e) => {
+                eprint!("{}", render::plain_error(&e.to_string(), format));
+                code = ExitCode::from(EXIT_RULES);
+                continue;
+            }
+        };
+        if formatted.text == source.text {
+            continue;
+        }
+        n_changed += 1;
+        for span in &formatted.moved {
+            let (line, _) = source.line_col(span.start);
+            eprintln!("note: {name}:{line}: a comment inside a rule moves above the rule");
+        }
+        if args.check {
+            print!("{}", unified_diff(&source.text, &formatted.text, &name));
+            code = ExitCode::from(EXIT_RULES);
+        } else if let Err(e) = std::fs::write(path, &formatted.text) {
+            eprint!(
+                "{}",
+                render::plain_error(&format!("cannot write `{name}`: {e}"), format)
+            );
+            code = ExitCode::from(EXIT_DATA);
+        } else {
+            eprintln!("formatted {name}");
+        }
+    }
+    if args.check && n_changed > 0 && format == ErrorFormat::Human {
+        eprintln!(
+            "{n_changed} of {} file{} would be reformatted",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" }
+        );
+    }
+    code
+}

@@ -1,0 +1,306 @@
+//! The formatter: `parse(format(print(ast))) == ast` for random rule files, comments kept, idempotent.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use proptest::prelude::*;
+use rulesaga::Source;
+use rulesaga::Span;
+use rulesaga::rules::ast::{
+    BinaryOp, Expr, ExprKind, FieldDecl, Ident, Literal, Param, PathSegment, Quantifier, RuleDecl,
+    RuleFile, SchemaDecl, TypeExpr, UnaryOp,
+};
+use rulesaga::rules::format::format_rule_file;
+use rulesaga::rules::{parse_rule_file, print_rule_file};
+const KEYWORDS: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "null",
+    "true",
+    "false",
+    "between",
+    "contains",
+    "starts_with",
+    "ends_with",
+    "matches",
+    "any",
+    "all",
+    "rule",
+    "schema",
+];
+
+fn e(kind: ExprKind) -> Expr {
+    Expr::new(kind, Span::default())
+}
+
+fn ident() -> impl Strategy<Value = Ident> {
+    "[A-Za-z_][A-Za-z0-9_]{0,6}"
+        .prop_filter("keywords are not names", |s| {
+            !KEYWORDS.contains(&s.as_str())
+        })
+        .prop_map(|name| Ident {
+            name,
+            span: Span::default(),
+        })
+}
+
+fn date() -> impl Strategy<Value = NaiveDate> {
+    (0i32..=9999, 1u32..=12, 1u32..=28)
+        .prop_map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap())
+}
+
+fn datetime() -> impl Strategy<Value = DateTime<FixedOffset>> {
+    (
+        0i64..=253_000_000_000,
+        0u32..1_000_000_000,
+        -(23 * 60)..=(23 * 60i32),
+    )
+        .prop_map(|(secs, nanos, minutes)| {
+            let offset = FixedOffset::east_opt(minutes * 60).unwrap();
+            DateTime::from_timestamp(secs, nanos)
+                .unwrap()
+                .with_timezone(&offset)
+        })
+}
+
+fn literal() -> impl Strategy<Value = Literal> {
+    prop_oneof![
+        Just(Literal::Null),
+        any::<bool>().prop_map(Literal::Bool),
+        any::<i64>().prop_map(Literal::Int),
+        prop_oneof![
+            proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO,
+            -1e6f64..1e6,
+        ]
+        .prop_map(Literal::Float),
+        any::<String>().prop_map(Literal::String),
+        date().prop_map(Literal::Date),
+        datetime().prop_map(Literal::DateTime),
+        (-i64::MAX..=i64::MAX).prop_map(Literal::Duration),
+        (-1_000_000i64..1_000_000).prop_map(|n| Literal::Duration(n * 1000)),
+    ]
+}
+
+fn segment() -> impl Strategy<Value = PathSegment> {
+    prop_oneof![
+        ident().prop_map(PathSegment::Field),
+        any::<u32>().prop_map(PathSegment::Index)
+    ]
+}
+
+fn binary_op() -> impl Strategy<Value = BinaryOp> {
+    prop::sample::select(vec![
+        BinaryOp::Or,
+        BinaryOp::And,
+        BinaryOp::Eq,
+        BinaryOp::Ne,
+        BinaryOp::Lt,
+        BinaryOp::Le,
+        BinaryOp::Gt,
+        BinaryOp::Ge,
+        BinaryOp::In,
+        BinaryOp::NotIn,
+        BinaryOp::Contains,
+        BinaryOp::StartsWith,
+        BinaryOp::EndsWith,
+        BinaryOp::Matches,
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Rem,
+    ])
+}
+
+fn expr() -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        literal().prop_map(|value| e(ExprKind::Literal { value })),
+        (ident(), prop::collection::vec(segment(), 0..3))
+            .prop_map(|(head, rest)| e(ExprKind::Name { head, rest })),
+        (ident(), prop::collection::vec(segment(), 0..3))
+            .prop_map(|(head, rest)| e(ExprKind::Field { head, rest })),
+    ];
+    leaf.prop_recursive(5, 48, 3, |inner| {
+        let boxed = inner.clone().prop_map(Box::new);
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3)
+                .prop_map(|items| e(ExprKind::List { items })),
+            (ident(), prop::collection::vec(inner.clone(), 0..3))
+                .prop_map(|(name, args)| e(ExprKind::Call { name, args })),
+            (any::<bool>(), ident(), boxed.clone(), boxed.clone()).prop_map(
+                |(all, var, list, predicate)| {
+                    let quantifier = if all {
+                        Quantifier::All
+                    } else {
+                        Quantifier::Any
+                    };
+                    e(ExprKind::Quantifier {
+                        quantifier,
+                        var,
+                        list,
+                        predicate,
+                    })
+                }
+            ),
+            (any::<bool>(), boxed.clone()).prop_map(|(not, operand)| {
+                let op = if not { UnaryOp::Not } else { UnaryOp::Neg };
+                e(ExprKind::Unary { op, operand })
+            }),
+            (binary_op(), boxed.clone(), boxed.clone())
+                .prop_map(|(op, left, right)| e(ExprKind::Binary { op, left, right })),
+            (boxed.clone(), boxed.clone(), boxed.clone())
+                .prop_map(|(value, low, high)| e(ExprKind::Between { value, low, high })),
+            (boxed, any::<bool>())
+                .prop_map(|(value, negated)| e(ExprKind::IsNull { value, negated })),
+        ]
+    })
+}
+
+fn type_expr() -> impl Strategy<Value = TypeExpr> {
+    let named = prop::sample::select(vec![
+        "int", "float", "number", "string", "bool", "date", "datetime", "duration", "any",
+    ])
+    .prop_map(|n| TypeExpr::Named {
+        name: Ident {
+            name: n.to_string(),
+            span: Span::default(),
+        },
+    });
+    let variant = ident().prop_map(|i| Ident {
+        name: format!("v_{}", i.name),
+        span: Span::default(),
+    });
+    let leaf = prop_oneof![
+        named,
+        prop::collection::vec(variant, 2..4).prop_map(|variants| TypeExpr::Enum { variants }),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|t| TypeExpr::List {
+                element: Box::new(t)
+            }),
+            prop::collection::vec(field_with(inner), 0..3)
+                .prop_map(|fields| TypeExpr::Object { fields }),
+        ]
+    })
+}
+
+fn field_with(ty: impl Strategy<Value = TypeExpr>) -> impl Strategy<Value = FieldDecl> {
+    (ident(), any::<bool>(), ty).prop_map(|(name, optional, ty)| FieldDecl { name, optional, ty })
+}
+
+fn doc_line() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9 #.,`]{0,16}".prop_map(|s| s.trim_end().to_string())
+}
+
+fn default_value() -> impl Strategy<Value = Expr> {
+    prop_oneof![
+        literal().prop_map(|value| e(ExprKind::Literal { value })),
+        prop::collection::vec(literal(), 0..3).prop_map(|items| e(ExprKind::List {
+            items: items
+                .into_iter()
+                .map(|value| e(ExprKind::Literal { value }))
+                .collect()
+        })),
+    ]
+}
+
+fn rule_decl() -> impl Strategy<Value = RuleDecl> {
+    (
+        ident(),
+        prop::collection::vec((ident(), prop::option::of(default_value())), 0..3),
+        expr(),
+        prop::collection::vec(doc_line(), 0..3),
+    )
+        .prop_map(|(name, params, body, doc)| RuleDecl {
+            name,
+            params: params
+                .into_iter()
+                .map(|(name, default)| Param { name, default })
+                .collect(),
+            body,
+            doc,
+            span: Span::default(),
+        })
+}
+
+fn rule_file() -> impl Strategy<Value = RuleFile> {
+    (
+        prop::option::of(prop::collection::vec(field_with(type_expr()), 0..4)),
+        prop::collection::vec(rule_decl(), 0..4),
+    )
+        .prop_map(|(schema, rules)| RuleFile {
+            schema: schema.map(|fields| SchemaDecl {
+                fields,
+                span: Span::default(),
+            }),
+            rules,
+        })
+}
+
+/// Where to put a comment in printed text: before line `n` on its own, or at its end.
+fn comments() -> impl Strategy<Value = Vec<(usize, bool, String)>> {
+    prop::collection::vec(
+        (0usize..40, any::<bool>(), "#{1,2}[ a-z#\"'=()]{0,10}"),
+        0..6,
+    )
+}
+
+/// Put comments into a text at line boundaries and line ends.
+fn with_comments(text: &str, comments: &[(usize, bool, String)]) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for (at, own_line, comment) in comments {
+        if lines.is_empty() || *own_line {
+            let at = (*at).min(lines.len());
+            lines.insert(at, comment.clone());
+        } else {
+            let at = *at % lines.len();
+            lines[at].push(' ');
+            lines[at].push_str(comment);
+        }
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+fn comment_lines(text: &str) -> usize {
+    text.matches('#').count()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn formatting_printed_files_is_the_identity_on_trees(ast in rule_file()) {
+        let text = print_rule_file(&ast);
+        let parsed = parse_rule_file(&Source::new("p.rules", text.clone()));
+        prop_assert!(parsed.is_ok(), "{text}\n{:?}", parsed.err());
+        prop_assert_eq!(parsed.unwrap(), ast.clone());
+        let formatted = format_rule_file(&Source::new("p.rules", text.clone()));
+        prop_assert!(formatted.is_ok(), "{text}\n{:?}", formatted.err());
+        let formatted = formatted.unwrap().text;
+        let reparsed = parse_rule_file(&Source::new("f.rules", formatted.clone())).unwrap();
+        prop_assert_eq!(reparsed, ast);
+    }
+
+    #[test]
+    fn formatting_keeps_comments_and_is_idempotent(ast in rule_file(), cs in comments()) {
+        let text = with_comments(&print_rule_file(&ast), &cs);
+        let Ok(before) = parse_rule_file(&Source::new("c.rules", text.clone())) else {
+            // a comment at the end of a line can swallow the rest of a one-line schema
+            return Ok(());
+        };
+        let once = format_rule_file(&Source::new("c.rules", text.clone()));
+        prop_assert!(once.is_ok(), "{text}\n{:?}", once.err());
+        let once = once.unwrap().text;
+        let after = parse_rule_file(&Source::new("c.rules", once.clone())).unwrap();
+        prop_assert_eq!(after, before);
+        // every `#` survives (doc markers may gain a space, never a `#`)
+        prop_assert_eq!(comment_lines(&once), comment_lines(&text), "{}\n---\n{}", text, once);
+        let twice = format_rule_file(&Source::new("c.rules", once.clone())).unwrap().text;
+        prop_assert_eq!(twice, once);
+    }
+}

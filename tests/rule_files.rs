@@ -1,0 +1,213 @@
+//! Rule files through the API: references, parameters, schemas, and the
+//! compile errors a rule set must report (all of them, with codes).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use rulesaga::rules::{Functions, RuleErrors, Schema, Type};
+use rulesaga::{Context, Env, FieldRef, Program, Record, RuleSet, Source, Value};
+use serde_json::json;
+
+fn compile(files: &[(&str, &str)]) -> Result<RuleSet, Vec<(String, &'static str, String)>> {
+    let sources = files.iter().map(|(n, t)| Source::new(*n, *t)).collect();
+    RuleSet::compile(sources, &Env::new()).map_err(|e| match e {
+        RuleErrors::Invalid(files) => files
+            .iter()
+            .flat_map(|f| {
+                f.items
+                    .iter()
+                    .map(|d| (f.source.name.clone(), d.code, d.message.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+        RuleErrors::Io { .. } => panic!("unexpected I/O error"),
+    })
+}
+
+fn codes(errors: &[(String, &'static str, String)]) -> Vec<&'static str> {
+    errors.iter().map(|e| e.1).collect()
+}
+
+#[test]
+fn references_parameters_and_defaults() {
+    let set = compile(&[(
+        "a.rules",
+        "rule high(threshold = 100) = total >= threshold\n\
+         rule any_tier(tiers = [premium, vip]) = tier in tiers\n\
+         rule both = high and any_tier\n\
+         rule custom = high(10) and any_tier([standard])\n",
+    )])
+    .unwrap();
+    let ctx = Context::system();
+    let r = json!({"total": 50, "tier": "standard"});
+    assert!(!set.rule("high").unwrap().matches(&r, &ctx).unwrap());
+    assert!(!set.rule("both").unwrap().matches(&r, &ctx).unwrap());
+    assert!(set.rule("custom").unwrap().matches(&r, &ctx).unwrap());
+    assert!(
+        set.compile_expr("high(40)")
+            .unwrap()
+            .matches(&r, &ctx)
+            .unwrap()
+    );
+    assert_eq!(set.names(), ["high", "any_tier", "both", "custom"]);
+}
+
+#[test]
+fn rules_may_refer_across_files() {
+    let set = compile(&[
+        ("a.rules", "rule big = total > 100\n"),
+        ("b.rules", "rule vip_big = big and tier == vip\n"),
+    ])
+    .unwrap();
+    let r = json!({"total": 500, "tier": "vip"});
+    assert!(
+        set.rule("vip_big")
+            .unwrap()
+            .matches(&r, &Context::system())
+            .unwrap()
+    );
+}
+
+#[test]
+fn every_compile_error_is_reported() {
+    let errors = compile(&[(
+        "bad.rules",
+        "rule a = b\n\
+         rule b = a\n\
+         rule c = nope_rule(1)\n\
+         rule d(x = 1) = total > x\n\
+         rule e = d(1, 2)\n\
+         rule d = true\n\
+         rule self_ref = self_ref or total > 1\n\
+         rule len = true\n",
+    )])
+    .unwrap_err();
+    let got = codes(&errors);
+    for want in ["E104", "E102", "E103", "E105"] {
+        assert!(got.contains(&want), "missing {want} in {errors:?}");
+    }
+    // the cycle through `a` and `b`, the self reference, each named
+    assert!(
+        errors.iter().any(|e| e.2.contains("`self_ref`")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.2 == "rule `len` has the name of a function"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn errors_in_two_files_are_both_reported() {
+    let errors = compile(&[
+        ("x.rules", "rule a = (\n"),
+        ("y.rules", "rule b = nope(1)\n"),
+    ])
+    .unwrap_err();
+    let files: Vec<&str> = errors.iter().map(|e| e.0.as_str()).collect();
+    assert!(
+        files.contains(&"x.rules") && files.contains(&"y.rules"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn schemas_merge_across_files_and_conflicts_are_errors() {
+    let ok = compile(&[
+        ("a.rules", "schema { total: number }\nrule a = total > 1\n"),
+        (
+            "b.rules",
+            "schema { days: int }\nrule b = days < 3 and total > 2\n",
+        ),
+    ]);
+    assert!(ok.is_ok());
+    let errors = compile(&[
+        ("a.rules", "schema { total: number }\nrule a = total > 1\n"),
+        ("b.rules", "schema { total: string }\nrule b = true\n"),
+    ])
+    .unwrap_err();
+    assert_eq!(codes(&errors), ["E112"]);
+}
+
+#[test]
+fn schema_rows_are_read_by_slot() {
+    let set = compile(&[(
+        "s.rules",
+        "schema {\n  tier: standard | premium\n  total: number\n  since: date\n  note?: string\n}\n\
+         rule r = tier == premium and total > 10 and since >= 2024-01-01 and note is null\n",
+    )])
+    .unwrap();
+    let schema: &Schema = set.schema().unwrap();
+    let row = schema
+        .row(&json!({"tier": "premium", "total": 11.5, "since": "2024-02-01", "extra": 1}))
+        .unwrap();
+    assert!(
+        set.rule("r")
+            .unwrap()
+            .matches(&row, &Context::system())
+            .unwrap()
+    );
+    // data that does not fit the schema is rejected when the row is built
+    let bad = schema.row(&json!({"tier": "gold", "total": 1, "since": "2024-02-01"}));
+    assert_eq!(
+        bad.unwrap_err(),
+        "field `tier`: `gold` is not one of standard | premium"
+    );
+    let missing = schema.row(&json!({"tier": "premium", "since": "2024-02-01"}));
+    assert_eq!(missing.unwrap_err(), "field `total` is missing");
+}
+
+#[test]
+fn custom_functions_are_type_checked_like_builtins() {
+    let mut fns = Functions::new();
+    fns.register("vat", vec![Type::Number], Type::Float, |args| match args {
+        [Value::Int(i)] => Ok(Value::Float(*i as f64 * 0.2)),
+        [Value::Float(x)] => Ok(Value::Float(x * 0.2)),
+        _ => Err("needs a number".to_string()),
+    })
+    .unwrap();
+    assert!(
+        fns.register("len", vec![], Type::Int, |_| Ok(Value::Int(0)))
+            .is_err()
+    );
+    let env = Env::new().with_functions(fns);
+    let p = Program::compile(Source::new("<e>", "vat(total) > 10"), &env).unwrap();
+    assert!(
+        p.matches(&json!({"total": 100}), &Context::system())
+            .unwrap()
+    );
+    let err = Program::compile(Source::new("<e>", "vat(\"x\") > 1"), &env).unwrap_err();
+    assert_eq!(err.items[0].code, "E106");
+    let err = Program::compile(Source::new("<e>", "vat(1, 2) > 1"), &env).unwrap_err();
+    assert_eq!(err.items[0].code, "E103");
+    let err = Program::compile(Source::new("<e>", "vta(1) > 1"), &env).unwrap_err();
+    assert_eq!(err.items[0].help.as_deref(), Some("did you mean `vat`?"));
+}
+
+#[test]
+fn users_own_structs_are_records() {
+    struct Order {
+        total: i64,
+        country: String,
+    }
+    impl Record for Order {
+        fn field(&self, f: FieldRef<'_>) -> Option<Value<'_>> {
+            match f.name {
+                "total" => Some(Value::Int(self.total)),
+                "country" => Some(Value::str(&self.country)),
+                _ => None,
+            }
+        }
+    }
+    let p = Program::compile(
+        Source::new("<e>", "total > 10 and country in [FR, DE]"),
+        &Env::new(),
+    )
+    .unwrap();
+    let o = Order {
+        total: 20,
+        country: "DE".to_string(),
+    };
+    assert!(p.matches(&o, &Context::system()).unwrap());
+    assert_eq!(p.fields(), ["total", "country"]);
+}
