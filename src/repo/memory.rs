@@ -77,6 +77,17 @@ fn apply(tables: &Tables, unit: &UnitOfWork) -> Result<Option<Tables>, RepoError
     if unit.writes.is_empty() {
         return Ok(None);
     }
+    for read in &unit.reads {
+        let table = tables
+            .get(&read.repo)
+            .ok_or_else(|| RepoError::UnknownRepository(read.repo.clone()))?;
+        if table.get(&read.id) != read.entity.as_ref() {
+            return Err(RepoError::Changed {
+                repo: read.repo.clone(),
+                id: read.id.clone(),
+            });
+        }
+    }
     // Validate first against the current state plus earlier writes of this unit.
     let mut next: Tables = tables.clone();
     for write in &unit.writes {
@@ -231,6 +242,7 @@ mod tests {
                     entity: Entity::new(),
                 },
             ],
+            reads: Vec::new(),
         };
         assert!(matches!(repo.commit(&unit), Err(RepoError::Exists { .. })));
         assert_eq!(

@@ -3,8 +3,8 @@
 //! The saga runner reads entities through [`Repository`] and writes them as one
 //! [`UnitOfWork`] per step: every write of a step is applied, or none is.
 //! Implementations: [`MemoryRepository`] here, the JSON-file store in
-//! `crate::adapters`, and (next) a SQLite store that commits a step's writes with
-//! its outcome event.
+//! `crate::adapters`, and the SQLite store there, which commits a step's writes
+//! with its outcome event (`crate::saga::events::TransactionalStore`).
 
 use serde_json::{Map, Value as Json};
 
@@ -45,6 +45,17 @@ pub enum Write {
     },
 }
 
+/// An entity as it was read when a unit of work was computed from it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Read {
+    /// Repository name.
+    pub repo: String,
+    /// Entity id.
+    pub id: String,
+    /// The entity as read (`None`: it was missing).
+    pub entity: Option<Entity>,
+}
+
 /// The writes of one step, committed atomically.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct UnitOfWork {
@@ -52,6 +63,9 @@ pub struct UnitOfWork {
     pub key: String,
     /// Writes, applied in order.
     pub writes: Vec<Write>,
+    /// Optimistic concurrency: the unit applies only while each of these entities is
+    /// still as it was read ([`RepoError::Changed`] otherwise, which is worth a retry).
+    pub reads: Vec<Read>,
 }
 
 /// Errors raised by a repository.
@@ -76,6 +90,14 @@ pub enum RepoError {
         /// Entity id.
         id: String,
     },
+    /// An entity the unit of work was computed from changed before the commit.
+    #[error("`{repo}/{id}` changed since it was read")]
+    Changed {
+        /// Repository name.
+        repo: String,
+        /// Entity id.
+        id: String,
+    },
     /// The backing storage failed (I/O, serialisation); worth retrying.
     #[error("store error: {0}")]
     Storage(String),
@@ -84,7 +106,7 @@ pub enum RepoError {
 impl RepoError {
     /// True for errors that may go away on a retry (storage), false for data conflicts.
     pub fn is_transient(&self) -> bool {
-        matches!(self, RepoError::Storage(_))
+        matches!(self, RepoError::Storage(_) | RepoError::Changed { .. })
     }
 }
 
@@ -114,6 +136,7 @@ pub trait Repository: Send + Sync {
                 id: id.to_string(),
                 entity,
             }],
+            reads: Vec::new(),
         })
     }
     /// Merge fields into one entity.
@@ -125,6 +148,7 @@ pub trait Repository: Send + Sync {
                 id: id.to_string(),
                 patch,
             }],
+            reads: Vec::new(),
         })
     }
     /// Delete one entity.
@@ -135,6 +159,7 @@ pub trait Repository: Send + Sync {
                 repo: repo.to_string(),
                 id: id.to_string(),
             }],
+            reads: Vec::new(),
         })
     }
 }

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
+use crate::repo::{RepoError, Repository, UnitOfWork};
+
 /// One event of one saga.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -122,6 +124,51 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// An operator asked a failed saga to try its failed step (or compensation) again,
+    /// with a fresh retry budget.
+    SagaRetried {
+        /// The step tried again.
+        step: String,
+        /// Why, in the operator's words.
+        reason: String,
+    },
+    /// An operator declared a failed step done without it: the saga goes on forward.
+    StepSkippedByOperator {
+        /// Step name.
+        step: String,
+        /// Why, in the operator's words.
+        reason: String,
+    },
+    /// An operator declared a step undone by hand: the saga goes on compensating.
+    StepMarkedCompensated {
+        /// Step name.
+        step: String,
+        /// Why, in the operator's words.
+        reason: String,
+    },
+}
+
+impl EventKind {
+    /// The event's type name, as in its JSON form (`step_started`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventKind::SagaStarted { .. } => "saga_started",
+            EventKind::StepStarted { .. } => "step_started",
+            EventKind::StepSucceeded { .. } => "step_succeeded",
+            EventKind::StepFailed { .. } => "step_failed",
+            EventKind::StepSkipped { .. } => "step_skipped",
+            EventKind::CompensationStarted { .. } => "compensation_started",
+            EventKind::StepCompensationStarted { .. } => "step_compensation_started",
+            EventKind::StepCompensated { .. } => "step_compensated",
+            EventKind::CompensationFailed { .. } => "compensation_failed",
+            EventKind::SagaCompleted => "saga_completed",
+            EventKind::SagaCompensated => "saga_compensated",
+            EventKind::SagaFailed { .. } => "saga_failed",
+            EventKind::SagaRetried { .. } => "saga_retried",
+            EventKind::StepSkippedByOperator { .. } => "step_skipped_by_operator",
+            EventKind::StepMarkedCompensated { .. } => "step_marked_compensated",
+        }
+    }
 }
 
 /// Errors of an event store.
@@ -159,6 +206,35 @@ pub trait EventStore: Send + Sync {
     fn save_definition<'a>(&'a self, hash: &'a str, text: &'a str) -> StoreFuture<'a, ()>;
     /// A definition text by hash.
     fn load_definition<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<String>>;
+}
+
+/// Why [`TransactionalStore::append_with_writes`] wrote nothing.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CommitError {
+    /// The store failed: the saga must stop without advancing.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The writes do not apply (missing or existing entity, a concurrent change): the
+    /// attempt failed, and nothing was written.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// The future of [`TransactionalStore::append_with_writes`].
+pub type CommitFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CommitError>> + Send + 'a>>;
+
+/// An event store that also holds the runner's repositories (one database): a built-in
+/// step's writes and its outcome event commit in one transaction, so recovery never
+/// repeats them (exactly-once effects for built-in steps).
+///
+/// The runner uses it when built with [`crate::saga::Runner::transactional`]; with
+/// separate stores ([`crate::saga::Runner::new`]) it commits the writes first, then
+/// appends the event (a crash in between repeats the step on recovery).
+pub trait TransactionalStore: EventStore + Repository {
+    /// Apply every write of `unit` and append `event`, in one transaction: both or
+    /// neither. The event's `seq` rule is [`EventStore::append`]'s.
+    fn append_with_writes<'a>(&'a self, event: &'a Event, unit: &'a UnitOfWork)
+    -> CommitFuture<'a>;
 }
 
 /// A function called with every appended event (the in-process message bus).
@@ -314,6 +390,7 @@ pub enum StepStatus {
 
 /// One step as the events tell it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StepState {
     /// Step name.
     pub name: String,
@@ -336,6 +413,15 @@ pub struct StepState {
     /// Last compensation error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compensation_error: Option<String>,
+    /// Action attempts before an operator's retry (the retry policy counts from here).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt_base: u32,
+    /// Compensation attempts before an operator's retry.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub compensation_attempt_base: u32,
+    /// Why an operator skipped it or marked it compensated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_reason: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -344,6 +430,7 @@ fn is_zero(n: &u32) -> bool {
 
 /// A saga as its events tell it: the only state there is.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SagaState {
     /// The saga id.
     pub saga_id: Uuid,
@@ -478,6 +565,30 @@ impl SagaState {
                 self.status = SagaStatus::Failed;
                 self.failed_step = Some(step.clone());
                 self.reason = Some(reason.clone());
+            }
+            EventKind::SagaRetried { step, .. } => {
+                let s = self.step_mut(step);
+                if s.status == StepStatus::CompensationFailed {
+                    s.status = StepStatus::Retrying;
+                    s.compensation_attempt_base = s.compensation_attempts;
+                    self.status = SagaStatus::Compensating;
+                } else {
+                    s.status = StepStatus::Retrying;
+                    s.attempt_base = s.attempts;
+                    self.status = SagaStatus::Running;
+                }
+            }
+            EventKind::StepSkippedByOperator { step, reason } => {
+                let s = self.step_mut(step);
+                s.status = StepStatus::Skipped;
+                s.operator_reason = Some(reason.clone());
+                self.status = SagaStatus::Running;
+            }
+            EventKind::StepMarkedCompensated { step, reason } => {
+                let s = self.step_mut(step);
+                s.status = StepStatus::Compensated;
+                s.operator_reason = Some(reason.clone());
+                self.status = SagaStatus::Compensating;
             }
         }
     }

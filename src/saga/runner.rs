@@ -16,12 +16,13 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::events::{
-    Event, EventKind, EventStore, SagaState, SagaStatus, StepStatus, StoreError, fold,
+    CommitError, Event, EventKind, EventStore, SagaState, SagaStatus, StepStatus, StoreError,
+    TransactionalStore, fold,
 };
 use super::handlers::{HandlerCall, HandlerRegistry};
 use super::model::{Action, Filter, Saga, Step, Undo};
 use super::scope::{EntityScope, Scope, eval_context, id_string};
-use crate::repo::{FindError, RepoError, Repository, UnitOfWork, Write};
+use crate::repo::{FindError, Read, RepoError, Repository, UnitOfWork, Write};
 use crate::rules::Context;
 
 /// Fault injection: make actions or compensations fail without editing handlers.
@@ -52,7 +53,88 @@ pub enum RunError {
     /// The events do not belong to this saga definition.
     #[error("{0}")]
     Mismatch(String),
+    /// An operator command does not apply to the saga as it stands.
+    #[error("{0}")]
+    Operator(String),
 }
+
+/// What an operator does to a saga left `failed`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OperatorAction {
+    /// Try the failed step (or its compensation) again, with a fresh retry budget.
+    Retry {
+        /// Why.
+        reason: String,
+    },
+    /// Declare the failed forward step done without it; the saga goes on.
+    Skip {
+        /// The step.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+    /// Declare the step whose compensation failed undone by hand; compensation goes on.
+    MarkCompensated {
+        /// The step.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl OperatorAction {
+    /// The event that records this action, when it applies to `state`.
+    pub fn event(&self, state: &SagaState) -> Result<EventKind, String> {
+        if state.status != SagaStatus::Failed {
+            return Err(format!(
+                "saga `{}` is {}, not failed: operator commands apply only to failed sagas",
+                state.saga_id,
+                status_name(state.status)
+            ));
+        }
+        let failed = state.failed_step.clone().unwrap_or_default();
+        let failed_status = state.step(&failed).map(|s| s.status).unwrap_or_default();
+        let check_step = |step: &str, wanted: StepStatus, what: &str| {
+            if step != failed {
+                return Err(format!(
+                    "step `{step}` is not the failed step (`{failed}` is){}",
+                    if what.is_empty() { "" } else { what }
+                ));
+            }
+            if failed_status != wanted {
+                return Err(match wanted {
+                    StepStatus::Failed => format!(
+                        "step `{step}` failed while compensating: use `mark-compensated` or `retry`"
+                    ),
+                    _ => format!("step `{step}` failed going forward: use `skip` or `retry`"),
+                });
+            }
+            Ok(())
+        };
+        match self {
+            OperatorAction::Retry { reason } => Ok(EventKind::SagaRetried {
+                step: failed,
+                reason: reason.clone(),
+            }),
+            OperatorAction::Skip { step, reason } => {
+                check_step(step, StepStatus::Failed, "")?;
+                Ok(EventKind::StepSkippedByOperator {
+                    step: step.clone(),
+                    reason: reason.clone(),
+                })
+            }
+            OperatorAction::MarkCompensated { step, reason } => {
+                check_step(step, StepStatus::CompensationFailed, "")?;
+                Ok(EventKind::StepMarkedCompensated {
+                    step: step.clone(),
+                    reason: reason.clone(),
+                })
+            }
+        }
+    }
+}
+
+use super::read_model::status_name;
 
 /// Runs sagas.
 #[derive(Clone)]
@@ -61,6 +143,9 @@ pub struct Runner {
     events: Arc<dyn EventStore>,
     handlers: Arc<HandlerRegistry>,
     faults: Faults,
+    /// Set when the event store also holds the repositories: writes and outcome
+    /// events commit together.
+    atomic: Option<Arc<dyn TransactionalStore>>,
 }
 
 /// Why an attempt failed.
@@ -109,6 +194,22 @@ impl Runner {
             events,
             handlers,
             faults: Faults::default(),
+            atomic: None,
+        }
+    }
+
+    /// A runner whose event store also holds its repositories: a built-in step's
+    /// writes and its outcome event commit in one transaction.
+    pub fn transactional<S: TransactionalStore + 'static>(
+        store: Arc<S>,
+        handlers: Arc<HandlerRegistry>,
+    ) -> Runner {
+        Runner {
+            repo: store.clone(),
+            events: store.clone(),
+            handlers,
+            faults: Faults::default(),
+            atomic: Some(store),
         }
     }
 
@@ -150,7 +251,7 @@ impl Runner {
 
     /// Start a new saga with a fresh id and run it to a final status.
     pub async fn run(&self, saga: &Saga, input: Json) -> Result<SagaState, RunError> {
-        self.run_with_id(saga, Uuid::new_v4(), input).await
+        self.run_with_id(saga, Uuid::now_v7(), input).await
     }
 
     /// Start a new saga with the given id and run it to a final status.
@@ -179,6 +280,31 @@ impl Runner {
     /// Continue a saga from its events (a step started but not finished runs again
     /// with the same idempotency key; a compensating saga keeps compensating).
     pub async fn resume(&self, saga: &Saga, events: &[Event]) -> Result<SagaState, RunError> {
+        let state = Runner::checked_fold(saga, events)?;
+        let saga_id = state.saga_id;
+        let mut run = Run::new(self, saga, state, saga_id);
+        run.drive().await?;
+        Ok(run.state)
+    }
+
+    /// Apply an operator's action to a failed saga (appending its event, with the
+    /// reason), then continue the saga from there.
+    pub async fn operate(
+        &self,
+        saga: &Saga,
+        events: &[Event],
+        action: &OperatorAction,
+    ) -> Result<SagaState, RunError> {
+        let state = Runner::checked_fold(saga, events)?;
+        let kind = action.event(&state).map_err(RunError::Operator)?;
+        let saga_id = state.saga_id;
+        let mut run = Run::new(self, saga, state, saga_id);
+        run.append(kind).await?;
+        run.drive().await?;
+        Ok(run.state)
+    }
+
+    fn checked_fold(saga: &Saga, events: &[Event]) -> Result<SagaState, RunError> {
         let state = fold(events);
         if state.definition_hash != saga.definition_hash {
             return Err(RunError::Mismatch(format!(
@@ -186,10 +312,7 @@ impl Runner {
                 state.saga_id, state.definition_hash, saga.definition_hash
             )));
         }
-        let saga_id = state.saga_id;
-        let mut run = Run::new(self, saga, state, saga_id);
-        run.drive().await?;
-        Ok(run.state)
+        Ok(state)
     }
 }
 
@@ -222,16 +345,50 @@ impl<'r> Run<'r> {
         }
     }
 
-    async fn append(&mut self, kind: EventKind) -> Result<(), StoreError> {
-        let event = Event {
+    fn event(&self, kind: EventKind) -> Event {
+        Event {
             saga_id: self.saga_id,
             seq: self.state.last_seq + 1,
             at: Utc::now(),
             kind,
-        };
+        }
+    }
+
+    async fn append(&mut self, kind: EventKind) -> Result<(), StoreError> {
+        let event = self.event(kind);
         self.runner.events.append(&event).await?;
         self.state.apply(&event);
         Ok(())
+    }
+
+    /// Append `kind` together with the writes of `unit`: in one transaction when the
+    /// store holds the repositories, else the writes first, then the event.
+    /// `Ok(Err(_))`: the writes do not apply; nothing was written or appended.
+    async fn append_with(
+        &mut self,
+        kind: EventKind,
+        unit: UnitOfWork,
+    ) -> Result<Result<(), Failure>, StoreError> {
+        if unit.writes.is_empty() {
+            self.append(kind).await?;
+            return Ok(Ok(()));
+        }
+        let event = self.event(kind);
+        match &self.runner.atomic {
+            Some(store) => match store.append_with_writes(&event, &unit).await {
+                Ok(()) => {}
+                Err(CommitError::Repo(e)) => return Ok(Err(e.into())),
+                Err(CommitError::Store(e)) => return Err(e),
+            },
+            None => {
+                if let Err(e) = self.runner.repo.commit(&unit) {
+                    return Ok(Err(e.into()));
+                }
+                self.runner.events.append(&event).await?;
+            }
+        }
+        self.state.apply(&event);
+        Ok(Ok(()))
     }
 
     fn scope(&self) -> Scope<'_> {
@@ -303,7 +460,10 @@ impl<'r> Run<'r> {
                 }
             }
         }
-        let mut attempt = self.state.step(&name).map_or(0, |s| s.attempts);
+        let (mut attempt, base) = self
+            .state
+            .step(&name)
+            .map_or((0, 0), |s| (s.attempts, s.attempt_base));
         loop {
             attempt += 1;
             if self.deadline_passed() {
@@ -330,19 +490,24 @@ impl<'r> Run<'r> {
             } else {
                 self.attempt(step, attempt).await
             };
-            match result {
-                Ok(output) => {
-                    self.append(EventKind::StepSucceeded {
-                        step: name,
+            let f: Failure = match result {
+                Ok((output, unit)) => {
+                    let kind = EventKind::StepSucceeded {
+                        step: name.clone(),
                         attempt,
                         output,
-                    })
-                    .await?;
-                    return Ok(Next::Continue);
+                    };
+                    match self.append_with(kind, unit).await? {
+                        Ok(()) => return Ok(Next::Continue),
+                        Err(f) => f,
+                    }
                 }
-                Err(f) => {
+                Err(f) => f,
+            };
+            {
+                {
                     let will_retry = f.retryable
-                        && step.retry.allows_another(attempt)
+                        && step.retry.allows_another(attempt - base)
                         && !self.deadline_passed();
                     self.append(EventKind::StepFailed {
                         step: name.clone(),
@@ -357,7 +522,7 @@ impl<'r> Run<'r> {
                     }
                     self.sleep(
                         step.retry
-                            .backoff(attempt, self.jitter_unit(&name, attempt)),
+                            .backoff(attempt - base, self.jitter_unit(&name, attempt)),
                     )
                     .await;
                 }
@@ -404,19 +569,19 @@ impl<'r> Run<'r> {
     }
 
     /// One attempt of a step's action: `require`, the action, then `outputs`.
-    async fn attempt(&self, step: &Step, attempt: u32) -> Result<Json, Failure> {
+    async fn attempt(&self, step: &Step, attempt: u32) -> Result<(Json, UnitOfWork), Failure> {
         if let Some(req) = &step.require {
             self.check_require(req)?;
         }
         let key = format!("{}/{}", self.saga_id, step.name);
-        let result = self
+        let (result, unit) = self
             .with_timeout(
                 self.attempt_timeout(step, false),
                 self.perform(&step.action, &step.name, attempt, key),
             )
             .await?;
         if step.outputs.is_empty() {
-            return Ok(result);
+            return Ok((result, unit));
         }
         let scope = Scope {
             result: Some(&result),
@@ -428,14 +593,14 @@ impl<'r> Run<'r> {
                 out.insert(name.clone(), j);
             }
         }
-        Ok(Json::Object(out))
+        Ok((Json::Object(out), unit))
     }
 
-    async fn with_timeout(
+    async fn with_timeout<T>(
         &self,
         timeout: Option<Duration>,
-        fut: impl std::future::Future<Output = Result<Json, Failure>>,
-    ) -> Result<Json, Failure> {
+        fut: impl std::future::Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
         match timeout {
             None => fut.await,
             Some(t) => match tokio::time::timeout(t, fut).await {
@@ -487,20 +652,25 @@ impl<'r> Run<'r> {
         }
     }
 
-    /// Perform an action and return its result.
+    /// Perform an action: its result, and the writes to commit with its outcome
+    /// (built-in repository actions write nothing until then).
     async fn perform(
         &self,
         action: &Action,
         step: &str,
         attempt: u32,
         key: String,
-    ) -> Result<Json, Failure> {
+    ) -> Result<(Json, UnitOfWork), Failure> {
+        let no_writes = |key: String| UnitOfWork {
+            key,
+            ..UnitOfWork::default()
+        };
         let scope = self.scope();
         let ctx = &self.ctx;
         let eval = |v| scope.eval(v, ctx).map_err(Failure::permanent);
         let repo = &*self.runner.repo;
         match action {
-            Action::Noop => Ok(Json::Null),
+            Action::Noop => Ok((Json::Null, no_writes(key))),
             Action::Handler { name, args } => {
                 let handler = self
                     .runner
@@ -515,16 +685,17 @@ impl<'r> Run<'r> {
                     idempotency_key: key,
                     args: eval(args)?.unwrap_or(Json::Null),
                 };
-                handler.call(call).await.map_err(|e| Failure {
+                let result = handler.call(call).await.map_err(|e| Failure {
                     message: e.message,
                     retryable: e.retryable,
                     timed_out: false,
-                })
+                })?;
+                Ok((result, UnitOfWork::default()))
             }
             Action::Get { repo: name, id } => {
                 let id = id_string(eval(id)?, "id").map_err(Failure::permanent)?;
                 match repo.get(name, &id)? {
-                    Some(e) => Ok(Json::Object(e)),
+                    Some(e) => Ok((Json::Object(e), no_writes(key))),
                     None => Err(Failure::permanent(format!("`{name}/{id}` not found"))),
                 }
             }
@@ -542,9 +713,9 @@ impl<'r> Run<'r> {
                         id,
                         entity: entity.clone(),
                     }],
+                    reads: Vec::new(),
                 };
-                repo.commit(&unit)?;
-                Ok(Json::Object(entity))
+                Ok((Json::Object(entity), unit))
             }
             Action::Update {
                 repo: name,
@@ -580,12 +751,16 @@ impl<'r> Run<'r> {
                     key,
                     writes: vec![Write::Update {
                         repo: name.clone(),
-                        id,
+                        id: id.clone(),
                         patch,
                     }],
+                    reads: vec![Read {
+                        repo: name.clone(),
+                        id,
+                        entity: Some(current),
+                    }],
                 };
-                repo.commit(&unit)?;
-                Ok(Json::Object(merged))
+                Ok((Json::Object(merged), unit))
             }
             Action::Delete {
                 repo: name,
@@ -609,15 +784,23 @@ impl<'r> Run<'r> {
                         )));
                     }
                 }
+                let reads = match expect {
+                    Some(_) => vec![Read {
+                        repo: name.clone(),
+                        id: id.clone(),
+                        entity: current.clone(),
+                    }],
+                    None => Vec::new(),
+                };
                 let unit = UnitOfWork {
                     key,
                     writes: vec![Write::Delete {
                         repo: name.clone(),
                         id,
                     }],
+                    reads,
                 };
-                repo.commit(&unit)?;
-                Ok(current.map_or(Json::Null, Json::Object))
+                Ok((current.map_or(Json::Null, Json::Object), unit))
             }
             Action::Find { repo: name, filter } => {
                 let mut keep = |_id: &str, entity: &Map<String, Json>| -> Result<bool, String> {
@@ -642,15 +825,14 @@ impl<'r> Run<'r> {
                     FindError::Repo(r) => Failure::from(r),
                     other => Failure::permanent(other.to_string()),
                 })?;
-                Ok(Json::Array(
-                    found
-                        .into_iter()
-                        .map(|(id, mut e)| {
-                            e.entry("id").or_insert(Json::String(id));
-                            Json::Object(e)
-                        })
-                        .collect(),
-                ))
+                let list = found
+                    .into_iter()
+                    .map(|(id, mut e)| {
+                        e.entry("id").or_insert(Json::String(id));
+                        Json::Object(e)
+                    })
+                    .collect();
+                Ok((Json::Array(list), no_writes(key)))
             }
         }
     }
@@ -711,10 +893,9 @@ impl<'r> Run<'r> {
     ) -> Result<Result<(), String>, StoreError> {
         let name = step.name.clone();
         let policy = &self.saga.compensation_retry;
-        let mut attempt = self
-            .state
-            .step(&name)
-            .map_or(0, |s| s.compensation_attempts);
+        let (mut attempt, base) = self.state.step(&name).map_or((0, 0), |s| {
+            (s.compensation_attempts, s.compensation_attempt_base)
+        });
         loop {
             attempt += 1;
             self.append(EventKind::StepCompensationStarted {
@@ -734,17 +915,22 @@ impl<'r> Run<'r> {
                 )
                 .await
             };
-            match result {
-                Ok(_) => {
-                    self.append(EventKind::StepCompensated {
-                        step: name,
+            let f: Failure = match result {
+                Ok((_, unit)) => {
+                    let kind = EventKind::StepCompensated {
+                        step: name.clone(),
                         attempt,
-                    })
-                    .await?;
-                    return Ok(Ok(()));
+                    };
+                    match self.append_with(kind, unit).await? {
+                        Ok(()) => return Ok(Ok(())),
+                        Err(f) => f,
+                    }
                 }
-                Err(f) => {
-                    let will_retry = f.retryable && policy.allows_another(attempt);
+                Err(f) => f,
+            };
+            {
+                {
+                    let will_retry = f.retryable && policy.allows_another(attempt - base);
                     self.append(EventKind::CompensationFailed {
                         step: name.clone(),
                         attempt,
@@ -755,7 +941,7 @@ impl<'r> Run<'r> {
                     if !will_retry {
                         return Ok(Err(f.message));
                     }
-                    let wait = policy.backoff(attempt, self.jitter_unit(&name, attempt));
+                    let wait = policy.backoff(attempt - base, self.jitter_unit(&name, attempt));
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;
                     }
