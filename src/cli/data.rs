@@ -166,7 +166,7 @@ pub fn load(path: &Path, format: DataFormat) -> Result<Data, String> {
         let mut bytes = Vec::new();
         std::io::stdin().read_to_end(&mut bytes).map(|_| bytes)
     } else {
-        std::fs::read(path)
+        read_file(path)
     };
     let bytes = read.map_err(|e| format!("cannot read `{name}`: {e}"))?;
     let format = match format {
@@ -194,6 +194,34 @@ pub fn load(path: &Path, format: DataFormat) -> Result<Data, String> {
         bytes,
         layout: Layout::Slots(slots),
     })
+}
+
+/// Read a whole file; a large one is read by one thread per core, each into its
+/// own part of the buffer (the kernel's copy is most of the cost of reading).
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if len < (16 << 20) || threads < 2 || !file.metadata()?.is_file() {
+        return std::fs::read(path);
+    }
+    let mut buf = vec![0u8; len];
+    let part = len.div_ceil(threads);
+    std::thread::scope(|s| {
+        let file = &file;
+        let handles: Vec<_> = buf
+            .chunks_mut(part)
+            .enumerate()
+            .map(|(i, chunk)| s.spawn(move || file.read_exact_at(chunk, (i * part) as u64)))
+            .collect();
+        for h in handles {
+            h.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("reader thread failed")))?;
+        }
+        Ok::<(), std::io::Error>(())
+    })?;
+    Ok(buf)
 }
 
 fn guess(path: &Path, bytes: &[u8]) -> DataFormat {
