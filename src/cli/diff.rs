@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::data::{self, DataFormat};
+use super::data::DataFormat;
 use super::rules::{EXIT_DATA, EXIT_RULES, Output};
 use super::{ErrorFormat, render};
 use rulesaga::rules::RuleErrors;
-use rulesaga::{Context, Env, Program, RuleSet};
+use rulesaga::{Env, Program, RuleSet};
 
 /// `rulesaga diff`
 #[derive(Args, Debug)]
@@ -103,25 +103,14 @@ pub fn run(args: DiffArgs, format: ErrorFormat) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let ctx = match &args.now {
-        Some(now) => match chrono::DateTime::parse_from_rfc3339(now) {
-            Ok(t) => Context::at(t),
-            Err(e) => {
-                eprint!(
-                    "{}",
-                    render::plain_error(&format!("--now `{now}`: {e}"), format)
-                );
-                return ExitCode::from(EXIT_DATA);
-            }
-        },
-        None => Context::system(),
-    };
-    let data = match data::load(&args.data, args.data_format) {
-        Ok(d) => d,
-        Err(e) => {
-            eprint!("{}", render::plain_error(&e, format));
-            return ExitCode::from(EXIT_DATA);
-        }
+    let (ctx, data) = match super::rules::context_and_data(
+        args.now.as_deref(),
+        &args.data,
+        args.data_format,
+        format,
+    ) {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     let mut n_records = 0usize;
     let (mut n_gained, mut n_lost, mut n_errors) = (0usize, 0usize, 0usize);

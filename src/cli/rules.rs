@@ -229,26 +229,11 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let ctx = match &args.now {
-        Some(now) => match chrono::DateTime::parse_from_rfc3339(now) {
-            Ok(t) => Context::at(t),
-            Err(e) => {
-                eprint!(
-                    "{}",
-                    render::plain_error(&format!("--now `{now}`: {e}"), format)
-                );
-                return ExitCode::from(EXIT_DATA);
-            }
-        },
-        None => Context::system(),
-    };
-    let data = match data::load(&args.data, args.data_format) {
-        Ok(d) => d,
-        Err(e) => {
-            eprint!("{}", render::plain_error(&e, format));
-            return ExitCode::from(EXIT_DATA);
-        }
-    };
+    let (ctx, data) =
+        match context_and_data(args.now.as_deref(), &args.data, args.data_format, format) {
+            Ok(both) => both,
+            Err(code) => return code,
+        };
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -307,6 +292,36 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         ExitCode::from(EXIT_DATA)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The clock (`--now`, else the system's) and the records of `--data`, or the exit
+/// code after reporting why not. Shared by `eval` and `diff`.
+pub(super) fn context_and_data(
+    now: Option<&str>,
+    path: &std::path::Path,
+    data_format: DataFormat,
+    format: ErrorFormat,
+) -> Result<(Context, Data), ExitCode> {
+    let ctx = match now {
+        Some(now) => match chrono::DateTime::parse_from_rfc3339(now) {
+            Ok(t) => Context::at(t),
+            Err(e) => {
+                eprint!(
+                    "{}",
+                    render::plain_error(&format!("--now `{now}`: {e}"), format)
+                );
+                return Err(ExitCode::from(EXIT_DATA));
+            }
+        },
+        None => Context::system(),
+    };
+    match data::load(path, data_format) {
+        Ok(d) => Ok((ctx, d)),
+        Err(e) => {
+            eprint!("{}", render::plain_error(&e, format));
+            Err(ExitCode::from(EXIT_DATA))
+        }
     }
 }
 

@@ -228,6 +228,17 @@ impl BinaryOp {
         }
     }
 
+    /// The operator with its operands swapped: `a < b` is `b > a`.
+    pub fn flipped(self) -> BinaryOp {
+        match self {
+            BinaryOp::Lt => BinaryOp::Gt,
+            BinaryOp::Le => BinaryOp::Ge,
+            BinaryOp::Gt => BinaryOp::Lt,
+            BinaryOp::Ge => BinaryOp::Le,
+            other => other,
+        }
+    }
+
     /// True for `== != < <= > >=`.
     pub fn is_comparison(self) -> bool {
         matches!(

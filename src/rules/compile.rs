@@ -240,7 +240,7 @@ impl Compiler {
         if let Some(f) = self.fast_compare(op, left, right) {
             return f;
         }
-        if let Some(f) = self.fast_compare(flip(op), right, left) {
+        if let Some(f) = self.fast_compare(op.flipped(), right, left) {
             return f;
         }
         let (l, r_) = (self.value(left), self.value(right));
@@ -500,15 +500,4 @@ fn str_compare<const OP: u8>(name: Box<str>, slot: u32, k: Box<str>) -> PredFn {
             Some(other) => ops::compare_op(op_of(OP), &other, &Value::str(&k)),
         })
     })
-}
-
-/// `a op b` is `b flip(op) a`.
-fn flip(op: BinaryOp) -> BinaryOp {
-    match op {
-        BinaryOp::Lt => BinaryOp::Gt,
-        BinaryOp::Le => BinaryOp::Ge,
-        BinaryOp::Gt => BinaryOp::Lt,
-        BinaryOp::Ge => BinaryOp::Le,
-        other => other,
-    }
 }

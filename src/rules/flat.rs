@@ -133,8 +133,8 @@ fn emit(node: &Node, t: u32, f: u32, tests: &mut Vec<Instr>) -> Option<u32> {
         NodeKind::Const(Value::Bool(b)) => push(tests, Test::Const(*b), t, f),
         NodeKind::Const(_) => push(tests, Test::Const(false), t, f),
         NodeKind::Compare { op, left, right } => {
-            let test =
-                compare_test(*op, left, right).or_else(|| compare_test(flip(*op), right, left))?;
+            let test = compare_test(*op, left, right)
+                .or_else(|| compare_test(op.flipped(), right, left))?;
             push(tests, test, t, f)
         }
         NodeKind::Member { op, left, right } if matches!(op, BinaryOp::In | BinaryOp::NotIn) => {
@@ -198,17 +198,6 @@ fn compare_test(op: BinaryOp, field: &Node, konst: &Node) -> Option<Test> {
         },
         _ => return None,
     })
-}
-
-/// `a op b` is `b flip(op) a`.
-fn flip(op: BinaryOp) -> BinaryOp {
-    match op {
-        BinaryOp::Lt => BinaryOp::Gt,
-        BinaryOp::Le => BinaryOp::Ge,
-        BinaryOp::Gt => BinaryOp::Lt,
-        BinaryOp::Ge => BinaryOp::Le,
-        other => other,
-    }
 }
 
 #[inline(always)]

@@ -143,16 +143,6 @@ fn compare(op: BinaryOp, a: &Const, b: &Const) -> Option<bool> {
     })
 }
 
-fn flip(op: BinaryOp) -> BinaryOp {
-    match op {
-        BinaryOp::Lt => BinaryOp::Gt,
-        BinaryOp::Le => BinaryOp::Ge,
-        BinaryOp::Gt => BinaryOp::Lt,
-        BinaryOp::Ge => BinaryOp::Le,
-        other => other,
-    }
-}
-
 /// What one clause of an `and` says about one field.
 enum Fact {
     /// `lo <(=) field <(=) hi`; `None` for no bound; the flag is "inclusive".
@@ -170,7 +160,7 @@ fn fact(expr: &Expr, scope: &Scope<'_>) -> Option<(String, Fact)> {
             let right_field = if symbol { None } else { scope.field(right) };
             let (field, op, value) = match (scope.field(left), right_field) {
                 (Some(f), None) => (f, *op, constant(right, scope, true)?),
-                (None, Some(f)) => (f, flip(*op), constant(left, scope, false)?),
+                (None, Some(f)) => (f, op.flipped(), constant(left, scope, false)?),
                 _ => return None,
             };
             let f = match (op, value) {
