@@ -1,6 +1,6 @@
 //! `rulesaga fmt FILE...`: rewrite rule files in canonical style, or `--check` them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -24,29 +24,7 @@ pub struct FmtArgs {
 
 /// Rule files under the given paths (folders searched recursively), sorted.
 fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for path in entries {
-            if path.is_dir() {
-                walk(&path, out)?;
-            } else if path.extension().is_some_and(|e| e == "rules") {
-                out.push(path);
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            walk(path, &mut out).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        } else {
-            out.push(path.clone());
-        }
-    }
-    Ok(out)
+    super::files::find(paths, super::files::is_rule_file)
 }
 
 /// A unified diff of two texts, `--- a` / `+++ b` headers, 3 lines of context.

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod data;
 mod diff;
+mod files;
 mod fmt;
 mod render;
 mod rules;

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -35,65 +35,15 @@ pub enum ReportFormat {
 
 /// Test files under the given paths (folders searched recursively), sorted and deduplicated.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            walk(path, &mut out).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        } else if path.is_file() {
-            out.push(path.clone());
-        } else {
-            return Err(format!("`{}` does not exist", path.display()));
-        }
-    }
-    out.dedup();
-    Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if testfile::is_test_file(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
+    super::files::find(paths, testfile::is_test_file)
 }
 
 /// `check` inputs: rule files and test files (folders give both, recursively).
 pub fn split_inputs(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
-    fn walk(dir: &Path, rules: &mut Vec<PathBuf>, tests: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for path in entries {
-            if path.is_dir() {
-                walk(&path, rules, tests)?;
-            } else if testfile::is_test_file(&path) {
-                tests.push(path);
-            } else if path.extension().is_some_and(|e| e == "rules") {
-                rules.push(path);
-            }
-        }
-        Ok(())
-    }
-    let (mut rules, mut tests) = (Vec::new(), Vec::new());
-    for path in paths {
-        if path.is_dir() {
-            walk(path, &mut rules, &mut tests)
-                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        } else if testfile::is_test_file(path) {
-            tests.push(path.clone());
-        } else {
-            rules.push(path.clone());
-        }
-    }
-    Ok((rules, tests))
+    let found = super::files::find(paths, |p| {
+        testfile::is_test_file(p) || super::files::is_rule_file(p)
+    })?;
+    Ok(found.into_iter().partition(|p| !testfile::is_test_file(p)))
 }
 
 /// The rules that test files name or call; a test file that does not load is an error.
