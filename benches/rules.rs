@@ -98,6 +98,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             black_box(&data)
                 .iter()
+                .filter(|c| program.matches_typed(*c, &ctx).unwrap_or(false))
+                .count()
+        })
+    });
+    g.bench_function("typed_records_dyn", |b| {
+        b.iter(|| {
+            black_box(&data)
+                .iter()
                 .filter(|c| program.matches(*c, &ctx).unwrap_or(false))
                 .count()
         })
@@ -112,7 +120,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             black_box(&json)
                 .iter()
-                .filter(|r| untyped.matches(*r, &ctx).unwrap_or(false))
+                .filter(|r| untyped.matches_typed(*r, &ctx).unwrap_or(false))
                 .count()
         })
     });
@@ -125,7 +133,7 @@ fn bench(c: &mut Criterion) {
             let mut n = 0;
             for line in black_box(&lines) {
                 if record.parse(line, &index).is_ok()
-                    && untyped.matches(&record, &ctx).unwrap_or(false)
+                    && untyped.matches_typed(&record, &ctx).unwrap_or(false)
                 {
                     n += 1;
                 }

@@ -400,7 +400,7 @@ fn evaluate_all(
                 Err(e) => Outcome::Error(e.into()),
                 Ok(text) => match record.parse(text, &index) {
                     Err(e) => Outcome::Error(format!("invalid JSON: {e}").into()),
-                    Ok(()) => match program.matches(&record, ctx) {
+                    Ok(()) => match program.matches_typed(&record, ctx) {
                         Ok(m) => Outcome::Matched(m),
                         Err(e) => Outcome::Error(e.to_string().into()),
                     },

@@ -228,6 +228,21 @@ impl Program {
         if let Some(flat) = &self.inner.flat {
             return flat.run(record).map_err(|e| *e);
         }
+        self.matches_on_closures(record, ctx)
+    }
+
+    /// Like [`Program::matches`], compiled for one concrete record type: on the
+    /// fast path, `R::field` is called directly and inlined instead of through a
+    /// `dyn Record`. Use it in hot loops over your own structs.
+    #[inline]
+    pub fn matches_typed<R: Record>(&self, record: &R, ctx: &Context) -> Result<bool, EvalError> {
+        if let Some(flat) = &self.inner.flat {
+            return flat.run(record).map_err(|e| *e);
+        }
+        self.matches_on_closures(record, ctx)
+    }
+
+    fn matches_on_closures(&self, record: &dyn Record, ctx: &Context) -> Result<bool, EvalError> {
         let mut frame = self.frame(ctx);
         (self.inner.pred)(record, &mut frame).map_err(|e| *e)
     }

@@ -77,9 +77,10 @@ impl Flat {
         Some(Flat { tests, entry })
     }
 
-    /// Evaluate against a record.
+    /// Evaluate against a record. Generic, so that a concrete record type's
+    /// `field` is inlined (with `R = dyn Record` it is one dynamic call per test).
     #[inline]
-    pub fn run(&self, r: &dyn Record) -> Fallible<bool> {
+    pub fn run<R: Record + ?Sized>(&self, r: &R) -> Fallible<bool> {
         let mut pc = self.entry;
         loop {
             let Some(ins) = self.tests.get(pc as usize) else {
@@ -201,7 +202,7 @@ fn compare_test(op: BinaryOp, field: &Node, konst: &Node) -> Option<Test> {
 }
 
 #[inline(always)]
-fn read<'r>(r: &'r dyn Record, field: &FieldAt) -> Option<Value<'r>> {
+fn read<'r, R: Record + ?Sized>(r: &'r R, field: &FieldAt) -> Option<Value<'r>> {
     r.field(FieldRef {
         name: &field.name,
         slot: Some(field.slot),
@@ -215,7 +216,7 @@ fn not_finite(field: &FieldAt) -> Box<EvalError> {
 
 /// One test, with the semantics of `ops` (missing or null makes a comparison false).
 #[inline(always)]
-fn test(test: &Test, r: &dyn Record) -> Fallible<bool> {
+fn test<R: Record + ?Sized>(test: &Test, r: &R) -> Fallible<bool> {
     Ok(match test {
         Test::Int { field, op, k } => match read(r, field) {
             Some(Value::Int(i)) => ops::ordering_holds(*op, i.cmp(k)),
