@@ -18,11 +18,31 @@ fn program(expr: &str) -> Program {
 fn check_table(rows: &[(&str, serde_json::Value, bool)]) {
     let mut failures = Vec::new();
     for (expr, record, want) in rows {
-        let got = program(expr).matches(record, &ctx());
+        let p = program(expr);
+        let got = p.matches(record, &ctx());
         if got != Ok(*want) {
             failures.push(format!(
                 "`{expr}` on {record}: expected {want}, got {got:?}"
             ));
+        }
+        // the monomorphised entry point agrees with the dynamic one
+        let typed = p.matches_typed(record, &ctx());
+        if typed != got {
+            failures.push(format!(
+                "`{expr}` on {record}: matches_typed says {typed:?}"
+            ));
+        }
+        // the closure tree (used by `evaluate`) agrees with the flat fast path
+        let as_value = p
+            .evaluate(record, &ctx())
+            .map(|v| matches!(v, Some(rulesaga::Value::Bool(true))));
+        if as_value != got {
+            failures.push(format!("`{expr}` on {record}: evaluate says {as_value:?}"));
+        }
+        // the explaining interpreter agrees too
+        let explained = p.explain(record, &ctx()).map(|e| e.matched);
+        if explained != got {
+            failures.push(format!("`{expr}` on {record}: explain says {explained:?}"));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
