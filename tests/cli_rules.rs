@@ -237,6 +237,19 @@ fn hostile_input_gets_clean_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stdout(&o).contains("integer overflow"), "{}", stdout(&o));
 
+    // with a schema, a record that does not fit it is a data error for that record
+    let o = run_stdin(
+        &["eval", "--rules", "specs/discount.rules", "-e", "total > 0", "--data", "-", "--output", "jsonl"],
+        b"{\"name\":\"a\",\"tier\":\"vip\",\"total\":1,\"days\":2}\n{\"name\":\"b\",\"tier\":\"gold\",\"total\":1,\"days\":2}\n",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stdout(&o).starts_with("{\"index\":0,\"matched\":true}"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("record 1: does not fit the schema: field `tier`: `gold` is not one of standard | premium | vip"), "{}", stderr(&o));
+
     // usage errors exit 2
     let o = run(&["eval", "--data", "x.json"]);
     assert_eq!(o.status.code(), Some(2));

@@ -211,3 +211,43 @@ fn users_own_structs_are_records() {
     assert!(p.matches(&o, &Context::system()).unwrap());
     assert_eq!(p.fields(), ["total", "country"]);
 }
+
+#[test]
+fn uint_fields_are_never_negative() {
+    let set = compile(&[(
+        "u.rules",
+        "schema {\n  days: uint\n}\nrule a = days < 0\nrule b = days >= 0\nrule c = days < 10\n",
+    )])
+    .unwrap();
+    let warnings: Vec<(&str, String)> = set
+        .warnings()
+        .iter()
+        .flat_map(|d| d.items.iter().map(|i| (i.code, i.message.clone())))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            ("W001", "`days < 0` is always false".to_string()),
+            (
+                "W001",
+                "`days >= 0` is always true whenever `days` is present".to_string()
+            ),
+        ]
+    );
+    let schema = set.schema().unwrap();
+    assert_eq!(
+        schema.row(&json!({"days": -1})).unwrap_err(),
+        "field `days`: expected uint, found a negative number"
+    );
+    assert_eq!(
+        schema.check_record(&json!({"days": -1})).unwrap_err(),
+        "field `days`: expected uint, found a negative number"
+    );
+    assert!(schema.check_record(&json!({"days": 3})).is_ok());
+    assert_eq!(
+        schema.check_record(&json!({})).unwrap_err(),
+        "field `days` is missing"
+    );
+    // arithmetic on a uint is a plain int
+    assert!(set.compile_expr("days - 20 < 0").is_ok());
+}

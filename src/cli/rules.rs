@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use super::data::{self, Data, DataFormat, Layout, RecordSlot, Share};
 use super::{ErrorFormat, render};
 use rulesaga::json::{FieldIndex, SparseRecord};
-use rulesaga::rules::{self, RuleErrors};
+use rulesaga::rules::{self, RuleErrors, Schema};
 use rulesaga::{Context, Env, Program, RuleSet, Source};
 
 /// Exit code for errors in rules.
@@ -225,7 +225,7 @@ enum Outcome {
 
 /// `rulesaga eval`
 pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
-    let (program, _rules) = match compile(&args, format) {
+    let (program, rules) = match compile(&args, format) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -238,7 +238,8 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let evaluated = evaluate_all(&program, &data, &ctx, threads, !args.count);
+    let schema = rules.as_ref().and_then(RuleSet::schema);
+    let evaluated = evaluate_all(&program, schema, &data, &ctx, threads, !args.count);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let errors: Vec<(usize, &RecordSlot, &str)> = evaluated
@@ -386,6 +387,7 @@ struct ShareResult {
 /// checking UTF-8, parsing and evaluating), keeping input order.
 fn evaluate_all(
     program: &Program,
+    schema: Option<&Schema>,
     data: &Data,
     ctx: &Context,
     threads: usize,
@@ -400,9 +402,13 @@ fn evaluate_all(
                 Err(e) => Outcome::Error(e.into()),
                 Ok(text) => match record.parse(text, &index) {
                     Err(e) => Outcome::Error(format!("invalid JSON: {e}").into()),
-                    Ok(()) => match program.matches_typed(&record, ctx) {
-                        Ok(m) => Outcome::Matched(m),
-                        Err(e) => Outcome::Error(e.to_string().into()),
+                    // with a schema, records must fit it (slots are the schema's)
+                    Ok(()) => match schema.map_or(Ok(()), |s| s.check_record(&record)) {
+                        Err(e) => Outcome::Error(format!("does not fit the schema: {e}").into()),
+                        Ok(()) => match program.matches_typed(&record, ctx) {
+                            Ok(m) => Outcome::Matched(m),
+                            Err(e) => Outcome::Error(e.to_string().into()),
+                        },
                     },
                 },
             };

@@ -1139,6 +1139,7 @@ fn accepts(want: &Type, got: &Type) -> bool {
         (Type::Any, _) | (_, Type::Any) => true,
         (Type::Number | Type::Float, g) if g.is_numeric() => true,
         (Type::String, g) if g.is_stringy() => true,
+        (Type::Int, Type::UInt) => true,
         (Type::List(_), Type::List(_)) => true,
         (w, g) => w == g,
     }
@@ -1154,7 +1155,9 @@ fn result_type(func: &Function, args: &[Node]) -> Type {
 
 fn arith_type(op: BinaryOp, l: &Type, r: &Type) -> Option<Type> {
     use Type::*;
-    Some(match (l, r) {
+    // arithmetic on a never-negative int can go negative: the result is a plain int
+    let plain = |t: &Type| if *t == UInt { Int } else { t.clone() };
+    Some(match (&plain(l), &plain(r)) {
         (Any, _) | (_, Any) => Any,
         (Int, Int) => match op {
             BinaryOp::Div => Number,

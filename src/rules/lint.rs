@@ -62,6 +62,33 @@ impl Scope<'_> {
         Some(path)
     }
 
+    /// Is this operand a field the schema declares `uint` (never negative)?
+    fn is_unsigned(&self, expr: &Expr) -> bool {
+        let Some(schema) = self.schema else {
+            return false;
+        };
+        let (head, rest) = match &expr.kind {
+            ExprKind::Name { head, rest } if self.is_field_word(&head.name) => (head, rest),
+            ExprKind::Field { head, rest } => (head, rest),
+            _ => return false,
+        };
+        let Some((_, field)) = schema.root.get(&head.name) else {
+            return false;
+        };
+        let mut ty = &field.ty;
+        for segment in rest {
+            match (segment, ty) {
+                (PathSegment::Field(f), Type::Object(obj)) => match obj.get(&f.name) {
+                    Some((_, field)) => ty = &field.ty,
+                    None => return false,
+                },
+                (PathSegment::Index(_), Type::List(element)) => ty = element,
+                _ => return false,
+            }
+        }
+        *ty == Type::UInt
+    }
+
     /// Is this field path optional in the schema (any step declared `name?:`)?
     fn is_optional(&self, expr: &Expr) -> bool {
         let Some(schema) = self.schema else {
@@ -336,6 +363,7 @@ impl Linter<'_> {
     }
 
     fn constant_comparison(&mut self, expr: &Expr, op: BinaryOp, left: &Expr, right: &Expr) {
+        self.unsigned_comparison(expr, op, left, right);
         let (Some(a), Some(b)) = (
             constant(left, &self.scope, false),
             constant(right, &self.scope, false),
@@ -353,6 +381,46 @@ impl Linter<'_> {
                 .with_help("compare a field, or write `true` / `false` if that is what you mean"),
             );
         }
+    }
+
+    /// `days < 0` when the schema says `days: uint`: decided by the type alone.
+    fn unsigned_comparison(&mut self, expr: &Expr, op: BinaryOp, left: &Expr, right: &Expr) {
+        let (field, op, konst) = if self.scope.is_unsigned(left) {
+            (left, op, right)
+        } else if self.scope.is_unsigned(right) {
+            (right, op.flipped(), left)
+        } else {
+            return;
+        };
+        let Some(Const::Num(c)) = constant(konst, &self.scope, false) else {
+            return;
+        };
+        let result = match op {
+            BinaryOp::Lt if c <= 0.0 => false,
+            BinaryOp::Le | BinaryOp::Eq if c < 0.0 => false,
+            BinaryOp::Gt | BinaryOp::Ne if c < 0.0 => true,
+            BinaryOp::Ge if c <= 0.0 => true,
+            _ => return,
+        };
+        let name = print_expr(field);
+        let when = if result {
+            format!(" whenever `{name}` is present")
+        } else {
+            String::new()
+        };
+        self.out.push(
+            Diagnostic::warning(
+                "W001",
+                expr.span,
+                format!("`{}` is always {result}{when}", print_expr(expr)),
+            )
+            .with_label(format!("`{name}` is a uint: never negative"))
+            .with_help(if result {
+                format!("to test that `{name}` is present, write `{name} is not null`")
+            } else {
+                "check the bound: it cannot be reached".to_string()
+            }),
+        );
     }
 
     fn between(&mut self, expr: &Expr, value: &Expr, low: &Expr, high: &Expr) {

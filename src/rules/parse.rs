@@ -44,8 +44,8 @@ pub const MAX_DEPTH: usize = 64;
 const MAX_TREE_DEPTH: usize = 4 * MAX_DEPTH;
 
 /// The type names a schema accepts.
-const TYPE_NAMES: [&str; 9] = [
-    "int", "float", "number", "string", "bool", "date", "datetime", "duration", "any",
+const TYPE_NAMES: [&str; 10] = [
+    "int", "uint", "float", "number", "string", "bool", "date", "datetime", "duration", "any",
 ];
 
 /// Parse one expression.

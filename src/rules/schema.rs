@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::ast::{FieldDecl, SchemaDecl, TypeExpr};
 use crate::diag::{Diagnostic, Span, did_you_mean};
-use crate::value::{OwnedValue, Row, Value, json_value};
+use crate::value::{FieldRef, OwnedValue, Record, Row, Value, json_value};
 
 /// A value type.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,6 +20,8 @@ pub enum Type {
     Bool,
     /// `int`
     Int,
+    /// `uint`: an int that is never negative (checked when data is read into a `Row`).
+    UInt,
     /// `float`
     Float,
     /// `number`: int or float.
@@ -78,6 +80,7 @@ impl fmt::Display for Type {
             Type::Any => write!(f, "any"),
             Type::Bool => write!(f, "bool"),
             Type::Int => write!(f, "int"),
+            Type::UInt => write!(f, "uint"),
             Type::Float => write!(f, "float"),
             Type::Number => write!(f, "number"),
             Type::String => write!(f, "string"),
@@ -105,7 +108,7 @@ impl fmt::Display for Type {
 impl Type {
     /// True for int, float and number.
     pub fn is_numeric(&self) -> bool {
-        matches!(self, Type::Int | Type::Float | Type::Number)
+        matches!(self, Type::Int | Type::UInt | Type::Float | Type::Number)
     }
 
     /// True for strings and enums (enums hold symbols, which are strings).
@@ -176,6 +179,28 @@ impl Schema {
         self.root.fields.iter().map(|f| f.name.clone()).collect()
     }
 
+    /// Check a record against the schema, field by field (read by slot): required
+    /// fields present and not null, values of the declared type (ints for `int`,
+    /// never negative for `uint`, known symbols for enums, parsable dates). Fields
+    /// the schema does not declare are not looked at.
+    pub fn check_record(&self, record: &dyn Record) -> Result<(), String> {
+        for (slot, field) in self.root.fields.iter().enumerate() {
+            let value = record.field(FieldRef {
+                name: &field.name,
+                slot: u32::try_from(slot).ok(),
+            });
+            match value {
+                None | Some(Value::Null) if field.optional => {}
+                None => return Err(format!("field `{}` is missing", field.name)),
+                Some(Value::Null) => return Err(format!("field `{}` is null", field.name)),
+                Some(v) => {
+                    fits(&field.ty, &v).map_err(|e| format!("field `{}`: {e}", field.name))?
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Turn a JSON object into a schema-typed [`Row`], checking every field:
     /// required fields present, types right, enum symbols known, dates parsed.
     /// Fields the schema does not declare are ignored.
@@ -201,6 +226,41 @@ impl Schema {
     }
 }
 
+/// Does a value fit a declared type? (The shallow check of [`Schema::check_record`].)
+fn fits(ty: &Type, v: &Value<'_>) -> Result<(), String> {
+    let ok = match (ty, v) {
+        (Type::Any, _) => true,
+        (Type::Int, Value::Int(_)) => true,
+        (Type::Int | Type::UInt, Value::Float(x)) => {
+            x.fract() == 0.0 && (*ty == Type::Int || *x >= 0.0)
+        }
+        (Type::UInt, Value::Int(i)) => *i >= 0,
+        (Type::Float | Type::Number, Value::Int(_) | Value::Float(_)) => true,
+        (Type::String, Value::Str(_)) | (Type::Bool, Value::Bool(_)) => true,
+        (Type::Enum(variants), Value::Str(s)) => {
+            if !variants.iter().any(|x| x == s) {
+                return Err(format!("`{s}` is not one of {ty}"));
+            }
+            true
+        }
+        (Type::Date, Value::Date(_)) | (Type::DateTime, Value::DateTime(_)) => true,
+        (Type::Duration, Value::Duration(_)) => true,
+        (Type::Date, Value::Str(s)) => super::ops::parse_date(s).is_some(),
+        (Type::DateTime, Value::Str(s)) => super::ops::parse_datetime(s).is_some(),
+        (Type::Duration, Value::Str(s)) => parse_duration_text(s).is_some(),
+        (Type::List(_), Value::List(_) | Value::OwnedList(_)) => true,
+        (Type::Object(_), Value::Object(_) | Value::OwnedObject(_)) => true,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else if *ty == Type::UInt && matches!(v, Value::Int(_) | Value::Float(_)) {
+        Err(format!("expected {ty}, found a negative number"))
+    } else {
+        Err(format!("expected {ty}, found {} `{v}`", v.type_name()))
+    }
+}
+
 fn json_kind(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "null",
@@ -219,6 +279,10 @@ fn conform(ty: &Type, v: &serde_json::Value) -> Result<OwnedValue, String> {
     Ok(match (ty, &value) {
         (Type::Any, _) => value.into_owned(),
         (Type::Int, Value::Int(_)) => value.into_owned(),
+        (Type::UInt, Value::Int(i)) if *i >= 0 => value.into_owned(),
+        (Type::UInt, Value::Int(_)) => {
+            return Err(format!("expected {ty}, found a negative number"));
+        }
         (Type::Int, Value::Float(x)) if x.fract() == 0.0 && x.abs() < 9.2e18 => {
             Value::Int(*x as i64)
         }
@@ -277,14 +341,15 @@ fn object_from_decls(fields: &[FieldDecl], diags: &mut Vec<Diagnostic>) -> Objec
     out
 }
 
-const TYPE_NAMES: [&str; 9] = [
-    "int", "float", "number", "string", "bool", "date", "datetime", "duration", "any",
+const TYPE_NAMES: [&str; 10] = [
+    "int", "uint", "float", "number", "string", "bool", "date", "datetime", "duration", "any",
 ];
 
 fn type_from_expr(ty: &TypeExpr, diags: &mut Vec<Diagnostic>) -> Type {
     match ty {
         TypeExpr::Named { name } => match name.name.as_str() {
             "int" => Type::Int,
+            "uint" => Type::UInt,
             "float" => Type::Float,
             "number" => Type::Number,
             "string" => Type::String,
