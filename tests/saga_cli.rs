@@ -365,14 +365,13 @@ fn validate_reports_every_error_with_position_and_path() {
     let (code, _, stderr) = sb.run(&["saga", "validate", "bad.yaml"]);
     assert_eq!(code, 1);
     assert!(
-        stderr.contains(
-            "bad.yaml:4:23: error[S011] at steps[0].action.handler: unknown handler `ecko`"
-        ),
+        stderr.contains("bad.yaml:4:23: at `steps[0].action.handler`: unknown handler `ecko`"),
         "{stderr}"
     );
+    assert!(stderr.contains("S011"), "{stderr}");
     assert!(stderr.contains("did you mean `echo`?"), "{stderr}");
     assert!(
-        stderr.contains("bad.yaml:7:27: error[S016] at steps[1].retry.max_attempts"),
+        stderr.contains("bad.yaml:7:27: at `steps[1].retry.max_attempts`"),
         "{stderr}"
     );
     let (code, _, stderr) = sb.run(&["--error-format", "json", "saga", "validate", "bad.yaml"]);

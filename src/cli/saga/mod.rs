@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 
 use super::ErrorFormat;
 use rulesaga::adapters::JsonFileRepository;
-use rulesaga::diag::{Diagnostics, Severity, Source};
+use rulesaga::diag::{Diagnostics, Source};
 use rulesaga::repo::Repository;
 use rulesaga::rules::RuleErrors;
 use rulesaga::saga::{
@@ -396,7 +396,7 @@ fn cmd_validate(
     }
 }
 
-/// Print diagnostics: `file:line:col: error[code] at path: message`, the line and a caret;
+/// Print diagnostics: `file:line:col: at `path`: message` with the code, the line and a caret;
 /// or one JSON object per line.
 fn print_diagnostics(diags: &Diagnostics, error_format: ErrorFormat) {
     let mut err = std::io::stderr().lock();
@@ -414,45 +414,16 @@ fn print_diagnostics(diags: &Diagnostics, error_format: ErrorFormat) {
     let _ = write!(err, "{}", render_diagnostics(diags));
 }
 
-/// Human rendering of saga diagnostics (also used by tests through the binary).
+/// Human rendering of saga diagnostics: the same renderer (carets, help) as rule
+/// diagnostics, with the YAML path at the front of the message.
 fn render_diagnostics(diags: &Diagnostics) -> String {
-    let mut out = String::new();
-    for d in &diags.items {
-        let (line, col) = diags.source.line_col(d.span.start);
-        let sev = match d.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        let at = d
-            .label
-            .as_deref()
-            .filter(|l| !l.is_empty())
-            .map(|l| format!(" at {l}"))
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "{}:{line}:{col}: {sev}[{}]{at}: {}\n",
-            diags.source.name, d.code, d.message
-        ));
-        if let Some(text) = diags.source.text.lines().nth(line.saturating_sub(1)) {
-            out.push_str(&format!("  {line:>4} | {text}\n"));
-            let width = diags.source.text[d.span.range().start.min(diags.source.text.len())..]
-                .lines()
-                .next()
-                .map_or(1, |rest| {
-                    let len = (d.span.end.saturating_sub(d.span.start)) as usize;
-                    rest.chars().take(len.max(1)).count().max(1)
-                });
-            out.push_str(&format!(
-                "       | {}{}\n",
-                " ".repeat(col.saturating_sub(1)),
-                "^".repeat(width)
-            ));
-        }
-        if let Some(help) = &d.help {
-            out.push_str(&format!("       = help: {help}\n"));
+    let mut shown = diags.clone();
+    for d in &mut shown.items {
+        if let Some(path) = d.label.take().filter(|l| !l.is_empty()) {
+            d.message = format!("at `{path}`: {}", d.message);
         }
     }
-    out
+    super::render::diagnostics(&shown, ErrorFormat::Human)
 }
 
 fn cmd_graph(
