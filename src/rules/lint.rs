@@ -62,62 +62,44 @@ impl Scope<'_> {
         Some(path)
     }
 
-    /// Is this operand a field the schema declares `uint` (never negative)?
-    fn is_unsigned(&self, expr: &Expr) -> bool {
-        let Some(schema) = self.schema else {
-            return false;
-        };
+    /// Walk a field path through the schema: whether any step is declared
+    /// optional (`name?:`), and the declared type at the end (`None` once the path
+    /// leaves what the schema describes). `None` for an operand that is not a field.
+    fn declared(&self, expr: &Expr) -> Option<(bool, Option<&Type>)> {
+        let schema = self.schema?;
         let (head, rest) = match &expr.kind {
             ExprKind::Name { head, rest } if self.is_field_word(&head.name) => (head, rest),
             ExprKind::Field { head, rest } => (head, rest),
-            _ => return false,
+            _ => return None,
         };
-        let Some((_, field)) = schema.root.get(&head.name) else {
-            return false;
-        };
-        let mut ty = &field.ty;
+        let (_, field) = schema.root.get(&head.name)?;
+        let mut optional = field.optional;
+        let mut ty = Some(&field.ty);
         for segment in rest {
-            match (segment, ty) {
-                (PathSegment::Field(f), Type::Object(obj)) => match obj.get(&f.name) {
-                    Some((_, field)) => ty = &field.ty,
-                    None => return false,
-                },
-                (PathSegment::Index(_), Type::List(element)) => ty = element,
-                _ => return false,
-            }
+            ty = match (segment, ty) {
+                (PathSegment::Field(f), Some(Type::Object(obj))) => {
+                    obj.get(&f.name).map(|(_, field)| {
+                        optional |= field.optional;
+                        &field.ty
+                    })
+                }
+                (PathSegment::Index(_), Some(Type::List(element))) => Some(&**element),
+                _ => None,
+            };
         }
-        *ty == Type::UInt
+        Some((optional, ty))
     }
 
-    /// Is this field path optional in the schema (any step declared `name?:`)?
+    /// Is this operand a field the schema declares `uint` (never negative)?
+    fn is_unsigned(&self, expr: &Expr) -> bool {
+        self.declared(expr)
+            .is_some_and(|(_, ty)| ty == Some(&Type::UInt))
+    }
+
+    /// Is this field path optional in the schema (any step declared `name?:`)? An
+    /// index may always miss, but that is not the schema's doing.
     fn is_optional(&self, expr: &Expr) -> bool {
-        let Some(schema) = self.schema else {
-            return false;
-        };
-        let (head, rest) = match &expr.kind {
-            ExprKind::Name { head, rest } if self.is_field_word(&head.name) => (head, rest),
-            ExprKind::Field { head, rest } => (head, rest),
-            _ => return false,
-        };
-        let Some((_, field)) = schema.root.get(&head.name) else {
-            return false;
-        };
-        if field.optional {
-            return true;
-        }
-        let mut ty = &field.ty;
-        for segment in rest {
-            match (segment, ty) {
-                (PathSegment::Field(f), Type::Object(obj)) => match obj.get(&f.name) {
-                    Some((_, field)) if field.optional => return true,
-                    Some((_, field)) => ty = &field.ty,
-                    None => return false,
-                },
-                // an index may always miss: that is not the schema's doing
-                _ => return false,
-            }
-        }
-        false
+        self.declared(expr).is_some_and(|(optional, _)| optional)
     }
 }
 
