@@ -24,6 +24,7 @@ pub mod ast;
 mod check;
 mod compile;
 mod explain;
+mod fastparse;
 mod flat;
 pub mod format;
 mod functions;
@@ -40,5 +41,7 @@ pub use api::{
 pub use explain::{Explanation, Read};
 pub use functions::{DuplicateFunction, Function, Functions};
 pub use parse::{MAX_DEPTH, MAX_SOURCE_BYTES, parse_expr, parse_rule_file};
+#[doc(hidden)]
+pub use parse::{parse_expr_fast, parse_expr_pest};
 pub use print::{print_expr, print_rule_file};
 pub use schema::{FieldType, ObjectType, Schema, Type};
