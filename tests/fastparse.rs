@@ -11,7 +11,9 @@ use rulesaga::Span;
 use rulesaga::rules::ast::{
     BinaryOp, Expr, ExprKind, Ident, Literal, PathSegment, Quantifier, UnaryOp,
 };
-use rulesaga::rules::{parse_expr, parse_expr_fast, parse_expr_pest, print_expr};
+use rulesaga::rules::{
+    parse_expr, parse_expr_fast, parse_expr_pest, parse_rule_file, parse_rule_file_pest, print_expr,
+};
 
 /// What the fast path did with `text`, checked against pest.
 #[derive(Debug, PartialEq, Eq)]
@@ -390,6 +392,91 @@ fn soup() -> impl Strategy<Value = String> {
         })
 }
 
+/// `parse_rule_file` (fast path per rule) against pest alone, on a whole
+/// file: same rules, spans, docs and schema, or the same diagnostics.
+fn check_file(text: &str) -> Result<(), TestCaseError> {
+    let source = Source::new("f.rules", text);
+    match (parse_rule_file(&source), parse_rule_file_pest(&source)) {
+        (Ok(a), Ok(b)) => prop_assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&b).unwrap(),
+            "on {:?}",
+            text
+        ),
+        (Err(a), Err(b)) => prop_assert_eq!(format!("{a:?}"), format!("{b:?}"), "on {:?}", text),
+        (a, b) => prop_assert!(false, "{:?}: {:?} vs pest {:?}", text, a, b),
+    }
+    Ok(())
+}
+
+/// A parameter default: a literal, a negative number, a list, or (an error)
+/// a name.
+fn default_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        literal().prop_map(|value| print_expr(&e(ExprKind::Literal { value }))),
+        prop::collection::vec(literal(), 0..3).prop_map(|items| print_expr(&e(ExprKind::List {
+            items: items
+                .into_iter()
+                .map(|value| e(ExprKind::Literal { value }))
+                .collect()
+        }))),
+        Just("(5)".to_string()),
+        Just("-(5)".to_string()),
+        Just("x".to_string()),
+    ]
+}
+
+/// One rule: `## doc` lines, name, parameters with optional defaults, body.
+fn rule_text() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec("[a-z ]{0,6}", 0..2),
+        ident(),
+        prop::option::of(prop::collection::vec(
+            (ident(), prop::option::of(default_text())),
+            0..3,
+        )),
+        expr(),
+        any::<bool>(),
+    )
+        .prop_map(|(docs, name, params, body, trailing_comma)| {
+            let mut out = String::new();
+            for doc in docs {
+                out.push_str(&format!("## {doc}\n"));
+            }
+            out.push_str(&format!("rule {}", name.name));
+            if let Some(params) = params {
+                let params: Vec<String> = params
+                    .into_iter()
+                    .map(|(p, default)| match default {
+                        Some(d) => format!("{} = {d}", p.name),
+                        None => p.name,
+                    })
+                    .collect();
+                let comma = if trailing_comma && !params.is_empty() {
+                    ","
+                } else {
+                    ""
+                };
+                out.push_str(&format!("({}{comma})", params.join(", ")));
+            }
+            out.push_str(&format!(" = {}\n", print_expr(&body)));
+            out
+        })
+}
+
+fn file_text() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(vec![
+            "",
+            "# a comment\n",
+            "schema {\n  tier: standard | premium\n  total: number\n}\n",
+            "schema { a: int b: int }\n",
+        ]),
+        prop::collection::vec(rule_text(), 0..4),
+    )
+        .prop_map(|(prelude, rules)| format!("{prelude}{}", rules.concat()))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
@@ -427,6 +514,28 @@ proptest! {
     #[test]
     fn arbitrary_text_agrees(text in any::<String>()) {
         check(&text)?;
+    }
+
+    /// Rule files: each rule through the fast path or pest, the same result.
+    #[test]
+    fn rule_files_parse_the_same(text in file_text()) {
+        check_file(&text)?;
+    }
+
+    /// Rule files with extra trivia and stray tokens.
+    #[test]
+    fn decorated_rule_files_parse_the_same(
+        text in file_text(),
+        choices in prop::collection::vec(any::<u8>(), 1..64),
+    ) {
+        check_file(&decorate(&text, &choices, 0))?;
+    }
+
+    /// Rule files of token soup.
+    #[test]
+    fn rule_files_of_soup_agree(rules in prop::collection::vec(soup(), 0..3)) {
+        let text: String = rules.iter().map(|r| format!("rule r = {r}\nrule s(a = {r}) = {r}\n")).collect();
+        check_file(&text)?;
     }
 }
 
@@ -624,4 +733,30 @@ fn limits_agree() {
     // The size limit.
     let big = format!("a{}", " or a".repeat(rulesaga::rules::MAX_SOURCE_BYTES / 5));
     assert!(parse_expr_fast(&Source::new("<expr>", big)).is_none());
+}
+
+/// The example rule file, and a few hand-picked rule files.
+#[test]
+fn rule_files_agree() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/specs/discount.rules"))
+            .unwrap();
+    check_file(&example).unwrap();
+    let cases = [
+        "rule a = 1",
+        "  rule a = 1  # c\n\n## doc\nrule b(x, y = 2,) = x + y\n",
+        "rule a ( x = -5 , y = [1, \"s\"] ) = x\n",
+        "rule a() = 1",
+        "rule a(x = y) = 1",
+        "rule a(x = -(5)) = 1",
+        "rule a(x = (5)) = 1",
+        "rule a == 1",
+        "rule a = 1 ==",
+        "rule = 1",
+        "rule a = 1\nrule b = (\nrule c = 3",
+        "schema { a: int }\nrule a = a > 1\nrule b = 9223372036854775808\n",
+    ];
+    for text in cases {
+        check_file(text).unwrap();
+    }
 }

@@ -17,7 +17,9 @@
 
 use chrono::{DateTime, NaiveDate};
 
-use super::ast::{BinaryOp, Expr, ExprKind, Ident, Literal, PathSegment, Quantifier, UnaryOp};
+use super::ast::{
+    BinaryOp, Expr, ExprKind, Ident, Literal, Param, PathSegment, Quantifier, RuleDecl, UnaryOp,
+};
 use super::parse::{MAX_DEPTH, MAX_TREE_DEPTH, Numeric, duration_ms, numeric_kind};
 use crate::diag::Span;
 
@@ -53,6 +55,91 @@ pub(super) fn parse_expr(text: &str) -> Option<Expr> {
     let node = parser.expr()?;
     parser.skip();
     (parser.pos == text.len()).then_some(node.expr)
+}
+
+/// Parse the `rule` declaration in `text[start..end]` (a piece of a rule file
+/// as cut by the driver), or `None` to let pest decide. Spans are offsets into
+/// `text`; the doc comment is left for the caller.
+pub(super) fn parse_rule(text: &str, start: usize, end: usize) -> Option<RuleDecl> {
+    let piece = text.get(..end)?;
+    let mut p = Parser {
+        text: piece,
+        bytes: piece.as_bytes(),
+        pos: start,
+        nest: 0,
+    };
+    p.skip();
+    let rule_start = p.pos;
+    if p.peek_word() != "rule" {
+        return None;
+    }
+    p.pos += 4;
+    p.skip();
+    let name = p.ident()?;
+    p.skip();
+    let mut params = Vec::new();
+    if p.peek() == Some(b'(') {
+        p.pos += 1;
+        p.skip();
+        if p.peek() == Some(b')') {
+            p.pos += 1;
+        } else {
+            loop {
+                p.skip();
+                let name = p.ident()?;
+                p.skip();
+                let default = if p.peek() == Some(b'=') {
+                    p.pos += 1;
+                    let expr = p.expr()?.expr;
+                    // Anything else is an error for pest to report.
+                    if !matches!(expr.kind, ExprKind::Literal { .. } | ExprKind::List { .. }) {
+                        return None;
+                    }
+                    Some(expr)
+                } else {
+                    None
+                };
+                params.push(Param { name, default });
+                p.skip();
+                match p.peek() {
+                    Some(b',') => {
+                        p.pos += 1;
+                        p.skip();
+                        if p.peek() == Some(b')') {
+                            p.pos += 1;
+                            break;
+                        }
+                    }
+                    Some(b')') => {
+                        p.pos += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        p.skip();
+    }
+    if p.peek() != Some(b'=') {
+        return None;
+    }
+    p.pos += 1;
+    let body = p.expr()?.expr;
+    p.skip();
+    if p.pos != piece.len() {
+        return None;
+    }
+    let span = Span {
+        start: Span::new(rule_start, rule_start).start,
+        end: body.span.end,
+    };
+    Some(RuleDecl {
+        name,
+        params,
+        body,
+        doc: Vec::new(),
+        span,
+    })
 }
 
 /// A built expression with the depth of its tree (as counted by the pest path).
@@ -843,4 +930,41 @@ fn exponent_end(bytes: &[u8], i: usize) -> Option<usize> {
         e += 1;
     }
     (e > digits_start).then_some(e)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_take_the_fast_path() {
+        let text = "schema { a: int }\n  rule a(x, y = -5, z = [1, \"s\"],) = x + y # c\n\n## doc\nrule b = a(1) or any(i in l, i > 2)\n";
+        let start = text.find("  rule").unwrap();
+        let second = text.find("rule b").unwrap();
+        let a = parse_rule(text, start, text.find("## doc").unwrap()).unwrap();
+        assert_eq!(a.name.name, "a");
+        assert_eq!(a.params.len(), 3);
+        assert_eq!(a.span.start as usize, start + 2);
+        let b = parse_rule(text, second, text.len()).unwrap();
+        assert_eq!(b.span.end as usize, text.len() - 1);
+        assert!(parse_rule(text, second, text.len() - 2).is_none());
+        assert!(parse_rule("rule a(x = y) = 1", 0, 17).is_none());
+    }
+
+    #[test]
+    fn numeric_tokens_follow_the_grammar() {
+        let end = |s: &str| numeric_end(s.as_bytes(), 0);
+        assert_eq!(end("2024-01-31"), Some(10));
+        assert_eq!(end("2024-01-311"), Some(4));
+        assert_eq!(end("2024-01-31T12:00:00+02:00 x"), Some(25));
+        assert_eq!(end("2024-01-31T12:00:00+02"), Some(19));
+        assert_eq!(end("1h30m"), Some(5));
+        assert_eq!(end("1h30"), None);
+        assert_eq!(end("250ms"), Some(5));
+        assert_eq!(end("5msx"), None);
+        assert_eq!(end("1.5e-3"), Some(6));
+        assert_eq!(end("1.x"), Some(1));
+        assert_eq!(end("1e"), None);
+    }
 }

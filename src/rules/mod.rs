@@ -42,6 +42,6 @@ pub use explain::{Explanation, Read};
 pub use functions::{DuplicateFunction, Function, Functions};
 pub use parse::{MAX_DEPTH, MAX_SOURCE_BYTES, parse_expr, parse_rule_file};
 #[doc(hidden)]
-pub use parse::{parse_expr_fast, parse_expr_pest};
+pub use parse::{parse_expr_fast, parse_expr_pest, parse_rule_file_pest};
 pub use print::{print_expr, print_rule_file};
 pub use schema::{FieldType, ObjectType, Schema, Type};

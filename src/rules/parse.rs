@@ -98,7 +98,21 @@ pub fn parse_expr_pest(source: &Arc<Source>) -> Result<Expr, Diagnostics> {
 }
 
 /// Parse a rule file.
+///
+/// Each `rule` goes through the fast path of [`parse_expr`] first, and
+/// through pest when the fast path gives up; the schema always goes through pest.
 pub fn parse_rule_file(source: &Arc<Source>) -> Result<RuleFile, Diagnostics> {
+    parse_rule_file_with(source, true)
+}
+
+/// Test hook: [`parse_rule_file`] through the pest grammar only.
+#[doc(hidden)]
+pub fn parse_rule_file_pest(source: &Arc<Source>) -> Result<RuleFile, Diagnostics> {
+    parse_rule_file_with(source, false)
+}
+
+/// Parse a rule file, trying the fast path on each rule when `fast`.
+fn parse_rule_file_with(source: &Arc<Source>, fast: bool) -> Result<RuleFile, Diagnostics> {
     let text = source.text.as_str();
     let fail = |items| Diagnostics {
         source: Arc::clone(source),
@@ -121,6 +135,16 @@ pub fn parse_rule_file(source: &Arc<Source>) -> Result<RuleFile, Diagnostics> {
     let mut rules = Vec::new();
     for (i, &start) in starts.iter().enumerate() {
         let end = starts.get(i + 1).copied().unwrap_or(text.len());
+        let fast_decl = if fast && scan_nesting(text, start, end, ScanMode::Expr).is_ok() {
+            super::fastparse::parse_rule(text, start, end)
+        } else {
+            None
+        };
+        if let Some(mut decl) = fast_decl {
+            decl.doc = doc_comment(text, start);
+            rules.push(decl);
+            continue;
+        }
         let mut builder = Builder::new(text, start, end);
         let decl = builder
             .run(Rule::rule_input, ScanMode::Expr, EndMeaning::Nothing)
