@@ -246,6 +246,12 @@ const TRIVIA: &[&str] = &[
 /// (where the text usually stays valid); at 250 and above a stray token
 /// (which usually breaks the text: then both paths must reject it).
 fn decorate(text: &str, choices: &[u8], wrap: u8) -> String {
+    decorate_with(text, choices, wrap, false)
+}
+
+/// [`decorate`]; when `safe`, only trivia, and only next to spaces and
+/// brackets, so that the text usually stays valid.
+fn decorate_with(text: &str, choices: &[u8], wrap: u8, safe: bool) -> String {
     let mut out = String::new();
     for _ in 0..(wrap % 3) {
         out.push('(');
@@ -258,12 +264,20 @@ fn decorate(text: &str, choices: &[u8], wrap: u8) -> String {
         c
     };
     for (i, c) in chars.iter().enumerate() {
-        let near_gap = matches!(c, ' ' | '(' | '[' | ',' | ')' | ']' | '-')
-            || matches!(chars.get(i + 1), Some(' ' | ')' | ']' | ',' | '(' | '['));
+        // (In `safe` mode not inside index segments `a[0]`, nor after a `-`,
+        // which may be inside a date or an exponent.)
+        let near_gap = matches!(c, ' ' | '(' | ',' | ')')
+            || (!safe && matches!(c, '[' | ']' | '-'))
+            || matches!(chars.get(i + 1), Some(' ' | ')' | ',' | '('))
+            || (!safe && matches!(chars.get(i + 1), Some(']' | '[')));
         out.push(*c);
         let choice = next_choice();
         let threshold = if near_gap { 60 } else { 200 };
-        if choice >= threshold && choice < 250 {
+        if safe {
+            if near_gap && choice >= threshold {
+                out.push_str(TRIVIA[usize::from(choice) % TRIVIA.len()]);
+            }
+        } else if choice >= threshold && choice < 250 {
             out.push_str(TRIVIA[usize::from(choice) % TRIVIA.len()]);
         } else if choice >= 250 {
             out.push_str(["(", ")", "-", "not ", ",", "]"][usize::from(choice - 250)]);
@@ -759,4 +773,43 @@ fn rule_files_agree() {
     for text in cases {
         check_file(text).unwrap();
     }
+}
+
+/// On valid text, the fast path never gives up (it covers the whole
+/// expression language short of the depth limits): counted over decorated
+/// random trees and token soup, with a fixed seed.
+#[test]
+fn fast_path_covers_valid_text() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    let strategy = (
+        expr(),
+        prop::collection::vec(any::<u8>(), 1..64),
+        any::<u8>(),
+        soup(),
+    );
+    let (mut same, mut gave_up, mut rejected) = (0, 0, 0);
+    for _ in 0..3000 {
+        let (ast, choices, wrap, soup) = strategy.new_tree(&mut runner).unwrap().current();
+        let printed = print_expr(&ast);
+        for text in [
+            decorate_with(&printed, &choices, wrap, true),
+            decorate(&printed, &choices, wrap),
+            soup,
+        ] {
+            match check(&text).unwrap() {
+                Outcome::Same => same += 1,
+                Outcome::GaveUp => {
+                    gave_up += 1;
+                    eprintln!("gave up on valid {text:?}");
+                }
+                Outcome::Rejected => rejected += 1,
+            }
+        }
+    }
+    eprintln!("same {same}, gave up {gave_up}, rejected {rejected}");
+    assert_eq!(gave_up, 0);
+    assert!(same > 2500, "only {same} valid texts");
 }
