@@ -1,6 +1,8 @@
 //! The rules language, as a pipeline:
 //!
 //! 1. `parse`: text → [`ast`] (pest grammar in `grammar/spec.pest`), spans on every node;
+//!    valid expressions and rules usually take a hand-written fast path (`fastparse`)
+//!    that builds the same tree; errors and anything it does not handle go to pest;
 //! 2. `check`: names resolved (parameter, quantifier variable, symbol, rule, field),
 //!    types checked against an optional [`Schema`], did-you-mean suggestions;
 //! 3. `compile`: the checked tree becomes a tree of specialised closures, fields resolved
