@@ -146,6 +146,15 @@ fn bench(c: &mut Criterion) {
     c.bench_function("compile_expr", |b| {
         b.iter(|| Program::compile(Source::new("<expr>", black_box(RULE)), &Env::new()))
     });
+
+    // Parsing alone: the fast path (what `parse_expr` takes) and the pest grammar.
+    let source = Source::new("<expr>", RULE);
+    c.bench_function("parse_expr", |b| {
+        b.iter(|| rulesaga::rules::parse_expr(black_box(&source)))
+    });
+    c.bench_function("parse_expr_pest", |b| {
+        b.iter(|| rulesaga::rules::parse_expr_pest(black_box(&source)))
+    });
 }
 
 criterion_group!(benches, bench);

@@ -1,6 +1,8 @@
 //! The rules language, as a pipeline:
 //!
 //! 1. `parse`: text → [`ast`] (pest grammar in `grammar/spec.pest`), spans on every node;
+//!    valid expressions and rules usually take a hand-written fast path (`fastparse`)
+//!    that builds the same tree; errors and anything it does not handle go to pest;
 //! 2. `check`: names resolved (parameter, quantifier variable, symbol, rule, field),
 //!    types checked against an optional [`Schema`], did-you-mean suggestions;
 //! 3. `compile`: the checked tree becomes a tree of specialised closures, fields resolved
@@ -24,6 +26,7 @@ pub mod ast;
 mod check;
 mod compile;
 mod explain;
+mod fastparse;
 mod flat;
 pub mod format;
 mod functions;
@@ -40,5 +43,7 @@ pub use api::{
 pub use explain::{Explanation, Read};
 pub use functions::{DuplicateFunction, Function, Functions};
 pub use parse::{MAX_DEPTH, MAX_SOURCE_BYTES, parse_expr, parse_rule_file};
+#[doc(hidden)]
+pub use parse::{parse_expr_fast, parse_expr_pest, parse_rule_file_pest};
 pub use print::{print_expr, print_rule_file};
 pub use schema::{FieldType, ObjectType, Schema, Type};

@@ -41,7 +41,7 @@ pub const MAX_SOURCE_BYTES: usize = 1 << 20;
 pub const MAX_DEPTH: usize = 64;
 /// Deepest syntax tree accepted: chains such as `a or b or c` nest as well
 /// (left-associatively), and later phases walk the tree recursively.
-const MAX_TREE_DEPTH: usize = 4 * MAX_DEPTH;
+pub(super) const MAX_TREE_DEPTH: usize = 4 * MAX_DEPTH;
 
 /// The type names a schema accepts.
 const TYPE_NAMES: [&str; 10] = [
@@ -49,7 +49,36 @@ const TYPE_NAMES: [&str; 10] = [
 ];
 
 /// Parse one expression.
+///
+/// Valid expressions usually go through a hand-written fast path
+/// ([`parse_expr_fast`]); anything it does not handle, and every error, goes
+/// through the pest grammar ([`parse_expr_pest`]), which is the specification
+/// of the language and the source of every diagnostic. Both build the same
+/// tree, spans included.
 pub fn parse_expr(source: &Arc<Source>) -> Result<Expr, Diagnostics> {
+    match parse_expr_fast(source) {
+        Some(expr) => Ok(expr),
+        None => parse_expr_pest(source),
+    }
+}
+
+/// Test hook: the fast path of [`parse_expr`] alone. `None` means it gave up
+/// (on an error, or on text it does not handle); otherwise the tree is the
+/// one [`parse_expr_pest`] builds, spans included. Runs the same size check
+/// and nesting pre-scan first.
+#[doc(hidden)]
+pub fn parse_expr_fast(source: &Arc<Source>) -> Option<Expr> {
+    let text = source.text.as_str();
+    if text.len() > MAX_SOURCE_BYTES {
+        return None;
+    }
+    scan_nesting(text, 0, text.len(), ScanMode::Expr).ok()?;
+    super::fastparse::parse_expr(text)
+}
+
+/// Test hook: [`parse_expr`] through the pest grammar only.
+#[doc(hidden)]
+pub fn parse_expr_pest(source: &Arc<Source>) -> Result<Expr, Diagnostics> {
     let text = source.text.as_str();
     let fail = |items| Diagnostics {
         source: Arc::clone(source),
@@ -69,7 +98,21 @@ pub fn parse_expr(source: &Arc<Source>) -> Result<Expr, Diagnostics> {
 }
 
 /// Parse a rule file.
+///
+/// Each `rule` goes through the fast path of [`parse_expr`] first, and
+/// through pest when the fast path gives up; the schema always goes through pest.
 pub fn parse_rule_file(source: &Arc<Source>) -> Result<RuleFile, Diagnostics> {
+    parse_rule_file_with(source, true)
+}
+
+/// Test hook: [`parse_rule_file`] through the pest grammar only.
+#[doc(hidden)]
+pub fn parse_rule_file_pest(source: &Arc<Source>) -> Result<RuleFile, Diagnostics> {
+    parse_rule_file_with(source, false)
+}
+
+/// Parse a rule file, trying the fast path on each rule when `fast`.
+fn parse_rule_file_with(source: &Arc<Source>, fast: bool) -> Result<RuleFile, Diagnostics> {
     let text = source.text.as_str();
     let fail = |items| Diagnostics {
         source: Arc::clone(source),
@@ -92,6 +135,16 @@ pub fn parse_rule_file(source: &Arc<Source>) -> Result<RuleFile, Diagnostics> {
     let mut rules = Vec::new();
     for (i, &start) in starts.iter().enumerate() {
         let end = starts.get(i + 1).copied().unwrap_or(text.len());
+        let fast_decl = if fast && scan_nesting(text, start, end, ScanMode::Expr).is_ok() {
+            super::fastparse::parse_rule(text, start, end)
+        } else {
+            None
+        };
+        if let Some(mut decl) = fast_decl {
+            decl.doc = doc_comment(text, start);
+            rules.push(decl);
+            continue;
+        }
         let mut builder = Builder::new(text, start, end);
         let decl = builder
             .run(Rule::rule_input, ScanMode::Expr, EndMeaning::Nothing)
@@ -1208,7 +1261,7 @@ fn first_inner<'t>(pairs: &mut Pairs<'t, Rule>, rule: Rule) -> Option<Pair<'t, R
 }
 
 /// Milliseconds of a duration such as `1h30m`, or `None` on overflow.
-fn duration_ms(text: &str) -> Option<i64> {
+pub(super) fn duration_ms(text: &str) -> Option<i64> {
     let mut total: i64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
@@ -1244,7 +1297,7 @@ fn binds_tight(op: BinaryOp) -> bool {
 
 /// The shape of a [`Rule::numeric`] literal, told apart by its text.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Numeric {
+pub(super) enum Numeric {
     Int,
     Float,
     Duration,
@@ -1255,7 +1308,7 @@ enum Numeric {
 /// The shape of a numeric literal accepted by the grammar: a date prefix is
 /// four digits and a `-` (no other shape has four digits then `-`); durations have a
 /// unit letter; floats a `.` or an exponent.
-fn numeric_kind(text: &str) -> Numeric {
+pub(super) fn numeric_kind(text: &str) -> Numeric {
     let bytes = text.as_bytes();
     let date_prefix = bytes.get(4) == Some(&b'-')
         && bytes

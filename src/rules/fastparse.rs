@@ -1,0 +1,970 @@
+//! A hand-written fast path for parsing expressions: a byte cursor and a
+//! precedence-climbing parser that builds exactly the [`Expr`] the pest path
+//! (`grammar/spec.pest` + `parse.rs`) builds for the same valid text — same
+//! nodes, same byte spans, same literal decoding.
+//!
+//! It never reports errors: on anything it does not handle, or anything
+//! invalid, it gives up (`None`) and the caller runs the pest path, which
+//! stays the specification of the language and the source of every
+//! diagnostic. The caller runs the size check and the nesting pre-scan first,
+//! so bracket nesting is at most [`MAX_DEPTH`] here; the parser also counts
+//! its own bracket nesting and gives up past that, so it never recurses
+//! without bound, and it gives up on trees deeper than the pest path accepts.
+//!
+//! The functions follow the grammar's rules one to one (`expr`, `negation`,
+//! `comparison`, `sum`, `unary`, `primary`), each a loop over its repetition,
+//! so only brackets recurse.
+
+use chrono::{DateTime, NaiveDate};
+
+use super::ast::{
+    BinaryOp, Expr, ExprKind, Ident, Literal, Param, PathSegment, Quantifier, RuleDecl, UnaryOp,
+};
+use super::parse::{MAX_DEPTH, MAX_TREE_DEPTH, Numeric, duration_ms, numeric_kind};
+use crate::diag::Span;
+
+/// Reserved words (the grammar's `keyword`), which are not identifiers.
+const KEYWORDS: [&str; 17] = [
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "null",
+    "true",
+    "false",
+    "between",
+    "contains",
+    "starts_with",
+    "ends_with",
+    "matches",
+    "any",
+    "all",
+    "rule",
+    "schema",
+];
+
+/// Parse `text` as one whole expression, or `None` to let pest decide.
+pub(super) fn parse_expr(text: &str) -> Option<Expr> {
+    let mut parser = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        nest: 0,
+    };
+    let node = parser.expr()?;
+    parser.skip();
+    (parser.pos == text.len()).then_some(node.expr)
+}
+
+/// Parse the `rule` declaration in `text[start..end]` (a piece of a rule file
+/// as cut by the driver), or `None` to let pest decide. Spans are offsets into
+/// `text`; the doc comment is left for the caller.
+pub(super) fn parse_rule(text: &str, start: usize, end: usize) -> Option<RuleDecl> {
+    let piece = text.get(..end)?;
+    let mut p = Parser {
+        text: piece,
+        bytes: piece.as_bytes(),
+        pos: start,
+        nest: 0,
+    };
+    p.skip();
+    let rule_start = p.pos;
+    if p.peek_word() != "rule" {
+        return None;
+    }
+    p.pos += 4;
+    p.skip();
+    let name = p.ident()?;
+    p.skip();
+    let mut params = Vec::new();
+    if p.peek() == Some(b'(') {
+        p.pos += 1;
+        p.skip();
+        if p.peek() == Some(b')') {
+            p.pos += 1;
+        } else {
+            loop {
+                p.skip();
+                let name = p.ident()?;
+                p.skip();
+                let default = if p.peek() == Some(b'=') {
+                    p.pos += 1;
+                    let expr = p.expr()?.expr;
+                    // Anything else is an error for pest to report.
+                    if !matches!(expr.kind, ExprKind::Literal { .. } | ExprKind::List { .. }) {
+                        return None;
+                    }
+                    Some(expr)
+                } else {
+                    None
+                };
+                params.push(Param { name, default });
+                p.skip();
+                match p.peek() {
+                    Some(b',') => {
+                        p.pos += 1;
+                        p.skip();
+                        if p.peek() == Some(b')') {
+                            p.pos += 1;
+                            break;
+                        }
+                    }
+                    Some(b')') => {
+                        p.pos += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        p.skip();
+    }
+    if p.peek() != Some(b'=') {
+        return None;
+    }
+    p.pos += 1;
+    let body = p.expr()?.expr;
+    p.skip();
+    if p.pos != piece.len() {
+        return None;
+    }
+    let span = Span {
+        start: Span::new(rule_start, rule_start).start,
+        end: body.span.end,
+    };
+    Some(RuleDecl {
+        name,
+        params,
+        body,
+        doc: Vec::new(),
+        span,
+    })
+}
+
+/// A built expression with the depth of its tree (as counted by the pest path).
+struct Node {
+    expr: Expr,
+    depth: usize,
+}
+
+/// A node one level above `child_depth`, or `None` past the tree depth limit.
+fn node(kind: ExprKind, span: Span, child_depth: usize) -> Option<Node> {
+    let depth = child_depth + 1;
+    (depth <= MAX_TREE_DEPTH).then(|| Node {
+        expr: Expr::new(kind, span),
+        depth,
+    })
+}
+
+/// `left op right`.
+fn binary(left: Node, op: BinaryOp, right: Node) -> Option<Node> {
+    let span = left.expr.span.to(right.expr.span);
+    let depth = left.depth.max(right.depth);
+    node(
+        ExprKind::Binary {
+            op,
+            left: Box::new(left.expr),
+            right: Box::new(right.expr),
+        },
+        span,
+        depth,
+    )
+}
+
+fn is_ident_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_'
+}
+
+fn is_ident_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+fn is_keyword(word: &str) -> bool {
+    KEYWORDS.contains(&word)
+}
+
+/// The cursor over the text.
+struct Parser<'t> {
+    text: &'t str,
+    bytes: &'t [u8],
+    pos: usize,
+    /// Open brackets (parentheses, lists, calls, quantifiers) around `pos`.
+    nest: usize,
+}
+
+impl<'t> Parser<'t> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn byte_at(&self, i: usize) -> Option<u8> {
+        self.bytes.get(i).copied()
+    }
+
+    /// Skip spaces, tabs, new lines and `#` comments (the grammar's `WHITESPACE`).
+    fn skip(&mut self) {
+        while let Some(b) = self.peek() {
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' => self.pos += 1,
+                b'#' => {
+                    while self.peek().is_some_and(|c| c != b'\n') {
+                        self.pos += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// End of the run of identifier characters starting at `start`.
+    fn word_end(&self, start: usize) -> usize {
+        let mut end = start;
+        while self.byte_at(end).is_some_and(is_ident_char) {
+            end += 1;
+        }
+        end
+    }
+
+    /// The word (identifier or keyword) at the cursor, or `""`.
+    fn peek_word(&self) -> &'t str {
+        if !self.peek().is_some_and(is_ident_start) {
+            return "";
+        }
+        let end = self.word_end(self.pos);
+        self.text.get(self.pos..end).unwrap_or("")
+    }
+
+    /// Consume `byte` after trivia, or give up.
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        self.skip();
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// One more open bracket, or give up past the nesting limit.
+    fn open(&mut self) -> Option<()> {
+        self.nest += 1;
+        (self.nest <= MAX_DEPTH).then_some(())
+    }
+
+    fn close(&mut self) {
+        self.nest = self.nest.saturating_sub(1);
+    }
+
+    // ----- expressions ---------------------------------------------------
+
+    /// `negation ((or | and) negation)*`, `and` binding tighter, left-associative.
+    fn expr(&mut self) -> Option<Node> {
+        let mut loose: Option<Node> = None;
+        let mut tight = self.negation()?;
+        loop {
+            self.skip();
+            let op = match self.peek_word() {
+                "or" => BinaryOp::Or,
+                "and" => BinaryOp::And,
+                _ => break,
+            };
+            self.pos += op.as_str().len();
+            let right = self.negation()?;
+            if op == BinaryOp::And {
+                tight = binary(tight, op, right)?;
+            } else {
+                let left = match loose.take() {
+                    Some(left) => binary(left, BinaryOp::Or, tight)?,
+                    None => tight,
+                };
+                loose = Some(left);
+                tight = right;
+            }
+        }
+        match loose {
+            Some(left) => binary(left, BinaryOp::Or, tight),
+            None => Some(tight),
+        }
+    }
+
+    /// `not* comparison`.
+    fn negation(&mut self) -> Option<Node> {
+        let mut nots: Vec<Span> = Vec::new();
+        loop {
+            self.skip();
+            if self.peek_word() != "not" {
+                break;
+            }
+            nots.push(Span::new(self.pos, self.pos + 3));
+            self.pos += 3;
+        }
+        let mut acc = self.comparison()?;
+        for not_span in nots.into_iter().rev() {
+            let span = not_span.to(acc.expr.span);
+            acc = node(
+                ExprKind::Unary {
+                    op: UnaryOp::Not,
+                    operand: Box::new(acc.expr),
+                },
+                span,
+                acc.depth,
+            )?;
+        }
+        Some(acc)
+    }
+
+    /// `sum` with at most one comparison after it (a second one is an error
+    /// the caller gives up on, as it cannot continue with an operator).
+    fn comparison(&mut self) -> Option<Node> {
+        let value = self.sum()?;
+        self.skip();
+        let next = self.byte_at(self.pos + 1);
+        let (op, len) = match self.peek() {
+            Some(b'=') if next == Some(b'=') => (BinaryOp::Eq, 2),
+            Some(b'!') if next == Some(b'=') => (BinaryOp::Ne, 2),
+            Some(b'<') if next == Some(b'=') => (BinaryOp::Le, 2),
+            Some(b'<') => (BinaryOp::Lt, 1),
+            Some(b'>') if next == Some(b'=') => (BinaryOp::Ge, 2),
+            Some(b'>') => (BinaryOp::Gt, 1),
+            Some(b) if b.is_ascii_alphabetic() => match self.peek_word() {
+                "in" => (BinaryOp::In, 2),
+                "contains" => (BinaryOp::Contains, 8),
+                "starts_with" => (BinaryOp::StartsWith, 11),
+                "ends_with" => (BinaryOp::EndsWith, 9),
+                "matches" => (BinaryOp::Matches, 7),
+                "not" => {
+                    self.pos += 3;
+                    self.skip();
+                    if self.peek_word() != "in" {
+                        return None;
+                    }
+                    (BinaryOp::NotIn, 2)
+                }
+                "between" => {
+                    self.pos += 7;
+                    return self.between(value);
+                }
+                "is" => {
+                    let is_start = self.pos;
+                    self.pos += 2;
+                    return self.is_null(value, is_start);
+                }
+                _ => return Some(value),
+            },
+            _ => return Some(value),
+        };
+        self.pos += len;
+        let right = self.sum()?;
+        binary(value, op, right)
+    }
+
+    /// The rest of `value between low and high`, after `between`.
+    fn between(&mut self, value: Node) -> Option<Node> {
+        let low = self.sum()?;
+        self.skip();
+        if self.peek_word() != "and" {
+            return None;
+        }
+        self.pos += 3;
+        let high = self.sum()?;
+        let depth = value.depth.max(low.depth).max(high.depth);
+        let span = value.expr.span.to(high.expr.span);
+        node(
+            ExprKind::Between {
+                value: Box::new(value.expr),
+                low: Box::new(low.expr),
+                high: Box::new(high.expr),
+            },
+            span,
+            depth,
+        )
+    }
+
+    /// The rest of `value is [not] null`, after `is`.
+    fn is_null(&mut self, value: Node, is_start: usize) -> Option<Node> {
+        self.skip();
+        let negated = self.peek_word() == "not";
+        if negated {
+            self.pos += 3;
+            self.skip();
+        }
+        if self.peek_word() != "null" {
+            return None;
+        }
+        self.pos += 4;
+        let span = value.expr.span.to(Span::new(is_start, self.pos));
+        node(
+            ExprKind::IsNull {
+                value: Box::new(value.expr),
+                negated,
+            },
+            span,
+            value.depth,
+        )
+    }
+
+    /// `unary ((+ | - | * | / | %) unary)*`, `* / %` binding tighter, left-associative.
+    fn sum(&mut self) -> Option<Node> {
+        let mut loose: Option<(Node, BinaryOp)> = None;
+        let mut tight = self.unary()?;
+        loop {
+            self.skip();
+            let op = match self.peek() {
+                Some(b'+') => BinaryOp::Add,
+                Some(b'-') => BinaryOp::Sub,
+                Some(b'*') => BinaryOp::Mul,
+                Some(b'/') => BinaryOp::Div,
+                Some(b'%') => BinaryOp::Rem,
+                _ => break,
+            };
+            self.pos += 1;
+            let right = self.unary()?;
+            if matches!(op, BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem) {
+                tight = binary(tight, op, right)?;
+            } else {
+                let left = match loose.take() {
+                    Some((left, loose_op)) => binary(left, loose_op, tight)?,
+                    None => tight,
+                };
+                loose = Some((left, op));
+                tight = right;
+            }
+        }
+        match loose {
+            Some((left, loose_op)) => binary(left, loose_op, tight),
+            None => Some(tight),
+        }
+    }
+
+    /// `-* primary`; the innermost `-` right before a number (not a date) is
+    /// folded into the literal, its span starting at the `-`.
+    fn unary(&mut self) -> Option<Node> {
+        let mut negs: Vec<Span> = Vec::new();
+        loop {
+            self.skip();
+            if self.peek() != Some(b'-') {
+                break;
+            }
+            negs.push(Span::new(self.pos, self.pos + 1));
+            self.pos += 1;
+        }
+        let folded = match negs.last() {
+            Some(&minus) if self.peek().is_some_and(|b| b.is_ascii_digit()) => {
+                let start = self.pos;
+                let end = numeric_end(self.bytes, start)?;
+                let text = self.text.get(start..end)?;
+                match numeric_kind(text) {
+                    Numeric::Date | Numeric::DateTime => None,
+                    _ => {
+                        let value = number(text, true)?;
+                        self.pos = end;
+                        negs.pop();
+                        Some(node(
+                            ExprKind::Literal { value },
+                            minus.to(Span::new(start, end)),
+                            0,
+                        )?)
+                    }
+                }
+            }
+            _ => None,
+        };
+        let mut acc = match folded {
+            Some(acc) => acc,
+            None => self.primary()?,
+        };
+        for neg_span in negs.into_iter().rev() {
+            let span = neg_span.to(acc.expr.span);
+            acc = node(
+                ExprKind::Unary {
+                    op: UnaryOp::Neg,
+                    operand: Box::new(acc.expr),
+                },
+                span,
+                acc.depth,
+            )?;
+        }
+        Some(acc)
+    }
+
+    /// A path, call, `$field`, literal, `( expr )`, list or quantifier.
+    fn primary(&mut self) -> Option<Node> {
+        self.skip();
+        let start = self.pos;
+        match self.peek()? {
+            b if is_ident_start(b) => {
+                let word = self.peek_word();
+                match word {
+                    "true" | "false" | "null" => {
+                        self.pos += word.len();
+                        let value = match word {
+                            "true" => Literal::Bool(true),
+                            "false" => Literal::Bool(false),
+                            _ => Literal::Null,
+                        };
+                        node(ExprKind::Literal { value }, Span::new(start, self.pos), 0)
+                    }
+                    "any" | "all" => {
+                        self.pos += 3;
+                        self.quantifier(start, word == "all")
+                    }
+                    _ if is_keyword(word) => None,
+                    _ => self.path(start, false),
+                }
+            }
+            b'$' => {
+                self.pos += 1;
+                self.path(start, true)
+            }
+            b'0'..=b'9' => {
+                let end = numeric_end(self.bytes, start)?;
+                let text = self.text.get(start..end)?;
+                let value = match numeric_kind(text) {
+                    Numeric::Date => {
+                        Literal::Date(NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?)
+                    }
+                    Numeric::DateTime => {
+                        Literal::DateTime(DateTime::parse_from_rfc3339(text).ok()?)
+                    }
+                    _ => number(text, false)?,
+                };
+                self.pos = end;
+                node(ExprKind::Literal { value }, Span::new(start, end), 0)
+            }
+            quote @ (b'"' | b'\'') => {
+                let value = self.string(quote)?;
+                node(
+                    ExprKind::Literal {
+                        value: Literal::String(value),
+                    },
+                    Span::new(start, self.pos),
+                    0,
+                )
+            }
+            b'(' => {
+                self.pos += 1;
+                self.open()?;
+                let mut inner = self.expr()?;
+                self.expect(b')')?;
+                self.close();
+                inner.expr.span = Span::new(start, self.pos);
+                Some(inner)
+            }
+            b'[' => {
+                self.pos += 1;
+                let (items, depth) = self.expr_list(b']')?;
+                node(ExprKind::List { items }, Span::new(start, self.pos), depth)
+            }
+            _ => None,
+        }
+    }
+
+    /// An identifier (not a keyword) at the cursor.
+    fn ident(&mut self) -> Option<Ident> {
+        let word = self.peek_word();
+        if word.is_empty() || is_keyword(word) {
+            return None;
+        }
+        let start = self.pos;
+        self.pos += word.len();
+        Some(Ident {
+            name: word.to_string(),
+            span: Span::new(start, self.pos),
+        })
+    }
+
+    /// `name`, `a.b[0]`, `name(args)` (after optional trivia), or after `$`
+    /// (`explicit`) a field reference without a call. `start` is where the
+    /// primary starts (the `$` of a field reference).
+    fn path(&mut self, start: usize, explicit: bool) -> Option<Node> {
+        let head = self.ident()?;
+        let mut rest = Vec::new();
+        loop {
+            match self.peek() {
+                Some(b'.') => {
+                    self.pos += 1;
+                    rest.push(PathSegment::Field(self.ident()?));
+                }
+                Some(b'[') => {
+                    let digits_start = self.pos + 1;
+                    let mut end = digits_start;
+                    while self.byte_at(end).is_some_and(|b| b.is_ascii_digit()) {
+                        end += 1;
+                    }
+                    if end == digits_start || self.byte_at(end) != Some(b']') {
+                        return None;
+                    }
+                    let index = self.text.get(digits_start..end)?.parse::<u32>().ok()?;
+                    rest.push(PathSegment::Index(index));
+                    self.pos = end + 1;
+                }
+                _ => break,
+            }
+        }
+        if !explicit && rest.is_empty() {
+            let after_name = self.pos;
+            self.skip();
+            if self.peek() == Some(b'(') {
+                self.pos += 1;
+                let (args, depth) = self.expr_list(b')')?;
+                return node(
+                    ExprKind::Call { name: head, args },
+                    Span::new(start, self.pos),
+                    depth,
+                );
+            }
+            self.pos = after_name;
+        }
+        let span = Span::new(start, self.pos);
+        let kind = if explicit {
+            ExprKind::Field { head, rest }
+        } else {
+            ExprKind::Name { head, rest }
+        };
+        node(kind, span, 0)
+    }
+
+    /// `expr, expr, ...` up to `close` (a trailing comma allowed), after the
+    /// opening bracket; the items and their greatest depth.
+    fn expr_list(&mut self, close: u8) -> Option<(Vec<Expr>, usize)> {
+        self.open()?;
+        let mut items = Vec::new();
+        let mut depth = 0;
+        self.skip();
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            self.close();
+            return Some((items, depth));
+        }
+        loop {
+            let item = self.expr()?;
+            depth = depth.max(item.depth);
+            items.push(item.expr);
+            self.skip();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip();
+                    if self.peek() == Some(close) {
+                        self.pos += 1;
+                        break;
+                    }
+                }
+                Some(b) if b == close => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        self.close();
+        Some((items, depth))
+    }
+
+    /// The rest of `any(x in list, predicate)`, after `any` / `all`.
+    fn quantifier(&mut self, start: usize, all: bool) -> Option<Node> {
+        self.expect(b'(')?;
+        self.open()?;
+        self.skip();
+        let var = self.ident()?;
+        self.skip();
+        if self.peek_word() != "in" {
+            return None;
+        }
+        self.pos += 2;
+        let list = self.expr()?;
+        self.expect(b',')?;
+        let predicate = self.expr()?;
+        self.expect(b')')?;
+        self.close();
+        let depth = list.depth.max(predicate.depth);
+        node(
+            ExprKind::Quantifier {
+                quantifier: if all {
+                    Quantifier::All
+                } else {
+                    Quantifier::Any
+                },
+                var,
+                list: Box::new(list.expr),
+                predicate: Box::new(predicate.expr),
+            },
+            Span::new(start, self.pos),
+            depth,
+        )
+    }
+
+    /// A string literal at the cursor (on its opening `quote`), decoded.
+    fn string(&mut self, quote: u8) -> Option<String> {
+        let body_start = self.pos + 1;
+        let mut i = body_start;
+        let mut escaped = false;
+        loop {
+            match self.byte_at(i)? {
+                b'\n' => return None,
+                b'\\' => {
+                    escaped = true;
+                    // Escapes are ASCII; anything else is an error for pest to report.
+                    if !self
+                        .byte_at(i + 1)
+                        .is_some_and(|b| b.is_ascii() && b != b'\n')
+                    {
+                        return None;
+                    }
+                    i += 2;
+                }
+                b if b == quote => break,
+                _ => i += 1,
+            }
+        }
+        let raw = self.text.get(body_start..i)?;
+        self.pos = i + 1;
+        if escaped {
+            unescape(raw)
+        } else {
+            Some(raw.to_string())
+        }
+    }
+}
+
+/// Decode the escapes of a string body, or `None` on an invalid one.
+fn unescape(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let decoded = match chars.next()? {
+            '"' => '"',
+            '\'' => '\'',
+            '\\' => '\\',
+            'n' => '\n',
+            't' => '\t',
+            'r' => '\r',
+            'u' => {
+                if chars.next()? != '{' {
+                    return None;
+                }
+                let mut code: u32 = 0;
+                let mut digits = 0;
+                loop {
+                    let d = chars.next()?;
+                    if d == '}' {
+                        break;
+                    }
+                    code = code * 16 + d.to_digit(16)?;
+                    digits += 1;
+                    if digits > 6 {
+                        return None;
+                    }
+                }
+                if digits == 0 {
+                    return None;
+                }
+                char::from_u32(code)?
+            }
+            _ => return None,
+        };
+        out.push(decoded);
+    }
+    Some(out)
+}
+
+/// An int, float or duration literal (negated when `negative`), or `None`
+/// when out of range.
+fn number(text: &str, negative: bool) -> Option<Literal> {
+    match numeric_kind(text) {
+        Numeric::Int => {
+            let n: u64 = text.parse().ok()?;
+            let n = if negative {
+                0i64.checked_sub_unsigned(n)?
+            } else {
+                i64::try_from(n).ok()?
+            };
+            Some(Literal::Int(n))
+        }
+        Numeric::Float => {
+            let f: f64 = text.parse().ok()?;
+            f.is_finite()
+                .then_some(Literal::Float(if negative { -f } else { f }))
+        }
+        Numeric::Duration => {
+            let ms = duration_ms(text)?;
+            Some(Literal::Duration(if negative { -ms } else { ms }))
+        }
+        Numeric::Date | Numeric::DateTime => None,
+    }
+}
+
+fn digit_at(bytes: &[u8], i: usize) -> bool {
+    bytes.get(i).is_some_and(u8::is_ascii_digit)
+}
+
+fn ident_char_at(bytes: &[u8], i: usize) -> bool {
+    bytes.get(i).copied().is_some_and(is_ident_char)
+}
+
+/// End of the grammar's `numeric` token starting at `start` (a digit), or
+/// `None` where the grammar fails; the alternatives are tried in the
+/// grammar's order, with its backtracking.
+fn numeric_end(bytes: &[u8], start: usize) -> Option<usize> {
+    date_end(bytes, start).or_else(|| number_end(bytes, start))
+}
+
+/// The date / datetime alternative of `numeric`.
+fn date_end(bytes: &[u8], p: usize) -> Option<usize> {
+    let shape = [true, true, true, true, false, true, true, false, true, true];
+    for (k, digit) in shape.iter().enumerate() {
+        let ok = if *digit {
+            digit_at(bytes, p + k)
+        } else {
+            bytes.get(p + k) == Some(&b'-')
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let q = p + 10;
+    if matches!(bytes.get(q), Some(b'T' | b't')) {
+        // `T` (digit | `:` | `.`)+ then an optional zone, then no identifier character.
+        let mut r = q + 1;
+        while bytes
+            .get(r)
+            .is_some_and(|b| b.is_ascii_digit() || *b == b':' || *b == b'.')
+        {
+            r += 1;
+        }
+        if r == q + 1 {
+            return None;
+        }
+        match bytes.get(r) {
+            Some(b'Z' | b'z') => r += 1,
+            Some(b'+' | b'-')
+                if digit_at(bytes, r + 1)
+                    && digit_at(bytes, r + 2)
+                    && bytes.get(r + 3) == Some(&b':')
+                    && digit_at(bytes, r + 4)
+                    && digit_at(bytes, r + 5) =>
+            {
+                r += 6
+            }
+            _ => {}
+        }
+        // Failing here, the other branch (`!ident_char` right after the
+        // date) fails too: `T` is an identifier character.
+        return (!ident_char_at(bytes, r)).then_some(r);
+    }
+    (!ident_char_at(bytes, q)).then_some(q)
+}
+
+/// Length of a duration unit (`ms`, `w`, `d`, `h`, `m`, `s`) at `i`, or 0.
+fn unit_len(bytes: &[u8], i: usize) -> usize {
+    match bytes.get(i) {
+        Some(b'm') if bytes.get(i + 1) == Some(&b's') => 2,
+        Some(b'w' | b'd' | b'h' | b'm' | b's') => 1,
+        _ => 0,
+    }
+}
+
+/// The duration / float / integer alternative of `numeric`.
+fn number_end(bytes: &[u8], p: usize) -> Option<usize> {
+    let mut r = p;
+    while digit_at(bytes, r) {
+        r += 1;
+    }
+    if r == p {
+        return None;
+    }
+    // Duration: unit (digits unit)* then no identifier character.
+    let first = unit_len(bytes, r);
+    if first > 0 {
+        let mut e = r + first;
+        loop {
+            let mut d = e;
+            while digit_at(bytes, d) {
+                d += 1;
+            }
+            let unit = unit_len(bytes, d);
+            if d == e || unit == 0 {
+                break;
+            }
+            e = d + unit;
+        }
+        if !ident_char_at(bytes, e) {
+            return Some(e);
+        }
+    }
+    // Float: `.` digits exponent? | exponent, then no identifier character.
+    let float_end = if bytes.get(r) == Some(&b'.') && digit_at(bytes, r + 1) {
+        let mut e = r + 1;
+        while digit_at(bytes, e) {
+            e += 1;
+        }
+        Some(exponent_end(bytes, e).unwrap_or(e))
+    } else {
+        exponent_end(bytes, r)
+    };
+    if let Some(e) = float_end
+        && !ident_char_at(bytes, e)
+    {
+        return Some(e);
+    }
+    // Integer.
+    (!ident_char_at(bytes, r)).then_some(r)
+}
+
+/// End of an exponent `e[+-]digits` at `i`.
+fn exponent_end(bytes: &[u8], i: usize) -> Option<usize> {
+    if !matches!(bytes.get(i), Some(b'e' | b'E')) {
+        return None;
+    }
+    let mut e = i + 1;
+    if matches!(bytes.get(e), Some(b'+' | b'-')) {
+        e += 1;
+    }
+    let digits_start = e;
+    while digit_at(bytes, e) {
+        e += 1;
+    }
+    (e > digits_start).then_some(e)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_take_the_fast_path() {
+        let text = "schema { a: int }\n  rule a(x, y = -5, z = [1, \"s\"],) = x + y # c\n\n## doc\nrule b = a(1) or any(i in l, i > 2)\n";
+        let start = text.find("  rule").unwrap();
+        let second = text.find("rule b").unwrap();
+        let a = parse_rule(text, start, text.find("## doc").unwrap()).unwrap();
+        assert_eq!(a.name.name, "a");
+        assert_eq!(a.params.len(), 3);
+        assert_eq!(a.span.start as usize, start + 2);
+        let b = parse_rule(text, second, text.len()).unwrap();
+        assert_eq!(b.span.end as usize, text.len() - 1);
+        assert!(parse_rule(text, second, text.len() - 2).is_none());
+        assert!(parse_rule("rule a(x = y) = 1", 0, 17).is_none());
+    }
+
+    #[test]
+    fn numeric_tokens_follow_the_grammar() {
+        let end = |s: &str| numeric_end(s.as_bytes(), 0);
+        assert_eq!(end("2024-01-31"), Some(10));
+        assert_eq!(end("2024-01-311"), Some(4));
+        assert_eq!(end("2024-01-31T12:00:00+02:00 x"), Some(25));
+        assert_eq!(end("2024-01-31T12:00:00+02"), Some(19));
+        assert_eq!(end("1h30m"), Some(5));
+        assert_eq!(end("1h30"), None);
+        assert_eq!(end("250ms"), Some(5));
+        assert_eq!(end("5msx"), None);
+        assert_eq!(end("1.5e-3"), Some(6));
+        assert_eq!(end("1.x"), Some(1));
+        assert_eq!(end("1e"), None);
+    }
+}

@@ -1,0 +1,815 @@
+//! The hand-written fast path of `parse_expr` against the pest grammar:
+//! on every input, the fast path either gives up or builds the very tree pest
+//! builds, spans included (both serialised to JSON and compared), and it
+//! never accepts what pest rejects.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use proptest::prelude::*;
+use rulesaga::Source;
+use rulesaga::Span;
+use rulesaga::rules::ast::{
+    BinaryOp, Expr, ExprKind, Ident, Literal, PathSegment, Quantifier, UnaryOp,
+};
+use rulesaga::rules::{
+    parse_expr, parse_expr_fast, parse_expr_pest, parse_rule_file, parse_rule_file_pest, print_expr,
+};
+
+/// What the fast path did with `text`, checked against pest.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Fast and pest built the same tree, spans included.
+    Same,
+    /// The fast path gave up on text pest accepts.
+    GaveUp,
+    /// Both rejected it.
+    Rejected,
+}
+
+/// Compare the two paths on `text`; any disagreement is a test failure.
+fn check(text: &str) -> Result<Outcome, TestCaseError> {
+    let source = Source::new("<expr>", text);
+    let fast = parse_expr_fast(&source);
+    let pest = parse_expr_pest(&source);
+    let public = parse_expr(&source);
+    let outcome = match (&fast, &pest) {
+        (Some(fast), Ok(pest)) => {
+            let fast_json = serde_json::to_string(fast).unwrap();
+            let pest_json = serde_json::to_string(pest).unwrap();
+            prop_assert_eq!(fast_json, pest_json, "fast and pest differ on {:?}", text);
+            Outcome::Same
+        }
+        (Some(fast), Err(diags)) => {
+            return Err(TestCaseError::fail(format!(
+                "fast path accepted {text:?} as {fast:?}, pest rejects it: {diags}"
+            )));
+        }
+        (None, Ok(_)) => Outcome::GaveUp,
+        (None, Err(_)) => Outcome::Rejected,
+    };
+    // The public entry point is the pest path's answer, diagnostics included.
+    match (&public, &pest) {
+        (Ok(a), Ok(b)) => prop_assert_eq!(
+            serde_json::to_string(a).unwrap(),
+            serde_json::to_string(b).unwrap()
+        ),
+        (Err(a), Err(b)) => prop_assert_eq!(format!("{a:?}"), format!("{b:?}")),
+        _ => prop_assert!(false, "parse_expr and pest disagree on {:?}", text),
+    }
+    Ok(outcome)
+}
+
+fn check_same(text: &str) {
+    match check(text) {
+        Ok(Outcome::Same) => {}
+        other => panic!("{text:?}: expected the fast path to parse it, got {other:?}"),
+    }
+}
+
+fn check_rejected(text: &str) {
+    match check(text) {
+        Ok(Outcome::Rejected) => {}
+        other => panic!("{text:?}: expected both to reject it, got {other:?}"),
+    }
+}
+
+// ----- random syntax trees (as in tests/parse_roundtrip.rs) ------------------
+
+const KEYWORDS: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "null",
+    "true",
+    "false",
+    "between",
+    "contains",
+    "starts_with",
+    "ends_with",
+    "matches",
+    "any",
+    "all",
+    "rule",
+    "schema",
+];
+
+fn e(kind: ExprKind) -> Expr {
+    Expr::new(kind, Span::default())
+}
+
+fn ident() -> impl Strategy<Value = Ident> {
+    "[A-Za-z_][A-Za-z0-9_]{0,6}"
+        .prop_filter("keywords are not names", |s| {
+            !KEYWORDS.contains(&s.as_str())
+        })
+        .prop_map(|name| Ident {
+            name,
+            span: Span::default(),
+        })
+}
+
+fn date() -> impl Strategy<Value = NaiveDate> {
+    (0i32..=9999, 1u32..=12, 1u32..=28)
+        .prop_map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap())
+}
+
+fn datetime() -> impl Strategy<Value = DateTime<FixedOffset>> {
+    (
+        0i64..=253_000_000_000,
+        0u32..1_000_000_000,
+        -(23 * 60)..=(23 * 60i32),
+    )
+        .prop_map(|(secs, nanos, minutes)| {
+            let offset = FixedOffset::east_opt(minutes * 60).unwrap();
+            DateTime::from_timestamp(secs, nanos)
+                .unwrap()
+                .with_timezone(&offset)
+        })
+}
+
+fn literal() -> impl Strategy<Value = Literal> {
+    prop_oneof![
+        Just(Literal::Null),
+        any::<bool>().prop_map(Literal::Bool),
+        any::<i64>().prop_map(Literal::Int),
+        (-1000i64..1000).prop_map(Literal::Int),
+        prop_oneof![
+            proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO,
+            -1e6f64..1e6,
+        ]
+        .prop_map(Literal::Float),
+        any::<String>().prop_map(Literal::String),
+        "[a-z \"'\\\\\n\t\r\u{1}é#()]{0,8}".prop_map(Literal::String),
+        date().prop_map(Literal::Date),
+        datetime().prop_map(Literal::DateTime),
+        (-i64::MAX..=i64::MAX).prop_map(Literal::Duration),
+        (-1_000_000i64..1_000_000).prop_map(|n| Literal::Duration(n * 1000)),
+    ]
+}
+
+fn segment() -> impl Strategy<Value = PathSegment> {
+    prop_oneof![
+        ident().prop_map(PathSegment::Field),
+        any::<u32>().prop_map(PathSegment::Index)
+    ]
+}
+
+fn binary_op() -> impl Strategy<Value = BinaryOp> {
+    prop::sample::select(vec![
+        BinaryOp::Or,
+        BinaryOp::And,
+        BinaryOp::Eq,
+        BinaryOp::Ne,
+        BinaryOp::Lt,
+        BinaryOp::Le,
+        BinaryOp::Gt,
+        BinaryOp::Ge,
+        BinaryOp::In,
+        BinaryOp::NotIn,
+        BinaryOp::Contains,
+        BinaryOp::StartsWith,
+        BinaryOp::EndsWith,
+        BinaryOp::Matches,
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Rem,
+    ])
+}
+
+fn expr() -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        literal().prop_map(|value| e(ExprKind::Literal { value })),
+        (ident(), prop::collection::vec(segment(), 0..3))
+            .prop_map(|(head, rest)| e(ExprKind::Name { head, rest })),
+        (ident(), prop::collection::vec(segment(), 0..3))
+            .prop_map(|(head, rest)| e(ExprKind::Field { head, rest })),
+    ];
+    leaf.prop_recursive(6, 64, 3, |inner| {
+        let boxed = inner.clone().prop_map(Box::new);
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3)
+                .prop_map(|items| e(ExprKind::List { items })),
+            (ident(), prop::collection::vec(inner.clone(), 0..3))
+                .prop_map(|(name, args)| e(ExprKind::Call { name, args })),
+            (any::<bool>(), ident(), boxed.clone(), boxed.clone()).prop_map(
+                |(all, var, list, predicate)| {
+                    let quantifier = if all {
+                        Quantifier::All
+                    } else {
+                        Quantifier::Any
+                    };
+                    e(ExprKind::Quantifier {
+                        quantifier,
+                        var,
+                        list,
+                        predicate,
+                    })
+                }
+            ),
+            (any::<bool>(), boxed.clone()).prop_map(|(not, operand)| {
+                let op = if not { UnaryOp::Not } else { UnaryOp::Neg };
+                e(ExprKind::Unary { op, operand })
+            }),
+            (binary_op(), boxed.clone(), boxed.clone())
+                .prop_map(|(op, left, right)| e(ExprKind::Binary { op, left, right })),
+            (binary_op(), boxed.clone(), boxed.clone())
+                .prop_map(|(op, left, right)| e(ExprKind::Binary { op, left, right })),
+            (boxed.clone(), boxed.clone(), boxed.clone())
+                .prop_map(|(value, low, high)| e(ExprKind::Between { value, low, high })),
+            (boxed, any::<bool>())
+                .prop_map(|(value, negated)| e(ExprKind::IsNull { value, negated })),
+        ]
+    })
+}
+
+// ----- decorating printed text -------------------------------------------------
+
+/// Trivia to insert between characters.
+const TRIVIA: &[&str] = &[
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\r\n",
+    " # a comment\n",
+    "#\n",
+    "# ( [ \" ' \n  ",
+];
+
+/// `text` with trivia inserted after some characters, optionally wrapped in
+/// brackets. Each character boundary takes one choice byte: below a
+/// threshold nothing; then trivia, more likely next to spaces and brackets
+/// (where the text usually stays valid); at 250 and above a stray token
+/// (which usually breaks the text: then both paths must reject it).
+fn decorate(text: &str, choices: &[u8], wrap: u8) -> String {
+    decorate_with(text, choices, wrap, false)
+}
+
+/// [`decorate`]; when `safe`, only trivia, and only next to spaces and
+/// brackets, so that the text usually stays valid.
+fn decorate_with(text: &str, choices: &[u8], wrap: u8, safe: bool) -> String {
+    let mut out = String::new();
+    for _ in 0..(wrap % 3) {
+        out.push('(');
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut k = 0usize;
+    let mut next_choice = || {
+        let c = choices.get(k % choices.len().max(1)).copied().unwrap_or(0);
+        k += 1;
+        c
+    };
+    for (i, c) in chars.iter().enumerate() {
+        // (In `safe` mode not inside index segments `a[0]`, nor after a `-`,
+        // which may be inside a date or an exponent.)
+        let near_gap = matches!(c, ' ' | '(' | ',' | ')')
+            || (!safe && matches!(c, '[' | ']' | '-'))
+            || matches!(chars.get(i + 1), Some(' ' | ')' | ',' | '('))
+            || (!safe && matches!(chars.get(i + 1), Some(']' | '[')));
+        out.push(*c);
+        let choice = next_choice();
+        let threshold = if near_gap { 60 } else { 200 };
+        if safe {
+            if near_gap && choice >= threshold {
+                out.push_str(TRIVIA[usize::from(choice) % TRIVIA.len()]);
+            }
+        } else if choice >= threshold && choice < 250 {
+            out.push_str(TRIVIA[usize::from(choice) % TRIVIA.len()]);
+        } else if choice >= 250 {
+            out.push_str(["(", ")", "-", "not ", ",", "]"][usize::from(choice - 250)]);
+        }
+    }
+    for _ in 0..(wrap % 3) {
+        out.push(')');
+    }
+    if wrap >= 128 {
+        out.insert_str(0, TRIVIA[usize::from(wrap) % TRIVIA.len()]);
+        out.push_str(TRIVIA[usize::from(wrap / 3) % TRIVIA.len()]);
+    }
+    out
+}
+
+// ----- token soup (as in tests/no_panic.rs) --------------------------------------
+
+const TOKENS: &[&str] = &[
+    "tier",
+    "total",
+    "x",
+    "$total",
+    "$",
+    "a.b",
+    "a.",
+    "items[0]",
+    "items[",
+    "[0]",
+    "i.price",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    "and",
+    "or",
+    "not",
+    "==",
+    "=",
+    "!=",
+    "!",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "+",
+    "-",
+    "--",
+    "*",
+    "/",
+    "%",
+    "in",
+    "not in",
+    "contains",
+    "starts_with",
+    "ends_with",
+    "matches",
+    "between",
+    "is",
+    "is null",
+    "is not null",
+    "null",
+    "0",
+    "1",
+    "-1",
+    "007",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "99999999999999999999",
+    "1.5",
+    "1.",
+    ".5",
+    "1e308",
+    "1e309",
+    "2.5e-3",
+    "1e",
+    "\"s\"",
+    "'s'",
+    "\"a\\\"b\"",
+    "\"\\u{1F600}\"",
+    "\"\\u{110000}\"",
+    "\"\\q\"",
+    "\"open",
+    "2024-01-31",
+    "2024-02-30",
+    "2024-01-311",
+    "2024-01-31T00:00:00Z",
+    "2024-01-31T12:00:00.250+02:00",
+    "2024-01-31T25:00:00Z",
+    "2024-01-31t",
+    "30d",
+    "1h30m",
+    "250ms",
+    "5mx",
+    "99999999999999999w",
+    "true",
+    "false",
+    "len(",
+    "now()",
+    "f (",
+    "any(i in items,",
+    "all(i in items,",
+    "any",
+    "rule",
+    "é",
+    "#c\n",
+    "\n",
+];
+
+fn soup() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(prop::sample::select(TOKENS), 0..24),
+        prop::collection::vec(
+            prop::sample::select(&["", " ", "  ", "\n", "# c\n"][..]),
+            24,
+        ),
+    )
+        .prop_map(|(tokens, gaps)| {
+            let mut out = String::new();
+            for (i, t) in tokens.iter().enumerate() {
+                out.push_str(t);
+                out.push_str(gaps.get(i).copied().unwrap_or(" "));
+            }
+            out
+        })
+}
+
+/// `parse_rule_file` (fast path per rule) against pest alone, on a whole
+/// file: same rules, spans, docs and schema, or the same diagnostics.
+fn check_file(text: &str) -> Result<(), TestCaseError> {
+    let source = Source::new("f.rules", text);
+    match (parse_rule_file(&source), parse_rule_file_pest(&source)) {
+        (Ok(a), Ok(b)) => prop_assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&b).unwrap(),
+            "on {:?}",
+            text
+        ),
+        (Err(a), Err(b)) => prop_assert_eq!(format!("{a:?}"), format!("{b:?}"), "on {:?}", text),
+        (a, b) => prop_assert!(false, "{:?}: {:?} vs pest {:?}", text, a, b),
+    }
+    Ok(())
+}
+
+/// A parameter default: a literal, a negative number, a list, or (an error)
+/// a name.
+fn default_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        literal().prop_map(|value| print_expr(&e(ExprKind::Literal { value }))),
+        prop::collection::vec(literal(), 0..3).prop_map(|items| print_expr(&e(ExprKind::List {
+            items: items
+                .into_iter()
+                .map(|value| e(ExprKind::Literal { value }))
+                .collect()
+        }))),
+        Just("(5)".to_string()),
+        Just("-(5)".to_string()),
+        Just("x".to_string()),
+    ]
+}
+
+/// One rule: `## doc` lines, name, parameters with optional defaults, body.
+fn rule_text() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec("[a-z ]{0,6}", 0..2),
+        ident(),
+        prop::option::of(prop::collection::vec(
+            (ident(), prop::option::of(default_text())),
+            0..3,
+        )),
+        expr(),
+        any::<bool>(),
+    )
+        .prop_map(|(docs, name, params, body, trailing_comma)| {
+            let mut out = String::new();
+            for doc in docs {
+                out.push_str(&format!("## {doc}\n"));
+            }
+            out.push_str(&format!("rule {}", name.name));
+            if let Some(params) = params {
+                let params: Vec<String> = params
+                    .into_iter()
+                    .map(|(p, default)| match default {
+                        Some(d) => format!("{} = {d}", p.name),
+                        None => p.name,
+                    })
+                    .collect();
+                let comma = if trailing_comma && !params.is_empty() {
+                    ","
+                } else {
+                    ""
+                };
+                out.push_str(&format!("({}{comma})", params.join(", ")));
+            }
+            out.push_str(&format!(" = {}\n", print_expr(&body)));
+            out
+        })
+}
+
+fn file_text() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(vec![
+            "",
+            "# a comment\n",
+            "schema {\n  tier: standard | premium\n  total: number\n}\n",
+            "schema { a: int b: int }\n",
+        ]),
+        prop::collection::vec(rule_text(), 0..4),
+    )
+        .prop_map(|(prelude, rules)| format!("{prelude}{}", rules.concat()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Printed random trees: the fast path parses every one, like pest.
+    #[test]
+    fn printed_trees_parse_the_same(ast in expr()) {
+        let printed = print_expr(&ast);
+        prop_assert_eq!(check(&printed)?, Outcome::Same, "on {:?}", printed);
+    }
+
+    /// Printed random trees with extra trivia, brackets and stray tokens.
+    #[test]
+    fn decorated_trees_parse_the_same_or_give_up(
+        ast in expr(),
+        choices in prop::collection::vec(any::<u8>(), 1..64),
+        wrap in any::<u8>(),
+    ) {
+        let text = decorate(&print_expr(&ast), &choices, wrap);
+        check(&text)?;
+    }
+
+    /// Token soup: mostly invalid; the fast path must never accept what pest rejects.
+    #[test]
+    fn token_soup_agrees(text in soup()) {
+        check(&text)?;
+    }
+
+    /// Character soup.
+    #[test]
+    fn character_soup_agrees(text in "[a-z0-9 ()\\[\\]\"'#.,$+*/%<>=!\\\\\n_-]{0,40}") {
+        check(&text)?;
+    }
+
+    /// Any text at all.
+    #[test]
+    fn arbitrary_text_agrees(text in any::<String>()) {
+        check(&text)?;
+    }
+
+    /// Rule files: each rule through the fast path or pest, the same result.
+    #[test]
+    fn rule_files_parse_the_same(text in file_text()) {
+        check_file(&text)?;
+    }
+
+    /// Rule files with extra trivia and stray tokens.
+    #[test]
+    fn decorated_rule_files_parse_the_same(
+        text in file_text(),
+        choices in prop::collection::vec(any::<u8>(), 1..64),
+    ) {
+        check_file(&decorate(&text, &choices, 0))?;
+    }
+
+    /// Rule files of token soup.
+    #[test]
+    fn rule_files_of_soup_agree(rules in prop::collection::vec(soup(), 0..3)) {
+        let text: String = rules.iter().map(|r| format!("rule r = {r}\nrule s(a = {r}) = {r}\n")).collect();
+        check_file(&text)?;
+    }
+}
+
+/// The constructs of `tests/parse.rs` (its snapshots hold the spans).
+#[test]
+fn constructs_take_the_fast_path() {
+    let cases = [
+        "tier == premium or (total >= 100 and days <= 30)",
+        "a and b",
+        "a or b",
+        "not a",
+        "(a or b) and c",
+        "a or b and c",
+        "not not a",
+        "a == b",
+        "a != b",
+        "a < 1",
+        "a <= 1",
+        "a > 1",
+        "a >= 1",
+        "not tier == premium",
+        "tier in [premium, vip]",
+        "country not in [\"FR\", \"DE\",]",
+        "a not  # c\n in b",
+        "email ends_with \"@example.com\"",
+        "name starts_with 'A'",
+        "note contains \"rush\"",
+        "sku matches \"^[A-Z]{3}-\\\\d+$\"",
+        "total between 10 and 20",
+        "a between 1 + 1 and 2 * 3 and b",
+        "coupon is null",
+        "coupon is not null",
+        "coupon is # c\n not\tnull",
+        "total * 1.2 - discount > 100",
+        "a + b - c",
+        "a * b / c % d",
+        "-a",
+        "- - a",
+        "-(5)",
+        "a - -5",
+        "a-5",
+        "- 5",
+        "- # c\n 5",
+        "--5",
+        "-2024-01-31",
+        "-1h30m",
+        "-2.5e-3",
+        "customer.address.country",
+        "items[0].price",
+        "$total",
+        "$a.b[2]",
+        "a[0][1]",
+        "len(x)",
+        "now()",
+        "now ()",
+        "now # c\n ( )",
+        "high_value(200)",
+        "f(a, b,)",
+        "any(i in items, i.price > 100)",
+        "all(i in items, i.qty >= 1)",
+        "any ( i in items , i )",
+        "42",
+        "007",
+        "-7",
+        "-9223372036854775808",
+        "9223372036854775807",
+        "87.5",
+        "1e3",
+        "1E+3",
+        "2.5e-3",
+        "-0.5",
+        "\"text\"",
+        "'text'",
+        "'it\\'s'",
+        "\"\\u{1F600} \\n\\t\\r\\\\ é\"",
+        "true",
+        "false",
+        "null",
+        "[]",
+        "[ ]",
+        "[1, [2]]",
+        "2024-01-31",
+        "2024-01-31T12:00:00Z",
+        "2024-01-31T12:00:00.250+02:00",
+        "2024-01-31t12:00:00z",
+        "2w",
+        "30d",
+        "12h",
+        "15m",
+        "10s",
+        "250ms",
+        "1h30m",
+        "-5m",
+        "2024-01-31 - 30d",
+        "10 - 3",
+        "2024 - 01 - 31",
+        "2024-01-311",
+        "x # comment\n + 1",
+        "  # leading\n a  # trailing",
+        "(a)and(b)",
+        "android or order or notice or island or nullable or true_x",
+        "((((a))))",
+    ];
+    for text in cases {
+        check_same(text);
+    }
+}
+
+/// Errors of every kind go to pest, which reports them.
+#[test]
+fn errors_are_left_to_pest() {
+    let cases = [
+        "",
+        "   ",
+        "# only a comment",
+        "a ==",
+        "a == b == c",
+        "a < b < c",
+        "a between 1 and 2 is null",
+        "a is null == b",
+        "a = b",
+        "a === b",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "99999999999999999999",
+        "1e309",
+        "-1e309",
+        "99999999999999999w",
+        "2024-02-30",
+        "2024-01-31T25:00:00Z",
+        "2024-01-31T",
+        "\"\\q\"",
+        "\"\\u{110000}\"",
+        "\"\\u{}\"",
+        "\"\\u{1234567}\"",
+        "\"\\u1234\"",
+        "\"open",
+        "'open\n'",
+        "a[4294967296]",
+        "a[ 0]",
+        "a [0]",
+        "a .b",
+        "a.and",
+        "$and",
+        "$ a",
+        "$a(1)",
+        "a.b(1)",
+        "f(,)",
+        "[,]",
+        "any(x, y)",
+        "any(in in l, p)",
+        "not in b",
+        "a not b",
+        "a and1",
+        "5a",
+        "5mx",
+        "1.",
+        ".5",
+        "1e",
+        "a + not b",
+        "a == not b",
+        "é",
+        "a\u{a0}or b",
+        "(a",
+        "a)",
+        "rule",
+        "schema",
+    ];
+    for text in cases {
+        check_rejected(text);
+    }
+}
+
+/// Nesting and tree depth at and past the limits.
+#[test]
+fn limits_agree() {
+    for n in [1, 10, 63, 64, 65, 100] {
+        check(&format!("{}a{}", "(".repeat(n), ")".repeat(n))).unwrap();
+        check(&format!("{}a{}", "[".repeat(n), "]".repeat(n))).unwrap();
+        check(&format!("{}a{}", "f(".repeat(n), ")".repeat(n))).unwrap();
+        check(&format!("{}a", "not ".repeat(n))).unwrap();
+        check(&format!("{}5", "-".repeat(n))).unwrap();
+        check(&format!("{}a", "- ".repeat(n))).unwrap();
+    }
+    for n in [100, 200, 250, 255, 256, 257, 300, 1000] {
+        let chain = vec!["a"; n];
+        for op in [" or ", " and ", " + ", " * "] {
+            let text = chain.join(op);
+            check(&text).unwrap();
+            check(&format!("({text}) == b")).unwrap();
+        }
+        let nested_and_chained = format!("{}a{}", "(a or ".repeat(60), ")".repeat(60));
+        check(&format!("{nested_and_chained} or {}", chain.join(" or "))).unwrap();
+    }
+    // The size limit.
+    let big = format!("a{}", " or a".repeat(rulesaga::rules::MAX_SOURCE_BYTES / 5));
+    assert!(parse_expr_fast(&Source::new("<expr>", big)).is_none());
+}
+
+/// The example rule file, and a few hand-picked rule files.
+#[test]
+fn rule_files_agree() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/specs/discount.rules"))
+            .unwrap();
+    check_file(&example).unwrap();
+    let cases = [
+        "rule a = 1",
+        "  rule a = 1  # c\n\n## doc\nrule b(x, y = 2,) = x + y\n",
+        "rule a ( x = -5 , y = [1, \"s\"] ) = x\n",
+        "rule a() = 1",
+        "rule a(x = y) = 1",
+        "rule a(x = -(5)) = 1",
+        "rule a(x = (5)) = 1",
+        "rule a == 1",
+        "rule a = 1 ==",
+        "rule = 1",
+        "rule a = 1\nrule b = (\nrule c = 3",
+        "schema { a: int }\nrule a = a > 1\nrule b = 9223372036854775808\n",
+    ];
+    for text in cases {
+        check_file(text).unwrap();
+    }
+}
+
+/// On valid text, the fast path never gives up (it covers the whole
+/// expression language short of the depth limits): counted over decorated
+/// random trees and token soup, with a fixed seed.
+#[test]
+fn fast_path_covers_valid_text() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    let strategy = (
+        expr(),
+        prop::collection::vec(any::<u8>(), 1..64),
+        any::<u8>(),
+        soup(),
+    );
+    let (mut same, mut gave_up, mut rejected) = (0, 0, 0);
+    for _ in 0..3000 {
+        let (ast, choices, wrap, soup) = strategy.new_tree(&mut runner).unwrap().current();
+        let printed = print_expr(&ast);
+        for text in [
+            decorate_with(&printed, &choices, wrap, true),
+            decorate(&printed, &choices, wrap),
+            soup,
+        ] {
+            match check(&text).unwrap() {
+                Outcome::Same => same += 1,
+                Outcome::GaveUp => {
+                    gave_up += 1;
+                    eprintln!("gave up on valid {text:?}");
+                }
+                Outcome::Rejected => rejected += 1,
+            }
+        }
+    }
+    eprintln!("same {same}, gave up {gave_up}, rejected {rejected}");
+    assert_eq!(gave_up, 0);
+    assert!(same > 2500, "only {same} valid texts");
+}
