@@ -1,162 +1,16 @@
 //! The formatter: `parse(format(print(ast))) == ast` for random rule files, comments kept, idempotent.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use chrono::{DateTime, FixedOffset, NaiveDate};
 use proptest::prelude::*;
 use rulesaga::Source;
 use rulesaga::Span;
 use rulesaga::rules::ast::{
-    BinaryOp, Expr, ExprKind, FieldDecl, Ident, Literal, Param, PathSegment, Quantifier, RuleDecl,
-    RuleFile, SchemaDecl, TypeExpr, UnaryOp,
+    Expr, ExprKind, FieldDecl, Ident, Param, RuleDecl, RuleFile, SchemaDecl, TypeExpr,
 };
 use rulesaga::rules::format::format_rule_file;
 use rulesaga::rules::{parse_rule_file, print_rule_file};
-const KEYWORDS: &[&str] = &[
-    "and",
-    "or",
-    "not",
-    "in",
-    "is",
-    "null",
-    "true",
-    "false",
-    "between",
-    "contains",
-    "starts_with",
-    "ends_with",
-    "matches",
-    "any",
-    "all",
-    "rule",
-    "schema",
-];
-
-fn e(kind: ExprKind) -> Expr {
-    Expr::new(kind, Span::default())
-}
-
-fn ident() -> impl Strategy<Value = Ident> {
-    "[A-Za-z_][A-Za-z0-9_]{0,6}"
-        .prop_filter("keywords are not names", |s| {
-            !KEYWORDS.contains(&s.as_str())
-        })
-        .prop_map(|name| Ident {
-            name,
-            span: Span::default(),
-        })
-}
-
-fn date() -> impl Strategy<Value = NaiveDate> {
-    (0i32..=9999, 1u32..=12, 1u32..=28)
-        .prop_map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap())
-}
-
-fn datetime() -> impl Strategy<Value = DateTime<FixedOffset>> {
-    (
-        0i64..=253_000_000_000,
-        0u32..1_000_000_000,
-        -(23 * 60)..=(23 * 60i32),
-    )
-        .prop_map(|(secs, nanos, minutes)| {
-            let offset = FixedOffset::east_opt(minutes * 60).unwrap();
-            DateTime::from_timestamp(secs, nanos)
-                .unwrap()
-                .with_timezone(&offset)
-        })
-}
-
-fn literal() -> impl Strategy<Value = Literal> {
-    prop_oneof![
-        Just(Literal::Null),
-        any::<bool>().prop_map(Literal::Bool),
-        any::<i64>().prop_map(Literal::Int),
-        prop_oneof![
-            proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO,
-            -1e6f64..1e6,
-        ]
-        .prop_map(Literal::Float),
-        any::<String>().prop_map(Literal::String),
-        date().prop_map(Literal::Date),
-        datetime().prop_map(Literal::DateTime),
-        (-i64::MAX..=i64::MAX).prop_map(Literal::Duration),
-        (-1_000_000i64..1_000_000).prop_map(|n| Literal::Duration(n * 1000)),
-    ]
-}
-
-fn segment() -> impl Strategy<Value = PathSegment> {
-    prop_oneof![
-        ident().prop_map(PathSegment::Field),
-        any::<u32>().prop_map(PathSegment::Index)
-    ]
-}
-
-fn binary_op() -> impl Strategy<Value = BinaryOp> {
-    prop::sample::select(vec![
-        BinaryOp::Or,
-        BinaryOp::And,
-        BinaryOp::Eq,
-        BinaryOp::Ne,
-        BinaryOp::Lt,
-        BinaryOp::Le,
-        BinaryOp::Gt,
-        BinaryOp::Ge,
-        BinaryOp::In,
-        BinaryOp::NotIn,
-        BinaryOp::Contains,
-        BinaryOp::StartsWith,
-        BinaryOp::EndsWith,
-        BinaryOp::Matches,
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Rem,
-    ])
-}
-
-fn expr() -> impl Strategy<Value = Expr> {
-    let leaf = prop_oneof![
-        literal().prop_map(|value| e(ExprKind::Literal { value })),
-        (ident(), prop::collection::vec(segment(), 0..3))
-            .prop_map(|(head, rest)| e(ExprKind::Name { head, rest })),
-        (ident(), prop::collection::vec(segment(), 0..3))
-            .prop_map(|(head, rest)| e(ExprKind::Field { head, rest })),
-    ];
-    leaf.prop_recursive(5, 48, 3, |inner| {
-        let boxed = inner.clone().prop_map(Box::new);
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..3)
-                .prop_map(|items| e(ExprKind::List { items })),
-            (ident(), prop::collection::vec(inner.clone(), 0..3))
-                .prop_map(|(name, args)| e(ExprKind::Call { name, args })),
-            (any::<bool>(), ident(), boxed.clone(), boxed.clone()).prop_map(
-                |(all, var, list, predicate)| {
-                    let quantifier = if all {
-                        Quantifier::All
-                    } else {
-                        Quantifier::Any
-                    };
-                    e(ExprKind::Quantifier {
-                        quantifier,
-                        var,
-                        list,
-                        predicate,
-                    })
-                }
-            ),
-            (any::<bool>(), boxed.clone()).prop_map(|(not, operand)| {
-                let op = if not { UnaryOp::Not } else { UnaryOp::Neg };
-                e(ExprKind::Unary { op, operand })
-            }),
-            (binary_op(), boxed.clone(), boxed.clone())
-                .prop_map(|(op, left, right)| e(ExprKind::Binary { op, left, right })),
-            (boxed.clone(), boxed.clone(), boxed.clone())
-                .prop_map(|(value, low, high)| e(ExprKind::Between { value, low, high })),
-            (boxed, any::<bool>())
-                .prop_map(|(value, negated)| e(ExprKind::IsNull { value, negated })),
-        ]
-    })
-}
+mod support;
+use support::*;
 
 fn type_expr() -> impl Strategy<Value = TypeExpr> {
     let named = prop::sample::select(vec![
