@@ -150,3 +150,27 @@ fn hostile_yaml_is_refused_without_panicking() {
         assert!(validate::load(Source::new("g.yaml", text), &catalog()).is_err());
     }
 }
+
+#[test]
+fn expression_errors_point_into_the_expression() {
+    let diags = diagnostics(
+        "saga: s\nsteps:\n  - name: a\n    action: {get: orders, id: input.id}\n    outputs: {total: result.total}\n  - name: b\n    when: steps.a.totl > (1\n    action: {noop: true}\n    compensation: none\n",
+    );
+    let summary: Vec<(String, u64, u64)> = diags
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().to_string(),
+                d["line"].as_u64().unwrap(),
+                d["column"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // the bad step reference and the syntax error are both reported; the syntax
+    // error points at the place in the expression, not at its start
+    assert_eq!(
+        summary,
+        [("S014".to_string(), 7, 11), ("S013".to_string(), 7, 28)],
+        "{diags:#?}"
+    );
+}

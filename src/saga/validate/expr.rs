@@ -6,7 +6,7 @@ use super::{
     INPUT_REF, KEYWORDS, MAX_EXPR_BYTES, STEP_REF, Scope, Validator, is_path, list_names,
     parse_path, quoted, string_literal,
 };
-use crate::diag::{Source, did_you_mean};
+use crate::diag::{Source, Span, did_you_mean};
 use crate::rules::Program;
 use crate::saga::file::Template;
 use crate::saga::model::{Compiled, Expr, ValueExpr};
@@ -116,10 +116,12 @@ impl Validator<'_> {
         {
             return None;
         }
-        if !self.step_refs(text, &s.referenced, path, scope) {
-            return None;
-        }
+        // keep going after a bad reference, so a syntax error is reported too
+        let refs_ok = self.step_refs(text, &s.referenced, path, scope);
         if is_path(text) && !KEYWORDS.contains(&text) {
+            if !refs_ok {
+                return None;
+            }
             return Some(Expr {
                 text: text.to_string(),
                 compiled: Compiled::Path(parse_path(text)),
@@ -128,24 +130,43 @@ impl Validator<'_> {
         let (line, col) = self.source.line_col(self.span(&s.referenced).start);
         let name = format!("{}:{line}:{col} ({path})", self.source.name);
         match Program::compile(Source::new(name, text), &self.catalog.env) {
-            Ok(program) => Some(Expr {
+            Ok(program) if refs_ok => Some(Expr {
                 text: text.to_string(),
                 compiled: Compiled::Program(program),
             }),
+            Ok(_) => None,
             Err(diags) => {
+                // point into the expression when the YAML scalar holds it verbatim
+                let base = self.span(&s.referenced);
+                let yaml = self.source.text.get(base.start as usize..).unwrap_or("");
+                let offset = if yaml.starts_with(text) {
+                    Some(base.start)
+                } else if (yaml.starts_with('\'') || yaml.starts_with('"'))
+                    && yaml.get(1..).is_some_and(|rest| rest.starts_with(text))
+                {
+                    Some(base.start + 1)
+                } else {
+                    None
+                };
                 for d in diags
                     .items
                     .iter()
                     .filter(|d| d.severity == crate::diag::Severity::Error)
                 {
                     let help = d.help.clone();
-                    self.error_help(
+                    let diag = self.error(
                         "S013",
                         &s.referenced,
                         path,
                         format!("invalid expression: {}", d.message),
-                        help,
                     );
+                    diag.help = help;
+                    if let Some(at) = offset {
+                        diag.span = Span {
+                            start: at + d.span.start,
+                            end: at + d.span.end,
+                        };
+                    }
                 }
                 None
             }
