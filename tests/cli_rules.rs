@@ -146,6 +146,17 @@ fn data_formats() {
         "--count",
     ]);
     assert_eq!(stdout(&o).trim(), "1", "{}", stderr(&o));
+    // a byte order mark from Windows tools is skipped
+    let bom = temp_file("bom.jsonl", b"\xEF\xBB\xBF{\"a\":3}\n");
+    let o = run(&[
+        "eval",
+        "-e",
+        "a > 2",
+        "--data",
+        bom.to_str().unwrap(),
+        "--count",
+    ]);
+    assert_eq!(stdout(&o).trim(), "1", "{}", stderr(&o));
     let lines = temp_file("d.jsonl", b"{\"a\":3}\n{\"a\":4}\n");
     let o = run(&[
         "eval",

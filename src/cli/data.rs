@@ -168,7 +168,11 @@ pub fn load(path: &Path, format: DataFormat) -> Result<Data, String> {
     } else {
         read_file(path)
     };
-    let bytes = read.map_err(|e| format!("cannot read `{name}`: {e}"))?;
+    let mut bytes = read.map_err(|e| format!("cannot read `{name}`: {e}"))?;
+    // a UTF-8 byte order mark (common from Windows tools) is not part of the data
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
     let format = match format {
         DataFormat::Auto => guess(path, &bytes),
         f => f,

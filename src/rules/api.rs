@@ -328,7 +328,11 @@ pub fn read_text(path: &Path) -> Result<String, RuleErrors> {
             super::MAX_SOURCE_BYTES
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
+    let mut bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
+    // a UTF-8 byte order mark is not part of the text
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let valid = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
