@@ -394,4 +394,17 @@ fn every_warning_code_renders() {
         assert!(err.contains(code), "{code} missing: {err}");
     }
     insta::assert_snapshot!("warning_codes", err);
+    // W005 needs a file without a schema (with one, an undeclared word is error E101)
+    let dir = temp_dir().join("no-schema");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(
+        &dir,
+        "n.rules",
+        "rule w005 = tags contains vip\nrule fine = tags contains \"vip\"\n",
+    );
+    let o = run(&["check", &dir.display().to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o).replace(&dir.display().to_string(), "DIR");
+    assert_eq!(err.matches("W005").count(), 1, "{err}");
+    insta::assert_snapshot!("warning_w005", err);
 }

@@ -10,6 +10,7 @@
 //! | W002 | a contradiction in one `and` over the same field (`total > 100 and total < 50`) |
 //! | W003 | a rule no other rule and no test file uses (only with test files: [`unused_rules`]) |
 //! | W004 | a comparison that reads an optional field without a null test: it is false when the field is missing |
+//! | W005 | a bare word on the right of `contains`, `starts_with` or `ends_with` that no schema declares: it is a field, not a string |
 
 use std::collections::{HashMap, HashSet};
 
@@ -313,6 +314,12 @@ impl Linter<'_> {
                 if is_test && !is_null_test {
                     self.optional_reads(expr, &[left, right], guarded, negated);
                 }
+                if matches!(
+                    op,
+                    BinaryOp::Contains | BinaryOp::StartsWith | BinaryOp::EndsWith
+                ) {
+                    self.bare_word_operand(*op, right);
+                }
                 self.walk(left, guarded, negated);
                 self.walk(right, guarded, negated);
             }
@@ -363,6 +370,39 @@ impl Linter<'_> {
                 .with_help("compare a field, or write `true` / `false` if that is what you mean"),
             );
         }
+    }
+
+    /// `tags contains vip`: only `==`, `!=` and `in [...]` read a bare word as a symbol,
+    /// so here `vip` is a field. Without a schema to say so, that is worth a warning.
+    fn bare_word_operand(&mut self, op: BinaryOp, right: &Expr) {
+        let ExprKind::Name { head, rest } = &right.kind else {
+            return;
+        };
+        if !rest.is_empty() || !self.scope.is_field_word(&head.name) {
+            return;
+        }
+        if self
+            .scope
+            .schema
+            .is_some_and(|s| s.root.get(&head.name).is_some())
+        {
+            return;
+        }
+        let word = &head.name;
+        self.out.push(
+            Diagnostic::warning(
+                "W005",
+                right.span,
+                format!(
+                    "`{word}` on the right of `{}` is a field, not the string \"{word}\"",
+                    op.as_str()
+                ),
+            )
+            .with_label("read as a field")
+            .with_help(format!(
+                "write \"{word}\" for the string, or `${word}` to say it is a field"
+            )),
+        );
     }
 
     /// `days < 0` when the schema says `days: uint`: decided by the type alone.
@@ -581,7 +621,7 @@ impl Linter<'_> {
     }
 }
 
-/// Lint the rules of one file that checked cleanly (W001, W002, W004).
+/// Lint the rules of one file that checked cleanly (W001, W002, W004, W005).
 pub(crate) fn lint_file(
     file: &RuleFile,
     schema: Option<&Schema>,
