@@ -33,6 +33,7 @@ mod functions;
 pub mod lint;
 mod ops;
 mod parse;
+mod prescan;
 mod print;
 mod schema;
 pub mod testfile;
