@@ -207,11 +207,11 @@ pub fn run(args: DiffArgs, format: ErrorFormat) -> ExitCode {
         }
         out.flush()
     })();
-    if let Err(e) = written {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprint!("{}", render::plain_error(&e.to_string(), format));
-            return ExitCode::from(EXIT_DATA);
-        }
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprint!("{}", render::plain_error(&e.to_string(), format));
+        return ExitCode::from(EXIT_DATA);
     }
     ExitCode::SUCCESS
 }

@@ -283,11 +283,11 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
             Output::Table => write_table(&mut out, &program, &data, records),
         }
     };
-    if let Err(e) = written.and_then(|()| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprint!("{}", render::plain_error(&e.to_string(), format));
-            return ExitCode::from(EXIT_DATA);
-        }
+    if let Err(e) = written.and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprint!("{}", render::plain_error(&e.to_string(), format));
+        return ExitCode::from(EXIT_DATA);
     }
     if n_errors > 0 {
         ExitCode::from(EXIT_DATA)

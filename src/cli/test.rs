@@ -106,11 +106,11 @@ pub fn run(args: TestArgs, format: ErrorFormat) -> ExitCode {
         ReportFormat::Junit => junit(&outcomes),
     };
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprint!("{}", render::plain_error(&e.to_string(), format));
-            return ExitCode::from(EXIT_DATA);
-        }
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprint!("{}", render::plain_error(&e.to_string(), format));
+        return ExitCode::from(EXIT_DATA);
     }
     if failed {
         ExitCode::from(EXIT_RULES)

@@ -52,10 +52,10 @@ fn read_field<'r>(r: &'r dyn Record, name: &str, slot: u32) -> Fallible<Option<V
         name,
         slot: Some(slot),
     });
-    if let Some(Value::Float(x)) = v {
-        if !x.is_finite() {
-            return Err(Box::new(EvalError::NotFinite(name.to_string())));
-        }
+    if let Some(Value::Float(x)) = v
+        && !x.is_finite()
+    {
+        return Err(Box::new(EvalError::NotFinite(name.to_string())));
     }
     Ok(v)
 }
@@ -294,26 +294,26 @@ impl Compiler {
         // field in [string constants]
         if let (NodeKind::Field { slot, name, rest }, NodeKind::Const(list)) =
             (&left.kind, &right.kind)
+            && rest.is_empty()
+            && matches!(op, BinaryOp::In | BinaryOp::NotIn)
         {
-            if rest.is_empty() && matches!(op, BinaryOp::In | BinaryOp::NotIn) {
-                let n = list.list_len().unwrap_or(0);
-                let strings: Option<Vec<Box<str>>> = (0..n)
-                    .map(|i| match list.list_get(i) {
-                        Some(Value::Str(s)) => Some(s.as_ref().into()),
-                        _ => None,
+            let n = list.list_len().unwrap_or(0);
+            let strings: Option<Vec<Box<str>>> = (0..n)
+                .map(|i| match list.list_get(i) {
+                    Some(Value::Str(s)) => Some(s.as_ref().into()),
+                    _ => None,
+                })
+                .collect();
+            if let Some(strings) = strings {
+                let (slot, name) = (*slot, name.clone());
+                let want = op == BinaryOp::In;
+                return Box::new(move |r, _| {
+                    Ok(match read_field(r, &name, slot)? {
+                        Some(Value::Str(s)) => strings.iter().any(|x| **x == *s) == want,
+                        None | Some(Value::Null) => false,
+                        Some(_) => !want,
                     })
-                    .collect();
-                if let Some(strings) = strings {
-                    let (slot, name) = (*slot, name.clone());
-                    let want = op == BinaryOp::In;
-                    return Box::new(move |r, _| {
-                        Ok(match read_field(r, &name, slot)? {
-                            Some(Value::Str(s)) => strings.iter().any(|x| **x == *s) == want,
-                            None | Some(Value::Null) => false,
-                            Some(_) => !want,
-                        })
-                    });
-                }
+                });
             }
         }
         let (l, r_) = (self.value(left), self.value(right));

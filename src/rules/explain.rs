@@ -64,10 +64,10 @@ impl Explanation {
     }
 
     fn collect_reasons(&self, out: &mut Vec<String>) {
-        if self.children.is_empty() {
-            if let Some(r) = &self.reason {
-                out.push(r.clone());
-            }
+        if self.children.is_empty()
+            && let Some(r) = &self.reason
+        {
+            out.push(r.clone());
         }
         for c in &self.children {
             // only the children that agree with the parent's outcome explain it
@@ -515,10 +515,10 @@ impl<'r> Explainer<'r> {
                     name,
                     slot: Some(*slot),
                 });
-                if let Some(Value::Float(x)) = cur {
-                    if !x.is_finite() {
-                        return Err(EvalError::NotFinite(name.clone()));
-                    }
+                if let Some(Value::Float(x)) = cur
+                    && !x.is_finite()
+                {
+                    return Err(EvalError::NotFinite(name.clone()));
                 }
                 for step in rest {
                     cur = cur.and_then(|v| walk(v, step));

@@ -484,7 +484,7 @@ pub fn format_duration(d: Duration) -> String {
         (60_000, "m"),
         (1000, "s"),
     ] {
-        if ms != 0 && ms % size == 0 {
+        if ms != 0 && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }

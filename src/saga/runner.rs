@@ -437,26 +437,26 @@ impl<'r> Run<'r> {
     /// Run one step forward: `when`, then attempts until success or a final failure.
     async fn forward(&mut self, step: &Step) -> Result<Next, StoreError> {
         let name = step.name.clone();
-        if let Some(when) = &step.when {
-            if self.state.step(&name).is_none() {
-                match when.matches(&self.scope(), &self.ctx) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        self.append(EventKind::StepSkipped { step: name }).await?;
-                        return Ok(Next::Continue);
-                    }
-                    Err(e) => {
-                        let error = format!("`when` failed: `{}`: {e}", when.text);
-                        self.append(EventKind::StepFailed {
-                            step: name,
-                            attempt: 0,
-                            error: error.clone(),
-                            timed_out: false,
-                            will_retry: false,
-                        })
-                        .await?;
-                        return Ok(Next::Failed(error));
-                    }
+        if let Some(when) = &step.when
+            && self.state.step(&name).is_none()
+        {
+            match when.matches(&self.scope(), &self.ctx) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.append(EventKind::StepSkipped { step: name }).await?;
+                    return Ok(Next::Continue);
+                }
+                Err(e) => {
+                    let error = format!("`when` failed: `{}`: {e}", when.text);
+                    self.append(EventKind::StepFailed {
+                        step: name,
+                        attempt: 0,
+                        error: error.clone(),
+                        timed_out: false,
+                        will_retry: false,
+                    })
+                    .await?;
+                    return Ok(Next::Failed(error));
                 }
             }
         }

@@ -136,14 +136,14 @@ pub fn yaml_path_at(text: &str, offset: usize) -> String {
             indent += 1 + spaces;
             rest = after.trim_start();
         }
-        if let Some(colon) = key_colon(rest) {
-            if line_start + indent <= offset || cut_at >= indent {
-                let key = rest[..colon].trim().trim_matches(['"', '\'']).to_string();
-                stack.retain(|(i, _)| *i < indent);
-                let depth = stack.len();
-                seq_counters.retain(|(d, _), _| *d <= depth);
-                stack.push((indent, key));
-            }
+        if let Some(colon) = key_colon(rest)
+            && (line_start + indent <= offset || cut_at >= indent)
+        {
+            let key = rest[..colon].trim().trim_matches(['"', '\'']).to_string();
+            stack.retain(|(i, _)| *i < indent);
+            let depth = stack.len();
+            seq_counters.retain(|(d, _), _| *d <= depth);
+            stack.push((indent, key));
         }
         line_start += line.len();
     }

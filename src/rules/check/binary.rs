@@ -297,19 +297,19 @@ impl Checker<'_> {
         };
         let n = list.list_len().unwrap_or(0);
         for (i, item) in items.iter().enumerate().take(n) {
-            if let Some(Value::Str(s)) = list.list_get(i) {
-                if !variants.iter().any(|v| v == &*s) {
-                    let help = did_you_mean(&s, variants.iter().map(String::as_str))
-                        .unwrap_or_else(|| format!("the values are {}", variants.join(", ")));
-                    self.error(
-                        Diagnostic::error(
-                            "E107",
-                            item.span,
-                            format!("`{s}` is not a value of the enum"),
-                        )
-                        .with_help(help),
-                    );
-                }
+            if let Some(Value::Str(s)) = list.list_get(i)
+                && !variants.iter().any(|v| v == &*s)
+            {
+                let help = did_you_mean(&s, variants.iter().map(String::as_str))
+                    .unwrap_or_else(|| format!("the values are {}", variants.join(", ")));
+                self.error(
+                    Diagnostic::error(
+                        "E107",
+                        item.span,
+                        format!("`{s}` is not a value of the enum"),
+                    )
+                    .with_help(help),
+                );
             }
         }
     }

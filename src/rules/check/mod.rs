@@ -322,12 +322,12 @@ impl<'a> Checker<'a> {
                 }
                 UnaryOp::Neg => {
                     let inner = self.expr(operand, Pos::Value);
-                    if let NodeKind::Const(v) = &inner.kind {
-                        if let Ok(Some(neg)) = super::ops::negate(v, "-") {
-                            let neg = neg.into_owned();
-                            let ty = inner.ty.clone();
-                            return self.node(NodeKind::Const(neg), ty, span);
-                        }
+                    if let NodeKind::Const(v) = &inner.kind
+                        && let Ok(Some(neg)) = super::ops::negate(v, "-")
+                    {
+                        let neg = neg.into_owned();
+                        let ty = inner.ty.clone();
+                        return self.node(NodeKind::Const(neg), ty, span);
                     }
                     let ty = match &inner.ty {
                         t if t.is_numeric() || matches!(t, Type::Duration | Type::Any) => t.clone(),
@@ -593,18 +593,18 @@ impl<'a> Checker<'a> {
         for (i, param) in params.iter().enumerate() {
             let node = if let Some(arg) = args.get(i) {
                 let node = self.expr(arg, Pos::Value);
-                if let Some(Some(default)) = def.defaults.get(i) {
-                    if !node.ty.comparable_with(&default.ty) {
-                        let (got, want) = (node.ty.clone(), default.ty.clone());
-                        self.error(Diagnostic::error(
-                            "E106",
-                            node.span,
-                            format!(
-                                "argument `{}` of rule `{}` expects {want}, found {got}",
-                                param.name.name, name.name
-                            ),
-                        ));
-                    }
+                if let Some(Some(default)) = def.defaults.get(i)
+                    && !node.ty.comparable_with(&default.ty)
+                {
+                    let (got, want) = (node.ty.clone(), default.ty.clone());
+                    self.error(Diagnostic::error(
+                        "E106",
+                        node.span,
+                        format!(
+                            "argument `{}` of rule `{}` expects {want}, found {got}",
+                            param.name.name, name.name
+                        ),
+                    ));
                 }
                 node
             } else if let Some(Some(default)) = def.defaults.get(i) {
@@ -633,10 +633,10 @@ impl<'a> Checker<'a> {
         self.quiet += 1;
         let body = self.expr(&def.decl.body, Pos::Cond);
         self.quiet -= 1;
-        if self.quiet == 0 {
-            if let Some(cycle) = self.cycle.take() {
-                self.diags.push(cycle_error(name, &cycle));
-            }
+        if self.quiet == 0
+            && let Some(cycle) = self.cycle.take()
+        {
+            self.diags.push(cycle_error(name, &cycle));
         }
         self.local_floor = saved_floor;
         self.params.pop();

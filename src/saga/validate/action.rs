@@ -73,16 +73,16 @@ impl Validator<'_> {
         ];
         let mut ok = true;
         for (key, loc) in extras {
-            if let Some(loc) = loc {
-                if !allowed.contains(&key) {
-                    self.error(
-                        "S022",
-                        loc,
-                        &format!("{path}.{key}"),
-                        format!("`{key}` does not apply to `{verb}`"),
-                    );
-                    ok = false;
-                }
+            if let Some(loc) = loc
+                && !allowed.contains(&key)
+            {
+                self.error(
+                    "S022",
+                    loc,
+                    &format!("{path}.{key}"),
+                    format!("`{key}` does not apply to `{verb}`"),
+                );
+                ok = false;
             }
         }
         let need = |v: &mut Self, key: &str, present: bool| {

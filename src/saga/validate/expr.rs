@@ -71,16 +71,14 @@ impl Validator<'_> {
                     ok = false;
                 }
                 Some(j) => {
-                    if let (Some(out), Some(Some(declared))) = (&output, self.step_outputs.get(j)) {
-                        if !declared.iter().any(|d| d == out) {
-                            let help = did_you_mean(out, declared.iter().map(String::as_str))
-                                .or_else(|| {
-                                    Some(format!("its outputs are {}", list_names(declared)))
-                                });
-                            let declared_msg = format!("step `{name}` has no output `{out}`");
-                            self.error_help("S014", loc, path, declared_msg, help);
-                            ok = false;
-                        }
+                    if let (Some(out), Some(Some(declared))) = (&output, self.step_outputs.get(j))
+                        && !declared.iter().any(|d| d == out)
+                    {
+                        let help = did_you_mean(out, declared.iter().map(String::as_str))
+                            .or_else(|| Some(format!("its outputs are {}", list_names(declared))));
+                        let declared_msg = format!("step `{name}` has no output `{out}`");
+                        self.error_help("S014", loc, path, declared_msg, help);
+                        ok = false;
                     }
                 }
             }

@@ -258,23 +258,23 @@ impl Validator<'_> {
                     .as_ref()
                     .map(|o| o.value.keys().cloned().collect()),
             );
-            if let Some(p) = &s.pivot {
-                if p.value {
-                    if let Some(first) = pivot {
-                        self.error(
-                            "S019",
-                            &p.referenced,
-                            &format!("steps[{i}].pivot"),
-                            format!(
-                                "a saga has one pivot, and step `{}` is already it",
-                                steps_file
-                                    .get(first)
-                                    .map_or("", |f| f.value.name.value.as_str())
-                            ),
-                        );
-                    } else {
-                        pivot = Some(i);
-                    }
+            if let Some(p) = &s.pivot
+                && p.value
+            {
+                if let Some(first) = pivot {
+                    self.error(
+                        "S019",
+                        &p.referenced,
+                        &format!("steps[{i}].pivot"),
+                        format!(
+                            "a saga has one pivot, and step `{}` is already it",
+                            steps_file
+                                .get(first)
+                                .map_or("", |f| f.value.name.value.as_str())
+                        ),
+                    );
+                } else {
+                    pivot = Some(i);
                 }
             }
         }
@@ -746,10 +746,12 @@ fn parse_path(text: &str) -> Path {
 /// `"text"` or `'text'` as a whole: a literal string of the rules language.
 fn string_literal(text: &str) -> Option<String> {
     let t = text.trim();
-    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
-        if let Ok(serde_json::Value::String(s)) = serde_json::from_str(t) {
-            return Some(s);
-        }
+    if t.len() >= 2
+        && t.starts_with('"')
+        && t.ends_with('"')
+        && let Ok(serde_json::Value::String(s)) = serde_json::from_str(t)
+    {
+        return Some(s);
     }
     if t.len() >= 2 && t.starts_with('\'') && t.ends_with('\'') {
         let inner = &t[1..t.len() - 1];
