@@ -381,7 +381,7 @@ impl Record for BTreeMap<String, serde_json::Value> {
 }
 
 /// A schema-typed row: values in schema slot order, read by slot with no
-/// string lookups. Build one with [`crate::Schema::row`].
+/// string lookups. Build one with [`crate::rules::Schema::row`].
 #[derive(Clone, Debug)]
 pub struct Row {
     pub(crate) names: Arc<[String]>,

@@ -18,7 +18,7 @@
 //! `ops` holds the value semantics both evaluation paths share.
 //!
 //! Authoring tools sit on top: [`testfile`] loads and runs `*.test.yaml` rule tests,
-//! [`format`] rewrites rule files in canonical style with their comments, [`lint`]
+//! [`format`](mod@format) rewrites rule files in canonical style with their comments, [`lint`]
 //! finds rules that check but probably do not mean what they say (warnings).
 
 mod api;

@@ -1,6 +1,6 @@
 //! Rule tests: `*.test.yaml` files beside the rule files, loaded and run.
 //!
-//! 1. The YAML text becomes the serialised form ([`TestFileDoc`], `deny_unknown_fields`,
+//! 1. The YAML text becomes the serialised form (`TestFileDoc`, `deny_unknown_fields`,
 //!    spans kept for every case) — the boundary with the user's file;
 //! 2. it is validated into a [`TestSuite`]: rule files resolved against the test
 //!    file's folder, records read (inline or from a data file), every expectation

@@ -1,6 +1,6 @@
 //! Sagas, as a pipeline:
 //!
-//! 1. [`file`]: YAML text → serde shapes with locations (serde-saphyr; unknown and
+//! 1. [`file`](mod@file): YAML text → serde shapes with locations (serde-saphyr; unknown and
 //!    duplicate keys rejected, alias and depth budgets on);
 //! 2. [`validate`]: shapes → the validated [`model`] (names resolved, expressions
 //!    compiled, durations parsed, undo plan checked), every problem collected with

@@ -1,6 +1,6 @@
 //! SQLite: the durable event store, the read model and the repositories, in one file.
 //!
-//! Writes go through one writer thread that commits in batches ([`writer`]: group
+//! Writes go through one writer thread that commits in batches (`writer`: group
 //! commit, WAL, `synchronous=FULL`); reads use a small pool of their own
 //! connections (WAL readers never wait for the writer). Because the repositories live
 //! in the same database, a built-in step's writes and its outcome event commit in one
