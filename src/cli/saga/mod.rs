@@ -332,6 +332,20 @@ fn read_saga(file: &Path) -> Result<Arc<Source>, ExitCode> {
     Ok(Source::new(file.display().to_string(), text))
 }
 
+/// A saga file's text and the repository names of its store (the explicit one, or
+/// `store.json` beside the file), for validation and drawing.
+fn saga_and_repositories(
+    file: &Path,
+    store: Option<&Path>,
+) -> Result<(Arc<Source>, Option<Vec<String>>), ExitCode> {
+    let source = read_saga(file)?;
+    let repos = match store_path(store, file) {
+        Some(p) => Some(open_store(&p)?.repositories()),
+        None => None,
+    };
+    Ok((source, repos))
+}
+
 fn catalog(
     handlers: &HandlerRegistry,
     repos: Option<Vec<String>>,
@@ -361,16 +375,9 @@ fn cmd_validate(
     let handlers = handlers();
     let mut failed = false;
     for file in files {
-        let source = match read_saga(file) {
-            Ok(s) => s,
+        let (source, repos) = match saga_and_repositories(file, store) {
+            Ok(both) => both,
             Err(code) => return code,
-        };
-        let repos = match store_path(store, file) {
-            Some(p) => match open_store(&p) {
-                Ok(s) => Some(s.repositories()),
-                Err(code) => return code,
-            },
-            None => None,
         };
         match validate::load(source, &catalog(&handlers, repos, rules.clone())) {
             Ok(saga) => {
@@ -437,16 +444,9 @@ fn cmd_graph(
         Ok(r) => r,
         Err(code) => return code,
     };
-    let source = match read_saga(file) {
-        Ok(s) => s,
+    let (source, repos) = match saga_and_repositories(file, store) {
+        Ok(both) => both,
         Err(code) => return code,
-    };
-    let repos = match store_path(store, file) {
-        Some(p) => match open_store(&p) {
-            Ok(s) => Some(s.repositories()),
-            Err(code) => return code,
-        },
-        None => None,
     };
     let handlers = handlers();
     match validate::load(source, &catalog(&handlers, repos, rules)) {
