@@ -28,6 +28,7 @@
 //! ```
 
 pub mod adapters;
+pub mod cli;
 pub mod diag;
 pub mod json;
 pub mod repo;
@@ -37,7 +38,7 @@ pub mod value;
 
 pub use diag::{Diagnostic, Diagnostics, Severity, Source, Span};
 pub use rules::{Context, Env, EvalError, Program, RuleSet};
-pub use saga::{HandlerRegistry, Runner, Saga, SagaState, SagaStatus};
+pub use saga::{HandlerRegistry, Runner, Saga, SagaService, SagaState, SagaStatus};
 pub use value::{FieldRef, List, OwnedValue, Record, Row, Value};
 
 /// The README's Rust examples, compiled and run as doctests.

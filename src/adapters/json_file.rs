@@ -46,6 +46,11 @@ impl JsonFileRepository {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Every repository as JSON, shaped like the file.
+    pub fn to_json(&self) -> serde_json::Value {
+        self.memory.to_json()
+    }
 }
 
 fn storage(path: &Path, e: &std::io::Error) -> RepoError {

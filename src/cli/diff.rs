@@ -10,8 +10,8 @@ use clap::Args;
 use super::data::DataFormat;
 use super::rules::{EXIT_DATA, EXIT_RULES, Output};
 use super::{ErrorFormat, render};
-use rulesaga::rules::RuleErrors;
-use rulesaga::{Env, Program, RuleSet};
+use crate::rules::RuleErrors;
+use crate::{Env, Program, RuleSet};
 
 /// `rulesaga diff`
 #[derive(Args, Debug)]
@@ -44,13 +44,13 @@ fn load(path: &PathBuf, name: &str, format: ErrorFormat) -> Result<Program, Exit
     let files = match super::test::split_inputs(std::slice::from_ref(path)) {
         Ok((rules, _)) => rules,
         Err(e) => {
-            eprint!("{}", render::plain_error(&e, format));
+            err!("{}", render::plain_error(&e, format));
             return Err(ExitCode::from(EXIT_DATA));
         }
     };
     match RuleSet::load(&files, &Env::new()) {
         Ok(set) => set.require(name).map_err(|msg| {
-            eprint!(
+            err!(
                 "{}",
                 render::plain_error(&format!("{}: {msg}", path.display()), format)
             );
@@ -58,12 +58,12 @@ fn load(path: &PathBuf, name: &str, format: ErrorFormat) -> Result<Program, Exit
         }),
         Err(RuleErrors::Invalid(files)) => {
             for d in &files {
-                eprint!("{}", render::diagnostics(d, format));
+                err!("{}", render::diagnostics(d, format));
             }
             Err(ExitCode::from(EXIT_RULES))
         }
         Err(e) => {
-            eprint!("{}", render::plain_error(&e.to_string(), format));
+            err!("{}", render::plain_error(&e.to_string(), format));
             Err(ExitCode::from(EXIT_DATA))
         }
     }
@@ -153,7 +153,7 @@ pub fn run(args: DiffArgs, format: ErrorFormat) -> ExitCode {
         });
     }
     for p in problems.iter().take(20) {
-        eprint!("{}", render::plain_error(p, format));
+        err!("{}", render::plain_error(p, format));
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -210,7 +210,7 @@ pub fn run(args: DiffArgs, format: ErrorFormat) -> ExitCode {
     if let Err(e) = written
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
-        eprint!("{}", render::plain_error(&e.to_string(), format));
+        err!("{}", render::plain_error(&e.to_string(), format));
         return ExitCode::from(EXIT_DATA);
     }
     ExitCode::SUCCESS

@@ -7,9 +7,9 @@ use clap::Args;
 
 use super::rules::{EXIT_DATA, EXIT_RULES};
 use super::{ErrorFormat, render};
-use rulesaga::Source;
-use rulesaga::rules::format::{FormatError, format_rule_file};
-use rulesaga::rules::read_text;
+use crate::Source;
+use crate::rules::format::{FormatError, format_rule_file};
+use crate::rules::read_text;
 
 /// `rulesaga fmt`
 #[derive(Args, Debug)]
@@ -44,7 +44,7 @@ pub fn run(args: FmtArgs, format: ErrorFormat) -> ExitCode {
     let files = match rule_files(&args.paths) {
         Ok(f) => f,
         Err(e) => {
-            eprint!("{}", render::plain_error(&e, format));
+            err!("{}", render::plain_error(&e, format));
             return ExitCode::from(EXIT_DATA);
         }
     };
@@ -55,7 +55,7 @@ pub fn run(args: FmtArgs, format: ErrorFormat) -> ExitCode {
         let text = match read_text(path) {
             Ok(t) => t,
             Err(e) => {
-                eprint!("{}", render::plain_error(&e.to_string(), format));
+                err!("{}", render::plain_error(&e.to_string(), format));
                 code = ExitCode::from(EXIT_DATA);
                 continue;
             }
@@ -64,12 +64,12 @@ pub fn run(args: FmtArgs, format: ErrorFormat) -> ExitCode {
         let formatted = match format_rule_file(&source) {
             Ok(f) => f,
             Err(FormatError::Parse(d)) => {
-                eprint!("{}", render::diagnostics(&d, format));
+                err!("{}", render::diagnostics(&d, format));
                 code = ExitCode::from(EXIT_RULES);
                 continue;
             }
             Err(e) => {
-                eprint!("{}", render::plain_error(&e.to_string(), format));
+                err!("{}", render::plain_error(&e.to_string(), format));
                 code = ExitCode::from(EXIT_RULES);
                 continue;
             }
@@ -80,23 +80,23 @@ pub fn run(args: FmtArgs, format: ErrorFormat) -> ExitCode {
         n_changed += 1;
         for span in &formatted.moved {
             let (line, _) = source.line_col(span.start);
-            eprintln!("note: {name}:{line}: a comment inside a rule moves above the rule");
+            errln!("note: {name}:{line}: a comment inside a rule moves above the rule");
         }
         if args.check {
-            print!("{}", unified_diff(&source.text, &formatted.text, &name));
+            out!("{}", unified_diff(&source.text, &formatted.text, &name));
             code = ExitCode::from(EXIT_RULES);
         } else if let Err(e) = std::fs::write(path, &formatted.text) {
-            eprint!(
+            err!(
                 "{}",
                 render::plain_error(&format!("cannot write `{name}`: {e}"), format)
             );
             code = ExitCode::from(EXIT_DATA);
         } else {
-            eprintln!("formatted {name}");
+            errln!("formatted {name}");
         }
     }
     if args.check && n_changed > 0 && format == ErrorFormat::Human {
-        eprintln!(
+        errln!(
             "{n_changed} of {} file{} would be reformatted",
             files.len(),
             if files.len() == 1 { "" } else { "s" }

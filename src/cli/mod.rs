@@ -1,11 +1,21 @@
-//! Argument parsing and rendering: the only place that prints.
+//! The command line: argument parsing and rendering, the only place that prints.
 //!
-//! Exit codes: 0 success, 1 errors in rules or sagas (or a failed saga run), 2 usage or data errors.
+//! The whole CLI is in the library so that an application can embed it with its own
+//! saga handlers: [`run_with`] is `rulesaga` with the given handlers, and the
+//! `rulesaga` binary is [`main`], that call with [`default_handlers`]. Logs
+//! (`tracing`) go to standard error, filtered by `RUST_LOG`, as text or JSON
+//! (`--log-format`); the subscriber is installed here and nowhere in the library.
+//!
+//! Exit codes: 0 success, 1 errors in rules or sagas (or a saga that did not
+//! complete), 2 usage or data errors, 3 the saga store failed, 4 another process
+//! holds the saga.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[macro_use]
+mod out;
 mod data;
 mod diff;
 mod files;
@@ -15,23 +25,39 @@ mod rules;
 mod saga;
 mod test;
 
+pub use saga::default_handlers;
+
+use crate::saga::HandlerRegistry;
+
 /// Declarative business rules and sagas.
 #[derive(Parser, Debug)]
 #[command(name = "rulesaga", version, about)]
-pub struct Cli {
+struct Cli {
     /// How to print diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = ErrorFormat::Human)]
-    pub error_format: ErrorFormat,
+    error_format: ErrorFormat,
+    /// How to print logs (to standard error; which ones: `RUST_LOG`, default `warn`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
 /// `--error-format`
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ErrorFormat {
+pub(crate) enum ErrorFormat {
     /// Text with carets.
     Human,
     /// One JSON object per diagnostic.
+    Json,
+}
+
+/// `--log-format`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// One line per event.
+    Text,
+    /// One JSON object per event.
     Json,
 }
 
@@ -49,13 +75,20 @@ enum Command {
     Fmt(fmt::FmtArgs),
     /// Run rule tests (`*.test.yaml`); exit 1 when a case fails.
     Test(test::TestArgs),
-    /// Run, validate and draw sagas.
+    /// Run, validate, draw and operate sagas.
     #[command(subcommand)]
     Saga(saga::SagaCommand),
 }
 
-/// Run the command line.
+/// The `rulesaga` command line, with [`default_handlers`].
 pub fn main() -> ExitCode {
+    run_with(default_handlers())
+}
+
+/// The `rulesaga` command line (from the process's arguments) with `handlers` as the
+/// saga handlers: `myapp saga run`, `myapp saga recover` and the operator commands
+/// then work for sagas whose handlers only `myapp` registers.
+pub fn run_with(handlers: HandlerRegistry) -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -67,6 +100,7 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    install_logging(cli.log_format);
     match cli.command {
         Command::Check(args) => rules::check(args, cli.error_format),
         Command::Parse(args) => rules::parse(args, cli.error_format),
@@ -74,6 +108,41 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => diff::run(args, cli.error_format),
         Command::Fmt(args) => fmt::run(args, cli.error_format),
         Command::Test(args) => test::run(args, cli.error_format),
-        Command::Saga(cmd) => saga::run(cmd, cli.error_format),
+        Command::Saga(cmd) => saga::run(cmd, handlers, cli.error_format),
+    }
+}
+
+/// Logs to standard error, filtered by `RUST_LOG` (default: warnings). A closed
+/// standard error loses the logs and nothing else.
+fn install_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let writer = || LogWriter;
+    let installed = match format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(writer)
+            .with_ansi(false)
+            .try_init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(writer)
+            .try_init(),
+    };
+    // a subscriber set by an embedding application stays
+    let _ = installed;
+}
+
+/// Standard error through [`out`], so a closed stream never panics.
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        err!("{}", String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource};
 
 use super::ErrorFormat;
-use rulesaga::{Diagnostics, Severity};
+use crate::{Diagnostics, Severity};
 
 /// Render all diagnostics of one source to a string (stderr-ready).
 pub fn diagnostics(diags: &Diagnostics, format: ErrorFormat) -> String {

@@ -8,9 +8,9 @@ use clap::{Args, ValueEnum};
 
 use super::data::{self, Data, DataFormat, Layout, RecordSlot, Share};
 use super::{ErrorFormat, render};
-use rulesaga::json::{FieldIndex, SparseRecord};
-use rulesaga::rules::{self, RuleErrors, Schema};
-use rulesaga::{Context, Env, Program, RuleSet, Source};
+use crate::json::{FieldIndex, SparseRecord};
+use crate::rules::{self, RuleErrors, Schema};
+use crate::{Context, Env, Program, RuleSet, Source};
 
 /// Exit code for errors in rules.
 pub const EXIT_RULES: u8 = 1;
@@ -109,12 +109,12 @@ pub enum Output {
 fn report_rule_errors(e: &RuleErrors, format: ErrorFormat) -> ExitCode {
     match e {
         RuleErrors::Io { .. } => {
-            eprint!("{}", render::plain_error(&e.to_string(), format));
+            err!("{}", render::plain_error(&e.to_string(), format));
             ExitCode::from(EXIT_DATA)
         }
         RuleErrors::Invalid(files) => {
             for d in files {
-                eprint!("{}", render::diagnostics(d, format));
+                err!("{}", render::diagnostics(d, format));
             }
             ExitCode::from(EXIT_RULES)
         }
@@ -126,7 +126,7 @@ pub fn check(args: CheckArgs, format: ErrorFormat) -> ExitCode {
     let (rule_files, test_files) = match super::test::split_inputs(&args.files) {
         Ok(split) => split,
         Err(e) => {
-            eprint!("{}", render::plain_error(&e, format));
+            err!("{}", render::plain_error(&e, format));
             return ExitCode::from(EXIT_DATA);
         }
     };
@@ -139,17 +139,17 @@ pub fn check(args: CheckArgs, format: ErrorFormat) -> ExitCode {
                 match super::test::used_rules(&test_files) {
                     Ok(used) => warnings.extend(rules::lint::unused_rules(&set, &used)),
                     Err(e) => {
-                        eprint!("{}", render::plain_error(&e, format));
+                        err!("{}", render::plain_error(&e, format));
                         return ExitCode::from(EXIT_RULES);
                     }
                 }
             }
             for d in &warnings {
                 n_warnings += d.items.len();
-                eprint!("{}", render::diagnostics(d, format));
+                err!("{}", render::diagnostics(d, format));
             }
             if format == ErrorFormat::Human {
-                eprintln!(
+                errln!(
                     "checked {} rule{} in {} file{}: {} warning{}",
                     set.names().len(),
                     plural(set.names().len()),
@@ -192,11 +192,11 @@ pub fn parse(args: ParseArgs, format: ErrorFormat) -> ExitCode {
     let tree = match tree {
         Ok(Ok(t)) => t,
         Ok(Err(e)) => {
-            eprint!("{}", render::plain_error(&e.to_string(), format));
+            err!("{}", render::plain_error(&e.to_string(), format));
             return ExitCode::from(EXIT_DATA);
         }
         Err(d) => {
-            eprint!("{}", render::diagnostics(&d, format));
+            err!("{}", render::diagnostics(&d, format));
             return ExitCode::from(EXIT_RULES);
         }
     };
@@ -206,11 +206,11 @@ pub fn parse(args: ParseArgs, format: ErrorFormat) -> ExitCode {
     };
     match text {
         Ok(t) => {
-            println!("{}", t.trim_end());
+            outln!("{}", t.trim_end());
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprint!("{}", render::plain_error(&e, format));
+            err!("{}", render::plain_error(&e, format));
             ExitCode::from(EXIT_DATA)
         }
     }
@@ -258,14 +258,14 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         } else {
             data.name.clone()
         };
-        eprint!(
+        err!(
             "{}",
             render::plain_error(&format!("{at}: record {i}: {e}"), format)
         );
     }
     let n_errors = errors.len();
     if n_errors > 20 {
-        eprint!(
+        err!(
             "{}",
             render::plain_error(&format!("{} more records failed", n_errors - 20), format)
         );
@@ -286,7 +286,7 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
     if let Err(e) = written.and_then(|()| out.flush())
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
-        eprint!("{}", render::plain_error(&e.to_string(), format));
+        err!("{}", render::plain_error(&e.to_string(), format));
         return ExitCode::from(EXIT_DATA);
     }
     if n_errors > 0 {
@@ -308,7 +308,7 @@ pub(super) fn context_and_data(
         Some(now) => match chrono::DateTime::parse_from_rfc3339(now) {
             Ok(t) => Context::at(t),
             Err(e) => {
-                eprint!(
+                err!(
                     "{}",
                     render::plain_error(&format!("--now `{now}`: {e}"), format)
                 );
@@ -320,7 +320,7 @@ pub(super) fn context_and_data(
     match data::load(path, data_format) {
         Ok(d) => Ok((ctx, d)),
         Err(e) => {
-            eprint!("{}", render::plain_error(&e, format));
+            err!("{}", render::plain_error(&e, format));
             Err(ExitCode::from(EXIT_DATA))
         }
     }
@@ -343,7 +343,7 @@ fn compile(args: &EvalArgs, format: ErrorFormat) -> Result<(Program, Option<Rule
         return match Program::compile(Source::new("<expr>", expr.clone()), &env) {
             Ok(p) => Ok((p, ruleset)),
             Err(d) => {
-                eprint!("{}", render::diagnostics(&d, format));
+                err!("{}", render::diagnostics(&d, format));
                 Err(ExitCode::from(EXIT_RULES))
             }
         };
@@ -352,11 +352,11 @@ fn compile(args: &EvalArgs, format: ErrorFormat) -> Result<(Program, Option<Rule
     match ruleset.as_ref().map(|s| s.require(name)) {
         Some(Ok(p)) => Ok((p, ruleset)),
         Some(Err(msg)) => {
-            eprint!("{}", render::plain_error(&msg, format));
+            err!("{}", render::plain_error(&msg, format));
             Err(ExitCode::from(EXIT_RULES))
         }
         None => {
-            eprint!(
+            err!(
                 "{}",
                 render::plain_error("`--rule` needs `--rules FILE`", format)
             );
@@ -528,7 +528,7 @@ fn write_table(
         let parsed = record.parse(data.record_text(slot), &index).is_ok();
         for f in 0..program.fields().len() {
             row.push(match record.get(f) {
-                Some(rulesaga::Value::Str(s)) if parsed => s.to_string(),
+                Some(crate::Value::Str(s)) if parsed => s.to_string(),
                 Some(v) if parsed => v.to_string(),
                 _ => "-".to_string(),
             });

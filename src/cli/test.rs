@@ -10,9 +10,9 @@ use clap::{Args, ValueEnum};
 
 use super::rules::{EXIT_DATA, EXIT_RULES};
 use super::{ErrorFormat, render};
-use rulesaga::Env;
-use rulesaga::rules::RuleErrors;
-use rulesaga::rules::testfile::{self, CaseResult, CheckResult, LoadError};
+use crate::Env;
+use crate::rules::RuleErrors;
+use crate::rules::testfile::{self, CaseResult, CheckResult, LoadError};
 
 /// `rulesaga test`
 #[derive(Args, Debug)]
@@ -72,12 +72,12 @@ pub fn run(args: TestArgs, format: ErrorFormat) -> ExitCode {
     let files = match discover(&paths) {
         Ok(f) => f,
         Err(e) => {
-            eprint!("{}", render::plain_error(&e, format));
+            err!("{}", render::plain_error(&e, format));
             return ExitCode::from(EXIT_DATA);
         }
     };
     if files.is_empty() {
-        eprint!(
+        err!(
             "{}",
             render::plain_error("no test files (`*.test.yaml`) found", format)
         );
@@ -109,7 +109,7 @@ pub fn run(args: TestArgs, format: ErrorFormat) -> ExitCode {
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
-        eprint!("{}", render::plain_error(&e.to_string(), format));
+        err!("{}", render::plain_error(&e.to_string(), format));
         return ExitCode::from(EXIT_DATA);
     }
     if failed {
@@ -125,10 +125,10 @@ fn report_load_errors(outcomes: &[(PathBuf, FileOutcome)], format: ErrorFormat) 
         match outcome {
             FileOutcome::Broken(LoadError::Rules(RuleErrors::Invalid(files))) => {
                 for d in files {
-                    eprint!("{}", render::diagnostics(d, format));
+                    err!("{}", render::diagnostics(d, format));
                 }
             }
-            FileOutcome::Broken(e) => eprint!("{}", render::plain_error(&e.to_string(), format)),
+            FileOutcome::Broken(e) => err!("{}", render::plain_error(&e.to_string(), format)),
             FileOutcome::Ran(_) => {}
         }
     }

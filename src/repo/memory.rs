@@ -5,7 +5,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value as Json;
 
-use super::{Entity, FindError, RepoError, Repository, UnitOfWork, Write};
+use super::unit::{UnitTarget, apply_unit};
+use super::{Entity, FindError, RepoError, Repository, UnitOfWork};
 
 /// All repositories: name → id → entity.
 pub type Tables = BTreeMap<String, BTreeMap<String, Entity>>;
@@ -62,69 +63,75 @@ impl MemoryRepository {
         unit: &UnitOfWork,
         persist: impl FnOnce(&Tables) -> Result<(), RepoError>,
     ) -> Result<(), RepoError> {
-        let mut tables = self.lock();
-        let changed = apply(&tables, unit)?;
-        if let Some(next) = changed {
-            persist(&next)?;
-            *tables = next;
+        if unit.writes.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        apply_journaled(&mut self.lock(), unit, persist)
     }
 }
 
-/// Apply a unit of work to a copy of only the touched tables; `None` when nothing changes.
-fn apply(tables: &Tables, unit: &UnitOfWork) -> Result<Option<Tables>, RepoError> {
-    if unit.writes.is_empty() {
-        return Ok(None);
+/// Apply `unit` to `tables` in place through [`apply_unit`], then `then` (e.g.
+/// persisting the tables); when either fails every change is undone.
+pub(crate) fn apply_journaled(
+    tables: &mut Tables,
+    unit: &UnitOfWork,
+    then: impl FnOnce(&Tables) -> Result<(), RepoError>,
+) -> Result<(), RepoError> {
+    let mut journal = Journal {
+        tables,
+        undo: Vec::new(),
+    };
+    let applied = apply_unit(&mut journal, unit);
+    let result = applied.and_then(|()| then(journal.tables));
+    if result.is_err() {
+        journal.rollback();
     }
-    for read in &unit.reads {
-        let table = tables
-            .get(&read.repo)
-            .ok_or_else(|| RepoError::UnknownRepository(read.repo.clone()))?;
-        if table.get(&read.id) != read.entity.as_ref() {
-            return Err(RepoError::Changed {
-                repo: read.repo.clone(),
-                id: read.id.clone(),
-            });
-        }
+    result
+}
+
+/// Tables with an undo log of the writes applied to them.
+struct Journal<'t> {
+    tables: &'t mut Tables,
+    undo: Vec<(String, String, Option<Entity>)>,
+}
+
+impl Journal<'_> {
+    fn table(&mut self, repo: &str) -> Result<&mut BTreeMap<String, Entity>, RepoError> {
+        self.tables
+            .get_mut(repo)
+            .ok_or_else(|| RepoError::UnknownRepository(repo.to_string()))
     }
-    // Validate first against the current state plus earlier writes of this unit.
-    let mut next: Tables = tables.clone();
-    for write in &unit.writes {
-        match write {
-            Write::Insert { repo, id, entity } => {
-                let table = next
-                    .get_mut(repo)
-                    .ok_or_else(|| RepoError::UnknownRepository(repo.clone()))?;
-                if table.contains_key(id) {
-                    return Err(RepoError::Exists {
-                        repo: repo.clone(),
-                        id: id.clone(),
-                    });
-                }
-                table.insert(id.clone(), entity.clone());
-            }
-            Write::Update { repo, id, patch } => {
-                let table = next
-                    .get_mut(repo)
-                    .ok_or_else(|| RepoError::UnknownRepository(repo.clone()))?;
-                let entity = table.get_mut(id).ok_or_else(|| RepoError::NotFound {
-                    repo: repo.clone(),
-                    id: id.clone(),
-                })?;
-                for (k, v) in patch {
-                    entity.insert(k.clone(), v.clone());
-                }
-            }
-            Write::Delete { repo, id } => {
-                let table = next
-                    .get_mut(repo)
-                    .ok_or_else(|| RepoError::UnknownRepository(repo.clone()))?;
-                table.remove(id);
+
+    fn rollback(self) {
+        for (repo, id, before) in self.undo.into_iter().rev() {
+            if let Some(table) = self.tables.get_mut(&repo) {
+                match before {
+                    Some(e) => table.insert(id, e),
+                    None => table.remove(&id),
+                };
             }
         }
     }
-    Ok(Some(next))
+}
+
+impl UnitTarget for Journal<'_> {
+    fn entity(&mut self, repo: &str, id: &str) -> Result<Option<Entity>, RepoError> {
+        Ok(self.table(repo)?.get(id).cloned())
+    }
+
+    fn put(&mut self, repo: &str, id: &str, entity: &Entity) -> Result<(), RepoError> {
+        let before = self.table(repo)?.insert(id.to_string(), entity.clone());
+        self.undo.push((repo.to_string(), id.to_string(), before));
+        Ok(())
+    }
+
+    fn remove(&mut self, repo: &str, id: &str) -> Result<(), RepoError> {
+        let before = self.table(repo)?.remove(id);
+        if before.is_some() {
+            self.undo.push((repo.to_string(), id.to_string(), before));
+        }
+        Ok(())
+    }
 }
 
 impl Repository for MemoryRepository {
@@ -214,6 +221,7 @@ pub(crate) fn tables_to_json(tables: &Tables) -> Json {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::repo::Write;
     use serde_json::json;
 
     fn obj(v: Json) -> Entity {

@@ -9,8 +9,10 @@
 use serde_json::{Map, Value as Json};
 
 pub(crate) mod memory;
+mod unit;
 
 pub use memory::MemoryRepository;
+pub use unit::{UnitTarget, apply_unit};
 
 /// One entity: a JSON object.
 pub type Entity = Map<String, Json>;

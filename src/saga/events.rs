@@ -1,20 +1,21 @@
-//! Events: every transition of a saga, appended to an [`EventStore`].
+//! Events: every transition of a saga, appended to its log.
 //!
-//! The state of a saga is [`fold`] over its events and nothing else; the runner
-//! keeps its state by applying each event it appends ([`SagaState::apply`]), so
-//! a saga rebuilt from its log is the saga that was running.
-
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+//! The state of a saga is a fold over its events ([`super::state`]). Stored events
+//! carry a schema version (`"v"`): [`encode`] writes the current one, [`decode`]
+//! reads any older one through [`upcast`], so a log written by an older rulesaga is
+//! read by a newer one. Every store encodes and decodes through these two functions.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use crate::repo::{RepoError, Repository, UnitOfWork};
+/// The schema version of events this rulesaga writes.
+///
+/// - 1: the first layout (no `v` field).
+/// - 2: `saga_started` carries `key` and `rules`; failures carry `conflict` and
+///   `retry_after_ms`.
+pub const EVENT_VERSION: u32 = 2;
 
 /// One event of one saga.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,12 +31,21 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// A rule file pinned with a saga's definition: kept in the store under its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedRules {
+    /// The file's name as given when the saga started (for messages).
+    pub name: String,
+    /// SHA-256 of its text, hex.
+    pub hash: String,
+}
+
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
-    /// The run began: the definition is pinned by its hash (the text is kept with
-    /// [`EventStore::save_definition`]).
+    /// The run began: the definition is pinned by its hash (the text is kept in the
+    /// store), with the rule files it uses.
     SagaStarted {
         /// The saga's name.
         saga: String,
@@ -45,6 +55,12 @@ pub enum EventKind {
         definition_hash: String,
         /// The validated input.
         input: Json,
+        /// The caller's business key: one saga of this name per key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        /// Rule files the definition was validated with, pinned by hash.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rules: Vec<PinnedRules>,
     },
     /// An attempt of a step's action is about to run (written before the call).
     StepStarted {
@@ -62,7 +78,7 @@ pub enum EventKind {
         /// The step's output, visible to later steps as `steps.<name>`.
         output: Json,
     },
-    /// An attempt failed.
+    /// An attempt failed (or the step failed before an attempt could start).
     StepFailed {
         /// Step name.
         step: String,
@@ -74,6 +90,13 @@ pub enum EventKind {
         timed_out: bool,
         /// Another attempt follows.
         will_retry: bool,
+        /// It lost an optimistic-concurrency conflict: retried at once, not counted
+        /// against the retry policy.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        conflict: bool,
+        /// The wait the failure asked for before the next attempt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     /// The step's `when` condition was false.
     StepSkipped {
@@ -111,6 +134,12 @@ pub enum EventKind {
         error: String,
         /// Another attempt follows.
         will_retry: bool,
+        /// It lost an optimistic-concurrency conflict (not counted against the policy).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        conflict: bool,
+        /// The wait the failure asked for before the next attempt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     /// Every step completed or was skipped.
     SagaCompleted,
@@ -169,436 +198,145 @@ impl EventKind {
             EventKind::StepMarkedCompensated { .. } => "step_marked_compensated",
         }
     }
-}
 
-/// Errors of an event store.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum StoreError {
-    /// Another writer appended first: the saga's last sequence number is not the expected one.
-    #[error("sequence conflict on saga `{saga_id}`: expected next {expected}, found {found}")]
-    Conflict {
-        /// The saga.
-        saga_id: Uuid,
-        /// The sequence number the caller tried to write.
-        expected: u64,
-        /// The next free sequence number.
-        found: u64,
-    },
-    /// Storage failed.
-    #[error("event store error: {0}")]
-    Io(String),
-}
-
-/// A future returned by [`EventStore`] methods (boxed so the trait stays object safe;
-/// a durable store may wait for a group commit).
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
-
-/// The append-only log of every saga.
-pub trait EventStore: Send + Sync {
-    /// Append `event`; its `seq` must be one more than the saga's last event
-    /// (1 for a new saga), else [`StoreError::Conflict`].
-    fn append<'a>(&'a self, event: &'a Event) -> StoreFuture<'a, ()>;
-    /// All events of one saga, in order (empty for an unknown saga).
-    fn load(&self, saga_id: Uuid) -> StoreFuture<'_, Vec<Event>>;
-    /// Every saga id, in the order they started.
-    fn list(&self) -> StoreFuture<'_, Vec<Uuid>>;
-    /// Keep a definition text under its hash (idempotent).
-    fn save_definition<'a>(&'a self, hash: &'a str, text: &'a str) -> StoreFuture<'a, ()>;
-    /// A definition text by hash.
-    fn load_definition<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<String>>;
-}
-
-/// Why [`TransactionalStore::append_with_writes`] wrote nothing.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum CommitError {
-    /// The store failed: the saga must stop without advancing.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The writes do not apply (missing or existing entity, a concurrent change): the
-    /// attempt failed, and nothing was written.
-    #[error(transparent)]
-    Repo(#[from] RepoError),
-}
-
-/// The future of [`TransactionalStore::append_with_writes`].
-pub type CommitFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CommitError>> + Send + 'a>>;
-
-/// An event store that also holds the runner's repositories (one database): a built-in
-/// step's writes and its outcome event commit in one transaction, so recovery never
-/// repeats them (exactly-once effects for built-in steps).
-///
-/// The runner uses it when built with [`crate::saga::Runner::transactional`]; with
-/// separate stores ([`crate::saga::Runner::new`]) it commits the writes first, then
-/// appends the event (a crash in between repeats the step on recovery).
-pub trait TransactionalStore: EventStore + Repository {
-    /// Apply every write of `unit` and append `event`, in one transaction: both or
-    /// neither. The event's `seq` rule is [`EventStore::append`]'s.
-    fn append_with_writes<'a>(&'a self, event: &'a Event, unit: &'a UnitOfWork)
-    -> CommitFuture<'a>;
-}
-
-/// A function called with every appended event (the in-process message bus).
-pub type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
-
-#[derive(Default)]
-struct MemoryLog {
-    sagas: HashMap<Uuid, Vec<Event>>,
-    order: Vec<Uuid>,
-    definitions: HashMap<String, String>,
-}
-
-/// Events kept in memory, with subscribers called on every append.
-#[derive(Default)]
-pub struct MemoryEventStore {
-    log: Mutex<MemoryLog>,
-    subscribers: Mutex<Vec<Subscriber>>,
-}
-
-impl MemoryEventStore {
-    /// An empty store.
-    pub fn new() -> MemoryEventStore {
-        MemoryEventStore::default()
+    /// The step the event is about, if any.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            EventKind::StepStarted { step, .. }
+            | EventKind::StepSucceeded { step, .. }
+            | EventKind::StepFailed { step, .. }
+            | EventKind::StepSkipped { step }
+            | EventKind::StepCompensationStarted { step, .. }
+            | EventKind::StepCompensated { step, .. }
+            | EventKind::CompensationFailed { step, .. }
+            | EventKind::SagaFailed { step, .. }
+            | EventKind::SagaRetried { step, .. }
+            | EventKind::StepSkippedByOperator { step, .. }
+            | EventKind::StepMarkedCompensated { step, .. } => Some(step),
+            EventKind::CompensationStarted { failed_step, .. } => Some(failed_step),
+            EventKind::SagaStarted { .. }
+            | EventKind::SagaCompleted
+            | EventKind::SagaCompensated => None,
+        }
     }
 
-    /// Call `f` with every event appended from now on, after it is stored.
-    pub fn subscribe(&self, f: Subscriber) {
-        lock(&self.subscribers).push(f);
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl EventStore for MemoryEventStore {
-    fn append<'a>(&'a self, event: &'a Event) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            {
-                let mut log = lock(&self.log);
-                let log = &mut *log;
-                let events = match log.sagas.get_mut(&event.saga_id) {
-                    Some(events) => events,
-                    None => {
-                        log.order.push(event.saga_id);
-                        log.sagas.entry(event.saga_id).or_default()
-                    }
-                };
-                let next = events.len() as u64 + 1;
-                if event.seq != next {
-                    return Err(StoreError::Conflict {
-                        saga_id: event.saga_id,
-                        expected: event.seq,
-                        found: next,
-                    });
-                }
-                events.push(event.clone());
-            }
-            let subscribers = {
-                let subs = lock(&self.subscribers);
-                if subs.is_empty() {
-                    return Ok(());
-                }
-                subs.clone()
-            };
-            for s in &subscribers {
-                s(event);
-            }
-            Ok(())
-        })
-    }
-
-    fn load(&self, saga_id: Uuid) -> StoreFuture<'_, Vec<Event>> {
-        Box::pin(async move {
-            Ok(lock(&self.log)
-                .sagas
-                .get(&saga_id)
-                .cloned()
-                .unwrap_or_default())
-        })
-    }
-
-    fn list(&self) -> StoreFuture<'_, Vec<Uuid>> {
-        Box::pin(async move { Ok(lock(&self.log).order.clone()) })
-    }
-
-    fn save_definition<'a>(&'a self, hash: &'a str, text: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let mut log = lock(&self.log);
-            if !log.definitions.contains_key(hash) {
-                log.definitions.insert(hash.to_string(), text.to_string());
-            }
-            Ok(())
-        })
-    }
-
-    fn load_definition<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<String>> {
-        Box::pin(async move { Ok(lock(&self.log).definitions.get(hash).cloned()) })
-    }
-}
-
-/// Status of a saga.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SagaStatus {
-    /// Steps are running.
-    #[default]
-    Running,
-    /// Every step completed or was skipped.
-    Completed,
-    /// A step failed; completed steps are being undone.
-    Compensating,
-    /// Undone after a failure.
-    Compensated,
-    /// Stopped; needs an operator.
-    Failed,
-}
-
-impl SagaStatus {
-    /// True once the saga will not move by itself any more.
-    pub fn is_final(self) -> bool {
+    /// True for the events that end a run (`saga_completed`, `saga_compensated`,
+    /// `saga_failed`).
+    pub fn is_final(&self) -> bool {
         matches!(
             self,
-            SagaStatus::Completed | SagaStatus::Compensated | SagaStatus::Failed
+            EventKind::SagaCompleted | EventKind::SagaCompensated | EventKind::SagaFailed { .. }
         )
     }
 }
 
-/// Status of one step.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    /// Never started.
-    #[default]
-    NotStarted,
-    /// An attempt is running (or was, when the process stopped).
-    Running,
-    /// Between attempts, after a failed attempt.
-    Retrying,
-    /// The action succeeded.
-    Completed,
-    /// Its `when` was false.
-    Skipped,
-    /// Failed for good.
-    Failed,
-    /// Its compensation is running.
-    Compensating,
-    /// Undone.
-    Compensated,
-    /// Its compensation failed for good.
-    CompensationFailed,
+/// The stored form: the event with its schema version.
+#[derive(Serialize)]
+struct Versioned<'a> {
+    v: u32,
+    #[serde(flatten)]
+    event: &'a Event,
 }
 
-/// One step as the events tell it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StepState {
-    /// Step name.
-    pub name: String,
-    /// Where it stands.
-    pub status: StepStatus,
-    /// Action attempts started.
-    pub attempts: u32,
-    /// Output, once it succeeded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<Json>,
-    /// Last error, if any attempt failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Some attempt timed out, so its effects may have happened.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub timed_out: bool,
-    /// Compensation attempts started.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub compensation_attempts: u32,
-    /// Last compensation error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub compensation_error: Option<String>,
-    /// Action attempts before an operator's retry (the retry policy counts from here).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub attempt_base: u32,
-    /// Compensation attempts before an operator's retry.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub compensation_attempt_base: u32,
-    /// Why an operator skipped it or marked it compensated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operator_reason: Option<String>,
+/// Why a stored event could not be read.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON, or not the shape of any event version.
+    #[error("unreadable event: {0}")]
+    Invalid(String),
+    /// Written by a newer rulesaga.
+    #[error("event schema version {found} is newer than this rulesaga reads ({EVENT_VERSION})")]
+    TooNew {
+        /// The version found.
+        found: u64,
+    },
 }
 
-fn is_zero(n: &u32) -> bool {
-    *n == 0
+/// An event as stored: JSON with `"v": EVENT_VERSION`.
+pub fn encode(event: &Event) -> String {
+    serde_json::to_string(&Versioned {
+        v: EVENT_VERSION,
+        event,
+    })
+    .unwrap_or_default()
 }
 
-/// A saga as its events tell it: the only state there is.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SagaState {
-    /// The saga id.
-    pub saga_id: Uuid,
-    /// The saga's name.
-    pub saga: String,
-    /// Hash of the pinned definition.
-    pub definition_hash: String,
-    /// Where the saga stands.
-    pub status: SagaStatus,
-    /// The input.
-    pub input: Json,
-    /// Steps in the order they were first seen.
-    pub steps: Vec<StepState>,
-    /// Outputs by step name (`steps.<name>` in expressions).
-    #[serde(skip)]
-    pub outputs: serde_json::Map<String, Json>,
-    /// Steps that completed or timed out, in that order: the compensation order reversed.
-    pub done_order: Vec<String>,
-    /// The step that failed or could not be compensated.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failed_step: Option<String>,
-    /// Why the saga did not complete.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Sequence number of the last event applied.
-    pub last_seq: u64,
+/// A stored event of any version, upcast to the current one.
+pub fn decode(text: &str) -> Result<Event, DecodeError> {
+    let mut json: Json =
+        serde_json::from_str(text).map_err(|e| DecodeError::Invalid(e.to_string()))?;
+    let version = match &mut json {
+        Json::Object(m) => match m.remove("v") {
+            None => 1,
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| DecodeError::Invalid(format!("version `{v}`")))?,
+        },
+        _ => return Err(DecodeError::Invalid("not a JSON object".into())),
+    };
+    if version > u64::from(EVENT_VERSION) {
+        return Err(DecodeError::TooNew { found: version });
+    }
+    let json = upcast(version, json)?;
+    serde_json::from_value(json).map_err(|e| DecodeError::Invalid(e.to_string()))
 }
 
-impl SagaState {
-    /// The step named `name`, created on first sight.
-    fn step_mut(&mut self, name: &str) -> &mut StepState {
-        let idx = match self.steps.iter().position(|s| s.name == name) {
-            Some(idx) => idx,
-            None => {
-                self.steps.push(StepState {
-                    name: name.to_string(),
-                    ..StepState::default()
-                });
-                self.steps.len() - 1
-            }
+/// Bring an event of schema `version` to [`EVENT_VERSION`], one version at a time.
+///
+/// This is the hook for changes to the event shapes: when a field is renamed or its
+/// meaning changes, the next version adds a step here, and every store reads old
+/// logs through it.
+pub fn upcast(version: u64, mut json: Json) -> Result<Json, DecodeError> {
+    let mut v = version;
+    while v < u64::from(EVENT_VERSION) {
+        json = match v {
+            1 => v1_to_v2(json),
+            other => return Err(DecodeError::Invalid(format!("unknown version {other}"))),
         };
-        &mut self.steps[idx]
+        v += 1;
     }
+    Ok(json)
+}
 
-    /// The step named `name`.
-    pub fn step(&self, name: &str) -> Option<&StepState> {
-        self.steps.iter().find(|s| s.name == name)
-    }
-
-    /// Apply one event (pure: the new state depends only on the old one and the event).
-    pub fn apply(&mut self, event: &Event) {
-        self.last_seq = event.seq;
-        match &event.kind {
-            EventKind::SagaStarted {
-                saga,
-                definition_hash,
-                input,
-                ..
-            } => {
-                self.saga_id = event.saga_id;
-                self.saga = saga.clone();
-                self.definition_hash = definition_hash.clone();
-                self.input = input.clone();
-                self.status = SagaStatus::Running;
+/// Version 2 made explicit what version 1 left out: no business key, no pinned rules,
+/// no conflicts.
+fn v1_to_v2(mut json: Json) -> Json {
+    if let Json::Object(m) = &mut json {
+        match m.get("type").and_then(Json::as_str) {
+            Some("saga_started") => {
+                m.entry("key").or_insert(Json::Null);
+                m.entry("rules").or_insert(Json::Array(Vec::new()));
             }
-            EventKind::StepStarted { step, attempt } => {
-                let s = self.step_mut(step);
-                s.status = StepStatus::Running;
-                s.attempts = *attempt;
+            Some("step_failed" | "compensation_failed") => {
+                m.entry("conflict").or_insert(Json::Bool(false));
             }
-            EventKind::StepSucceeded { step, output, .. } => {
-                let s = self.step_mut(step);
-                s.status = StepStatus::Completed;
-                s.output = Some(output.clone());
-                self.outputs.insert(step.clone(), output.clone());
-                self.done_order.push(step.clone());
-            }
-            EventKind::StepFailed {
-                step,
-                error,
-                timed_out,
-                will_retry,
-                ..
-            } => {
-                let s = self.step_mut(step);
-                s.error = Some(error.clone());
-                let newly_possibly_done = *timed_out && !s.timed_out;
-                s.timed_out |= *timed_out;
-                s.status = if *will_retry {
-                    StepStatus::Retrying
-                } else {
-                    StepStatus::Failed
-                };
-                if newly_possibly_done {
-                    self.done_order.push(step.clone());
-                }
-            }
-            EventKind::StepSkipped { step } => {
-                self.step_mut(step).status = StepStatus::Skipped;
-            }
-            EventKind::CompensationStarted {
-                failed_step,
-                reason,
-            } => {
-                self.status = SagaStatus::Compensating;
-                self.failed_step = Some(failed_step.clone());
-                self.reason = Some(reason.clone());
-            }
-            EventKind::StepCompensationStarted { step, attempt } => {
-                let s = self.step_mut(step);
-                s.status = StepStatus::Compensating;
-                s.compensation_attempts = *attempt;
-            }
-            EventKind::StepCompensated { step, .. } => {
-                self.step_mut(step).status = StepStatus::Compensated;
-            }
-            EventKind::CompensationFailed {
-                step,
-                error,
-                will_retry,
-                ..
-            } => {
-                let s = self.step_mut(step);
-                s.compensation_error = Some(error.clone());
-                if !*will_retry {
-                    s.status = StepStatus::CompensationFailed;
-                }
-            }
-            EventKind::SagaCompleted => self.status = SagaStatus::Completed,
-            EventKind::SagaCompensated => self.status = SagaStatus::Compensated,
-            EventKind::SagaFailed { step, reason } => {
-                self.status = SagaStatus::Failed;
-                self.failed_step = Some(step.clone());
-                self.reason = Some(reason.clone());
-            }
-            EventKind::SagaRetried { step, .. } => {
-                let s = self.step_mut(step);
-                if s.status == StepStatus::CompensationFailed {
-                    s.status = StepStatus::Retrying;
-                    s.compensation_attempt_base = s.compensation_attempts;
-                    self.status = SagaStatus::Compensating;
-                } else {
-                    s.status = StepStatus::Retrying;
-                    s.attempt_base = s.attempts;
-                    self.status = SagaStatus::Running;
-                }
-            }
-            EventKind::StepSkippedByOperator { step, reason } => {
-                let s = self.step_mut(step);
-                s.status = StepStatus::Skipped;
-                s.operator_reason = Some(reason.clone());
-                self.status = SagaStatus::Running;
-            }
-            EventKind::StepMarkedCompensated { step, reason } => {
-                let s = self.step_mut(step);
-                s.status = StepStatus::Compensated;
-                s.operator_reason = Some(reason.clone());
-                self.status = SagaStatus::Compensating;
-            }
+            _ => {}
         }
     }
+    json
 }
 
-/// The state of a saga: a fold over its events.
-pub fn fold<'a>(events: impl IntoIterator<Item = &'a Event>) -> SagaState {
-    let mut state = SagaState::default();
-    for e in events {
-        state.apply(e);
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_of_version_1_are_upcast() {
+        let v1 = r#"{"saga_id":"0193a8a4-0000-7000-8000-000000000001","seq":1,"at":"2026-11-20T10:00:00Z","type":"saga_started","saga":"s","version":null,"definition_hash":"ab","input":{}}"#;
+        let e = decode(v1).unwrap();
+        assert!(matches!(
+            e.kind,
+            EventKind::SagaStarted { key: None, ref rules, .. } if rules.is_empty()
+        ));
+        let again = decode(&encode(&e)).unwrap();
+        assert_eq!(again, e);
+        assert!(encode(&e).contains(r#""v":2"#));
     }
-    state
+
+    #[test]
+    fn events_of_a_newer_version_are_refused() {
+        let v9 = r#"{"v":9,"saga_id":"0193a8a4-0000-7000-8000-000000000001","seq":1,"at":"2026-11-20T10:00:00Z","type":"saga_completed"}"#;
+        assert_eq!(decode(v9), Err(DecodeError::TooNew { found: 9 }));
+    }
 }

@@ -22,6 +22,8 @@ pub struct HandlerCall {
     pub step: String,
     /// 1-based attempt of this action (or of this compensation).
     pub attempt: u32,
+    /// The call undoes the step (its `compensate:` action).
+    pub compensating: bool,
     /// `"{saga_id}/{step}"` for actions, `"{saga_id}/{step}/compensate"` for compensations.
     pub idempotency_key: String,
     /// The step's `args`, computed from the input and earlier outputs.

@@ -17,29 +17,95 @@ use crate::value::{FieldRef, Record, Value, json_value};
 #[derive(Clone, Debug, Serialize)]
 pub struct Saga {
     /// Name.
-    pub name: String,
+    pub(crate) name: String,
     /// Version.
-    pub version: Option<u32>,
+    pub(crate) version: Option<u32>,
     /// Free text.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// SHA-256 of the definition text, hex.
-    pub definition_hash: String,
+    pub(crate) definition_hash: String,
     /// The definition text, pinned by the run (kept for recovery).
     #[serde(skip)]
-    pub source: Arc<Source>,
+    pub(crate) source: Arc<Source>,
     /// Input schema.
-    pub input: Vec<InputField>,
+    pub(crate) input: Vec<InputField>,
     /// Deadline of the whole saga.
     #[serde(serialize_with = "ser_opt_duration")]
-    pub deadline: Option<Duration>,
+    pub(crate) deadline: Option<Duration>,
     /// Retry policy of every compensation.
-    pub compensation_retry: RetryPolicy,
+    pub(crate) compensation_retry: RetryPolicy,
     /// The steps, in order.
-    pub steps: Vec<Step>,
+    pub(crate) steps: Vec<Step>,
     /// Index of the pivot step.
-    pub pivot: Option<usize>,
+    pub(crate) pivot: Option<usize>,
+    /// The rule files the saga was validated with (pinned with it when it starts).
+    #[serde(skip)]
+    pub(crate) rule_files: Vec<RuleText>,
 }
+
+/// A rule file a saga was validated with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleText {
+    /// Its name (the path it was read from).
+    pub name: String,
+    /// SHA-256 of the text, hex.
+    pub hash: String,
+    /// The text.
+    pub text: String,
+}
+
+impl Saga {
+    /// The saga's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Its version, when it declares one.
+    pub fn version(&self) -> Option<u32> {
+        self.version
+    }
+    /// Its description.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+    /// SHA-256 of the definition text, hex.
+    pub fn definition_hash(&self) -> &str {
+        &self.definition_hash
+    }
+    /// The definition text.
+    pub fn source(&self) -> &Arc<Source> {
+        &self.source
+    }
+    /// The input schema.
+    pub fn input(&self) -> &[InputField] {
+        &self.input
+    }
+    /// The deadline of the whole saga, counted from its start.
+    pub fn deadline(&self) -> Option<Duration> {
+        self.deadline
+    }
+    /// The retry policy of every compensation.
+    pub fn compensation_retry(&self) -> &RetryPolicy {
+        &self.compensation_retry
+    }
+    /// The steps, in order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+    /// The step named `name`.
+    pub fn step(&self, name: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+    /// Index of the pivot step.
+    pub fn pivot(&self) -> Option<usize> {
+        self.pivot
+    }
+    /// The rule files the saga was validated with.
+    pub fn rule_files(&self) -> &[RuleText] {
+        &self.rule_files
+    }
+}
+
 
 /// One field of the input schema.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -81,6 +147,20 @@ impl InputType {
         "string", "int", "float", "number", "bool", "list", "object", "any",
     ];
 
+    /// The type's name, as files write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            InputType::String => "string",
+            InputType::Int => "int",
+            InputType::Float => "float",
+            InputType::Number => "number",
+            InputType::Bool => "bool",
+            InputType::List => "list",
+            InputType::Object => "object",
+            InputType::Any => "any",
+        }
+    }
+
     /// The type named `name`.
     pub fn parse(name: &str) -> Option<InputType> {
         Some(match name {
@@ -115,28 +195,63 @@ impl InputType {
 #[derive(Clone, Debug, Serialize)]
 pub struct Step {
     /// Unique name.
-    pub name: String,
+    pub(crate) name: String,
     /// What it does.
-    pub action: Action,
+    pub(crate) action: Action,
     /// How it is undone.
-    pub undo: Undo,
+    pub(crate) undo: Undo,
     /// Runs only when this holds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub when: Option<Expr>,
+    pub(crate) when: Option<Expr>,
     /// Retry policy of the action.
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// Per-attempt timeout.
     #[serde(
         serialize_with = "ser_opt_duration",
         skip_serializing_if = "Option::is_none"
     )]
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Named outputs (empty: the output is the action's result).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub outputs: Vec<(String, ValueExpr)>,
+    pub(crate) outputs: Vec<(String, ValueExpr)>,
     /// A rule that must hold before the action runs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub require: Option<Require>,
+    pub(crate) require: Option<Require>,
+}
+
+impl Step {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// What it does.
+    pub fn action(&self) -> &Action {
+        &self.action
+    }
+    /// How it is undone.
+    pub fn undo(&self) -> &Undo {
+        &self.undo
+    }
+    /// Its condition.
+    pub fn when(&self) -> Option<&Expr> {
+        self.when.as_ref()
+    }
+    /// The retry policy of its action.
+    pub fn retry(&self) -> &RetryPolicy {
+        &self.retry
+    }
+    /// Its per-attempt timeout.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+    /// Its named outputs (empty: the output is the action's result).
+    pub fn outputs(&self) -> &[(String, ValueExpr)] {
+        &self.outputs
+    }
+    /// Its guard.
+    pub fn require(&self) -> Option<&Require> {
+        self.require.as_ref()
+    }
 }
 
 /// How a step is undone.

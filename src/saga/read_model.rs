@@ -1,14 +1,17 @@
-//! The read model: one row per saga, for `list` and `status` queries.
+//! The read model: one summary row per saga, for `list` queries, recovery's work
+//! list and lookups by key.
 //!
-//! A projection of the log (queries kept apart from commands): a durable store
-//! updates it in the same transaction as the events it appends, and can rebuild
-//! it from the log at any time, since each row is [`summary`] of [`super::fold`].
+//! A projection of the log (queries kept apart from commands): each row is
+//! [`summary`] of the saga's fold, and [`update`] says what an append changes in it,
+//! so every store keeps it in the same transaction as the events it summarises and
+//! can rebuild it from the log at any time.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::events::{SagaState, SagaStatus};
+use super::events::Event;
+use super::state::{SagaPhase, SagaState, SagaStatus};
 
 /// One saga as the read model lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,37 +20,101 @@ pub struct SagaSummary {
     pub saga_id: Uuid,
     /// The saga's name.
     pub saga: String,
+    /// The business key it was started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// Where it stands.
     pub status: SagaStatus,
-    /// When its first event was appended.
+    /// When it started.
     pub started_at: DateTime<Utc>,
     /// When its last event was appended.
     pub updated_at: DateTime<Utc>,
     /// Sequence number of its last event.
     pub last_seq: u64,
-    /// The step that failed or could not be compensated.
+    /// The step that failed: why a `failed` saga stopped, or what a compensating or
+    /// compensated saga undid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_step: Option<String>,
-    /// Why it did not complete.
+    /// Why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-/// The summary of a folded saga, given the times of its first and last events.
-pub fn summary(
-    state: &SagaState,
-    started_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-) -> SagaSummary {
+/// The summary of a folded saga whose last event was appended at `updated_at`.
+pub fn summary(state: &SagaState, updated_at: DateTime<Utc>) -> SagaSummary {
+    let problem = state.problem();
     SagaSummary {
         saga_id: state.saga_id,
         saga: state.saga.clone(),
+        key: state.key.clone(),
         status: state.status,
-        started_at,
+        started_at: state.started_at,
         updated_at,
         last_seq: state.last_seq,
-        failed_step: state.failed_step.clone(),
-        reason: state.reason.clone(),
+        failed_step: problem.map(|p| p.step.clone()),
+        reason: problem.map(|p| p.reason.clone()),
+    }
+}
+
+/// What an append does to a saga's row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProjectionUpdate {
+    /// Write the whole row (a new saga, or its status changed).
+    Row(SagaSummary),
+    /// Only the position moved.
+    Moved {
+        /// The saga.
+        saga_id: Uuid,
+        /// Its new last sequence number.
+        last_seq: u64,
+        /// Its last event's time.
+        updated_at: DateTime<Utc>,
+    },
+}
+
+impl ProjectionUpdate {
+    /// The saga the update is for.
+    pub fn saga_id(&self) -> Uuid {
+        match self {
+            ProjectionUpdate::Row(s) => s.saga_id,
+            ProjectionUpdate::Moved { saga_id, .. } => *saga_id,
+        }
+    }
+
+    /// Apply the update to a stored row (`None`: the saga has none yet).
+    pub fn apply_to(&self, row: Option<&mut SagaSummary>) -> Option<SagaSummary> {
+        match (self, row) {
+            (ProjectionUpdate::Row(s), _) => Some(s.clone()),
+            (
+                ProjectionUpdate::Moved {
+                    last_seq,
+                    updated_at,
+                    ..
+                },
+                Some(r),
+            ) => {
+                r.last_seq = *last_seq;
+                r.updated_at = *updated_at;
+                None
+            }
+            (ProjectionUpdate::Moved { .. }, None) => None,
+        }
+    }
+}
+
+/// The row change for `after`, the state once `last` was applied to a saga that stood
+/// at `before`. The summary's fields other than the position change only with the
+/// status (every event that sets or clears a failure also moves the status), so
+/// most appends only move the position.
+pub fn update(before: SagaPhase, after: &SagaState, last: &Event) -> ProjectionUpdate {
+    if before == SagaPhase::Is(after.status) {
+        ProjectionUpdate::Moved {
+            saga_id: after.saga_id,
+            last_seq: after.last_seq,
+            updated_at: last.at,
+        }
+    } else {
+        ProjectionUpdate::Row(summary(after, last.at))
     }
 }
 
@@ -64,25 +131,11 @@ pub struct SagaFilter {
     pub limit: Option<usize>,
 }
 
-/// The name of a status, as in JSON (`compensating`).
-pub fn status_name(status: SagaStatus) -> &'static str {
-    match status {
-        SagaStatus::Running => "running",
-        SagaStatus::Completed => "completed",
-        SagaStatus::Compensating => "compensating",
-        SagaStatus::Compensated => "compensated",
-        SagaStatus::Failed => "failed",
+impl SagaFilter {
+    /// True when `s` passes the filter (limit aside).
+    pub fn admits(&self, s: &SagaSummary) -> bool {
+        self.status.is_none_or(|st| st == s.status)
+            && self.name.as_ref().is_none_or(|n| *n == s.saga)
+            && self.since.is_none_or(|t| s.started_at >= t)
     }
-}
-
-/// The status named `name`.
-pub fn parse_status(name: &str) -> Option<SagaStatus> {
-    Some(match name {
-        "running" => SagaStatus::Running,
-        "completed" => SagaStatus::Completed,
-        "compensating" => SagaStatus::Compensating,
-        "compensated" => SagaStatus::Compensated,
-        "failed" => SagaStatus::Failed,
-        _ => return None,
-    })
 }

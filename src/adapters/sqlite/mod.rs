@@ -1,43 +1,47 @@
-//! SQLite: the durable event store, the read model and the repositories, in one file.
+//! SQLite: the durable event log, the read model, leases and the repositories, in one
+//! file.
 //!
 //! Writes go through one writer thread that commits in batches (`writer`: group
 //! commit, WAL, `synchronous=FULL`); reads use a small pool of their own
 //! connections (WAL readers never wait for the writer). Because the repositories live
 //! in the same database, a built-in step's writes and its outcome event commit in one
-//! transaction ([`TransactionalStore`]). The read model (`sagas` table) is updated
-//! in the same transaction as the events and can be rebuilt from the log
-//! ([`SqliteStore::rebuild_projection`]; done on open when the table is missing).
+//! transaction. Several processes may share a file: SQLite serialises their write
+//! transactions, and every append reads the saga's position and lease inside its
+//! transaction, so the sequence rule and fencing hold across processes.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags, params};
+use chrono::Utc;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
 mod schema;
 mod writer;
 
-use schema::{get_entity, io, repo_io, table, valid_repo_name};
-use writer::{Reply, Request, load_state, time_text, upsert_projection};
+use schema::{
+    SUMMARY_COLUMNS, create_repo, get_entity, io, lease_row, repo_io, summary_row, table,
+    time_text, upsert_summary, write_lease,
+};
+use writer::{Job, OwnedCommit, Reply, Request};
 
 use crate::repo::{Entity, FindError, RepoError, Repository, UnitOfWork};
-use crate::saga::events::{
-    CommitError, CommitFuture, Event, EventStore, SagaState, StoreError, StoreFuture, Subscriber,
-    TransactionalStore,
+use crate::saga::events::{Event, decode};
+use crate::saga::read_model::{SagaFilter, SagaSummary, summary};
+use crate::saga::store::{
+    Commit, CommitError, CommitFuture, EventLog, Lease, Leases, Pinned, SagaIndex, SagaStore,
+    StoreError, StoreFuture, is_id_fragment, lease, seed_tables,
 };
-use crate::saga::read_model::{SagaFilter, SagaSummary, parse_status, status_name};
 
-/// Event store, read model and repositories in one SQLite file.
+/// Event log, read model, leases and repositories in one SQLite file.
 pub struct SqliteStore {
     path: PathBuf,
     writer: Option<mpsc::Sender<Request>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     readers: Mutex<Vec<Connection>>,
-    subscribers: Mutex<Vec<Subscriber>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -45,12 +49,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SqliteStore {
-    /// Open (or create) the database at `path`, creating the tables when missing and
-    /// rebuilding the read model when its table had to be created.
+    /// Open (or create) the database at `path`, creating or migrating the tables and
+    /// rebuilding the read model when its table had to be created or changed.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path).map_err(|e| open_error(path, e))?;
         schema::configure(&conn).map_err(|e| open_error(path, e))?;
-        let created_projection = schema::create(&conn)?;
+        let rebuild = schema::create(&conn)?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("rulesaga-sqlite-writer".into())
@@ -61,10 +65,9 @@ impl SqliteStore {
             writer: Some(tx),
             thread: Some(thread),
             readers: Mutex::new(Vec::new()),
-            subscribers: Mutex::new(Vec::new()),
         };
-        if created_projection {
-            store.rebuild_projection()?;
+        if rebuild {
+            store.rebuild_blocking()?;
         }
         Ok(store)
     }
@@ -72,21 +75,6 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Call `f` with every event appended through this store from now on, after it
-    /// is durable (in the order each saga appended them).
-    pub fn subscribe(&self, f: Subscriber) {
-        lock(&self.subscribers).push(f);
-    }
-
-    fn notify(&self, events: &[&Event]) {
-        let subs = lock(&self.subscribers).clone();
-        for e in events {
-            for s in &subs {
-                s(e);
-            }
-        }
     }
 
     fn send(&self, request: Request) -> Result<(), StoreError> {
@@ -98,38 +86,52 @@ impl SqliteStore {
         }
     }
 
-    /// Send a request and wait for its batch to commit.
-    async fn submit(
+    /// Run a job on the writer and wait for its commit.
+    async fn job(
         &self,
-        events: Vec<Event>,
-        unit: Option<UnitOfWork>,
+        job: impl FnOnce(&Connection) -> Result<(), CommitError> + Send + 'static,
     ) -> Result<(), CommitError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.send(Request::Append {
-            events,
-            unit,
+        self.send(Request::Job {
+            job: Box::new(job),
             reply: Reply::Async(tx),
         })?;
-        match rx.await {
-            Ok(r) => r,
-            Err(_) => Err(StoreError::Io("the database writer stopped".into()).into()),
-        }
+        rx.await
+            .unwrap_or_else(|_| Err(StoreError::Io("the database writer stopped".into()).into()))
     }
 
     /// Run a job on the writer and wait (blocking) for its commit.
-    fn job_blocking(
-        &self,
-        job: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
-    ) -> Result<(), CommitError> {
+    fn job_blocking(&self, job: Job) -> Result<(), CommitError> {
         let (tx, rx) = mpsc::channel();
         self.send(Request::Job {
-            job: Box::new(job),
+            job,
             reply: Reply::Sync(tx),
         })?;
-        match rx.recv() {
-            Ok(r) => r,
-            Err(_) => Err(StoreError::Io("the database writer stopped".into()).into()),
-        }
+        rx.recv()
+            .unwrap_or_else(|_| Err(StoreError::Io("the database writer stopped".into()).into()))
+    }
+
+    /// A lease decision made and written inside one write transaction.
+    async fn lease_job(
+        &self,
+        saga_id: Uuid,
+        decide: impl FnOnce(Option<&Lease>) -> Result<Option<Lease>, StoreError> + Send + 'static,
+    ) -> Result<Option<Lease>, StoreError> {
+        let out = std::sync::Arc::new(Mutex::new(None));
+        let slot = out.clone();
+        self.job(move |conn| {
+            let current = lease_row(conn, &saga_id.to_string())?;
+            let next = decide(current.as_ref())?;
+            if let Some(l) = &next {
+                write_lease(conn, l)?;
+            }
+            *lock(&slot) = next;
+            Ok(())
+        })
+        .await
+        .map_err(store_only)?;
+        let next = lock(&out).take();
+        Ok(next)
     }
 
     /// Run `f` on a reader connection.
@@ -146,7 +148,7 @@ impl SqliteStore {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )
                 .map_err(|e| E::from(open_error(&self.path, e)))?;
-                c.busy_timeout(std::time::Duration::from_secs(5))
+                c.busy_timeout(Duration::from_secs(5))
                     .map_err(|e| E::from(io(e)))?;
                 c
             }
@@ -159,157 +161,65 @@ impl SqliteStore {
         result
     }
 
-    /// Load every repository of a JSON store (`{"repo": {"id": {...}}}`) that the
-    /// database does not have yet; repositories it has are left alone. Returns the
-    /// names loaded.
-    pub fn seed(&self, store: &Json) -> Result<Vec<String>, StoreError> {
-        let Json::Object(repos) = store else {
-            return Err(StoreError::Io(
-                "a store must be a JSON object of repositories".into(),
-            ));
-        };
-        let mut tables: Vec<(String, Vec<(String, String)>)> = Vec::new();
-        for (name, entities) in repos {
-            if !valid_repo_name(name) {
-                return Err(StoreError::Io(format!(
-                    "repository name `{name}`: use letters, digits, `_` and `-` (at most 64)"
-                )));
-            }
-            let Json::Object(entities) = entities else {
-                return Err(StoreError::Io(format!(
-                    "repository `{name}` must be an object of entities by id"
-                )));
-            };
-            let mut rows = Vec::new();
-            for (id, e) in entities {
-                if !e.is_object() {
-                    return Err(StoreError::Io(format!(
-                        "entity `{name}/{id}` must be an object"
-                    )));
-                }
-                rows.push((id.clone(), e.to_string()));
-            }
-            tables.push((name.clone(), rows));
-        }
-        let existing = self.repositories_checked()?;
-        let new: Vec<_> = tables
-            .into_iter()
-            .filter(|(n, _)| !existing.contains(n))
-            .collect();
-        let names = new.iter().map(|(n, _)| n.clone()).collect();
-        self.job_blocking(move |conn| {
-            for (name, rows) in &new {
-                create_repo(conn, name)?;
-                let mut st = conn
-                    .prepare(&format!(
-                        "INSERT INTO {} (id, body) VALUES (?1, ?2)",
-                        table(name)
-                    ))
-                    .map_err(io)?;
-                for (id, body) in rows {
-                    st.execute(params![id, body]).map_err(io)?;
-                }
-            }
-            Ok(())
-        })
-        .map_err(commit_to_store)?;
-        Ok(names)
-    }
-
     /// Create an empty repository (no-op when it exists).
     pub fn add_repository(&self, name: &str) -> Result<(), StoreError> {
-        if !valid_repo_name(name) {
+        if !crate::saga::store::valid_repo_name(name) {
             return Err(StoreError::Io(format!("invalid repository name `{name}`")));
         }
         let name = name.to_string();
-        self.job_blocking(move |conn| create_repo(conn, &name))
-            .map_err(commit_to_store)
+        self.job_blocking(Box::new(move |conn| Ok(create_repo(conn, &name)?)))
+            .map_err(store_only)
     }
 
-    fn repositories_checked(&self) -> Result<Vec<String>, StoreError> {
-        self.read(|c| schema::repositories(c).map_err(|e| StoreError::Io(e.to_string())))
-    }
-
-    /// Every repository as JSON, shaped like a JSON store file.
-    pub fn export(&self) -> Result<Json, StoreError> {
-        let names = self.repositories_checked()?;
-        self.read(|conn| {
-            let mut out = serde_json::Map::new();
-            for name in names {
-                let mut st = conn
-                    .prepare(&format!(
-                        "SELECT id, body FROM {} ORDER BY id",
-                        table(&name)
-                    ))
-                    .map_err(io)?;
-                let rows = st
-                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-                    .map_err(io)?;
-                let mut entities = serde_json::Map::new();
-                for row in rows {
-                    let (id, body) = row.map_err(io)?;
-                    entities.insert(id, serde_json::from_str(&body).map_err(io)?);
-                }
-                out.insert(name, Json::Object(entities));
-            }
-            Ok(Json::Object(out))
-        })
-    }
-
-    /// Rewrite the read model from the log.
-    pub fn rebuild_projection(&self) -> Result<usize, StoreError> {
-        let count = Arc::new(Mutex::new(0usize));
+    fn rebuild_blocking(&self) -> Result<usize, StoreError> {
+        let count = std::sync::Arc::new(Mutex::new(0usize));
         let counter = count.clone();
-        self.job_blocking(move |conn| {
+        self.job_blocking(Box::new(move |conn| {
             conn.execute("DELETE FROM sagas", []).map_err(io)?;
-            let ids: Vec<(String, String, String)> = {
+            let ids: Vec<String> = {
                 let mut st = conn
-                    .prepare("SELECT saga_id, min(at), max(at) FROM events GROUP BY saga_id")
+                    .prepare("SELECT DISTINCT saga_id FROM events")
                     .map_err(io)?;
-                let rows = st
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .map_err(io)?;
+                let rows = st.query_map([], |r| r.get(0)).map_err(io)?;
                 rows.collect::<Result<_, _>>().map_err(io)?
             };
-            for (id, first, last) in &ids {
-                let state = load_state(conn, id).map_err(commit_to_store)?;
-                upsert_projection(conn, &state, &parse_time(first)?, &parse_time(last)?)?;
+            for id in &ids {
+                let events = load_events(conn, id)?;
+                let state = crate::saga::state::fold(&events)
+                    .map_err(|e| StoreError::Io(e.to_string()))?;
+                let at = events.last().map_or(state.started_at, |e| e.at);
+                upsert_summary(conn, &summary(&state, at))?;
             }
             *lock(&counter) = ids.len();
             Ok(())
-        })
-        .map_err(commit_to_store)?;
+        }))
+        .map_err(store_only)?;
         let n = *lock(&count);
         Ok(n)
     }
 
-    /// Sagas in the read model, most recently started first.
-    pub fn list_sagas(&self, filter: &SagaFilter) -> Result<Vec<SagaSummary>, StoreError> {
-        let mut sql = String::from(
-            "SELECT saga_id, name, status, started_at, updated_at, last_seq, failed_step, reason FROM sagas WHERE 1 = 1",
-        );
-        let mut args: Vec<String> = Vec::new();
-        if let Some(s) = filter.status {
-            args.push(status_name(s).to_string());
-            sql.push_str(&format!(" AND status = ?{}", args.len()));
-        }
-        if let Some(n) = &filter.name {
-            args.push(n.clone());
-            sql.push_str(&format!(" AND name = ?{}", args.len()));
-        }
-        if let Some(t) = &filter.since {
-            args.push(time_text(t));
-            sql.push_str(&format!(" AND started_at >= ?{}", args.len()));
-        }
-        sql.push_str(" ORDER BY started_at DESC, saga_id");
-        if let Some(limit) = filter.limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
-        }
+    fn ids(&self, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Uuid>, StoreError> {
         self.read(|conn| {
-            let mut st = conn.prepare(&sql).map_err(io)?;
+            let mut st = conn.prepare_cached(sql).map_err(io)?;
             let rows = st
-                .query_map(rusqlite::params_from_iter(args.iter()), summary_row)
+                .query_map(args, |r| r.get::<_, String>(0))
                 .map_err(io)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(Uuid::parse_str(&row.map_err(io)?).map_err(io)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn summaries(
+        &self,
+        sql: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<SagaSummary>, StoreError> {
+        self.read(|conn| {
+            let mut st = conn.prepare_cached(sql).map_err(io)?;
+            let rows = st.query_map(args, summary_row).map_err(io)?;
             let mut out = Vec::new();
             for row in rows {
                 out.push(row.map_err(io)??);
@@ -317,123 +227,35 @@ impl SqliteStore {
             Ok(out)
         })
     }
-
-    /// Sagas that are still running or compensating (recovery's work list), oldest first.
-    pub fn unfinished(&self) -> Result<Vec<Uuid>, StoreError> {
-        self.read(|conn| {
-            let mut st = conn
-                .prepare(
-                    "SELECT saga_id FROM sagas WHERE status IN ('running', 'compensating') ORDER BY started_at, saga_id",
-                )
-                .map_err(io)?;
-            let rows = st
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(io)?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(Uuid::parse_str(&row.map_err(io)?).map_err(io)?);
-            }
-            Ok(out)
-        })
-    }
-
-    /// One saga: its summary from the read model, and its steps folded from the log
-    /// (one read snapshot).
-    pub fn saga_status(&self, id: Uuid) -> Result<Option<(SagaSummary, SagaState)>, StoreError> {
-        self.read(|conn| {
-            conn.execute_batch("BEGIN").map_err(io)?;
-            let result = (|| {
-                let mut st = conn
-                    .prepare_cached(
-                        "SELECT saga_id, name, status, started_at, updated_at, last_seq, failed_step, reason FROM sagas WHERE saga_id = ?1",
-                    )
-                    .map_err(io)?;
-                let mut rows = st.query(params![id.to_string()]).map_err(io)?;
-                let Some(row) = rows.next().map_err(io)? else {
-                    return Ok(None);
-                };
-                let summary = summary_row(row).map_err(io)??;
-                let state = load_state(conn, &id.to_string()).map_err(commit_to_store)?;
-                Ok(Some((summary, state)))
-            })();
-            let _ = conn.execute_batch("COMMIT");
-            result
-        })
-    }
-
-    /// Saga ids starting with `prefix` (at most 2 are returned: enough to tell unique).
-    pub fn find_saga_ids(&self, prefix: &str) -> Result<Vec<Uuid>, StoreError> {
-        let prefix = prefix.to_ascii_lowercase();
-        if !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-            return Ok(Vec::new());
-        }
-        self.read(|conn| {
-            let mut st = conn
-                .prepare_cached(
-                    "SELECT saga_id FROM sagas WHERE saga_id >= ?1 AND substr(saga_id, 1, length(?1)) = ?1 ORDER BY saga_id LIMIT 2",
-                )
-                .map_err(io)?;
-            let rows = st
-                .query_map(params![prefix], |r| r.get::<_, String>(0))
-                .map_err(io)?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(Uuid::parse_str(&row.map_err(io)?).map_err(io)?);
-            }
-            Ok(out)
-        })
-    }
 }
 
-fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<SagaSummary, StoreError>> {
-    let id: String = r.get(0)?;
-    let status: String = r.get(2)?;
-    let started: String = r.get(3)?;
-    let updated: String = r.get(4)?;
-    let last_seq: i64 = r.get(5)?;
-    let name: String = r.get(1)?;
-    let failed_step: Option<String> = r.get(6)?;
-    let reason: Option<String> = r.get(7)?;
-    Ok((|| {
-        Ok(SagaSummary {
-            saga_id: Uuid::parse_str(&id).map_err(io)?,
-            saga: name,
-            status: parse_status(&status)
-                .ok_or_else(|| StoreError::Io(format!("unknown status `{status}`")))?,
-            started_at: parse_time(&started)?,
-            updated_at: parse_time(&updated)?,
-            last_seq: u64::try_from(last_seq).map_err(io)?,
-            failed_step,
-            reason,
+/// Every event of one saga, decoded (and upcast), in order.
+fn load_events(conn: &Connection, saga_id: &str) -> Result<Vec<Event>, StoreError> {
+    let mut st = conn
+        .prepare_cached("SELECT seq, body FROM events WHERE saga_id = ?1 ORDER BY seq")
+        .map_err(io)?;
+    let rows = st
+        .query_map(params![saga_id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })
-    })())
-}
-
-fn parse_time(t: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(t)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(io)
-}
-
-fn create_repo(conn: &Connection, name: &str) -> Result<(), StoreError> {
-    conn.execute_batch(&format!(
-        "CREATE TABLE IF NOT EXISTS {} (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID",
-        table(name)
-    ))
-    .map_err(io)?;
-    conn.execute(
-        "INSERT OR IGNORE INTO repositories (name) VALUES (?1)",
-        params![name],
-    )
-    .map_err(io)?;
-    Ok(())
+        .map_err(io)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, body) = row.map_err(io)?;
+        out.push(decode(&body).map_err(|error| StoreError::Unreadable {
+            saga_id: Uuid::parse_str(saga_id).unwrap_or_default(),
+            seq: u64::try_from(seq).unwrap_or_default(),
+            error,
+        })?);
+    }
+    Ok(out)
 }
 
 fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
     StoreError::Io(format!("`{}`: {e}", path.display()))
 }
 
-fn commit_to_store(e: CommitError) -> StoreError {
+fn store_only(e: CommitError) -> StoreError {
     match e {
         CommitError::Store(s) => s,
         CommitError::Repo(r) => StoreError::Io(r.to_string()),
@@ -450,110 +272,199 @@ impl Drop for SqliteStore {
     }
 }
 
-impl EventStore for SqliteStore {
-    fn append<'a>(&'a self, event: &'a Event) -> StoreFuture<'a, ()> {
+impl EventLog for SqliteStore {
+    fn append<'a>(&'a self, c: Commit<'a>) -> CommitFuture<'a> {
         Box::pin(async move {
-            self.submit(vec![event.clone()], None)
-                .await
-                .map_err(commit_to_store)?;
-            self.notify(&[event]);
-            Ok(())
+            let commit = OwnedCommit {
+                events: c.events.to_vec(),
+                writes: c.writes.cloned(),
+                lease: c.lease.lease.cloned(),
+                renew_until: c.lease.renew_until,
+                release: c.lease.release,
+                projection: Some(c.projection.clone()),
+                now: Utc::now(),
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.send(Request::Append {
+                commit: Box::new(commit),
+                reply: Reply::Async(tx),
+            })?;
+            rx.await.unwrap_or_else(|_| {
+                Err(StoreError::Io("the database writer stopped".into()).into())
+            })
         })
     }
 
     fn load(&self, saga_id: Uuid) -> StoreFuture<'_, Vec<Event>> {
-        Box::pin(async move {
-            self.read(|conn| {
-                let mut st = conn
-                    .prepare_cached("SELECT body FROM events WHERE saga_id = ?1 ORDER BY seq")
-                    .map_err(io)?;
-                let rows = st
-                    .query_map(params![saga_id.to_string()], |r| r.get::<_, String>(0))
-                    .map_err(io)?;
-                let mut out = Vec::new();
-                for row in rows {
-                    out.push(serde_json::from_str(&row.map_err(io)?).map_err(io)?);
-                }
-                Ok(out)
-            })
-        })
+        Box::pin(async move { self.read(|conn| load_events(conn, &saga_id.to_string())) })
     }
 
-    fn list(&self) -> StoreFuture<'_, Vec<Uuid>> {
+    fn pin<'a>(&'a self, hash: &'a str, pinned: &'a Pinned) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            self.read(|conn| {
-                let mut st = conn
-                    .prepare("SELECT saga_id FROM events WHERE seq = 1 ORDER BY at, saga_id")
-                    .map_err(io)?;
-                let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(io)?;
-                let mut out = Vec::new();
-                for row in rows {
-                    out.push(Uuid::parse_str(&row.map_err(io)?).map_err(io)?);
-                }
-                Ok(out)
-            })
-        })
-    }
-
-    fn save_definition<'a>(&'a self, hash: &'a str, text: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            if self.read(|c| writer::definition(c, hash))?.is_some() {
+            if self.pinned(hash).await?.is_some() {
                 return Ok(());
             }
-            let (hash, text) = (hash.to_string(), text.to_string());
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            self.send(Request::Job {
-                job: Box::new(move |conn| {
-                    conn.execute(
-                        "INSERT OR IGNORE INTO definitions (hash, name, text) VALUES (?1, '', ?2)",
-                        params![hash, text],
-                    )
-                    .map_err(io)?;
-                    Ok(())
-                }),
-                reply: Reply::Async(tx),
-            })?;
-            match rx.await {
-                Ok(r) => r.map_err(commit_to_store),
-                Err(_) => Err(StoreError::Io("the database writer stopped".into())),
-            }
+            let (hash, name, text) = (hash.to_string(), pinned.name.clone(), pinned.text.clone());
+            self.job(move |conn| {
+                conn.execute(
+                    "INSERT OR IGNORE INTO definitions (hash, name, text) VALUES (?1, ?2, ?3)",
+                    params![hash, name, text],
+                )
+                .map_err(io)?;
+                Ok(())
+            })
+            .await
+            .map_err(store_only)
         })
     }
 
-    fn load_definition<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<String>> {
-        Box::pin(async move { self.read(|c| writer::definition(c, hash)) })
+    fn pinned<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<Pinned>> {
+        Box::pin(async move {
+            self.read(|conn| {
+                conn.prepare_cached("SELECT name, text FROM definitions WHERE hash = ?1")
+                    .and_then(|mut st| {
+                        st.query_row(params![hash], |r| {
+                            Ok(Pinned {
+                                name: r.get(0)?,
+                                text: r.get(1)?,
+                            })
+                        })
+                        .optional()
+                    })
+                    .map_err(io)
+            })
+        })
     }
 }
 
-impl TransactionalStore for SqliteStore {
-    fn append_with_writes<'a>(
-        &'a self,
-        event: &'a Event,
-        unit: &'a UnitOfWork,
-    ) -> CommitFuture<'a> {
+impl SagaIndex for SqliteStore {
+    fn list<'a>(&'a self, filter: &'a SagaFilter) -> StoreFuture<'a, Vec<SagaSummary>> {
         Box::pin(async move {
-            self.submit(vec![event.clone()], Some(unit.clone())).await?;
-            self.notify(&[event]);
+            let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM sagas WHERE 1 = 1");
+            let mut args: Vec<String> = Vec::new();
+            if let Some(s) = filter.status {
+                args.push(s.name().to_string());
+                sql.push_str(&format!(" AND status = ?{}", args.len()));
+            }
+            if let Some(n) = &filter.name {
+                args.push(n.clone());
+                sql.push_str(&format!(" AND name = ?{}", args.len()));
+            }
+            if let Some(t) = &filter.since {
+                args.push(time_text(t));
+                sql.push_str(&format!(" AND started_at >= ?{}", args.len()));
+            }
+            sql.push_str(" ORDER BY started_at DESC, saga_id");
+            if let Some(limit) = filter.limit {
+                sql.push_str(&format!(" LIMIT {limit}"));
+            }
+            let refs: Vec<&dyn rusqlite::ToSql> =
+                args.iter().map(|a| a as &dyn rusqlite::ToSql).collect();
+            self.summaries(&sql, &refs)
+        })
+    }
+
+    fn unfinished(&self) -> StoreFuture<'_, Vec<Uuid>> {
+        Box::pin(async move {
+            self.ids(
+                "SELECT saga_id FROM sagas WHERE status IN ('running', 'compensating') ORDER BY started_at, saga_id",
+                &[],
+            )
+        })
+    }
+
+    fn find_ids<'a>(&'a self, fragment: &'a str, limit: usize) -> StoreFuture<'a, Vec<Uuid>> {
+        Box::pin(async move {
+            if !is_id_fragment(fragment) {
+                return Ok(Vec::new());
+            }
+            let f = fragment.to_ascii_lowercase();
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            // a prefix through the primary key; a suffix (the random end of a
+            // time-ordered id) by a scan
+            let mut ids = self.ids(
+                "SELECT saga_id FROM sagas WHERE saga_id >= ?1 AND substr(saga_id, 1, length(?1)) = ?1 ORDER BY saga_id LIMIT ?2",
+                &[&f, &limit],
+            )?;
+            if (ids.len() as i64) < limit {
+                for id in self.ids(
+                    "SELECT saga_id FROM sagas WHERE substr(saga_id, -length(?1)) = ?1 ORDER BY saga_id LIMIT ?2",
+                    &[&f, &limit],
+                )? {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+            ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            Ok(ids)
+        })
+    }
+
+    fn by_key<'a>(&'a self, key: &'a str, limit: usize) -> StoreFuture<'a, Vec<SagaSummary>> {
+        Box::pin(async move {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            self.summaries(
+                &format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM sagas WHERE key = ?1 ORDER BY started_at DESC, saga_id LIMIT ?2"
+                ),
+                &[&key, &limit],
+            )
+        })
+    }
+
+    fn rebuild_projection(&self) -> StoreFuture<'_, usize> {
+        Box::pin(async move { self.rebuild_blocking() })
+    }
+}
+
+impl Leases for SqliteStore {
+    fn acquire<'a>(
+        &'a self,
+        saga_id: Uuid,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(async move {
+            let owner = owner.to_string();
+            let now = Utc::now();
+            self.lease_job(saga_id, move |cur| {
+                lease::acquire(cur, saga_id, &owner, ttl, now).map(Some)
+            })
+            .await?
+            .ok_or_else(|| StoreError::Io("lease not written".into()))
+        })
+    }
+
+    fn renew<'a>(&'a self, held: &'a Lease, ttl: Duration) -> StoreFuture<'a, Lease> {
+        Box::pin(async move {
+            let held_owned = held.clone();
+            let now = Utc::now();
+            self.lease_job(held.saga_id, move |cur| {
+                lease::renew(cur, &held_owned, ttl, now).map(Some)
+            })
+            .await?
+            .ok_or_else(|| StoreError::Io("lease not written".into()))
+        })
+    }
+
+    fn release<'a>(&'a self, held: &'a Lease) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let held_owned = held.clone();
+            self.lease_job(held.saga_id, move |cur| Ok(lease::release(cur, &held_owned)))
+                .await?;
             Ok(())
         })
     }
-}
 
-impl From<StoreError> for RepoError {
-    fn from(e: StoreError) -> RepoError {
-        RepoError::Storage(e.to_string())
-    }
-}
-
-impl From<StoreError> for FindError {
-    fn from(e: StoreError) -> FindError {
-        FindError::Repo(e.into())
+    fn holder(&self, saga_id: Uuid) -> StoreFuture<'_, Option<Lease>> {
+        Box::pin(async move { self.read(|conn| lease_row(conn, &saga_id.to_string())) })
     }
 }
 
 impl Repository for SqliteStore {
     fn repositories(&self) -> Vec<String> {
-        self.repositories_checked().unwrap_or_default()
+        self.read(schema::repositories).unwrap_or_default()
     }
 
     fn get(&self, repo: &str, id: &str) -> Result<Option<Entity>, RepoError> {
@@ -588,17 +499,77 @@ impl Repository for SqliteStore {
     }
 
     fn commit(&self, unit: &UnitOfWork) -> Result<(), RepoError> {
-        let (tx, rx) = mpsc::channel();
-        self.send(Request::Append {
-            events: Vec::new(),
-            unit: Some(unit.clone()),
-            reply: Reply::Sync(tx),
-        })?;
-        match rx.recv() {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(CommitError::Repo(e))) => Err(e),
-            Ok(Err(CommitError::Store(e))) => Err(e.into()),
-            Err(_) => Err(RepoError::Storage("the database writer stopped".into())),
+        let unit = unit.clone();
+        match self.job_blocking(Box::new(move |conn| writer::apply(conn, &unit))) {
+            Ok(()) => Ok(()),
+            Err(CommitError::Repo(e)) => Err(e),
+            Err(CommitError::Store(e)) => Err(e.into()),
         }
+    }
+}
+
+impl From<StoreError> for FindError {
+    fn from(e: StoreError) -> FindError {
+        FindError::Repo(e.into())
+    }
+}
+
+impl SagaStore for SqliteStore {
+    fn url(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn seed<'a>(&'a self, repos: &'a Json) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let tables = seed_tables(repos)?;
+            let existing = self.repositories();
+            let new: Vec<_> = tables
+                .into_iter()
+                .filter(|(n, _)| !existing.contains(n))
+                .collect();
+            let names = new.iter().map(|(n, _)| n.clone()).collect();
+            self.job(move |conn| {
+                for (name, rows) in &new {
+                    create_repo(conn, name)?;
+                    let mut st = conn
+                        .prepare(&format!(
+                            "INSERT INTO {} (id, body) VALUES (?1, ?2)",
+                            table(name)
+                        ))
+                        .map_err(io)?;
+                    for (id, body) in rows {
+                        st.execute(params![id, body.to_string()]).map_err(io)?;
+                    }
+                }
+                Ok(())
+            })
+            .await
+            .map_err(store_only)?;
+            Ok(names)
+        })
+    }
+
+    fn export(&self) -> StoreFuture<'_, Json> {
+        Box::pin(async move {
+            let names = self.repositories();
+            self.read(|conn| {
+                let mut out = serde_json::Map::new();
+                for name in names {
+                    let mut st = conn
+                        .prepare(&format!("SELECT id, body FROM {} ORDER BY id", table(&name)))
+                        .map_err(io)?;
+                    let rows = st
+                        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                        .map_err(io)?;
+                    let mut entities = serde_json::Map::new();
+                    for row in rows {
+                        let (id, body) = row.map_err(io)?;
+                        entities.insert(id, serde_json::from_str(&body).map_err(io)?);
+                    }
+                    out.insert(name, Json::Object(entities));
+                }
+                Ok(Json::Object(out))
+            })
+        })
     }
 }

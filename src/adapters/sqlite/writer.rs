@@ -3,28 +3,31 @@
 //! one request's conflict does not undo the others; the batch is one transaction,
 //! so one fsync covers every request in it. Each caller is answered only after the
 //! batch holding its request committed (or failed).
+//!
+//! The writer decides nothing itself: the sequence rule, the lease rules, the unit
+//! of work and the projection come from the store layer; it only reads and writes
+//! the rows they name.
 
-use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
-use super::schema::{get_entity, io, known_repo, repo_io, table};
-use crate::repo::{RepoError, UnitOfWork, Write};
-use crate::saga::events::{CommitError, Event, EventKind, SagaState, StoreError};
-use crate::saga::read_model::status_name;
+use super::schema::{
+    Tables, io, parse_time, time_text, upsert_summary, write_lease,
+};
+use crate::repo::{RepoError, UnitOfWork, apply_unit};
+use crate::saga::events::{Event, encode};
+use crate::saga::read_model::ProjectionUpdate;
+use crate::saga::store::{CommitError, Lease, LeaseOp, StoreError, check_sequence, lease};
 
 /// Most requests committed in one transaction.
 const MAX_BATCH: usize = 512;
 
 /// Longest wait for more requests before a commit.
 const MAX_COMMIT_DELAY: Duration = Duration::from_millis(2);
-
-/// Most saga states kept by the writer to update the projection without reading the log.
-const MAX_CACHED: usize = 4096;
 
 /// Where the answer goes.
 pub(super) enum Reply {
@@ -45,47 +48,35 @@ impl Reply {
 }
 
 /// A maintenance job run by the writer inside its transaction.
-pub(super) type Job = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+pub(super) type Job = Box<dyn FnOnce(&Connection) -> Result<(), CommitError> + Send>;
+
+/// An owned [`crate::saga::store::Commit`], sent to the writer thread.
+pub(super) struct OwnedCommit {
+    pub events: Vec<Event>,
+    pub writes: Option<UnitOfWork>,
+    pub lease: Option<Lease>,
+    pub renew_until: Option<DateTime<Utc>>,
+    pub release: bool,
+    pub projection: Option<ProjectionUpdate>,
+    pub now: DateTime<Utc>,
+}
 
 /// Work for the writer.
 pub(super) enum Request {
-    /// Apply `unit` (if any) and append `events`, all or nothing.
+    /// Apply a commit, all or nothing.
     Append {
-        /// Events of one saga, in order.
-        events: Vec<Event>,
-        /// Repository writes to commit with them.
-        unit: Option<UnitOfWork>,
+        /// What to write.
+        commit: Box<OwnedCommit>,
         /// The answer.
         reply: Reply,
     },
-    /// Anything else that writes (definitions, seeding, projection rebuild).
+    /// Anything else that writes (pins, seeding, leases, projection rebuild).
     Job {
         /// What to do.
         job: Job,
         /// The answer.
         reply: Reply,
     },
-}
-
-/// Timestamps as stored: fixed width, so text order is time order.
-pub(super) fn time_text(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-/// How the plain transaction of a batch went.
-enum Fast {
-    /// Committed: the new saga states.
-    Committed(HashMap<Uuid, SagaState>),
-    /// A request failed: redo with savepoints.
-    Redo,
-    /// The store failed: every request fails.
-    Failed(StoreError),
-}
-
-struct Writer {
-    conn: Connection,
-    /// Saga states after the last committed batch.
-    cache: HashMap<Uuid, SagaState>,
 }
 
 /// Run the writer until every sender is gone.
@@ -96,10 +87,6 @@ struct Writer {
 /// took (the idea of PostgreSQL's `commit_delay`) — so sagas that are between two
 /// appends join this fsync instead of needing the next one. A lone saga never waits.
 pub(super) fn run(conn: Connection, requests: Receiver<Request>) {
-    let mut writer = Writer {
-        conn,
-        cache: HashMap::new(),
-    };
     let mut last_len = 1usize;
     let mut last_commit = Duration::ZERO;
     while let Ok(first) = requests.recv() {
@@ -122,370 +109,241 @@ pub(super) fn run(conn: Connection, requests: Receiver<Request>) {
         }
         last_len = batch.len();
         let started = Instant::now();
-        writer.commit(batch);
+        commit(&conn, batch);
         last_commit = started.elapsed();
     }
 }
 
-impl Writer {
-    /// Commit a batch: first in one plain transaction (the common case: nothing
-    /// conflicts); when a request fails, roll back and redo the batch with one
-    /// savepoint per request, so only the failing requests fail.
-    fn commit(&mut self, batch: Vec<Request>) {
-        if batch.iter().all(|r| matches!(r, Request::Append { .. })) {
-            match self.try_all(&batch) {
-                Fast::Committed(pending) => {
-                    self.remember(pending);
-                    for r in batch {
-                        reply_of(r).send(Ok(()));
-                    }
-                    return;
+/// Commit a batch: first in one plain transaction (the common case: nothing fails);
+/// when a request fails, roll back and redo the batch with one savepoint per
+/// request, so only the failing requests fail.
+fn commit(conn: &Connection, batch: Vec<Request>) {
+    if batch.iter().all(|r| matches!(r, Request::Append { .. })) {
+        match try_all(conn, &batch) {
+            Ok(true) => {
+                for r in batch {
+                    reply_of(r).send(Ok(()));
                 }
-                Fast::Failed(err) => {
-                    for r in batch {
-                        reply_of(r).send(Err(CommitError::Store(err.clone())));
-                    }
-                    return;
+                return;
+            }
+            Err(err) => {
+                for r in batch {
+                    reply_of(r).send(Err(CommitError::Store(err.clone())));
                 }
-                Fast::Redo => {}
+                return;
             }
-        }
-        self.commit_each(batch);
-    }
-
-    /// Every request of the batch in one transaction, no savepoints.
-    fn try_all(&mut self, batch: &[Request]) -> Fast {
-        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
-            return Fast::Failed(io(e));
-        }
-        let mut pending: HashMap<Uuid, SagaState> = HashMap::new();
-        for request in batch {
-            if let Request::Append { events, unit, .. } = request {
-                match self.append(events, unit.as_ref(), &pending) {
-                    Ok(Some(state)) => {
-                        pending.insert(state.saga_id, state);
-                    }
-                    Ok(None) => {}
-                    Err(_) => {
-                        let _ = self.conn.execute_batch("ROLLBACK");
-                        return Fast::Redo;
-                    }
-                }
-            }
-        }
-        match self.conn.execute_batch("COMMIT") {
-            Ok(()) => Fast::Committed(pending),
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                self.cache.clear();
-                Fast::Failed(io(e))
-            }
+            Ok(false) => {}
         }
     }
+    commit_each(conn, batch);
+}
 
-    /// Keep the states of a committed batch for the next appends.
-    fn remember(&mut self, pending: HashMap<Uuid, SagaState>) {
-        if self.cache.len() > MAX_CACHED {
-            self.cache.clear();
-        }
-        for (id, state) in pending {
-            if state.status.is_final() {
-                self.cache.remove(&id);
-            } else {
-                self.cache.insert(id, state);
-            }
+/// Every request of the batch in one transaction, no savepoints: `Ok(false)` when a
+/// request failed (nothing is kept).
+fn try_all(conn: &Connection, batch: &[Request]) -> Result<bool, StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(io)?;
+    for request in batch {
+        if let Request::Append { commit, .. } = request
+            && append(conn, commit).is_err()
+        {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Ok(false);
         }
     }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(io(e))
+        }
+    }
+}
 
-    /// The batch with one savepoint per request.
-    fn commit_each(&mut self, batch: Vec<Request>) {
-        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+/// The batch with one savepoint per request.
+fn commit_each(conn: &Connection, batch: Vec<Request>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let err = io(e);
+        for r in batch {
+            reply_of(r).send(Err(CommitError::Store(err.clone())));
+        }
+        return;
+    }
+    let mut answers = Vec::with_capacity(batch.len());
+    for request in batch {
+        let (reply, result) = match request {
+            Request::Append { commit, reply } => (reply, savepoint(conn, |c| append(c, &commit))),
+            Request::Job { job, reply } => (reply, savepoint(conn, job)),
+        };
+        answers.push((reply, result));
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            for (reply, result) in answers {
+                reply.send(result);
+            }
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
             let err = io(e);
-            for r in batch {
-                reply_of(r).send(Err(CommitError::Store(err.clone())));
+            for (reply, _) in answers {
+                reply.send(Err(CommitError::Store(err.clone())));
             }
-            return;
         }
-        let mut pending: HashMap<Uuid, SagaState> = HashMap::new();
-        let mut answers = Vec::with_capacity(batch.len());
-        for request in batch {
-            let (reply, result) = match request {
-                Request::Append {
-                    events,
-                    unit,
-                    reply,
-                } => {
-                    let r = self.savepoint(|w| w.append(&events, unit.as_ref(), &pending));
-                    (reply, r)
-                }
-                Request::Job { job, reply } => {
-                    let r =
-                        self.savepoint(|w| job(&w.conn).map(|()| None).map_err(CommitError::Store));
-                    (reply, r)
-                }
-            };
-            let result = result.map(|state| {
-                if let Some(state) = state {
-                    pending.insert(state.saga_id, state);
-                }
+    }
+}
+
+/// Run `f` in a savepoint: kept on success, rolled back on error.
+fn savepoint(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<(), CommitError>,
+) -> Result<(), CommitError> {
+    conn.execute_batch("SAVEPOINT request")
+        .map_err(|e| CommitError::Store(io(e)))?;
+    match f(conn) {
+        Ok(()) => conn
+            .execute_batch("RELEASE request")
+            .map_err(|e| CommitError::Store(io(e))),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO request; RELEASE request");
+            Err(e)
+        }
+    }
+}
+
+/// The saga's last sequence number and lease, in one read.
+fn position(conn: &Connection, saga_id: &str) -> Result<(u64, Option<Lease>), StoreError> {
+    let row: Option<(Option<i64>, Option<String>, Option<i64>, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT s.last_seq, l.owner, l.epoch, l.expires_at
+             FROM (SELECT ?1 AS id) q
+             LEFT JOIN sagas s ON s.saga_id = q.id
+             LEFT JOIN leases l ON l.saga_id = q.id",
+        )
+        .and_then(|mut st| {
+            st.query_row(params![saga_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+        })
+        .map_err(io)?;
+    let Some((last_seq, owner, epoch, expires)) = row else {
+        return Ok((0, None));
+    };
+    let last_seq = u64::try_from(last_seq.unwrap_or(0)).map_err(io)?;
+    let lease = match (owner, epoch, expires) {
+        (Some(owner), Some(epoch), Some(expires)) => Some(Lease {
+            saga_id: Uuid::parse_str(saga_id).map_err(io)?,
+            owner,
+            epoch: u64::try_from(epoch).map_err(io)?,
+            expires_at: parse_time(&expires)?,
+        }),
+        _ => None,
+    };
+    Ok((last_seq, lease))
+}
+
+/// One commit: the sequence rule, the lease, the key, the writes, the events, the
+/// read model.
+fn append(conn: &Connection, c: &OwnedCommit) -> Result<(), CommitError> {
+    let Some(first) = c.events.first() else {
+        if let Some(unit) = &c.writes {
+            apply(conn, unit)?;
+        }
+        return Ok(());
+    };
+    let saga_id = first.saga_id;
+    let id_text = saga_id.to_string();
+    let (last_seq, current) = position(conn, &id_text)?;
+    check_sequence(last_seq, &c.events)?;
+    let op = LeaseOp {
+        lease: c.lease.as_ref(),
+        renew_until: c.renew_until,
+        release: c.release,
+    };
+    if let Some(row) = lease::admit(current.as_ref(), saga_id, &op, c.now)? {
+        write_lease(conn, &row)?;
+    }
+    if let (0, Some(ProjectionUpdate::Row(row))) = (last_seq, &c.projection)
+        && let Some(key) = &row.key
+        && let Some(existing) = saga_with_key(conn, &row.saga, key)?
+    {
+        return Err(StoreError::DuplicateKey {
+            saga: row.saga.clone(),
+            key: key.clone(),
+            saga_id: existing,
+        }
+        .into());
+    }
+    if let Some(unit) = &c.writes {
+        apply(conn, unit)?;
+    }
+    for event in &c.events {
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO events (saga_id, seq, at, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    id_text,
+                    event.seq as i64,
+                    time_text(&event.at),
+                    event.kind.type_name(),
+                    encode(event)
+                ])
             });
-            answers.push((reply, result));
-        }
-        match self.conn.execute_batch("COMMIT") {
-            Ok(()) => {
-                self.remember(pending);
-                for (reply, result) in answers {
-                    reply.send(result);
-                }
-            }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                self.cache.clear();
-                let err = io(e);
-                for (reply, _) in answers {
-                    reply.send(Err(CommitError::Store(err.clone())));
-                }
-            }
-        }
-    }
-
-    /// Run `f` in a savepoint: kept on success, rolled back on error.
-    fn savepoint<T>(
-        &mut self,
-        f: impl FnOnce(&mut Writer) -> Result<T, CommitError>,
-    ) -> Result<T, CommitError> {
-        self.conn
-            .execute_batch("SAVEPOINT request")
-            .map_err(|e| CommitError::Store(io(e)))?;
-        match f(self) {
-            Ok(v) => {
-                self.conn
-                    .execute_batch("RELEASE request")
-                    .map_err(|e| CommitError::Store(io(e)))?;
-                Ok(v)
-            }
-            Err(e) => {
-                let _ = self
-                    .conn
-                    .execute_batch("ROLLBACK TO request; RELEASE request");
-                Err(e)
-            }
-        }
-    }
-
-    /// Apply the writes, append the events, update the projection; the saga's new state.
-    fn append(
-        &mut self,
-        events: &[Event],
-        unit: Option<&UnitOfWork>,
-        pending: &HashMap<Uuid, SagaState>,
-    ) -> Result<Option<SagaState>, CommitError> {
-        if let Some(unit) = unit {
-            apply_unit(&self.conn, unit)?;
-        }
-        let Some(first) = events.first() else {
-            return Ok(None);
-        };
-        let saga_id = first.saga_id;
-        let id_text = saga_id.to_string();
-        let mut state = match pending.get(&saga_id).or_else(|| self.cache.get(&saga_id)) {
-            Some(s) => s.clone(),
-            None => load_state(&self.conn, &id_text)?,
-        };
-        let before = (
-            state.last_seq,
-            state.status,
-            state.failed_step.clone(),
-            state.reason.clone(),
-        );
-        for event in events {
-            let next = state.last_seq + 1;
-            if event.saga_id != saga_id || event.seq != next {
-                return Err(CommitError::Store(StoreError::Conflict {
-                    saga_id: event.saga_id,
+        match inserted {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                // another writer (another process) appended this seq first
+                return Err(StoreError::Conflict {
+                    saga_id,
                     expected: event.seq,
-                    found: next,
-                }));
-            }
-            let body = serde_json::to_string(event).map_err(|e| CommitError::Store(io(e)))?;
-            let inserted = self
-                .conn
-                .prepare_cached(
-                    "INSERT INTO events (saga_id, seq, at, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        id_text,
-                        event.seq as i64,
-                        time_text(&event.at),
-                        event.kind.type_name(),
-                        body
-                    ])
-                });
-            match inserted {
-                Ok(_) => {}
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    // Another writer (another process) appended this seq first.
-                    return Err(CommitError::Store(StoreError::Conflict {
-                        saga_id,
-                        expected: event.seq,
-                        found: event.seq + 1,
-                    }));
+                    found: event.seq + 1,
                 }
-                Err(e) => return Err(CommitError::Store(io(e))),
+                .into());
             }
-            state.apply(event);
+            Err(e) => return Err(io(e).into()),
         }
-        let last = events.last().unwrap_or(first);
-        let started = match &first.kind {
-            EventKind::SagaStarted { .. } => first.at,
-            _ => last.at,
-        };
-        let summary_changed = before.0 == 0
-            || before.1 != state.status
-            || before.2 != state.failed_step
-            || before.3 != state.reason;
-        if summary_changed {
-            upsert_projection(&self.conn, &state, &started, &last.at)
-                .map_err(CommitError::Store)?;
-        } else {
-            // Only the position moved: leave the indexed columns alone.
-            self.conn
-                .prepare_cached(
-                    "UPDATE sagas SET updated_at = ?2, last_seq = ?3 WHERE saga_id = ?1",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![id_text, time_text(&last.at), state.last_seq as i64])
-                })
-                .map_err(|e| CommitError::Store(io(e)))?;
-        }
-        Ok(Some(state))
     }
+    match &c.projection {
+        Some(ProjectionUpdate::Row(row)) => upsert_summary(conn, row)?,
+        Some(ProjectionUpdate::Moved {
+            last_seq,
+            updated_at,
+            ..
+        }) => {
+            conn.prepare_cached("UPDATE sagas SET updated_at = ?2, last_seq = ?3 WHERE saga_id = ?1")
+                .and_then(|mut st| {
+                    st.execute(params![id_text, time_text(updated_at), *last_seq as i64])
+                })
+                .map_err(io)?;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// The saga of `name` started with `key`, if any.
+fn saga_with_key(conn: &Connection, name: &str, key: &str) -> Result<Option<Uuid>, StoreError> {
+    let id: Option<String> = conn
+        .prepare_cached("SELECT saga_id FROM sagas WHERE key = ?1 AND name = ?2")
+        .and_then(|mut st| st.query_row(params![key, name], |r| r.get(0)).optional())
+        .map_err(io)?;
+    id.map(|i| Uuid::parse_str(&i).map_err(io)).transpose()
+}
+
+/// Apply a unit of work through the shared rules; storage failures stop the saga.
+pub(super) fn apply(conn: &Connection, unit: &UnitOfWork) -> Result<(), CommitError> {
+    apply_unit(&mut Tables(conn), unit).map_err(|e| match e {
+        RepoError::Storage(m) => CommitError::Store(StoreError::Io(m)),
+        other => CommitError::Repo(other),
+    })
 }
 
 fn reply_of(r: Request) -> Reply {
     match r {
         Request::Append { reply, .. } | Request::Job { reply, .. } => reply,
     }
-}
-
-/// The state of a saga folded from its logged events (inside the writer's transaction).
-pub(super) fn load_state(conn: &Connection, saga_id: &str) -> Result<SagaState, CommitError> {
-    let mut st = conn
-        .prepare_cached("SELECT body FROM events WHERE saga_id = ?1 ORDER BY seq")
-        .map_err(|e| CommitError::Store(io(e)))?;
-    let rows = st
-        .query_map(params![saga_id], |r| r.get::<_, String>(0))
-        .map_err(|e| CommitError::Store(io(e)))?;
-    let mut state = SagaState::default();
-    for row in rows {
-        let body = row.map_err(|e| CommitError::Store(io(e)))?;
-        let event: Event = serde_json::from_str(&body).map_err(|e| CommitError::Store(io(e)))?;
-        state.apply(&event);
-    }
-    Ok(state)
-}
-
-/// Write the read-model row of a saga.
-pub(super) fn upsert_projection(
-    conn: &Connection,
-    state: &SagaState,
-    started_at: &DateTime<Utc>,
-    updated_at: &DateTime<Utc>,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO sagas (saga_id, name, status, started_at, updated_at, last_seq, failed_step, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (saga_id) DO UPDATE SET
-           name = excluded.name, status = excluded.status, updated_at = excluded.updated_at,
-           last_seq = excluded.last_seq, failed_step = excluded.failed_step,
-           reason = excluded.reason",
-    )
-    .and_then(|mut st| {
-        st.execute(params![
-            state.saga_id.to_string(),
-            state.saga,
-            status_name(state.status),
-            time_text(started_at),
-            time_text(updated_at),
-            state.last_seq as i64,
-            state.failed_step,
-            state.reason
-        ])
-    })
-    .map_err(io)?;
-    Ok(())
-}
-
-/// Apply a unit of work: check what it read, then every write, or fail.
-pub(super) fn apply_unit(conn: &Connection, unit: &UnitOfWork) -> Result<(), CommitError> {
-    let repo_err = |e: RepoError| match e {
-        RepoError::Storage(m) => CommitError::Store(StoreError::Io(m)),
-        other => CommitError::Repo(other),
-    };
-    for read in &unit.reads {
-        let current = get_entity(conn, &read.repo, &read.id).map_err(repo_err)?;
-        if current != read.entity {
-            return Err(CommitError::Repo(RepoError::Changed {
-                repo: read.repo.clone(),
-                id: read.id.clone(),
-            }));
-        }
-    }
-    for write in &unit.writes {
-        apply_write(conn, write).map_err(repo_err)?;
-    }
-    Ok(())
-}
-
-fn apply_write(conn: &Connection, write: &Write) -> Result<(), RepoError> {
-    match write {
-        Write::Insert { repo, id, entity } => {
-            if get_entity(conn, repo, id)?.is_some() {
-                return Err(RepoError::Exists {
-                    repo: repo.clone(),
-                    id: id.clone(),
-                });
-            }
-            let body = serde_json::to_string(entity).map_err(repo_io)?;
-            conn.prepare_cached(&format!(
-                "INSERT INTO {} (id, body) VALUES (?1, ?2)",
-                table(repo)
-            ))
-            .and_then(|mut st| st.execute(params![id, body]))
-            .map_err(repo_io)?;
-        }
-        Write::Update { repo, id, patch } => {
-            let mut entity = get_entity(conn, repo, id)?.ok_or_else(|| RepoError::NotFound {
-                repo: repo.clone(),
-                id: id.clone(),
-            })?;
-            for (k, v) in patch {
-                entity.insert(k.clone(), v.clone());
-            }
-            let body = serde_json::to_string(&entity).map_err(repo_io)?;
-            conn.prepare_cached(&format!(
-                "UPDATE {} SET body = ?2 WHERE id = ?1",
-                table(repo)
-            ))
-            .and_then(|mut st| st.execute(params![id, body]))
-            .map_err(repo_io)?;
-        }
-        Write::Delete { repo, id } => {
-            known_repo(conn, repo)?;
-            conn.prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", table(repo)))
-                .and_then(|mut st| st.execute(params![id]))
-                .map_err(repo_io)?;
-        }
-    }
-    Ok(())
-}
-
-/// The definition text stored under `hash`, if any.
-pub(super) fn definition(conn: &Connection, hash: &str) -> Result<Option<String>, StoreError> {
-    conn.prepare_cached("SELECT text FROM definitions WHERE hash = ?1")
-        .and_then(|mut st| st.query_row(params![hash], |r| r.get(0)).optional())
-        .map_err(io)
 }

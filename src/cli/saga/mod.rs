@@ -1,33 +1,37 @@
-//! `rulesaga saga ...`: validate, run and draw sagas ([`run`]); recover them and act
-//! as an operator on the SQLite database ([`durable`]); query the read model
-//! ([`query`]). Events read to people through [`view`].
+//! `rulesaga saga ...`: a thin layer over [`SagaService`]. Validate, run and draw sagas
+//! ([`run`]); recover them and act as an operator ([`ops`]); query the read model and
+//! the log ([`query`]). Events read to people through [`view`].
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::Value as Json;
 
 use super::ErrorFormat;
-use rulesaga::adapters::JsonFileRepository;
-use rulesaga::diag::{Diagnostics, Source};
-use rulesaga::repo::Repository;
-use rulesaga::rules::RuleErrors;
-use rulesaga::saga::{
-    Catalog, HandlerCall, HandlerError, HandlerRegistry, OperatorAction, graph, validate,
-};
-use rulesaga::{Env, RuleSet};
+use crate::adapters::{self, JsonFileRepository};
+use crate::diag::{Diagnostics, Source};
+use crate::repo::Repository;
+use crate::rules::RuleErrors;
+use crate::saga::runner::RunError;
+use crate::saga::store::StoreError;
+use crate::saga::validate::{self, parse_duration};
+use crate::saga::{Catalog, HandlerRegistry, OperatorAction, SagaService, ServiceError, graph};
+use crate::{Env, RuleSet};
 
-mod durable;
+mod handlers;
+mod ops;
 mod query;
 mod run;
 mod view;
 
+pub use handlers::default_handlers;
+
 /// Saga subcommands.
 #[derive(Subcommand, Debug)]
-pub enum SagaCommand {
+pub(crate) enum SagaCommand {
     /// Check saga files: every error with file, line, column and YAML path.
     Validate {
         /// Saga files.
@@ -39,40 +43,50 @@ pub enum SagaCommand {
         /// Rule files for `require` and `find ... rule:`.
         #[arg(long)]
         rules: Vec<PathBuf>,
+        /// A handler registered by another program (checked by name only); repeatable.
+        #[arg(long = "handler", value_name = "NAME")]
+        handlers: Vec<String>,
     },
     /// Run a saga (or one per line of `--inputs`) to completion or compensation.
     Run(run::RunArgs),
-    /// Continue one saga from its log (with its pinned definition).
+    /// Continue one saga from its log, with its pinned definition and rules.
     Resume {
-        /// Saga id (or a unique prefix).
+        /// Saga id, a unique prefix or suffix of one, or its business key.
         id: String,
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        lease: LeaseArgs,
         /// Print one final JSON object instead of the live view.
         #[arg(long, value_enum)]
         output: Option<OutputFormat>,
     },
-    /// Continue every saga left running or compensating (after a crash).
+    /// Continue every saga left running or compensating (after a crash); sagas another
+    /// live process holds are left alone.
     Recover {
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        lease: LeaseArgs,
         /// Sagas recovered at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
     /// Operator: try a failed saga's failed step (or compensation) again.
     Retry {
-        /// Saga id (or a unique prefix).
+        /// Saga id, a unique prefix or suffix of one, or its business key.
         id: String,
         /// Why (kept in the log).
         #[arg(long, default_value = "retried by an operator")]
         reason: String,
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        lease: LeaseArgs,
     },
     /// Operator: declare a failed forward step done without it; the saga goes on.
     Skip {
-        /// Saga id (or a unique prefix).
+        /// Saga id, a unique prefix or suffix of one, or its business key.
         id: String,
         /// The failed step.
         step: String,
@@ -81,10 +95,12 @@ pub enum SagaCommand {
         reason: String,
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        lease: LeaseArgs,
     },
     /// Operator: declare a step whose compensation failed undone by hand; compensation goes on.
     MarkCompensated {
-        /// Saga id (or a unique prefix).
+        /// Saga id, a unique prefix or suffix of one, or its business key.
         id: String,
         /// The step whose compensation failed.
         step: String,
@@ -93,12 +109,14 @@ pub enum SagaCommand {
         reason: String,
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        lease: LeaseArgs,
     },
     /// List sagas from the read model, most recent first.
     List(query::ListArgs),
-    /// One saga: status and steps, from the read model.
+    /// One saga: status, steps and who runs it.
     Status {
-        /// Saga id (or a unique prefix).
+        /// Saga id, a unique prefix or suffix of one, or its business key.
         id: String,
         #[command(flatten)]
         db: DbArgs,
@@ -108,7 +126,7 @@ pub enum SagaCommand {
     },
     /// One saga's events as a timeline.
     History {
-        /// Saga id (or a unique prefix).
+        /// Saga id, a unique prefix or suffix of one, or its business key.
         id: String,
         #[command(flatten)]
         db: DbArgs,
@@ -146,144 +164,362 @@ pub enum SagaCommand {
         /// Rule files.
         #[arg(long)]
         rules: Vec<PathBuf>,
+        /// A handler registered by another program (checked by name only); repeatable.
+        #[arg(long = "handler", value_name = "NAME")]
+        handlers: Vec<String>,
     },
 }
 
-/// `--db` and `--rules` for commands that work on the database.
+/// `--db`: the saga store.
 #[derive(Args, Debug, Clone)]
-pub struct DbArgs {
-    /// SQLite database: event log, read model and repositories.
+pub(crate) struct DbArgs {
+    /// The saga store: a SQLite file (`sqlite:PATH`, or just a path), `memory:`, or
+    /// `json:FILE` (repositories in a JSON file, events in memory).
     #[arg(long, default_value = "rulesaga.db")]
-    pub db: PathBuf,
-    /// Rule files for `require` and `find ... rule:` (rules are not pinned with the definition).
-    #[arg(long)]
-    pub rules: Vec<PathBuf>,
+    pub db: String,
+}
+
+/// `--lease-ttl`: how long this process's hold on a saga lasts without renewal.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct LeaseArgs {
+    /// How long a lease on a saga lives without renewal (renewed every third of it
+    /// while the saga runs); another process may take over a saga only after its
+    /// lease expired.
+    #[arg(long, default_value = "30s", value_parser = parse_ttl)]
+    pub lease_ttl: Duration,
+}
+
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    match parse_duration(text) {
+        Some(d) if d >= Duration::from_millis(100) && d <= validate::MAX_DURATION => Ok(d),
+        _ => Err(format!(
+            "`{text}`: give a duration from 100ms to 30d (`500ms`, `30s`, `5m`)"
+        )),
+    }
 }
 
 /// `--output`
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     /// JSON.
     Json,
 }
 
 /// `--format`
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum GraphFormat {
+pub(crate) enum GraphFormat {
     /// Mermaid flowchart.
     Mermaid,
     /// Graphviz dot.
     Dot,
 }
 
+/// Exit code: the store failed and the saga stopped.
+const EXIT_STORE: u8 = 3;
+/// Exit code: another process holds the saga.
+const EXIT_HELD: u8 = 4;
+
 /// Run a saga subcommand.
-pub fn run(cmd: SagaCommand, error_format: ErrorFormat) -> ExitCode {
+pub(crate) fn run(cmd: SagaCommand, handlers: HandlerRegistry, error_format: ErrorFormat) -> ExitCode {
     let json = |o: Option<OutputFormat>| o == Some(OutputFormat::Json);
+    let ctx = Ctx {
+        handlers,
+        error_format,
+    };
     match cmd {
         SagaCommand::Validate {
             files,
             store,
             rules,
-        } => cmd_validate(&files, store.as_deref(), &rules, error_format),
-        SagaCommand::Run(args) => run::cmd_run(args, error_format),
-        SagaCommand::Resume { id, db, output } => {
-            durable::cmd_resume(&id, &db, json(output), error_format)
-        }
-        SagaCommand::Recover { db, concurrency } => {
-            durable::cmd_recover(&db, concurrency, error_format)
-        }
-        SagaCommand::Retry { id, reason, db } => {
-            durable::cmd_operate(&id, &db, OperatorAction::Retry { reason }, error_format)
-        }
+            handlers,
+        } => ctx.validate(&files, store.as_deref(), &rules, &handlers),
+        SagaCommand::Run(args) => run::cmd_run(&ctx, args),
+        SagaCommand::Resume {
+            id,
+            db,
+            lease,
+            output,
+        } => ops::cmd_resume(&ctx, &id, &db, &lease, json(output)),
+        SagaCommand::Recover {
+            db,
+            lease,
+            concurrency,
+        } => ops::cmd_recover(&ctx, &db, &lease, concurrency),
+        SagaCommand::Retry {
+            id,
+            reason,
+            db,
+            lease,
+        } => ops::cmd_operate(&ctx, &id, &db, &lease, OperatorAction::Retry { reason }),
         SagaCommand::Skip {
             id,
             step,
             reason,
             db,
-        } => durable::cmd_operate(
-            &id,
-            &db,
-            OperatorAction::Skip { step, reason },
-            error_format,
-        ),
+            lease,
+        } => ops::cmd_operate(&ctx, &id, &db, &lease, OperatorAction::Skip { step, reason }),
         SagaCommand::MarkCompensated {
             id,
             step,
             reason,
             db,
-        } => durable::cmd_operate(
+            lease,
+        } => ops::cmd_operate(
+            &ctx,
             &id,
             &db,
+            &lease,
             OperatorAction::MarkCompensated { step, reason },
-            error_format,
         ),
-        SagaCommand::List(args) => query::cmd_list(&args),
-        SagaCommand::Status { id, db, output } => query::cmd_status(&id, &db, json(output)),
-        SagaCommand::History { id, db, output } => query::cmd_history(&id, &db, json(output)),
-        SagaCommand::Seed { file, db } => durable::cmd_seed(&file, &db.db),
-        SagaCommand::Export { db } => durable::cmd_export(&db.db),
-        SagaCommand::RebuildProjection { db } => durable::cmd_rebuild(&db.db),
+        SagaCommand::List(args) => query::cmd_list(&ctx, &args),
+        SagaCommand::Status { id, db, output } => query::cmd_status(&ctx, &id, &db, json(output)),
+        SagaCommand::History { id, db, output } => {
+            query::cmd_history(&ctx, &id, &db, json(output))
+        }
+        SagaCommand::Seed { file, db } => ops::cmd_seed(&ctx, &file, &db),
+        SagaCommand::Export { db } => ops::cmd_export(&ctx, &db),
+        SagaCommand::RebuildProjection { db } => ops::cmd_rebuild(&ctx, &db),
         SagaCommand::Graph {
             file,
             format,
             store,
             rules,
-        } => cmd_graph(&file, format, store.as_deref(), &rules, error_format),
+            handlers,
+        } => ctx.graph(&file, format, store.as_deref(), &rules, &handlers),
     }
 }
 
-/// The handlers the CLI registers: the built-ins (`echo`, `sleep`) and `outbox`.
-fn handlers() -> HandlerRegistry {
-    let mut r = HandlerRegistry::with_builtins();
-    r.register_sync("outbox", outbox);
-    r
+/// What every saga command has: the program's handlers and how to print errors.
+pub(crate) struct Ctx {
+    handlers: HandlerRegistry,
+    error_format: ErrorFormat,
 }
 
-/// `outbox`: append one JSON line `{"key", "saga_id", "step", "attempt", "args"}` to the
-/// file `args.file`, unless a line with the call's idempotency key is there already.
-/// Called at least once per key (a crash between the call and its logged outcome
-/// calls it again), it has its effect once per key.
-fn outbox(call: HandlerCall) -> Result<Json, HandlerError> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let file = call
-        .args
-        .get("file")
-        .and_then(Json::as_str)
-        .ok_or_else(|| HandlerError::permanent("`outbox` needs `args.file`, a string"))?;
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let existing = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(HandlerError::transient(format!("`{file}`: {e}"))),
-    };
-    let seen = existing.lines().any(|l| {
-        serde_json::from_str::<Json>(l)
-            .ok()
-            .is_some_and(|j| j.get("key").and_then(Json::as_str) == Some(&call.idempotency_key))
-    });
-    if !seen {
-        let line = serde_json::json!({
-            "key": call.idempotency_key,
-            "saga_id": call.saga_id,
-            "step": call.step,
-            "attempt": call.attempt,
-            "args": call.args,
+impl Ctx {
+    /// The service over the store named by `--db` (which must exist unless `create`).
+    fn service(&self, db: &DbArgs, create: bool) -> Result<SagaService, ExitCode> {
+        if !create
+            && let Some(path) = adapters::sqlite_path(&db.db)
+            && !path.exists()
+        {
+            return Err(usage_error(format!(
+                "no database at `{}` (give one with `--db FILE`)",
+                path.display()
+            )));
+        }
+        let store = adapters::open(&db.db).map_err(usage_error)?;
+        Ok(SagaService::new(store, self.handlers.clone()))
+    }
+
+    /// Report a service error: the exit code, after printing why.
+    fn fail(&self, e: ServiceError, db: &DbArgs) -> ExitCode {
+        match e {
+            ServiceError::NotFound(_) | ServiceError::Ambiguous { .. } => usage_error(e),
+            ServiceError::Held(_) => {
+                errln!("error: {e}");
+                ExitCode::from(EXIT_HELD)
+            }
+            ServiceError::Invalid {
+                saga_id,
+                ref diagnostics,
+            } => {
+                print_diagnostics(diagnostics, self.error_format);
+                if diagnostics.items.iter().any(|d| d.code == "S011") {
+                    errln!(
+                        "hint: saga {saga_id} uses a handler this program does not register: \
+                         continue it from the application that registers it (`rulesaga::cli::run_with`)"
+                    );
+                }
+                ExitCode::from(1)
+            }
+            ServiceError::Rules { ref errors, .. } => {
+                self.print_rule_errors(errors);
+                ExitCode::from(1)
+            }
+            ServiceError::Run(RunError::Store(StoreError::Fenced { saga_id, .. })) => {
+                errln!(
+                    "error: saga {saga_id} was taken over by another process while this one \
+                     held it (its lease expired); this process stopped without advancing it"
+                );
+                ExitCode::from(EXIT_HELD)
+            }
+            ServiceError::Run(RunError::Store(se)) | ServiceError::Store(se) => {
+                store_failure(None, db, &se)
+            }
+            ServiceError::Run(RunError::Corrupt(ref t)) => {
+                errln!("error: {e}");
+                errln!(
+                    "saga {} has an event its state does not allow: the log was corrupted or edited",
+                    t.saga_id
+                );
+                ExitCode::from(1)
+            }
+            ServiceError::Run(_) => usage_error(e),
+        }
+    }
+
+    fn print_rule_errors(&self, e: &RuleErrors) {
+        match e {
+            RuleErrors::Io { path, message } => {
+                errln!("error: cannot read `{}`: {message}", path.display());
+            }
+            RuleErrors::Invalid(files) => {
+                for d in files {
+                    print_diagnostics(d, self.error_format);
+                }
+            }
+        }
+    }
+
+    fn load_rules(&self, rules: &[PathBuf]) -> Result<Option<RuleSet>, ExitCode> {
+        if rules.is_empty() {
+            return Ok(None);
+        }
+        RuleSet::load(rules, &Env::default()).map(Some).map_err(|e| {
+            self.print_rule_errors(&e);
+            match e {
+                RuleErrors::Io { .. } => ExitCode::from(2),
+                RuleErrors::Invalid(_) => ExitCode::from(1),
+            }
+        })
+    }
+
+    /// The catalog for checking a saga file by itself: this program's handlers plus
+    /// `extra` names, the repositories of its store file (if any), `rules`.
+    fn file_catalog(
+        &self,
+        file: &Path,
+        store: Option<&Path>,
+        rules: Option<RuleSet>,
+        extra: &[String],
+    ) -> Result<Catalog, ExitCode> {
+        let repositories = match store_path(store, file) {
+            Some(p) => Some(
+                JsonFileRepository::open(&p)
+                    .map_err(usage_error)?
+                    .repositories(),
+            ),
+            None => None,
+        };
+        let mut catalog = Catalog {
+            repositories,
+            rules,
+            ..Catalog::new(&self.handlers)
+        };
+        catalog.handlers.extend(extra.iter().cloned());
+        Ok(catalog)
+    }
+
+    fn validate(
+        &self,
+        files: &[PathBuf],
+        store: Option<&Path>,
+        rules: &[PathBuf],
+        extra: &[String],
+    ) -> ExitCode {
+        let rules = match self.load_rules(rules) {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
+        let mut failed = false;
+        for file in files {
+            let loaded = read_saga(file).and_then(|source| {
+                Ok((
+                    source,
+                    self.file_catalog(file, store, rules.clone(), extra)?,
+                ))
+            });
+            let (source, catalog) = match loaded {
+                Ok(both) => both,
+                Err(code) => return code,
+            };
+            match validate::load(source, &catalog) {
+                Ok(saga) => {
+                    if self.error_format == ErrorFormat::Human {
+                        outln!(
+                            "ok: {} (saga `{}`, {} steps)",
+                            file.display(),
+                            saga.name(),
+                            saga.steps().len()
+                        );
+                    }
+                }
+                Err(diags) => {
+                    failed |= diags.has_errors();
+                    print_diagnostics(&diags, self.error_format);
+                }
+            }
+        }
+        if failed {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+
+    fn graph(
+        &self,
+        file: &Path,
+        format: GraphFormat,
+        store: Option<&Path>,
+        rules: &[PathBuf],
+        extra: &[String],
+    ) -> ExitCode {
+        let loaded = self.load_rules(rules).and_then(|rules| {
+            let source = read_saga(file)?;
+            Ok((source, self.file_catalog(file, store, rules, extra)?))
         });
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(file)
-            .map_err(|e| HandlerError::transient(format!("`{file}`: {e}")))?;
-        writeln!(f, "{line}")
-            .and_then(|()| f.sync_all())
-            .map_err(|e| HandlerError::transient(format!("`{file}`: {e}")))?;
+        let (source, catalog) = match loaded {
+            Ok(both) => both,
+            Err(code) => return code,
+        };
+        match validate::load(source, &catalog) {
+            Ok(saga) => {
+                let text = match format {
+                    GraphFormat::Mermaid => graph::mermaid(&saga),
+                    GraphFormat::Dot => graph::dot(&saga),
+                };
+                out!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(diags) => {
+                print_diagnostics(&diags, self.error_format);
+                ExitCode::from(1)
+            }
+        }
     }
-    Ok(serde_json::json!({ "delivered": call.idempotency_key }))
 }
 
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {msg}");
+    errln!("error: {msg}");
     ExitCode::from(2)
+}
+
+/// Report a store failure: the saga stopped where its log ends; exit 3.
+fn store_failure(id: Option<uuid::Uuid>, db: &DbArgs, e: &StoreError) -> ExitCode {
+    errln!("error: {e}");
+    if let Some(id) = id {
+        errln!(
+            "saga {id} stopped without advancing; everything logged is kept. Continue it with \
+             `rulesaga saga resume {id} --db {}` once the store works again",
+            db.db
+        );
+    }
+    ExitCode::from(EXIT_STORE)
+}
+
+/// A tokio runtime: current-thread for one saga, multi-thread for more.
+fn runtime(concurrency: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let built = if concurrency <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_time()
+            .build()
+    };
+    built.map_err(|e| usage_error(format!("cannot start the runtime: {e}")))
 }
 
 /// The store file to use: explicit, or `store.json` next to the saga when it exists.
@@ -296,25 +532,6 @@ fn store_path(explicit: Option<&Path>, saga_file: &Path) -> Option<PathBuf> {
         .unwrap_or(Path::new("."))
         .join("store.json");
     candidate.exists().then_some(candidate)
-}
-
-fn load_rules(rules: &[PathBuf], error_format: ErrorFormat) -> Result<Option<RuleSet>, ExitCode> {
-    if rules.is_empty() {
-        return Ok(None);
-    }
-    match RuleSet::load(rules, &Env::default()) {
-        Ok(r) => Ok(Some(r)),
-        Err(RuleErrors::Io { path, message }) => Err(usage_error(format!(
-            "cannot read `{}`: {message}",
-            path.display()
-        ))),
-        Err(RuleErrors::Invalid(files)) => {
-            for d in &files {
-                print_diagnostics(d, error_format);
-            }
-            Err(ExitCode::from(1))
-        }
-    }
 }
 
 fn read_saga(file: &Path) -> Result<Arc<Source>, ExitCode> {
@@ -332,81 +549,9 @@ fn read_saga(file: &Path) -> Result<Arc<Source>, ExitCode> {
     Ok(Source::new(file.display().to_string(), text))
 }
 
-/// A saga file's text and the repository names of its store (the explicit one, or
-/// `store.json` beside the file), for validation and drawing.
-fn saga_and_repositories(
-    file: &Path,
-    store: Option<&Path>,
-) -> Result<(Arc<Source>, Option<Vec<String>>), ExitCode> {
-    let source = read_saga(file)?;
-    let repos = match store_path(store, file) {
-        Some(p) => Some(open_store(&p)?.repositories()),
-        None => None,
-    };
-    Ok((source, repos))
-}
-
-fn catalog(
-    handlers: &HandlerRegistry,
-    repos: Option<Vec<String>>,
-    rules: Option<RuleSet>,
-) -> Catalog {
-    Catalog {
-        repositories: repos,
-        rules,
-        ..Catalog::new(handlers)
-    }
-}
-
-fn open_store(path: &Path) -> Result<JsonFileRepository, ExitCode> {
-    JsonFileRepository::open(path).map_err(usage_error)
-}
-
-fn cmd_validate(
-    files: &[PathBuf],
-    store: Option<&Path>,
-    rules: &[PathBuf],
-    error_format: ErrorFormat,
-) -> ExitCode {
-    let rules = match load_rules(rules, error_format) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let handlers = handlers();
-    let mut failed = false;
-    for file in files {
-        let (source, repos) = match saga_and_repositories(file, store) {
-            Ok(both) => both,
-            Err(code) => return code,
-        };
-        match validate::load(source, &catalog(&handlers, repos, rules.clone())) {
-            Ok(saga) => {
-                if error_format == ErrorFormat::Human {
-                    println!(
-                        "ok: {} (saga `{}`, {} steps)",
-                        file.display(),
-                        saga.name,
-                        saga.steps.len()
-                    );
-                }
-            }
-            Err(diags) => {
-                failed |= diags.has_errors();
-                print_diagnostics(&diags, error_format);
-            }
-        }
-    }
-    if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
 /// Print diagnostics: `file:line:col: at `path`: message` with the code, the line and a caret;
 /// or one JSON object per line.
 fn print_diagnostics(diags: &Diagnostics, error_format: ErrorFormat) {
-    let mut err = std::io::stderr().lock();
     if error_format == ErrorFormat::Json {
         for j in diags.to_json() {
             let mut j = j;
@@ -414,11 +559,11 @@ fn print_diagnostics(diags: &Diagnostics, error_format: ErrorFormat) {
                 let path = obj.get("label").cloned().unwrap_or(Json::Null);
                 obj.insert("path".into(), path);
             }
-            let _ = writeln!(err, "{j}");
+            errln!("{j}");
         }
         return;
     }
-    let _ = write!(err, "{}", render_diagnostics(diags));
+    err!("{}", render_diagnostics(diags));
 }
 
 /// Human rendering of saga diagnostics: the same renderer (carets, help) as rule
@@ -431,36 +576,4 @@ fn render_diagnostics(diags: &Diagnostics) -> String {
         }
     }
     super::render::diagnostics(&shown, ErrorFormat::Human)
-}
-
-fn cmd_graph(
-    file: &Path,
-    format: GraphFormat,
-    store: Option<&Path>,
-    rules: &[PathBuf],
-    error_format: ErrorFormat,
-) -> ExitCode {
-    let rules = match load_rules(rules, error_format) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let (source, repos) = match saga_and_repositories(file, store) {
-        Ok(both) => both,
-        Err(code) => return code,
-    };
-    let handlers = handlers();
-    match validate::load(source, &catalog(&handlers, repos, rules)) {
-        Ok(saga) => {
-            let text = match format {
-                GraphFormat::Mermaid => graph::mermaid(&saga),
-                GraphFormat::Dot => graph::dot(&saga),
-            };
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(diags) => {
-            print_diagnostics(&diags, error_format);
-            ExitCode::from(1)
-        }
-    }
 }

@@ -1,24 +1,21 @@
-//! The read side: `saga list`, `saga status` (from the read model) and `saga history`
-//! (the log itself). Queries never append.
+//! The read side: `saga list` (the read model), `saga status` and `saga history` (the
+//! log). Queries never append.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 use serde_json::json;
 
-use super::durable::{open_db, resolve_id, runtime};
 use super::view::event_line;
-use super::{DbArgs, OutputFormat, usage_error};
-use rulesaga::adapters::SqliteStore;
-use rulesaga::saga::EventStore;
-use rulesaga::saga::read_model::{SagaFilter, SagaSummary, parse_status, status_name};
-use rulesaga::saga::validate::parse_duration;
+use super::{Ctx, DbArgs, OutputFormat, runtime, usage_error};
+use crate::saga::SagaStatus;
+use crate::saga::read_model::{SagaFilter, SagaSummary};
+use crate::saga::validate::parse_duration;
 
 /// `saga list`
 #[derive(Args, Debug)]
-pub struct ListArgs {
+pub(crate) struct ListArgs {
     /// Only sagas in this status: running, completed, compensating, compensated, failed.
     #[arg(long)]
     status: Option<String>,
@@ -32,9 +29,8 @@ pub struct ListArgs {
     /// At most this many.
     #[arg(long, default_value_t = 100)]
     limit: usize,
-    /// SQLite database.
-    #[arg(long, default_value = "rulesaga.db")]
-    db: PathBuf,
+    #[command(flatten)]
+    db: DbArgs,
     /// Print JSON.
     #[arg(long, value_enum)]
     output: Option<OutputFormat>,
@@ -49,10 +45,6 @@ fn parse_since(text: &str) -> Option<DateTime<Utc>> {
     }
     let ago = parse_duration(text)?;
     Some(Utc::now() - chrono::Duration::from_std(ago).ok()?)
-}
-
-fn open(db: &Path) -> Result<std::sync::Arc<SqliteStore>, ExitCode> {
-    open_db(db, true)
 }
 
 fn time(t: &DateTime<Utc>) -> String {
@@ -73,10 +65,10 @@ fn note(s: &SagaSummary) -> String {
 }
 
 /// `saga list`
-pub(super) fn cmd_list(args: &ListArgs) -> ExitCode {
+pub(super) fn cmd_list(ctx: &Ctx, args: &ListArgs) -> ExitCode {
     let run = || -> Result<ExitCode, ExitCode> {
         let status = match &args.status {
-            Some(s) => Some(parse_status(s).ok_or_else(|| {
+            Some(s) => Some(SagaStatus::parse(s).ok_or_else(|| {
                 usage_error(format!(
                     "unknown status `{s}`: use running, completed, compensating, compensated or failed"
                 ))
@@ -91,36 +83,44 @@ pub(super) fn cmd_list(args: &ListArgs) -> ExitCode {
             })?),
             None => None,
         };
-        let store = open(&args.db)?;
-        let sagas = store
-            .list_sagas(&SagaFilter {
-                status,
-                name: args.name.clone(),
-                since,
-                limit: Some(args.limit),
-            })
-            .map_err(usage_error)?;
+        let service = ctx.service(&args.db, false)?;
+        let rt = runtime(1)?;
+        let filter = SagaFilter {
+            status,
+            name: args.name.clone(),
+            since,
+            limit: Some(args.limit),
+        };
+        let sagas = rt
+            .block_on(service.list(&filter))
+            .map_err(|e| ctx.fail(e, &args.db))?;
         if args.output == Some(OutputFormat::Json) {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&sagas).unwrap_or_default()
             );
             return Ok(ExitCode::SUCCESS);
         }
         if sagas.is_empty() {
-            println!("no sagas");
+            outln!("no sagas");
             return Ok(ExitCode::SUCCESS);
         }
-        println!(
-            "{:<36}  {:<16}  {:<12}  {:<19}  {:<19}  NOTE",
-            "ID", "SAGA", "STATUS", "STARTED", "UPDATED"
+        outln!(
+            "{:<36}  {:<16}  {:<16}  {:<12}  {:<19}  {:<19}  NOTE",
+            "ID",
+            "SAGA",
+            "KEY",
+            "STATUS",
+            "STARTED",
+            "UPDATED"
         );
         for s in &sagas {
-            println!(
-                "{:<36}  {:<16}  {:<12}  {:<19}  {:<19}  {}",
+            outln!(
+                "{:<36}  {:<16}  {:<16}  {:<12}  {:<19}  {:<19}  {}",
                 s.saga_id,
                 s.saga,
-                status_name(s.status),
+                s.key.as_deref().unwrap_or("-"),
+                s.status.name(),
                 time(&s.started_at),
                 time(&s.updated_at),
                 note(s)
@@ -134,17 +134,19 @@ pub(super) fn cmd_list(args: &ListArgs) -> ExitCode {
 }
 
 /// `saga status ID`
-pub(super) fn cmd_status(id: &str, db: &DbArgs, json: bool) -> ExitCode {
+pub(super) fn cmd_status(ctx: &Ctx, id: &str, db: &DbArgs, json: bool) -> ExitCode {
     let run = || -> Result<ExitCode, ExitCode> {
-        let store = open(&db.db)?;
-        let id = resolve_id(&store, id)?;
-        let Some((summary, state)) = store.saga_status(id).map_err(usage_error)? else {
-            return Err(usage_error(format!("no saga `{id}`")));
-        };
+        let service = ctx.service(db, false)?;
+        let rt = runtime(1)?;
+        let fail = |e| ctx.fail(e, db);
+        let id = rt.block_on(service.resolve(id)).map_err(fail)?;
+        let report = rt.block_on(service.status(id)).map_err(fail)?;
+        let (summary, state) = (&report.summary, &report.state);
         if json {
             let out = json!({
                 "saga_id": summary.saga_id,
                 "saga": summary.saga,
+                "key": summary.key,
                 "status": summary.status,
                 "started_at": summary.started_at,
                 "updated_at": summary.updated_at,
@@ -152,44 +154,63 @@ pub(super) fn cmd_status(id: &str, db: &DbArgs, json: bool) -> ExitCode {
                 "failed_step": summary.failed_step,
                 "reason": summary.reason,
                 "definition_hash": state.definition_hash,
+                "rules": state.rules,
                 "input": state.input,
                 "steps": state.steps,
+                "lease": report.lease,
             });
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             return Ok(ExitCode::SUCCESS);
         }
-        println!("saga        {} ({})", summary.saga, summary.saga_id);
-        println!("status      {}", status_name(summary.status));
-        println!(
+        outln!("saga        {} ({})", summary.saga, summary.saga_id);
+        if let Some(k) = &summary.key {
+            outln!("key         {k}");
+        }
+        outln!("status      {}", summary.status.name());
+        outln!(
             "definition  {}",
             state.definition_hash.get(..12).unwrap_or_default()
         );
-        println!("started     {}", time(&summary.started_at));
-        println!(
+        for r in &state.rules {
+            outln!(
+                "rules       {} ({})",
+                r.name,
+                r.hash.get(..12).unwrap_or_default()
+            );
+        }
+        outln!("started     {}", time(&summary.started_at));
+        outln!(
             "updated     {} ({} events)",
             time(&summary.updated_at),
             summary.last_seq
         );
+        if let Some(l) = &report.lease {
+            outln!("run by      {} until {}", l.owner, time(&l.expires_at));
+        }
         if let Some(step) = &summary.failed_step {
-            println!("failed at   {step}");
+            outln!("failed at   {step}");
         }
         if let Some(reason) = &summary.reason {
-            println!("reason      {reason}");
+            outln!("reason      {reason}");
         }
-        println!("steps");
+        outln!("steps");
         for s in &state.steps {
-            let status = serde_json::to_value(s.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            let mut line = format!("  {:<24} {:<20} attempts {}", s.name, status, s.attempts);
+            let mut line = format!(
+                "  {:<24} {:<20} attempts {}",
+                s.name,
+                s.status.name(),
+                s.attempts
+            );
+            if s.conflicts > 0 {
+                line.push_str(&format!(" ({} conflicts)", s.conflicts));
+            }
             if s.compensation_attempts > 0 {
                 line.push_str(&format!(", undo attempts {}", s.compensation_attempts));
             }
             if let Some(r) = &s.operator_reason {
                 line.push_str(&format!(" (operator: {r})"));
             }
-            println!("{line}");
+            outln!("{line}");
         }
         Ok(ExitCode::SUCCESS)
     };
@@ -199,24 +220,22 @@ pub(super) fn cmd_status(id: &str, db: &DbArgs, json: bool) -> ExitCode {
 }
 
 /// `saga history ID`
-pub(super) fn cmd_history(id: &str, db: &DbArgs, json: bool) -> ExitCode {
+pub(super) fn cmd_history(ctx: &Ctx, id: &str, db: &DbArgs, json: bool) -> ExitCode {
     let run = || -> Result<ExitCode, ExitCode> {
-        let store = open(&db.db)?;
-        let id = resolve_id(&store, id)?;
+        let service = ctx.service(db, false)?;
         let rt = runtime(1)?;
-        let events = rt.block_on(store.load(id)).map_err(usage_error)?;
-        if events.is_empty() {
-            return Err(usage_error(format!("no saga `{id}`")));
-        }
+        let fail = |e| ctx.fail(e, db);
+        let id = rt.block_on(service.resolve(id)).map_err(fail)?;
+        let events = rt.block_on(service.history(id)).map_err(fail)?;
         if json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&events).unwrap_or_default()
             );
             return Ok(ExitCode::SUCCESS);
         }
         for e in &events {
-            println!(
+            outln!(
                 "{:>4}  {}  {}",
                 e.seq,
                 e.at.format("%Y-%m-%d %H:%M:%S%.3f"),

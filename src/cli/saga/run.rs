@@ -1,5 +1,6 @@
-//! `saga run`: one saga (`--input`) or one per line (`--inputs`, `--concurrency`),
-//! on the SQLite database (`--db`, the default) or a JSON store file (`--store`).
+//! `saga run`: one saga (`--input`) or one per line (`--inputs`, `--concurrency`), on
+//! the store named by `--db` (a SQLite file by default) or a JSON store file
+//! (`--store`).
 
 use std::collections::HashMap;
 use std::io::BufRead as _;
@@ -11,19 +12,13 @@ use clap::Args;
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
-use super::durable::{attach, exit_for, open_db, runtime, store_failure};
-use super::view::{live_view, result_json};
-use super::{
-    ErrorFormat, OutputFormat, catalog, handlers, load_rules, open_store, print_diagnostics,
-    read_saga, usage_error,
-};
-use rulesaga::adapters::SqliteStore;
-use rulesaga::diag::did_you_mean;
-use rulesaga::repo::Repository;
-use rulesaga::saga::events::{Event, EventStore, MemoryEventStore, SagaState};
-use rulesaga::saga::read_model::status_name;
-use rulesaga::saga::runner::{Faults, RunError, Runner};
-use rulesaga::saga::{Saga, SagaStatus, validate};
+use super::ops::{attach, exit_for, seed_from};
+use super::view::result_json;
+use super::{Ctx, DbArgs, LeaseArgs, OutputFormat, read_saga, runtime, store_failure, usage_error};
+use crate::diag::did_you_mean;
+use crate::saga::runner::RunError;
+use crate::saga::service::Started;
+use crate::saga::{FaultLayer, Faults, Saga, SagaService, SagaStatus, ServiceError, Start};
 
 /// Largest `--input` file (16 MiB).
 const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
@@ -33,7 +28,7 @@ pub(super) const MAX_SEED_BYTES: u64 = 64 * 1024 * 1024;
 
 /// `saga run`
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Saga file.
     file: PathBuf,
     /// Input as JSON text, or `@FILE`.
@@ -45,20 +40,28 @@ pub struct RunArgs {
     /// With `--inputs`: sagas running at once.
     #[arg(long, default_value_t = 1)]
     concurrency: usize,
-    /// SQLite database: event log, read model and repositories.
-    #[arg(long, default_value = "rulesaga.db", conflicts_with = "store")]
-    db: PathBuf,
+    /// A business key (an order id): a second run with the same key does not start a
+    /// second saga, it reports the first. Commands that take a saga id take the key too.
+    #[arg(long, conflicts_with = "inputs")]
+    key: Option<String>,
+    /// With `--inputs`: the input field whose value is each saga's business key.
+    #[arg(long, requires = "inputs")]
+    key_field: Option<String>,
+    #[command(flatten)]
+    db: DbArgs,
     /// Use a JSON store file instead of the database (quick experiments: written
-    /// atomically, events kept in memory only, no recovery).
-    #[arg(long)]
+    /// atomically, events kept in memory only, no recovery); the same as `--db json:FILE`.
+    #[arg(long, conflicts_with = "seed")]
     store: Option<PathBuf>,
     /// Load this JSON store's repositories into the database first (only the
     /// repositories the database does not have yet).
-    #[arg(long, conflicts_with = "store")]
+    #[arg(long)]
     seed: Option<PathBuf>,
-    /// Rule files for `require` and `find ... rule:`.
+    /// Rule files for `require` and `find ... rule:` (pinned with the saga).
     #[arg(long)]
     rules: Vec<PathBuf>,
+    #[command(flatten)]
+    lease: LeaseArgs,
     /// Print one final JSON object (one per line with `--inputs`) instead of the live view.
     #[arg(long, value_enum)]
     output: Option<OutputFormat>,
@@ -68,40 +71,6 @@ pub struct RunArgs {
     /// Make STEP's compensation fail TIMES times: `STEP[:TIMES]`.
     #[arg(long = "fail-compensation", value_name = "STEP[:TIMES]")]
     fail_compensation: Vec<String>,
-}
-
-/// Where a run keeps its events and repositories.
-enum Backend {
-    Db(Arc<SqliteStore>),
-    Json {
-        repo: Arc<dyn Repository>,
-        events: Arc<MemoryEventStore>,
-    },
-}
-
-impl Backend {
-    fn repositories(&self) -> Vec<String> {
-        match self {
-            Backend::Db(s) => s.repositories(),
-            Backend::Json { repo, .. } => repo.repositories(),
-        }
-    }
-
-    fn runner(&self) -> Runner {
-        let handlers = Arc::new(handlers());
-        match self {
-            Backend::Db(s) => Runner::transactional(s.clone(), handlers),
-            Backend::Json { repo, events } => Runner::new(repo.clone(), events.clone(), handlers),
-        }
-    }
-
-    async fn log(&self, id: Uuid) -> Vec<Event> {
-        let loaded = match self {
-            Backend::Db(s) => s.load(id).await,
-            Backend::Json { events, .. } => events.load(id).await,
-        };
-        loaded.unwrap_or_default()
-    }
 }
 
 fn read_input(arg: &str) -> Result<Json, ExitCode> {
@@ -162,8 +131,8 @@ fn parse_faults(specs: &[String], saga: &Saga) -> Result<HashMap<String, Option<
             },
             None => (spec.as_str(), None),
         };
-        if !saga.steps.iter().any(|s| s.name == step) {
-            let help = did_you_mean(step, saga.steps.iter().map(|s| s.name.as_str()))
+        if saga.step(step).is_none() {
+            let help = did_you_mean(step, saga.steps().iter().map(|s| s.name()))
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
             return Err(usage_error(format!("unknown step `{step}`{help}")));
@@ -173,42 +142,36 @@ fn parse_faults(specs: &[String], saga: &Saga) -> Result<HashMap<String, Option<
     Ok(out)
 }
 
-fn open_backend(args: &RunArgs) -> Result<Backend, ExitCode> {
-    if let Some(p) = &args.store {
-        return Ok(Backend::Json {
-            repo: Arc::new(open_store(p)?),
-            events: Arc::new(MemoryEventStore::new()),
-        });
-    }
-    let store = open_db(&args.db, false)?;
-    if let Some(seed) = &args.seed {
-        super::durable::seed_from(&store, seed)?;
-    }
-    Ok(Backend::Db(store))
-}
-
 /// Run `saga run`.
-pub(super) fn cmd_run(args: RunArgs, error_format: ErrorFormat) -> ExitCode {
-    match cmd_run_inner(&args, error_format) {
+pub(super) fn cmd_run(ctx: &Ctx, args: RunArgs) -> ExitCode {
+    match cmd_run_inner(ctx, &args) {
         Ok(code) | Err(code) => code,
     }
 }
 
-fn cmd_run_inner(args: &RunArgs, error_format: ErrorFormat) -> Result<ExitCode, ExitCode> {
-    let rules = load_rules(&args.rules, error_format)?;
+fn cmd_run_inner(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, ExitCode> {
+    let rules = ctx.load_rules(&args.rules)?;
     let source = read_saga(&args.file)?;
-    let backend = open_backend(args)?;
-    let handlers = handlers();
-    let repos = backend.repositories();
-    let saga = match validate::load(source, &catalog(&handlers, Some(repos.clone()), rules)) {
+    let db = match &args.store {
+        Some(p) => DbArgs {
+            db: format!("json:{}", p.display()),
+        },
+        None => args.db.clone(),
+    };
+    let service = ctx.service(&db, true)?;
+    if let Some(seed) = &args.seed {
+        let rt = runtime(1)?;
+        rt.block_on(seed_from(&service, seed))?;
+    }
+    let saga = match service.load(source, rules) {
         Ok(s) => s,
         Err(diags) => {
-            print_diagnostics(&diags, error_format);
-            if repos.is_empty() && matches!(backend, Backend::Db(_)) {
-                eprintln!(
-                    "hint: the database `{}` has no repositories yet: load them with `--seed FILE` \
+            super::print_diagnostics(&diags, ctx.error_format);
+            if service.store().repositories().is_empty() && args.store.is_none() {
+                errln!(
+                    "hint: the store `{}` has no repositories yet: load them with `--seed FILE` \
                      (a JSON store such as `sagas/store.json`)",
-                    args.db.display()
+                    db.db
                 );
             }
             return Err(ExitCode::from(1));
@@ -219,46 +182,62 @@ fn cmd_run_inner(args: &RunArgs, error_format: ErrorFormat) -> Result<ExitCode, 
         compensations: parse_faults(&args.fail_compensation, &saga)?,
     };
     let json = args.output == Some(OutputFormat::Json);
-    let runner = backend.runner().with_faults(faults);
+    let mut service = service.with_lease_ttl(args.lease.lease_ttl);
+    if !faults.is_empty() {
+        service = service.with_layer(Arc::new(FaultLayer::new(faults)));
+    }
     if let Some(path) = &args.inputs {
         let inputs = read_inputs(path)?;
+        let service = attach(service, true);
         return Ok(run_many(
-            &backend,
-            runner,
+            &service,
             saga,
             inputs,
             args.concurrency,
+            args.key_field.as_deref(),
             json,
+            &db,
         ));
     }
     let input = read_input(args.input.as_deref().unwrap_or("{}"))?;
-    match &backend {
-        Backend::Db(store) => attach(store, json),
-        Backend::Json { events, .. } => {
-            if !json {
-                events.subscribe(Arc::new(live_view));
-            }
-        }
-    }
+    let service = attach(service, json);
     let rt = runtime(1)?;
-    let saga_id = Uuid::now_v7();
-    let result = rt.block_on(runner.run_with_id(&saga, saga_id, input));
-    let state = match result {
-        Ok(state) => state,
-        Err(RunError::Input(problems)) => {
+    let start = Start::new(input).with_key(args.key.clone());
+    let saga_id = start.saga_id;
+    let started = match rt.block_on(service.start(&saga, start)) {
+        Ok(s) => s,
+        Err(ServiceError::Run(RunError::Input(problems))) => {
             for p in problems {
-                eprintln!("error: invalid input: {p}");
+                errln!("error: invalid input: {p}");
             }
             return Err(ExitCode::from(2));
         }
-        Err(RunError::Store(e)) => return Err(store_failure(saga_id, &args.db, &e)),
-        Err(e) => return Err(usage_error(e)),
+        Err(ServiceError::Run(RunError::Store(e))) => {
+            return Err(store_failure(Some(saga_id), &db, &e));
+        }
+        Err(e) => return Err(ctx.fail(e, &db)),
     };
+    let Started { state, existing } = started;
+    if existing && !json {
+        outln!(
+            "saga `{}` with key `{}` exists: {} ({}); nothing new ran",
+            state.saga,
+            state.key.as_deref().unwrap_or_default(),
+            state.saga_id,
+            state.status.name()
+        );
+    }
     if json {
-        let log = rt.block_on(backend.log(state.saga_id));
-        println!(
+        let log = rt
+            .block_on(service.history(state.saga_id))
+            .unwrap_or_default();
+        let mut out = result_json(&saga, &state, &log);
+        if let Some(o) = out.as_object_mut() {
+            o.insert("existing".into(), Json::Bool(existing));
+        }
+        outln!(
             "{}",
-            serde_json::to_string_pretty(&result_json(&saga, &state, &log)).unwrap_or_default()
+            serde_json::to_string_pretty(&out).unwrap_or_default()
         );
     }
     // Do not wait for blocking handlers abandoned by a timeout.
@@ -268,30 +247,34 @@ fn cmd_run_inner(args: &RunArgs, error_format: ErrorFormat) -> Result<ExitCode, 
 
 /// One saga per input line, `concurrency` at a time; one line of output per saga.
 fn run_many(
-    backend: &Backend,
-    runner: Runner,
+    service: &SagaService,
     saga: Saga,
     inputs: Vec<(usize, Json)>,
     concurrency: usize,
+    key_field: Option<&str>,
     json: bool,
+    db: &DbArgs,
 ) -> ExitCode {
-    if let Backend::Db(store) = backend {
-        attach(store, true);
-    }
     let rt = match runtime(concurrency) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
     let saga = Arc::new(saga);
     let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-    let results: Vec<(usize, Uuid, Result<SagaState, RunError>)> = rt.block_on(async {
+    let results: Vec<(usize, Uuid, Result<Started, ServiceError>)> = rt.block_on(async {
         let mut tasks = Vec::with_capacity(inputs.len());
         for (line, input) in inputs {
-            let (runner, saga, limit) = (runner.clone(), saga.clone(), limit.clone());
+            let (service, saga, limit) = (service.clone(), saga.clone(), limit.clone());
+            let key = key_field.and_then(|f| match input.get(f) {
+                Some(Json::String(s)) => Some(s.clone()),
+                Some(Json::Null) | None => None,
+                Some(other) => Some(other.to_string()),
+            });
             tasks.push(tokio::spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                let id = Uuid::now_v7();
-                let result = runner.run_with_id(&saga, id, input).await;
+                let start = Start::new(input).with_key(key);
+                let id = start.saga_id;
+                let result = service.start(&saga, start).await;
                 (line, id, result)
             }));
         }
@@ -306,37 +289,47 @@ fn run_many(
     let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut store_failed = false;
     for (line, id, result) in &results {
-        let (status, detail) = match result {
-            Ok(state) => (status_name(state.status), state.reason.clone()),
-            Err(RunError::Input(p)) => ("rejected", Some(p.join("; "))),
-            Err(RunError::Store(e)) => {
-                store_failed = true;
-                ("stopped", Some(e.to_string()))
+        let (id, status, detail) = match result {
+            Ok(Started { state, existing }) => {
+                let status = if *existing {
+                    "existing"
+                } else {
+                    state.status.name()
+                };
+                (state.saga_id, status, state.problem().map(|p| p.reason.clone()))
             }
-            Err(e) => ("rejected", Some(e.to_string())),
+            Err(ServiceError::Run(RunError::Input(p))) => (*id, "rejected", Some(p.join("; "))),
+            Err(ServiceError::Run(RunError::Store(e)) | ServiceError::Store(e)) => {
+                store_failed = true;
+                (*id, "stopped", Some(e.to_string()))
+            }
+            Err(e) => (*id, "rejected", Some(e.to_string())),
         };
         *counts.entry(status).or_default() += 1;
         if json {
-            println!(
+            outln!(
                 "{}",
                 json!({"line": line, "saga_id": id, "status": status, "reason": detail})
             );
         } else {
             let detail = detail.map(|d| format!(": {d}")).unwrap_or_default();
-            println!("line {line}: {id} {status}{detail}");
+            outln!("line {line}: {id} {status}{detail}");
         }
     }
     if !json {
         let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-        println!("{} sagas: {}", results.len(), summary.join(", "));
+        outln!("{} sagas: {}", results.len(), summary.join(", "));
     }
     rt.shutdown_background();
     if store_failed {
-        ExitCode::from(3)
-    } else if results
-        .iter()
-        .all(|(_, _, r)| matches!(r, Ok(s) if s.status == SagaStatus::Completed))
-    {
+        errln!(
+            "some sagas stopped because the store failed: continue them with `rulesaga saga recover --db {}`",
+            db.db
+        );
+        ExitCode::from(super::EXIT_STORE)
+    } else if results.iter().all(|(_, _, r)| {
+        matches!(r, Ok(Started { state, .. }) if state.status == SagaStatus::Completed)
+    }) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

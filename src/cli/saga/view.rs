@@ -2,12 +2,12 @@
 
 use serde_json::{Value as Json, json};
 
-use rulesaga::saga::Saga;
-use rulesaga::saga::events::{Event, EventKind, SagaState};
+use crate::saga::Saga;
+use crate::saga::{Event, EventKind, SagaState};
 
 /// The live step-by-step view: one line per event.
 pub(super) fn live_view(e: &Event) {
-    println!("{}", event_line(e));
+    outln!("{}", event_line(e));
 }
 
 /// One event as a line of the live view (steps indented under their saga).
@@ -34,10 +34,15 @@ pub(super) fn event_line(e: &Event) -> String {
             step,
             error,
             will_retry,
+            conflict,
             ..
         } => {
-            let then = if *will_retry { ", retrying" } else { "" };
-            format!("  FAILED {step}: {error}{then}")
+            if *conflict && *will_retry {
+                format!("  conflict {step}: {error}, retrying")
+            } else {
+                let then = if *will_retry { ", retrying" } else { "" };
+                format!("  FAILED {step}: {error}{then}")
+            }
         }
         EventKind::StepSkipped { step } => format!("  - {step} skipped (`when` is false)"),
         EventKind::CompensationStarted { failed_step, .. } => {
@@ -52,10 +57,15 @@ pub(super) fn event_line(e: &Event) -> String {
             step,
             error,
             will_retry,
+            conflict,
             ..
         } => {
-            let then = if *will_retry { ", retrying" } else { "" };
-            format!("  FAILED undo {step}: {error}{then}")
+            if *conflict && *will_retry {
+                format!("  conflict undo {step}: {error}, retrying")
+            } else {
+                let then = if *will_retry { ", retrying" } else { "" };
+                format!("  FAILED undo {step}: {error}{then}")
+            }
         }
         EventKind::SagaCompleted => "saga completed".to_string(),
         EventKind::SagaCompensated => "saga compensated".to_string(),
@@ -78,19 +88,21 @@ pub(super) fn event_line(e: &Event) -> String {
 /// `reason`, `steps` (every step of the definition, in order) and `events`.
 pub(super) fn result_json(saga: &Saga, state: &SagaState, log: &[Event]) -> Json {
     let steps: Vec<Json> = saga
-        .steps
+        .steps()
         .iter()
-        .map(|s| match state.step(&s.name) {
+        .map(|s| match state.step(s.name()) {
             Some(st) => serde_json::to_value(st).unwrap_or(Json::Null),
-            None => json!({"name": s.name, "status": "not_started", "attempts": 0}),
+            None => json!({"name": s.name(), "status": "not_started", "attempts": 0}),
         })
         .collect();
+    let problem = state.problem();
     json!({
         "saga_id": state.saga_id,
         "saga": state.saga,
+        "key": state.key,
         "status": state.status,
-        "failed_step": state.failed_step,
-        "reason": state.reason,
+        "failed_step": problem.map(|p| &p.step),
+        "reason": problem.map(|p| &p.reason),
         "steps": steps,
         "events": log,
     })

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use super::file::{RetryFile, SagaFile, StepFile, Template};
 use super::handlers::HandlerRegistry;
 use super::model::{
-    EntityRef, InputField, InputType, Path, PathSegment, Require, RetryPolicy, RuleRef, Saga, Step,
-    Undo,
+    EntityRef, InputField, InputType, Path, PathSegment, Require, RetryPolicy, RuleRef, RuleText,
+    Saga, Step, Undo,
 };
 use super::yaml::{location_span, parse_yaml};
 use crate::diag::{Diagnostic, Diagnostics, Source, Span, did_you_mean};
@@ -94,6 +94,21 @@ pub fn load(source: Arc<Source>, catalog: &Catalog) -> Result<Saga, Diagnostics>
             Err(fail(items, &source))
         }
     }
+}
+
+/// The rule files of `rules`, to pin with a saga validated against them.
+fn rule_texts(rules: Option<&RuleSet>) -> Vec<RuleText> {
+    rules
+        .map(|r| {
+            r.files()
+                .map(|(source, _)| RuleText {
+                    name: source.name.clone(),
+                    hash: definition_hash(&source.text),
+                    text: source.text.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Hex SHA-256 of a text.
@@ -298,6 +313,7 @@ impl Validator<'_> {
             compensation_retry: compensation_retry?,
             steps,
             pivot,
+            rule_files: rule_texts(self.catalog.rules.as_ref()),
         })
     }
 
