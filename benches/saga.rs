@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rulesaga::Source;
-use rulesaga::repo::MemoryRepository;
-use rulesaga::saga::{Catalog, HandlerRegistry, MemoryEventStore, Runner, validate};
+use rulesaga::saga::{Catalog, HandlerRegistry, MemoryStore, Runner, validate};
 use serde_json::json;
 
 fn saga_text(action: &str) -> String {
@@ -38,17 +37,14 @@ fn bench(c: &mut Criterion) {
         ("get", "{get: items, id: input.id}"),
     ] {
         let saga = validate::load(Source::new("bench.yaml", saga_text(action)), &catalog).unwrap();
-        let repo =
-            Arc::new(MemoryRepository::from_json(&json!({"items": {"i1": {"qty": 1}}})).unwrap());
         let handlers = Arc::new(HandlerRegistry::new());
         group.bench_function(name, |b| {
             b.iter_batched(
                 || {
-                    Runner::new(
-                        repo.clone(),
-                        Arc::new(MemoryEventStore::new()),
-                        handlers.clone(),
-                    )
+                    let store =
+                        MemoryStore::with_repositories(&json!({"items": {"i1": {"qty": 1}}}))
+                            .unwrap();
+                    Runner::with_handlers(Arc::new(store), handlers.clone(), &[])
                 },
                 |runner| {
                     let state = rt.block_on(runner.run(&saga, json!({"id": "i1"}))).unwrap();

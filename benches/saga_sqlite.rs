@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
         )
         .unwrap(),
     );
-    let runner = Runner::transactional(store.clone(), handlers);
+    let runner = Runner::with_handlers(store.clone(), handlers, &[]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()

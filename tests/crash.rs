@@ -13,11 +13,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rulesaga::adapters::SqliteStore;
-use rulesaga::saga::{Event, EventKind, EventStore, SagaStatus, fold};
+use rulesaga::saga::store::{EventLog, SagaIndex};
+use rulesaga::saga::{Event, EventKind, SagaStatus, SagaStore, fold};
 use serde_json::Value as Json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rulesaga");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The lease of the processes that crash: short, so recovery may take over soon.
+const LEASE_TTL: &str = "100ms";
+const LEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// `place_order` with an `outbox` handler step before the pivot (undone by another
 /// `outbox` call) and one after it.
@@ -92,7 +97,12 @@ fn outcome(cwd: &Path) -> Outcome {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let ids = rt.block_on(store.list()).unwrap();
+    let ids: Vec<_> = rt
+        .block_on(store.list(&Default::default()))
+        .unwrap()
+        .into_iter()
+        .map(|s| s.saga_id)
+        .collect();
     assert_eq!(ids.len(), 1, "one saga per database");
     let id = ids[0];
     let events = rt.block_on(store.load(id)).unwrap();
@@ -112,8 +122,8 @@ fn outcome(cwd: &Path) -> Outcome {
         Err(_) => Vec::new(),
     };
     Outcome {
-        status: fold(&events).status,
-        repos: store.export().unwrap(),
+        status: fold(&events).unwrap().status,
+        repos: rt.block_on(store.export()).unwrap(),
         events,
         outbox,
     }
@@ -181,6 +191,8 @@ fn run_case(
             &input,
             "--db",
             "test.db",
+            "--lease-ttl",
+            LEASE_TTL,
         ],
         crash_after,
     );
@@ -192,6 +204,8 @@ fn run_case(
             run.status,
             String::from_utf8_lossy(&run.stderr)
         );
+        // the killed process's lease keeps others out until it expires
+        std::thread::sleep(LEASE_WAIT);
         let recover = rulesaga(case_dir, &["saga", "recover", "--db", "test.db"], None);
         assert!(
             recover.status.success(),
@@ -290,6 +304,8 @@ fn recovery_runs_the_pinned_definition_even_after_the_file_changed() {
             &input,
             "--db",
             "test.db",
+            "--lease-ttl",
+            LEASE_TTL,
         ],
         Some(3),
     );
@@ -299,6 +315,7 @@ fn recovery_runs_the_pinned_definition_even_after_the_file_changed() {
         .replace(r#"status: '"confirmed"'"#, r#"status: '"edited"'"#);
     assert!(edited.contains("edited"));
     std::fs::write(&saga, edited).unwrap();
+    std::thread::sleep(LEASE_WAIT);
     let recover = rulesaga(&case, &["saga", "recover", "--db", "test.db"], None);
     assert!(recover.status.success());
     let got = outcome(&case);

@@ -7,10 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rulesaga::Source;
-use rulesaga::repo::{MemoryRepository, Repository};
-use rulesaga::saga::events::{EventKind, EventStore, MemoryEventStore, fold};
-use rulesaga::saga::runner::{Faults, RunError, Runner};
-use rulesaga::saga::{Catalog, HandlerError, HandlerRegistry, SagaStatus, StepStatus, validate};
+use rulesaga::repo::Repository;
+use rulesaga::saga::store::contract::FailingAppends;
+use rulesaga::saga::store::{EventLog, SagaIndex, append_events};
+use rulesaga::saga::{
+    Catalog, EventKind, FaultLayer, Faults, HandlerError, HandlerRegistry, MemoryStore, RunError,
+    Runner, SagaStatus, SagaStore, StepStatus, fold, validate,
+};
 use serde_json::{Value as Json, json};
 
 /// Calls seen by the recording handlers: (handler, step, attempt, key).
@@ -101,12 +104,17 @@ fn load(text: &str, w: &World) -> rulesaga::Saga {
     }
 }
 
-fn runner(w: &World, events: Arc<dyn EventStore>) -> Runner {
-    Runner::new(
-        Arc::new(MemoryRepository::new(["log"])),
-        events,
-        Arc::new(w.handlers.clone()),
-    )
+/// A fresh in-memory store with an empty `log` repository.
+fn mem() -> Arc<MemoryStore> {
+    Arc::new(MemoryStore::with_repositories(&json!({"log": {}})).unwrap())
+}
+
+fn runner(w: &World, store: Arc<dyn SagaStore>) -> Runner {
+    Runner::with_handlers(store, Arc::new(w.handlers.clone()), &[])
+}
+
+fn failed_step(state: &rulesaga::SagaState) -> Option<&str> {
+    state.problem().map(|p| p.step.as_str())
 }
 
 fn calls(w: &World, handler: &str) -> Vec<String> {
@@ -124,13 +132,10 @@ async fn failure_at_d_compensates_c_b_a_once_each_in_order() {
     let w = world();
     w.fail_do.lock().unwrap().insert("d".into(), u32::MAX);
     let saga = load(&abcd(""), &w);
-    let state = runner(&w, Arc::new(MemoryEventStore::new()))
-        .run(&saga, json!({}))
-        .await
-        .unwrap();
+    let state = runner(&w, mem()).run(&saga, json!({})).await.unwrap();
     assert_eq!(state.status, SagaStatus::Compensated);
     assert_eq!(calls(&w, "undo"), ["c", "b", "a"]);
-    assert_eq!(state.failed_step.as_deref(), Some("d"));
+    assert_eq!(failed_step(&state), Some("d"));
     assert_eq!(state.step("d").unwrap().status, StepStatus::Failed);
     for n in ["a", "b", "c"] {
         assert_eq!(state.step(n).unwrap().status, StepStatus::Compensated);
@@ -142,10 +147,7 @@ async fn failure_at_a_compensates_nothing() {
     let w = world();
     w.fail_do.lock().unwrap().insert("a".into(), u32::MAX);
     let saga = load(&abcd(""), &w);
-    let state = runner(&w, Arc::new(MemoryEventStore::new()))
-        .run(&saga, json!({}))
-        .await
-        .unwrap();
+    let state = runner(&w, mem()).run(&saga, json!({})).await.unwrap();
     assert_eq!(state.status, SagaStatus::Compensated);
     assert!(calls(&w, "undo").is_empty());
     assert_eq!(calls(&w, "do"), ["a"]);
@@ -159,10 +161,7 @@ async fn compensation_failing_once_then_succeeding_changes_state_once() {
     w.fail_do.lock().unwrap().insert("c".into(), u32::MAX);
     w.fail_undo.lock().unwrap().insert("b".into(), 1);
     let saga = load(&abcd(""), &w);
-    let state = runner(&w, Arc::new(MemoryEventStore::new()))
-        .run(&saga, json!({}))
-        .await
-        .unwrap();
+    let state = runner(&w, mem()).run(&saga, json!({})).await.unwrap();
     assert_eq!(state.status, SagaStatus::Compensated);
     assert_eq!(calls(&w, "undo"), ["b", "b", "a"]);
     assert_eq!(w.undone.lock().unwrap().get("b"), Some(&1));
@@ -175,13 +174,13 @@ async fn compensation_failing_for_good_leaves_the_saga_failed_naming_the_step() 
     w.fail_do.lock().unwrap().insert("d".into(), u32::MAX);
     w.fail_undo.lock().unwrap().insert("b".into(), u32::MAX);
     let saga = load(&abcd(""), &w);
-    let events = Arc::new(MemoryEventStore::new());
+    let events = mem();
     let state = runner(&w, events.clone())
         .run(&saga, json!({}))
         .await
         .unwrap();
     assert_eq!(state.status, SagaStatus::Failed);
-    assert_eq!(state.failed_step.as_deref(), Some("b"));
+    assert_eq!(failed_step(&state), Some("b"));
     assert_eq!(
         state.step("b").unwrap().status,
         StepStatus::CompensationFailed
@@ -201,7 +200,7 @@ async fn skipped_steps_are_not_compensated() {
     w.fail_do.lock().unwrap().insert("d".into(), u32::MAX);
     let text = abcd("").replacen("  - name: b\n", "  - name: b\n    when: input.with_b\n", 1);
     let saga = load(&text, &w);
-    let state = runner(&w, Arc::new(MemoryEventStore::new()))
+    let state = runner(&w, mem())
         .run(&saga, json!({"with_b": false}))
         .await
         .unwrap();
@@ -216,10 +215,7 @@ async fn a_hung_handler_times_out_and_the_timed_out_step_is_compensated() {
     let w = world();
     let text = "saga: hang\nsteps:\n  - name: a\n    action: {handler: do}\n    compensate: {handler: undo}\n  - name: b\n    timeout: 20ms\n    action: {handler: sleep, args: {ms: 600000}}\n    compensate: {handler: undo}\n";
     let saga = load(text, &w);
-    let state = runner(&w, Arc::new(MemoryEventStore::new()))
-        .run(&saga, json!({}))
-        .await
-        .unwrap();
+    let state = runner(&w, mem()).run(&saga, json!({})).await.unwrap();
     let b = state.step("b").unwrap();
     assert!(b.timed_out);
     assert!(b.error.as_deref().unwrap().contains("timed out"));
@@ -238,10 +234,7 @@ async fn retries_with_backoff_then_success_with_a_stable_idempotency_key() {
         1,
     );
     let saga = load(&text, &w);
-    let state = runner(&w, Arc::new(MemoryEventStore::new()))
-        .run(&saga, json!({}))
-        .await
-        .unwrap();
+    let state = runner(&w, mem()).run(&saga, json!({})).await.unwrap();
     assert_eq!(state.status, SagaStatus::Completed);
     assert_eq!(state.step("b").unwrap().attempts, 3);
     let keys: Vec<String> = w
@@ -275,10 +268,7 @@ async fn retries_exhausted_fail_the_step() {
         1,
     );
     let saga = load(&text, &w);
-    let state = runner(&w, Arc::new(MemoryEventStore::new()))
-        .run(&saga, json!({}))
-        .await
-        .unwrap();
+    let state = runner(&w, mem()).run(&saga, json!({})).await.unwrap();
     assert_eq!(state.step("b").unwrap().attempts, 2);
     assert_eq!(calls(&w, "undo"), ["a"]);
 }
@@ -290,12 +280,12 @@ async fn permanent_handler_errors_are_not_retried() {
         .register_sync("nope", |_| Err(HandlerError::permanent("card declined")));
     let text = "saga: p\nsteps:\n  - name: a\n    retry: {max_attempts: 5, initial_backoff: 1ms}\n    action: {handler: nope}\n    compensation: none\n";
     let saga = load(text, &w);
-    let state = runner(&w, Arc::new(MemoryEventStore::new()))
-        .run(&saga, json!({}))
-        .await
-        .unwrap();
+    let state = runner(&w, mem()).run(&saga, json!({})).await.unwrap();
     assert_eq!(state.step("a").unwrap().attempts, 1);
-    assert_eq!(state.reason.as_deref(), Some("card declined"));
+    assert_eq!(
+        state.problem().map(|p| p.reason.as_str()),
+        Some("card declined")
+    );
 }
 
 #[tokio::test]
@@ -313,11 +303,14 @@ async fn injected_faults_fail_the_given_attempts() {
         actions: HashMap::from([("c".to_string(), Some(1))]),
         compensations: HashMap::new(),
     };
-    let state = runner(&w, Arc::new(MemoryEventStore::new()))
-        .with_faults(faults)
-        .run(&saga, json!({}))
-        .await
-        .unwrap();
+    let state = Runner::with_handlers(
+        mem(),
+        Arc::new(w.handlers.clone()),
+        &[Arc::new(FaultLayer::new(faults))],
+    )
+    .run(&saga, json!({}))
+    .await
+    .unwrap();
     assert_eq!(state.status, SagaStatus::Completed);
     assert_eq!(state.step("c").unwrap().attempts, 2);
     // the injected failure never reached the handler
@@ -331,12 +324,9 @@ async fn after_the_pivot_a_failure_leaves_the_saga_failed_and_undoes_nothing() {
         .register_sync("nope", |_| Err(HandlerError::permanent("gone")));
     let text = "saga: p\nsteps:\n  - name: a\n    action: {handler: do}\n    compensate: {handler: undo}\n  - name: b\n    pivot: true\n    action: {handler: do}\n  - name: c\n    retry: {max_attempts: unlimited, initial_backoff: 1ms}\n    action: {handler: nope}\n";
     let saga = load(text, &w);
-    let state = runner(&w, Arc::new(MemoryEventStore::new()))
-        .run(&saga, json!({}))
-        .await
-        .unwrap();
+    let state = runner(&w, mem()).run(&saga, json!({})).await.unwrap();
     assert_eq!(state.status, SagaStatus::Failed);
-    assert_eq!(state.failed_step.as_deref(), Some("c"));
+    assert_eq!(failed_step(&state), Some("c"));
     assert!(calls(&w, "undo").is_empty());
 }
 
@@ -345,19 +335,20 @@ async fn events_fold_into_the_state_and_are_written_ahead() {
     let w = world();
     w.fail_do.lock().unwrap().insert("c".into(), u32::MAX);
     let saga = load(&abcd(""), &w);
-    let events = Arc::new(MemoryEventStore::new());
+    let events = mem();
     let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
-    {
+    let subscriber = {
         let seen = seen.clone();
-        events.subscribe(Arc::new(move |e| seen.lock().unwrap().push(e.seq)));
-    }
+        Arc::new(move |e: &rulesaga::saga::Event| seen.lock().unwrap().push(e.seq))
+    };
     let state = runner(&w, events.clone())
+        .subscribe(subscriber)
         .run(&saga, json!({"x": 1}))
         .await
         .unwrap();
     let log = events.load(state.saga_id).await.unwrap();
     // the fold of the log is the state the runner returned
-    assert_eq!(fold(&log), state);
+    assert_eq!(fold(&log).unwrap(), state);
     // sequence numbers are 1..=n with no gaps, and subscribers saw each once, in order
     let seqs: Vec<u64> = log.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=log.len() as u64).collect::<Vec<_>>());
@@ -378,15 +369,11 @@ async fn events_fold_into_the_state_and_are_written_ahead() {
             input,
             ..
         } => {
-            assert_eq!(definition_hash, &saga.definition_hash);
+            assert_eq!(definition_hash, saga.definition_hash());
             assert_eq!(input, &json!({"x": 1}));
             assert_eq!(
-                events
-                    .load_definition(definition_hash)
-                    .await
-                    .unwrap()
-                    .as_deref(),
-                Some(saga.source.text.as_str())
+                events.pinned(definition_hash).await.unwrap().unwrap().text,
+                saga.source().text
             );
         }
         other => panic!("first event is {other:?}"),
@@ -395,23 +382,14 @@ async fn events_fold_into_the_state_and_are_written_ahead() {
         log.last().unwrap().kind,
         EventKind::SagaCompensated
     ));
-    assert_eq!(events.list().await.unwrap(), vec![state.saga_id]);
-}
-
-#[tokio::test]
-async fn appending_out_of_sequence_is_a_conflict() {
-    let store = MemoryEventStore::new();
-    let id = uuid::Uuid::new_v4();
-    let ev = |seq| rulesaga::saga::Event {
-        saga_id: id,
-        seq,
-        at: chrono::Utc::now(),
-        kind: EventKind::SagaCompleted,
-    };
-    store.append(&ev(1)).await.unwrap();
-    assert!(store.append(&ev(1)).await.is_err());
-    assert!(store.append(&ev(3)).await.is_err());
-    store.append(&ev(2)).await.unwrap();
+    assert!(events.unfinished().await.unwrap().is_empty());
+    assert_eq!(
+        events
+            .find_ids(&state.saga_id.to_string()[..8], 2)
+            .await
+            .unwrap(),
+        vec![state.saga_id]
+    );
 }
 
 #[tokio::test]
@@ -419,7 +397,7 @@ async fn resume_continues_from_the_log() {
     let w = world();
     w.fail_do.lock().unwrap().insert("c".into(), u32::MAX);
     let saga = load(&abcd(""), &w);
-    let events = Arc::new(MemoryEventStore::new());
+    let events = mem();
     let state = runner(&w, events.clone())
         .run(&saga, json!({}))
         .await
@@ -432,10 +410,8 @@ async fn resume_continues_from_the_log() {
         .unwrap()
         + 1;
     let w2 = world();
-    let store2 = Arc::new(MemoryEventStore::new());
-    for e in &log[..cut] {
-        store2.append(e).await.unwrap();
-    }
+    let store2 = mem();
+    append_events(store2.as_ref(), &log[..cut]).await.unwrap();
     let resumed = runner(&w2, store2.clone())
         .resume(&saga, &log[..cut])
         .await
@@ -452,7 +428,7 @@ async fn input_is_checked_before_anything_runs() {
         "saga: i\ninput:\n  order_id: string\n  qty: int\n  note: string?\nsteps:\n  - name: a\n    action: {handler: do}\n    compensation: none\n",
         &w,
     );
-    let events = Arc::new(MemoryEventStore::new());
+    let events = mem();
     let err = runner(&w, events.clone())
         .run(&saga, json!({"qty": "3"}))
         .await
@@ -469,7 +445,7 @@ async fn input_is_checked_before_anything_runs() {
         }
         other => panic!("{other}"),
     }
-    assert!(events.list().await.unwrap().is_empty());
+    assert!(events.list(&Default::default()).await.unwrap().is_empty());
     assert!(calls(&w, "do").is_empty());
     let ok = runner(&w, events)
         .run(&saga, json!({"order_id": "o", "qty": 3, "note": null}))
@@ -497,12 +473,8 @@ steps:
     compensation: none
 "#;
     let saga = load(text, &w);
-    let repo = Arc::new(MemoryRepository::new(["log"]));
-    let r = Runner::new(
-        repo.clone(),
-        Arc::new(MemoryEventStore::new()),
-        Arc::new(w.handlers.clone()),
-    );
+    let repo = mem();
+    let r = runner(&w, repo.clone());
     let state = r.run(&saga, json!({"id": "x1"})).await.unwrap();
     assert_eq!(state.status, SagaStatus::Completed);
     assert_eq!(state.outputs["add"], json!({"status": "new"}));
@@ -526,10 +498,7 @@ async fn a_deadline_stops_retries_and_compensates() {
         .replacen("  - name: b\n", "  - name: b\n    retry: {max_attempts: unlimited, initial_backoff: 5ms, max_backoff: 5ms}\n", 1);
     let saga = load(&text, &w);
     tokio::time::timeout(Duration::from_secs(20), async {
-        let state = runner(&w, Arc::new(MemoryEventStore::new()))
-            .run(&saga, json!({}))
-            .await
-            .unwrap();
+        let state = runner(&w, mem()).run(&saga, json!({})).await.unwrap();
         assert_eq!(state.status, SagaStatus::Compensated);
         assert_eq!(calls(&w, "undo"), ["a"]);
     })
@@ -546,59 +515,10 @@ async fn a_hung_blocking_handler_is_abandoned_at_its_timeout() {
     });
     let text = "saga: hang\nsteps:\n  - name: a\n    timeout: 10ms\n    action: {handler: stuck}\n    compensate: {handler: undo}\n";
     let saga = load(text, &w);
-    let state = runner(&w, Arc::new(MemoryEventStore::new()))
-        .run(&saga, json!({}))
-        .await
-        .unwrap();
+    let state = runner(&w, mem()).run(&saga, json!({})).await.unwrap();
     assert!(state.step("a").unwrap().timed_out);
     assert_eq!(calls(&w, "undo"), ["a"]);
     assert_eq!(state.status, SagaStatus::Compensated);
-}
-
-/// An event store that fails every append after the first `ok` ones.
-struct FailingStore {
-    inner: MemoryEventStore,
-    ok: usize,
-    seen: Mutex<usize>,
-}
-
-impl EventStore for FailingStore {
-    fn append<'a>(
-        &'a self,
-        event: &'a rulesaga::saga::Event,
-    ) -> rulesaga::saga::events::StoreFuture<'a, ()> {
-        let n = {
-            let mut seen = self.seen.lock().unwrap();
-            *seen += 1;
-            *seen
-        };
-        if n > self.ok {
-            return Box::pin(async { Err(rulesaga::saga::StoreError::Io("disk full".into())) });
-        }
-        self.inner.append(event)
-    }
-    fn load(
-        &self,
-        id: uuid::Uuid,
-    ) -> rulesaga::saga::events::StoreFuture<'_, Vec<rulesaga::saga::Event>> {
-        self.inner.load(id)
-    }
-    fn list(&self) -> rulesaga::saga::events::StoreFuture<'_, Vec<uuid::Uuid>> {
-        self.inner.list()
-    }
-    fn save_definition<'a>(
-        &'a self,
-        hash: &'a str,
-        text: &'a str,
-    ) -> rulesaga::saga::events::StoreFuture<'a, ()> {
-        self.inner.save_definition(hash, text)
-    }
-    fn load_definition<'a>(
-        &'a self,
-        hash: &'a str,
-    ) -> rulesaga::saga::events::StoreFuture<'a, Option<String>> {
-        self.inner.load_definition(hash)
-    }
 }
 
 #[tokio::test]
@@ -606,31 +526,24 @@ async fn a_store_failure_stops_the_saga_and_no_action_runs_unlogged() {
     let w = world();
     let saga = load(&abcd(""), &w);
     // saga started, a started, a succeeded, then "b started" fails
-    let store = Arc::new(FailingStore {
-        inner: MemoryEventStore::new(),
-        ok: 3,
-        seen: Mutex::new(0),
-    });
+    let inner = mem();
+    let store = Arc::new(FailingAppends::new(inner.clone(), 3));
     let err = runner(&w, store.clone())
         .run(&saga, json!({}))
         .await
         .unwrap_err();
     assert!(matches!(err, RunError::Store(_)), "{err}");
     assert_eq!(calls(&w, "do"), ["a"]);
-    let id = store.inner.list().await.unwrap()[0];
-    let log = store.inner.load(id).await.unwrap();
+    let id = inner.unfinished().await.unwrap()[0];
+    let log = inner.load(id).await.unwrap();
     assert_eq!(log.len(), 3);
     // and the saga can be resumed from what was logged
     let w2 = world();
-    let state = runner(&w2, Arc::new(MemoryEventStore::new()))
-        .resume(&saga, &log)
-        .await;
+    let state = runner(&w2, mem()).resume(&saga, &log).await;
     // resuming appends to a fresh store that lacks the first events: a sequence conflict
     assert!(state.is_err());
-    let fresh = Arc::new(MemoryEventStore::new());
-    for e in &log {
-        fresh.append(e).await.unwrap();
-    }
+    let fresh = mem();
+    append_events(fresh.as_ref(), &log).await.unwrap();
     let state = runner(&w2, fresh).resume(&saga, &log).await.unwrap();
     assert_eq!(state.status, SagaStatus::Completed);
     assert_eq!(calls(&w2, "do"), ["b", "c", "d"]);

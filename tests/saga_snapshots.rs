@@ -102,7 +102,7 @@ fn bare_words_are_expressions_and_literal_strings_are_quoted() {
         &catalog(),
     )
     .unwrap();
-    insta::assert_yaml_snapshot!(ok.steps[0].action);
+    insta::assert_yaml_snapshot!(ok.steps()[0].action());
 }
 
 #[test]

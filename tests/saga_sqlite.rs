@@ -4,18 +4,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use rulesaga::Source;
 use rulesaga::adapters::SqliteStore;
-use rulesaga::repo::{Entity, FindError, RepoError, Repository, UnitOfWork};
-use rulesaga::saga::events::{CommitFuture, StoreFuture};
+use rulesaga::repo::{Entity, Repository};
 use rulesaga::saga::read_model::SagaFilter;
+use rulesaga::saga::store::contract::FailingAppends;
+use rulesaga::saga::store::{EventLog, SagaIndex};
 use rulesaga::saga::{
-    Catalog, CommitError, Event, EventKind, EventStore, Faults, HandlerRegistry, OperatorAction,
-    RunError, Runner, Saga, SagaStatus, StoreError, TransactionalStore, fold, validate,
+    Catalog, Event, EventKind, FaultLayer, Faults, HandlerRegistry, Layer, OperatorAction,
+    RunError, Runner, Saga, SagaStatus, SagaStore, Start, fold, validate,
 };
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
@@ -36,9 +36,9 @@ impl TempDb {
         self.dir.join("test.db")
     }
     /// A fresh store seeded with `sagas/store.json`.
-    fn store(&self) -> Arc<SqliteStore> {
+    async fn store(&self) -> Arc<SqliteStore> {
         let store = SqliteStore::open(&self.path()).unwrap();
-        store.seed(&seed()).unwrap();
+        store.seed(&seed()).await.unwrap();
         Arc::new(store)
     }
 }
@@ -73,7 +73,19 @@ fn place_order(repos: Vec<String>) -> Saga {
 }
 
 fn runner(store: &Arc<SqliteStore>) -> Runner {
-    Runner::transactional(store.clone(), Arc::new(HandlerRegistry::with_builtins()))
+    runner_with(store.clone(), &[])
+}
+
+fn runner_with(store: Arc<dyn SagaStore>, layers: &[Arc<dyn Layer>]) -> Runner {
+    Runner::with_handlers(store, Arc::new(HandlerRegistry::with_builtins()), layers)
+}
+
+fn faults(f: Faults) -> Vec<Arc<dyn Layer>> {
+    vec![Arc::new(FaultLayer::new(f))]
+}
+
+async fn export(store: &SqliteStore) -> Json {
+    store.export().await.unwrap()
 }
 
 /// No step succeeded or was compensated twice; one final event, last; seqs 1..=n.
@@ -108,37 +120,36 @@ fn assert_clean_log(log: &[Event]) {
 #[tokio::test]
 async fn happy_path_commits_writes_with_events_and_projects_the_status() {
     let db = TempDb::new();
-    let store = db.store();
+    let store = db.store().await;
     let saga = place_order(store.repositories());
     let state = runner(&store).run(&saga, input("order_ok")).await.unwrap();
     assert_eq!(state.status, SagaStatus::Completed);
-    let repos = store.export().unwrap();
+    let repos = export(&store).await;
     assert_eq!(repos["orders"]["order-123"]["status"], json!("confirmed"));
     assert_eq!(repos["inventory"]["item1"]["qty"], json!(8));
     let log = store.load(state.saga_id).await.unwrap();
     assert_eq!(log.len(), 10);
     assert_clean_log(&log);
-    assert_eq!(fold(&log).status, SagaStatus::Completed);
-    let (summary, projected) = store.saga_status(state.saga_id).unwrap().unwrap();
-    assert_eq!(summary.status, SagaStatus::Completed);
-    assert_eq!(summary.last_seq, 10);
-    assert_eq!(projected.steps, state.steps);
+    assert_eq!(fold(&log).unwrap(), state);
+    let rows = store.list(&SagaFilter::default()).await.unwrap();
+    assert_eq!(rows[0].status, SagaStatus::Completed);
+    assert_eq!(rows[0].last_seq, 10);
     // the definition is pinned under its hash
-    let text = store.load_definition(&saga.definition_hash).await.unwrap();
-    assert_eq!(text.as_deref(), Some(saga.source.text.as_str()));
+    let text = store.pinned(saga.definition_hash()).await.unwrap().unwrap();
+    assert_eq!(text.text, saga.source().text);
 }
 
 #[tokio::test]
 async fn out_of_stock_is_compensated_and_the_order_cancelled() {
     let db = TempDb::new();
-    let store = db.store();
+    let store = db.store().await;
     let saga = place_order(store.repositories());
     let state = runner(&store)
         .run(&saga, input("order_out_of_stock"))
         .await
         .unwrap();
     assert_eq!(state.status, SagaStatus::Compensated);
-    let repos = store.export().unwrap();
+    let repos = export(&store).await;
     assert_eq!(repos["orders"]["order-456"]["status"], json!("cancelled"));
     assert_eq!(repos["inventory"]["item3"]["qty"], json!(0));
     let log = store.load(state.saga_id).await.unwrap();
@@ -146,33 +157,9 @@ async fn out_of_stock_is_compensated_and_the_order_cancelled() {
 }
 
 #[tokio::test]
-async fn appending_an_existing_or_skipped_seq_is_a_conflict() {
-    let db = TempDb::new();
-    let store = db.store();
-    let id = Uuid::new_v4();
-    let event = |seq| Event {
-        saga_id: id,
-        seq,
-        at: Utc::now(),
-        kind: EventKind::SagaCompleted,
-    };
-    store.append(&event(1)).await.unwrap();
-    assert!(matches!(
-        store.append(&event(1)).await,
-        Err(StoreError::Conflict { .. })
-    ));
-    assert!(matches!(
-        store.append(&event(3)).await,
-        Err(StoreError::Conflict { .. })
-    ));
-    store.append(&event(2)).await.unwrap();
-    assert_eq!(store.load(id).await.unwrap().len(), 2);
-}
-
-#[tokio::test]
 async fn a_failed_write_appends_nothing() {
     let db = TempDb::new();
-    let store = db.store();
+    let store = db.store().await;
     let saga = place_order(store.repositories());
     // the order exists already: `create_order`'s insert fails, and its writes and
     // outcome event are rolled back together
@@ -187,100 +174,28 @@ async fn a_failed_write_appends_nothing() {
             .any(|e| matches!(e.kind, EventKind::StepSucceeded { .. }))
     );
     assert_eq!(
-        store.export().unwrap()["orders"]["order-123"]["status"],
+        export(&store).await["orders"]["order-123"]["status"],
         json!("created")
     );
-}
-
-/// The SQLite store, failing every append from the `fail_at`-th on (1-based), like a
-/// full disk.
-struct FaultyStore {
-    inner: Arc<SqliteStore>,
-    fail_at: usize,
-    seen: AtomicUsize,
-}
-
-impl FaultyStore {
-    fn broken(&self) -> bool {
-        self.seen.fetch_add(1, Ordering::SeqCst) + 1 >= self.fail_at
-    }
-}
-
-impl EventStore for FaultyStore {
-    fn append<'a>(&'a self, event: &'a Event) -> StoreFuture<'a, ()> {
-        if self.broken() {
-            return Box::pin(async { Err(StoreError::Io("disk I/O error".into())) });
-        }
-        self.inner.append(event)
-    }
-    fn load(&self, id: Uuid) -> StoreFuture<'_, Vec<Event>> {
-        self.inner.load(id)
-    }
-    fn list(&self) -> StoreFuture<'_, Vec<Uuid>> {
-        self.inner.list()
-    }
-    fn save_definition<'a>(&'a self, hash: &'a str, text: &'a str) -> StoreFuture<'a, ()> {
-        self.inner.save_definition(hash, text)
-    }
-    fn load_definition<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<String>> {
-        self.inner.load_definition(hash)
-    }
-}
-
-impl TransactionalStore for FaultyStore {
-    fn append_with_writes<'a>(
-        &'a self,
-        event: &'a Event,
-        unit: &'a UnitOfWork,
-    ) -> CommitFuture<'a> {
-        if self.broken() {
-            return Box::pin(async {
-                Err(CommitError::Store(StoreError::Io("disk I/O error".into())))
-            });
-        }
-        self.inner.append_with_writes(event, unit)
-    }
-}
-
-impl Repository for FaultyStore {
-    fn repositories(&self) -> Vec<String> {
-        self.inner.repositories()
-    }
-    fn get(&self, repo: &str, id: &str) -> Result<Option<Entity>, RepoError> {
-        self.inner.get(repo, id)
-    }
-    fn find(
-        &self,
-        repo: &str,
-        keep: &mut dyn FnMut(&str, &Entity) -> Result<bool, String>,
-    ) -> Result<Vec<(String, Entity)>, FindError> {
-        self.inner.find(repo, keep)
-    }
-    fn commit(&self, unit: &UnitOfWork) -> Result<(), RepoError> {
-        self.inner.commit(unit)
-    }
 }
 
 #[tokio::test]
 async fn a_store_failure_at_any_append_stops_the_saga_and_resume_finishes_it() {
     for scenario in ["order_ok", "order_out_of_stock"] {
         let clean_db = TempDb::new();
-        let clean = clean_db.store();
+        let clean = clean_db.store().await;
         let saga = place_order(clean.repositories());
         let done = runner(&clean).run(&saga, input(scenario)).await.unwrap();
         let n_events = clean.load(done.saga_id).await.unwrap().len();
-        let expected = clean.export().unwrap();
+        let expected = export(&clean).await;
         for fail_at in 1..=n_events {
             let db = TempDb::new();
-            let store = db.store();
-            let faulty = Arc::new(FaultyStore {
-                inner: store.clone(),
-                fail_at,
-                seen: AtomicUsize::new(0),
-            });
-            let id = Uuid::new_v4();
-            let err = Runner::transactional(faulty, Arc::new(HandlerRegistry::with_builtins()))
-                .run_with_id(&saga, id, input(scenario))
+            let store = db.store().await;
+            let faulty = Arc::new(FailingAppends::new(store.clone(), fail_at - 1));
+            let start = Start::new(input(scenario));
+            let id = start.saga_id;
+            let err = runner_with(faulty, &[])
+                .start(&saga, start)
                 .await
                 .unwrap_err();
             assert!(matches!(err, RunError::Store(_)), "{err}");
@@ -292,7 +207,7 @@ async fn a_store_failure_at_any_append_stops_the_saga_and_resume_finishes_it() {
             }
             let state = runner(&store).resume(&saga, &log).await.unwrap();
             assert_eq!(state.status, done.status, "{scenario} at {fail_at}");
-            assert_eq!(store.export().unwrap(), expected, "{scenario} at {fail_at}");
+            assert_eq!(export(&store).await, expected, "{scenario} at {fail_at}");
             assert_clean_log(&store.load(id).await.unwrap());
         }
     }
@@ -301,20 +216,22 @@ async fn a_store_failure_at_any_append_stops_the_saga_and_resume_finishes_it() {
 #[tokio::test]
 async fn operators_retry_and_mark_compensated_with_reasons_in_the_log() {
     let db = TempDb::new();
-    let store = db.store();
+    let store = db.store().await;
     let saga = place_order(store.repositories());
     // `charge_payment` fails (bob cannot pay), and undoing `reserve_inventory` keeps failing
-    let mut faults = Faults::default();
-    faults
+    let mut injected = Faults::default();
+    injected
         .compensations
         .insert("reserve_inventory".into(), None);
-    let failed = runner(&store)
-        .with_faults(faults.clone())
+    let failed = runner_with(store.clone(), &faults(injected.clone()))
         .run(&saga, input("order_insufficient_funds"))
         .await
         .unwrap();
     assert_eq!(failed.status, SagaStatus::Failed);
-    assert_eq!(failed.failed_step.as_deref(), Some("reserve_inventory"));
+    assert_eq!(
+        failed.problem().map(|p| p.step.as_str()),
+        Some("reserve_inventory")
+    );
     let log = store.load(failed.saga_id).await.unwrap();
 
     // `skip` does not apply to a compensation that failed
@@ -328,8 +245,7 @@ async fn operators_retry_and_mark_compensated_with_reasons_in_the_log() {
     ));
 
     // retry with the fault still there: a fresh budget of attempts, failed again
-    let again = runner(&store)
-        .with_faults(faults)
+    let again = runner_with(store.clone(), &faults(injected))
         .operate(
             &saga,
             &log,
@@ -363,7 +279,7 @@ async fn operators_retry_and_mark_compensated_with_reasons_in_the_log() {
     let log = store.load(failed.saga_id).await.unwrap();
     assert!(log.iter().any(|e| matches!(&e.kind,
         EventKind::StepMarkedCompensated { reason, .. } if reason == "restocked by hand, ticket 42")));
-    let repos = store.export().unwrap();
+    let repos = export(&store).await;
     assert_eq!(repos["orders"]["order-789"]["status"], json!("cancelled"));
     // the reservation was not undone by the runner: the operator did it outside
     assert_eq!(repos["inventory"]["item2"]["qty"], json!(4));
@@ -379,7 +295,7 @@ async fn operators_retry_and_mark_compensated_with_reasons_in_the_log() {
 #[tokio::test]
 async fn operators_skip_a_step_after_the_pivot() {
     let db = TempDb::new();
-    let store = db.store();
+    let store = db.store().await;
     let text = "saga: ship\nsteps:\n  - name: pay\n    pivot: true\n    action: {insert: orders, id: '\"o1\"', values: {status: '\"paid\"'}}\n  - name: ship\n    retry: {max_attempts: unlimited}\n    action: {update: orders, id: '\"o1\"', expect: entity.status == \"missing\", values: {status: '\"shipped\"'}}\n  - name: close\n    retry: {max_attempts: unlimited}\n    action: {update: orders, id: '\"o1\"', values: {closed: true}}\n";
     let handlers = HandlerRegistry::with_builtins();
     let catalog = Catalog {
@@ -409,7 +325,7 @@ async fn operators_skip_a_step_after_the_pivot() {
         .unwrap();
     assert_eq!(done.status, SagaStatus::Completed);
     assert_eq!(
-        store.export().unwrap()["orders"]["o1"],
+        export(&store).await["orders"]["o1"],
         json!({"status": "paid", "closed": true})
     );
 }
@@ -417,42 +333,44 @@ async fn operators_skip_a_step_after_the_pivot() {
 #[tokio::test]
 async fn the_projection_is_rebuilt_from_the_log_and_filters_work() {
     let db = TempDb::new();
-    let store = db.store();
+    let store = db.store().await;
     let saga = place_order(store.repositories());
     let ok = runner(&store).run(&saga, input("order_ok")).await.unwrap();
     let out = runner(&store)
         .run(&saga, input("order_out_of_stock"))
         .await
         .unwrap();
-    let before = store.list_sagas(&SagaFilter::default()).unwrap();
+    let before = store.list(&SagaFilter::default()).await.unwrap();
     assert_eq!(before.len(), 2);
-    assert_eq!(store.rebuild_projection().unwrap(), 2);
-    assert_eq!(store.list_sagas(&SagaFilter::default()).unwrap(), before);
-    let only = |status| {
-        store
-            .list_sagas(&SagaFilter {
+    assert_eq!(store.rebuild_projection().await.unwrap(), 2);
+    assert_eq!(store.list(&SagaFilter::default()).await.unwrap(), before);
+    for (status, id) in [
+        (SagaStatus::Completed, ok.saga_id),
+        (SagaStatus::Compensated, out.saga_id),
+    ] {
+        let only = store
+            .list(&SagaFilter {
                 status: Some(status),
                 ..SagaFilter::default()
             })
-            .unwrap()
-            .into_iter()
-            .map(|s| s.saga_id)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(only(SagaStatus::Completed), [ok.saga_id]);
-    assert_eq!(only(SagaStatus::Compensated), [out.saga_id]);
+            .await
+            .unwrap();
+        assert_eq!(only.iter().map(|s| s.saga_id).collect::<Vec<_>>(), [id]);
+    }
     let later = store
-        .list_sagas(&SagaFilter {
+        .list(&SagaFilter {
             since: Some(Utc::now() + chrono::Duration::hours(1)),
             ..SagaFilter::default()
         })
+        .await
         .unwrap();
     assert!(later.is_empty());
     let by_name = store
-        .list_sagas(&SagaFilter {
+        .list(&SagaFilter {
             name: Some("other".into()),
             ..SagaFilter::default()
         })
+        .await
         .unwrap();
     assert!(by_name.is_empty());
     // a database whose projection table is gone gets it back on open
@@ -462,14 +380,14 @@ async fn the_projection_is_rebuilt_from_the_log_and_filters_work() {
         conn.execute_batch("DROP TABLE sagas").unwrap();
     }
     let store = SqliteStore::open(&db.path()).unwrap();
-    assert_eq!(store.list_sagas(&SagaFilter::default()).unwrap(), before);
-    assert_eq!(store.unfinished().unwrap(), Vec::<Uuid>::new());
+    assert_eq!(store.list(&SagaFilter::default()).await.unwrap(), before);
+    assert_eq!(store.unfinished().await.unwrap(), Vec::<Uuid>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_sagas_on_one_item_never_lose_an_update() {
     let db = TempDb::new();
-    let store = db.store();
+    let store = db.store().await;
     let saga = Arc::new(place_order(store.repositories()));
     let runner = runner(&store);
     let completed = Arc::new(Mutex::new(0u64));
@@ -490,7 +408,7 @@ async fn concurrent_sagas_on_one_item_never_lose_an_update() {
         t.await.unwrap();
     }
     let n = *completed.lock().unwrap();
-    let repos = store.export().unwrap();
+    let repos = export(&store).await;
     assert_eq!(repos["inventory"]["item1"]["qty"], json!(10 - n as i64));
     assert_eq!(
         repos["accounts"]["alice"]["balance"],

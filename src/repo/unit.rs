@@ -43,10 +43,12 @@ pub fn apply_unit(target: &mut dyn UnitTarget, unit: &UnitOfWork) -> Result<(), 
                 target.put(repo, id, entity)?;
             }
             Write::Update { repo, id, patch } => {
-                let mut entity = target.entity(repo, id)?.ok_or_else(|| RepoError::NotFound {
-                    repo: repo.clone(),
-                    id: id.clone(),
-                })?;
+                let mut entity = target
+                    .entity(repo, id)?
+                    .ok_or_else(|| RepoError::NotFound {
+                        repo: repo.clone(),
+                        id: id.clone(),
+                    })?;
                 for (k, v) in patch {
                     entity.insert(k.clone(), v.clone());
                 }

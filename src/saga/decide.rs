@@ -151,7 +151,12 @@ fn backward<'s>(state: &SagaState, saga: &'s Saga) -> Command<'s> {
 }
 
 /// When the attempt after `st`'s last failure is due.
-fn due(st: &StepState, policy: &RetryPolicy, state: &SagaState, phase: Phase) -> Option<DateTime<Utc>> {
+fn due(
+    st: &StepState,
+    policy: &RetryPolicy,
+    state: &SagaState,
+    phase: Phase,
+) -> Option<DateTime<Utc>> {
     let failure = st.last_failure?;
     let (number, counted) = match phase {
         Phase::Action => (st.attempts, st.counted_attempts()),
@@ -223,8 +228,8 @@ pub fn will_retry(
             st.map_or(0, |s| s.compensation_conflicts),
         ),
     };
-    let before_deadline = phase == Phase::Compensation
-        || state.deadline(saga.deadline).is_none_or(|d| now < d);
+    let before_deadline =
+        phase == Phase::Compensation || state.deadline(saga.deadline).is_none_or(|d| now < d);
     match class {
         ErrorClass::Permanent => false,
         ErrorClass::Conflict if conflicts < MAX_CONFLICTS => before_deadline,

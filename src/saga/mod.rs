@@ -35,7 +35,9 @@ pub mod store;
 pub mod validate;
 mod yaml;
 
-pub use actions::{ActionCall, ActionError, ErrorClass, Executor, FaultLayer, Faults, Layer, Phase};
+pub use actions::{
+    ActionCall, ActionError, ErrorClass, Executor, FaultLayer, Faults, Layer, Phase,
+};
 pub use events::{Event, EventKind};
 pub use handlers::{HandlerCall, HandlerError, HandlerRegistry};
 pub use model::Saga;

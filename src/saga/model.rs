@@ -106,7 +106,6 @@ impl Saga {
     }
 }
 
-
 /// One field of the input schema.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct InputField {

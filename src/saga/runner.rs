@@ -18,8 +18,7 @@ use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
 use super::actions::{
-    ActionCall, ActionError, Builtin, Dispatch, ErrorClass, Executor, Handlers, Layer, Phase,
-    stack,
+    ActionCall, ActionError, Builtin, Dispatch, ErrorClass, Executor, Handlers, Layer, Phase, stack,
 };
 use super::decide::{Attempt, Command, attempt_timeout, decide, will_retry};
 use super::events::{Event, EventKind, PinnedRules};
@@ -321,7 +320,13 @@ struct Run<'r> {
 }
 
 impl<'r> Run<'r> {
-    fn new(runner: &'r Runner, saga: &'r Saga, state: SagaState, saga_id: Uuid, lease: Lease) -> Run<'r> {
+    fn new(
+        runner: &'r Runner,
+        saga: &'r Saga,
+        state: SagaState,
+        saga_id: Uuid,
+        lease: Lease,
+    ) -> Run<'r> {
         Run {
             runner,
             saga,
@@ -417,10 +422,11 @@ impl<'r> Run<'r> {
                 biased;
                 out = &mut fut => return Ok(out),
                 () = tokio::time::sleep(every) => {
-                    match self.runner.store.renew(&self.lease, self.runner.lease_ttl).await {
-                        Err(e @ StoreError::Fenced { .. }) => return Err(e.into()),
-                        // a failed renewal is tried again; the next append tells for sure
-                        Ok(_) | Err(_) => {}
+                    // a renewal that failed otherwise is tried again; the next append tells
+                    if let Err(e @ StoreError::Fenced { .. }) =
+                        self.runner.store.renew(&self.lease, self.runner.lease_ttl).await
+                    {
+                        return Err(e.into());
                     }
                 }
             }
@@ -451,7 +457,15 @@ impl<'r> Run<'r> {
                 Ok(false) => return self.append(EventKind::StepSkipped { step: name }).await,
                 Err(e) => {
                     let error = format!("`when` failed: `{}`: {e}", when.text);
-                    return self.append(failed(a.phase, name, 0, &ActionError::permanent(error), false)).await;
+                    return self
+                        .append(failed(
+                            a.phase,
+                            name,
+                            0,
+                            &ActionError::permanent(error),
+                            false,
+                        ))
+                        .await;
                 }
             }
         }
@@ -460,7 +474,8 @@ impl<'r> Run<'r> {
                 "step `{name}` has no compensation to run"
             )));
         };
-        self.append(started(a.phase, name.clone(), a.number)).await?;
+        self.append(started(a.phase, name.clone(), a.number))
+            .await?;
         let now = Utc::now();
         let timeout = attempt_timeout(&self.state, self.saga, step, a.phase, now);
         let key = match a.phase {
@@ -545,7 +560,9 @@ impl<'r> Run<'r> {
             None => &self.state.input,
             Some(e) => {
                 let id = id_string(
-                    scope.eval(&e.id, &self.ctx).map_err(ActionError::permanent)?,
+                    scope
+                        .eval(&e.id, &self.ctx)
+                        .map_err(ActionError::permanent)?,
                     "`require` entity id",
                 )
                 .map_err(ActionError::permanent)?;
@@ -602,7 +619,13 @@ fn started(phase: Phase, step: String, attempt: u32) -> EventKind {
     }
 }
 
-fn failed(phase: Phase, step: String, attempt: u32, e: &ActionError, will_retry: bool) -> EventKind {
+fn failed(
+    phase: Phase,
+    step: String,
+    attempt: u32,
+    e: &ActionError,
+    will_retry: bool,
+) -> EventKind {
     let conflict = e.class == ErrorClass::Conflict;
     let retry_after_ms = e
         .retry_after

@@ -320,8 +320,10 @@ impl SagaService {
                 sources.push(Source::new(r.name.clone(), text.text));
             }
             Some(
-                RuleSet::compile(sources, &self.env)
-                    .map_err(|errors| ServiceError::Rules { saga_id: id, errors })?,
+                RuleSet::compile(sources, &self.env).map_err(|errors| ServiceError::Rules {
+                    saga_id: id,
+                    errors,
+                })?,
             )
         };
         let short = state.definition_hash.get(..12).unwrap_or_default();

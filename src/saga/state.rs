@@ -293,7 +293,11 @@ pub const SAGA_TRANSITIONS: &[(SagaPhase, &str, SagaTarget)] = {
         (Is(Running), "compensation_started", To(Compensating)),
         (Is(Running), "saga_completed", To(Completed)),
         (Is(Running), "saga_failed", To(Failed)),
-        (Is(Compensating), "step_compensation_started", To(Compensating)),
+        (
+            Is(Compensating),
+            "step_compensation_started",
+            To(Compensating),
+        ),
         (Is(Compensating), "step_compensated", To(Compensating)),
         (Is(Compensating), "compensation_failed", To(Compensating)),
         (Is(Compensating), "saga_compensated", To(Compensated)),
@@ -397,10 +401,7 @@ impl SagaState {
     }
 
     /// The saga status and step status after `event`, or why it is illegal.
-    fn target(
-        &self,
-        event: &Event,
-    ) -> Result<(SagaStatus, Option<StepStatus>), TransitionError> {
+    fn target(&self, event: &Event) -> Result<(SagaStatus, Option<StepStatus>), TransitionError> {
         let kind = &event.kind;
         let name = kind.type_name();
         let err = |reason: String| TransitionError {
@@ -639,8 +640,9 @@ impl SagaState {
                 if let Some(i) = step_idx {
                     let s = &mut self.steps[i];
                     if self.status == SagaStatus::Compensating {
-                        s.compensation_attempt_base =
-                            s.compensation_attempts.saturating_sub(s.compensation_conflicts);
+                        s.compensation_attempt_base = s
+                            .compensation_attempts
+                            .saturating_sub(s.compensation_conflicts);
                     } else {
                         s.attempt_base = s.attempts.saturating_sub(s.conflicts);
                     }

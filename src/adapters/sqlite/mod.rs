@@ -185,8 +185,8 @@ impl SqliteStore {
             };
             for id in &ids {
                 let events = load_events(conn, id)?;
-                let state = crate::saga::state::fold(&events)
-                    .map_err(|e| StoreError::Io(e.to_string()))?;
+                let state =
+                    crate::saga::state::fold(&events).map_err(|e| StoreError::Io(e.to_string()))?;
                 let at = events.last().map_or(state.started_at, |e| e.at);
                 upsert_summary(conn, &summary(&state, at))?;
             }
@@ -201,9 +201,7 @@ impl SqliteStore {
     fn ids(&self, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Uuid>, StoreError> {
         self.read(|conn| {
             let mut st = conn.prepare_cached(sql).map_err(io)?;
-            let rows = st
-                .query_map(args, |r| r.get::<_, String>(0))
-                .map_err(io)?;
+            let rows = st.query_map(args, |r| r.get::<_, String>(0)).map_err(io)?;
             let mut out = Vec::new();
             for row in rows {
                 out.push(Uuid::parse_str(&row.map_err(io)?).map_err(io)?);
@@ -451,8 +449,10 @@ impl Leases for SqliteStore {
     fn release<'a>(&'a self, held: &'a Lease) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let held_owned = held.clone();
-            self.lease_job(held.saga_id, move |cur| Ok(lease::release(cur, &held_owned)))
-                .await?;
+            self.lease_job(held.saga_id, move |cur| {
+                Ok(lease::release(cur, &held_owned))
+            })
+            .await?;
             Ok(())
         })
     }
@@ -556,7 +556,10 @@ impl SagaStore for SqliteStore {
                 let mut out = serde_json::Map::new();
                 for name in names {
                     let mut st = conn
-                        .prepare(&format!("SELECT id, body FROM {} ORDER BY id", table(&name)))
+                        .prepare(&format!(
+                            "SELECT id, body FROM {} ORDER BY id",
+                            table(&name)
+                        ))
                         .map_err(io)?;
                     let rows = st
                         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))

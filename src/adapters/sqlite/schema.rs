@@ -234,7 +234,9 @@ pub(super) const SUMMARY_COLUMNS: &str =
     "saga_id, name, key, status, started_at, updated_at, last_seq, failed_step, reason";
 
 /// A read-model row, from the columns of [`SUMMARY_COLUMNS`].
-pub(super) fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<SagaSummary, StoreError>> {
+pub(super) fn summary_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<SagaSummary, StoreError>> {
     let id: String = r.get(0)?;
     let name: String = r.get(1)?;
     let key: Option<String> = r.get(2)?;

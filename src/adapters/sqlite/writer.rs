@@ -15,9 +15,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
-use super::schema::{
-    Tables, io, parse_time, time_text, upsert_summary, write_lease,
-};
+use super::schema::{Tables, io, parse_time, time_text, upsert_summary, write_lease};
 use crate::repo::{RepoError, UnitOfWork, apply_unit};
 use crate::saga::events::{Event, encode};
 use crate::saga::read_model::ProjectionUpdate;
@@ -210,9 +208,12 @@ fn savepoint(
     }
 }
 
+/// A saga's position and lease columns, as read.
+type PositionRow = (Option<i64>, Option<String>, Option<i64>, Option<String>);
+
 /// The saga's last sequence number and lease, in one read.
 fn position(conn: &Connection, saga_id: &str) -> Result<(u64, Option<Lease>), StoreError> {
-    let row: Option<(Option<i64>, Option<String>, Option<i64>, Option<String>)> = conn
+    let row: Option<PositionRow> = conn
         .prepare_cached(
             "SELECT s.last_seq, l.owner, l.epoch, l.expires_at
              FROM (SELECT ?1 AS id) q
@@ -314,11 +315,13 @@ fn append(conn: &Connection, c: &OwnedCommit) -> Result<(), CommitError> {
             updated_at,
             ..
         }) => {
-            conn.prepare_cached("UPDATE sagas SET updated_at = ?2, last_seq = ?3 WHERE saga_id = ?1")
-                .and_then(|mut st| {
-                    st.execute(params![id_text, time_text(updated_at), *last_seq as i64])
-                })
-                .map_err(io)?;
+            conn.prepare_cached(
+                "UPDATE sagas SET updated_at = ?2, last_seq = ?3 WHERE saga_id = ?1",
+            )
+            .and_then(|mut st| {
+                st.execute(params![id_text, time_text(updated_at), *last_seq as i64])
+            })
+            .map_err(io)?;
         }
         None => {}
     }

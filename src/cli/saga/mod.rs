@@ -220,7 +220,11 @@ const EXIT_STORE: u8 = 3;
 const EXIT_HELD: u8 = 4;
 
 /// Run a saga subcommand.
-pub(crate) fn run(cmd: SagaCommand, handlers: HandlerRegistry, error_format: ErrorFormat) -> ExitCode {
+pub(crate) fn run(
+    cmd: SagaCommand,
+    handlers: HandlerRegistry,
+    error_format: ErrorFormat,
+) -> ExitCode {
     let json = |o: Option<OutputFormat>| o == Some(OutputFormat::Json);
     let ctx = Ctx {
         handlers,
@@ -257,7 +261,13 @@ pub(crate) fn run(cmd: SagaCommand, handlers: HandlerRegistry, error_format: Err
             reason,
             db,
             lease,
-        } => ops::cmd_operate(&ctx, &id, &db, &lease, OperatorAction::Skip { step, reason }),
+        } => ops::cmd_operate(
+            &ctx,
+            &id,
+            &db,
+            &lease,
+            OperatorAction::Skip { step, reason },
+        ),
         SagaCommand::MarkCompensated {
             id,
             step,
@@ -273,9 +283,7 @@ pub(crate) fn run(cmd: SagaCommand, handlers: HandlerRegistry, error_format: Err
         ),
         SagaCommand::List(args) => query::cmd_list(&ctx, &args),
         SagaCommand::Status { id, db, output } => query::cmd_status(&ctx, &id, &db, json(output)),
-        SagaCommand::History { id, db, output } => {
-            query::cmd_history(&ctx, &id, &db, json(output))
-        }
+        SagaCommand::History { id, db, output } => query::cmd_history(&ctx, &id, &db, json(output)),
         SagaCommand::Seed { file, db } => ops::cmd_seed(&ctx, &file, &db),
         SagaCommand::Export { db } => ops::cmd_export(&ctx, &db),
         SagaCommand::RebuildProjection { db } => ops::cmd_rebuild(&ctx, &db),
@@ -375,13 +383,15 @@ impl Ctx {
         if rules.is_empty() {
             return Ok(None);
         }
-        RuleSet::load(rules, &Env::default()).map(Some).map_err(|e| {
-            self.print_rule_errors(&e);
-            match e {
-                RuleErrors::Io { .. } => ExitCode::from(2),
-                RuleErrors::Invalid(_) => ExitCode::from(1),
-            }
-        })
+        RuleSet::load(rules, &Env::default())
+            .map(Some)
+            .map_err(|e| {
+                self.print_rule_errors(&e);
+                match e {
+                    RuleErrors::Io { .. } => ExitCode::from(2),
+                    RuleErrors::Invalid(_) => ExitCode::from(1),
+                }
+            })
     }
 
     /// The catalog for checking a saga file by itself: this program's handlers plus

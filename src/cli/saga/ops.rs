@@ -80,8 +80,7 @@ pub(super) fn cmd_resume(
             let (saga, log) = rt.block_on(service.pinned(id)).map_err(fail)?;
             outln!(
                 "{}",
-                serde_json::to_string_pretty(&result_json(&saga, &state, &log))
-                    .unwrap_or_default()
+                serde_json::to_string_pretty(&result_json(&saga, &state, &log)).unwrap_or_default()
             );
         } else if before.last().map(|e| e.seq) == Some(state.last_seq) {
             outln!("saga {id} is {}: nothing to do", state.status.name());
@@ -95,7 +94,12 @@ pub(super) fn cmd_resume(
 }
 
 /// `saga recover`: resume every saga left running or compensating.
-pub(super) fn cmd_recover(ctx: &Ctx, db: &DbArgs, lease: &LeaseArgs, concurrency: usize) -> ExitCode {
+pub(super) fn cmd_recover(
+    ctx: &Ctx,
+    db: &DbArgs,
+    lease: &LeaseArgs,
+    concurrency: usize,
+) -> ExitCode {
     let run = || -> Result<ExitCode, ExitCode> {
         let service = attach(leased(ctx, db, lease)?, true);
         let rt = runtime(concurrency)?;
@@ -206,9 +210,7 @@ pub(super) fn cmd_export(ctx: &Ctx, db: &DbArgs) -> ExitCode {
     let run = || -> Result<ExitCode, ExitCode> {
         let service = ctx.service(db, false)?;
         let rt = runtime(1)?;
-        let json = rt
-            .block_on(service.store().export())
-            .map_err(usage_error)?;
+        let json = rt.block_on(service.store().export()).map_err(usage_error)?;
         outln!(
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()

@@ -235,10 +235,7 @@ fn cmd_run_inner(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, ExitCode> {
         if let Some(o) = out.as_object_mut() {
             o.insert("existing".into(), Json::Bool(existing));
         }
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&out).unwrap_or_default()
-        );
+        outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     }
     // Do not wait for blocking handlers abandoned by a timeout.
     rt.shutdown_background();
@@ -296,7 +293,11 @@ fn run_many(
                 } else {
                     state.status.name()
                 };
-                (state.saga_id, status, state.problem().map(|p| p.reason.clone()))
+                (
+                    state.saga_id,
+                    status,
+                    state.problem().map(|p| p.reason.clone()),
+                )
             }
             Err(ServiceError::Run(RunError::Input(p))) => (*id, "rejected", Some(p.join("; "))),
             Err(ServiceError::Run(RunError::Store(e)) | ServiceError::Store(e)) => {
@@ -327,9 +328,9 @@ fn run_many(
             db.db
         );
         ExitCode::from(super::EXIT_STORE)
-    } else if results.iter().all(|(_, _, r)| {
-        matches!(r, Ok(Started { state, .. }) if state.status == SagaStatus::Completed)
-    }) {
+    } else if results.iter().all(
+        |(_, _, r)| matches!(r, Ok(Started { state, .. }) if state.status == SagaStatus::Completed),
+    ) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -22,7 +22,8 @@ impl Faults {
             Phase::Action => &self.actions,
             Phase::Compensation => &self.compensations,
         };
-        map.get(step).is_some_and(|t| t.is_none_or(|t| attempt <= t))
+        map.get(step)
+            .is_some_and(|t| t.is_none_or(|t| attempt <= t))
     }
 
     /// True when nothing is injected.

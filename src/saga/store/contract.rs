@@ -204,7 +204,10 @@ async fn events_round_trip(store: &dyn SagaStore) {
 }
 
 async fn writes_commit_with_their_event_or_not_at_all(store: &dyn SagaStore) {
-    store.seed(&json!({"items": {"i1": {"qty": 5}}})).await.unwrap();
+    store
+        .seed(&json!({"items": {"i1": {"qty": 5}}}))
+        .await
+        .unwrap();
     let mut log = Log::new(Uuid::now_v7());
     log.append(store, started("s", None), None, no_lease())
         .await
@@ -360,7 +363,14 @@ async fn read_model_follows_the_log(store: &dyn SagaStore) {
     assert_eq!(running[0].saga_id, open.id);
     let named = store.list(&filter(None, Some("pay"), None)).await.unwrap();
     assert_eq!(named.len(), 1);
-    assert_eq!(store.list(&filter(None, None, Some(1))).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .list(&filter(None, None, Some(1)))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let since = SagaFilter {
         since: Some(row(open.id).started_at),
         ..SagaFilter::default()
@@ -434,7 +444,9 @@ async fn leases_fence_other_owners(store: &dyn SagaStore) {
     }
     // the first append takes epoch 1
     let op = held(&first, ttl);
-    log.append(store, started("s", None), None, op).await.unwrap();
+    log.append(store, started("s", None), None, op)
+        .await
+        .unwrap();
     let stored = store.holder(log.id).await.unwrap().unwrap();
     assert_eq!((stored.owner.as_str(), stored.epoch), ("a", 1));
     // nobody else may append or take it while it is live
@@ -466,7 +478,9 @@ async fn leases_fence_other_owners(store: &dyn SagaStore) {
     ));
     // the new owner appends, and releases with its final event
     let op = held(&taken, ttl);
-    log.append(store, step_started("a", 1), None, op).await.unwrap();
+    log.append(store, step_started("a", 1), None, op)
+        .await
+        .unwrap();
     let op = held(&taken, ttl);
     log.append(
         store,

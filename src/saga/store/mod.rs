@@ -91,7 +91,8 @@ fn held_by(holder: &Option<Lease>) -> String {
             "`{}` holds its lease (epoch {}) until {}",
             l.owner,
             l.epoch,
-            l.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            l.expires_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         ),
         None => "its lease is gone".to_string(),
     }
@@ -148,8 +149,7 @@ pub fn check_sequence(last_seq: u64, events: &[Event]) -> Result<(), StoreError>
     let Some(first) = events.first() else {
         return Ok(());
     };
-    let mut next = last_seq + 1;
-    for e in events {
+    for (next, e) in (last_seq + 1..).zip(events) {
         if e.saga_id != first.saga_id || e.seq != next {
             return Err(StoreError::Conflict {
                 saga_id: e.saga_id,
@@ -157,7 +157,6 @@ pub fn check_sequence(last_seq: u64, events: &[Event]) -> Result<(), StoreError>
                 found: next,
             });
         }
-        next += 1;
     }
     Ok(())
 }
@@ -202,8 +201,12 @@ pub trait SagaIndex: Send + Sync {
 pub trait Leases: Send + Sync {
     /// Take the saga's lease for `owner`: refused ([`StoreError::Fenced`]) while
     /// another owner holds a live one; otherwise the epoch goes up by one.
-    fn acquire<'a>(&'a self, saga_id: Uuid, owner: &'a str, ttl: Duration)
-    -> StoreFuture<'a, Lease>;
+    fn acquire<'a>(
+        &'a self,
+        saga_id: Uuid,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Lease>;
     /// Extend a held lease; [`StoreError::Fenced`] when it was taken over.
     fn renew<'a>(&'a self, lease: &'a Lease, ttl: Duration) -> StoreFuture<'a, Lease>;
     /// Give a held lease up (no-op when it was taken over).
@@ -223,9 +226,12 @@ pub trait SagaStore: EventLog + SagaIndex + Leases + Repository {
     fn export(&self) -> StoreFuture<'_, Json>;
 }
 
+/// One repository to seed: its name and its entities by id.
+pub type SeedTable = (String, Vec<(String, Json)>);
+
 /// The repositories of a JSON store (`{"repo": {"id": {...}}}`), checked: names,
 /// objects of objects.
-pub fn seed_tables(repos: &Json) -> Result<Vec<(String, Vec<(String, Json)>)>, StoreError> {
+pub fn seed_tables(repos: &Json) -> Result<Vec<SeedTable>, StoreError> {
     let Json::Object(repos) = repos else {
         return Err(StoreError::Io(
             "a store must be a JSON object of repositories".into(),
