@@ -166,11 +166,7 @@ fn expression_errors_point_into_the_expression() {
             )
         })
         .collect();
-    // the bad step reference and the syntax error are both reported; the syntax
-    // error points at the place in the expression, not at its start
-    assert_eq!(
-        summary,
-        [("S014".to_string(), 7, 11), ("S013".to_string(), 7, 28)],
-        "{diags:#?}"
-    );
+    // the syntax error points at its place in the expression, not at its start; an
+    // expression that does not parse has no names to check, so `totl` waits for the fix
+    assert_eq!(summary, [("S013".to_string(), 7, 28)], "{diags:#?}");
 }

@@ -16,6 +16,9 @@ pub(crate) fn eval_context() -> Context {
     }
 }
 
+/// The names of what saga expressions read, whether or not a position may read them.
+pub(crate) const ROOTS: [&str; 4] = ["input", "steps", "entity", "result"];
+
 /// Names an expression can read.
 #[derive(Clone, Copy)]
 pub(crate) struct Scope<'a> {
@@ -37,7 +40,9 @@ impl Record for Scope<'_> {
     }
 }
 
-/// An entity's own fields, then the scope's names (`find ... where:`).
+/// What a `find ... where:` reads: the scope's roots (`input`, `steps`), and the
+/// entity's own fields by every other name. Which one a name reads depends on the name
+/// alone, never on the entity, so validation checks `input.x` and `steps.x` there too.
 pub(crate) struct EntityScope<'a> {
     pub entity: &'a Map<String, Json>,
     pub outer: Scope<'a>,
@@ -45,10 +50,10 @@ pub(crate) struct EntityScope<'a> {
 
 impl Record for EntityScope<'_> {
     fn field(&self, field: FieldRef<'_>) -> Option<Value<'_>> {
-        match self.entity.get(field.name) {
-            Some(v) => Some(json_value(v)),
-            None => self.outer.field(field),
+        if ROOTS.contains(&field.name) {
+            return self.outer.field(field);
         }
+        self.entity.get(field.name).map(json_value)
     }
     fn to_json(&self) -> Option<Json> {
         Some(Json::Object(self.entity.clone()))
@@ -125,5 +130,36 @@ pub(crate) fn id_string(v: Option<Json>, what: &str) -> Result<String, String> {
             "{what} must be a string or an integer, found `{other}`"
         )),
         None => Err(format!("{what} is missing")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn where_reads_the_roots_by_name_and_the_entity_by_every_other_name() {
+        let input = serde_json::json!({"min": 5});
+        let steps = Map::new();
+        let entity = serde_json::json!({"input": "shadow?", "total": 7});
+        let scope = EntityScope {
+            entity: entity.as_object().unwrap(),
+            outer: Scope {
+                input: &input,
+                steps: &steps,
+                entity: None,
+                result: None,
+            },
+        };
+        let read = |name| {
+            scope
+                .field(FieldRef { name, slot: None })
+                .map(|v| v.to_json())
+        };
+        // the entity's own `input` field never hides the saga's input
+        assert_eq!(read("input"), Some(input.clone()));
+        assert_eq!(read("total"), Some(serde_json::json!(7)));
+        assert_eq!(read("min"), None);
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_saphyr::{Location, Spanned};
 
-use super::{ROOTS_ENTITY, Scope, Validator, list_names};
+use super::{Scope, Validator, list_names};
 use crate::diag::did_you_mean;
 use crate::saga::file::{ActionFile, Template};
 use crate::saga::model::{Action, Filter, ValueExpr};
@@ -12,7 +12,7 @@ impl Validator<'_> {
         &mut self,
         a: &Spanned<ActionFile>,
         path: &str,
-        scope: Scope<'_>,
+        scope: Scope,
     ) -> Option<Action> {
         let f = &a.value;
         let verbs: Vec<(&str, Option<&Spanned<String>>)> = vec![
@@ -122,7 +122,7 @@ impl Validator<'_> {
             }
         }
         let entity_scope = Scope {
-            roots: ROOTS_ENTITY,
+            entity: true,
             ..scope
         };
         let id = match &f.id {
@@ -220,12 +220,12 @@ impl Validator<'_> {
                         None
                     }
                     (Some(w), None) => {
-                        // `where` reads each entity's own fields: no root check.
-                        let any_scope = Scope {
-                            roots: &[],
+                        // `where` reads each entity's own fields, and the saga's roots.
+                        let where_scope = Scope {
+                            entity_fields: true,
                             ..scope
                         };
-                        self.expr(w, &format!("{path}.where"), any_scope)
+                        self.expr(w, &format!("{path}.where"), where_scope)
                             .map(Filter::Where)
                     }
                     (None, Some(r)) => self.rule(r, &format!("{path}.rule")).map(Filter::Rule),

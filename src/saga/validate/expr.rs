@@ -1,203 +1,208 @@
-//! Validating expressions and values: names, step references, literals, compilation.
+//! Validating expressions and values: parse, then compile through the rules checker
+//! against the schema of what the position may read (`reads.rs`); the checker's reports
+//! become saga diagnostics that point into the YAML (`offsets.rs`).
+
+use std::sync::Arc;
 
 use serde_saphyr::{Location, Spanned};
 
-use super::{
-    INPUT_REF, KEYWORDS, MAX_EXPR_BYTES, STEP_REF, Scope, Validator, is_path, list_names,
-    parse_path, quoted, string_literal,
-};
-use crate::diag::{Source, Span, did_you_mean};
-use crate::rules::Program;
+use super::offsets::Offsets;
+use super::reads::{Read, Scope, entity_fields, read_at, reads};
+use super::{MAX_EXPR_BYTES, Validator, list_names, quoted};
+use crate::diag::{Diagnostic, Severity, Source, did_you_mean};
+use crate::rules::ast::{self, ExprKind, Literal};
+use crate::rules::{Program, parse_expr};
 use crate::saga::file::Template;
-use crate::saga::model::{Compiled, Expr, ValueExpr};
+use crate::saga::model::{Compiled, Expr, Path, PathSegment, ValueExpr};
+
+/// An expression that parsed.
+struct Parsed {
+    source: Arc<Source>,
+    tree: ast::Expr,
+}
 
 impl Validator<'_> {
-    /// Check `steps.NAME[.OUTPUT]` references in an expression text.
-    pub(super) fn step_refs(
-        &mut self,
-        text: &str,
-        loc: &Location,
-        path: &str,
-        scope: Scope<'_>,
-    ) -> bool {
-        let mut ok = true;
-        if let (Some(fields), Some(re)) = (self.input_fields.clone(), INPUT_REF.as_ref()) {
-            let unknown: Vec<String> = re
-                .captures_iter(text)
-                .filter_map(|c| c.get(1).map(|m| m.as_str().to_string()))
-                .filter(|f| !fields.contains(f))
-                .collect();
-            for field in unknown {
-                let help = did_you_mean(&field, fields.iter().map(String::as_str))
-                    .or_else(|| Some(format!("the input declares {}", list_names(&fields))));
-                self.error_help(
-                    "S014",
-                    loc,
-                    path,
-                    format!("the input has no field `{field}`"),
-                    help,
-                );
-                ok = false;
-            }
-        }
-        let Some(re) = STEP_REF.as_ref() else {
-            return ok;
-        };
-        let refs: Vec<(String, Option<String>)> = re
-            .captures_iter(text)
-            .filter_map(|c| {
-                Some((
-                    c.get(1)?.as_str().to_string(),
-                    c.get(2).map(|m| m.as_str().to_string()),
-                ))
-            })
-            .collect();
-        for (name, output) in refs {
-            match self.step_names.get(&name).copied() {
-                None => {
-                    let help = did_you_mean(&name, self.step_names.keys().map(String::as_str));
-                    self.error_help("S014", loc, path, format!("unknown step `{name}`"), help);
-                    ok = false;
-                }
-                Some(j) if j > scope.step_idx || (j == scope.step_idx && !scope.own_output) => {
-                    let msg = if j == scope.step_idx {
-                        format!("step `{name}` cannot read its own output here")
-                    } else {
-                        format!("step `{name}` runs later, so its output is not available here")
-                    };
-                    let help = (j == scope.step_idx && scope.roots.contains(&"result"))
-                        .then(|| "in `outputs`, the action's result is `result`".to_string());
-                    self.error_help("S014", loc, path, msg, help);
-                    ok = false;
-                }
-                Some(j) => {
-                    if let (Some(out), Some(Some(declared))) = (&output, self.step_outputs.get(j))
-                        && !declared.iter().any(|d| d == out)
-                    {
-                        let help = did_you_mean(out, declared.iter().map(String::as_str))
-                            .or_else(|| Some(format!("its outputs are {}", list_names(declared))));
-                        let declared_msg = format!("step `{name}` has no output `{out}`");
-                        self.error_help("S014", loc, path, declared_msg, help);
-                        ok = false;
-                    }
-                }
-            }
-        }
-        ok
-    }
-
-    /// Compile a condition or value expression.
-    pub(super) fn expr(
-        &mut self,
-        s: &Spanned<String>,
-        path: &str,
-        scope: Scope<'_>,
-    ) -> Option<Expr> {
-        let text = s.value.as_str();
-        if text.len() > MAX_EXPR_BYTES {
-            self.error(
-                "S017",
-                &s.referenced,
-                path,
-                format!("expression is longer than {MAX_EXPR_BYTES} bytes"),
-            );
-            return None;
-        }
+    /// Parse one expression; an empty one and syntax errors are reported.
+    fn parse(&mut self, text: &str, loc: &Location, path: &str) -> Option<Parsed> {
         if text.trim().is_empty() {
-            self.error("S013", &s.referenced, path, "empty expression".into());
+            self.error("S013", loc, path, "empty expression".into());
             return None;
         }
-        // A bare name that is not a root is almost always a literal string by mistake.
-        if !scope.roots.is_empty()
-            && is_path(text)
-            && !self.path_root_ok(text, &s.referenced, path, scope)
-        {
-            return None;
-        }
-        // keep going after a bad reference, so a syntax error is reported too
-        let refs_ok = self.step_refs(text, &s.referenced, path, scope);
-        if is_path(text) && !KEYWORDS.contains(&text) {
-            if !refs_ok {
-                return None;
-            }
-            return Some(Expr {
-                text: text.to_string(),
-                compiled: Compiled::Path(parse_path(text)),
-            });
-        }
-        let (line, col) = self.source.line_col(self.span(&s.referenced).start);
+        let (line, col) = self.source.line_col(self.span(loc).start);
         let name = format!("{}:{line}:{col} ({path})", self.source.name);
-        match Program::compile(Source::new(name, text), &self.catalog.env) {
-            Ok(program) if refs_ok => Some(Expr {
-                text: text.to_string(),
-                compiled: Compiled::Program(program),
-            }),
-            Ok(_) => None,
+        let source = Source::new(name, text);
+        match parse_expr(&source) {
+            Ok(tree) => Some(Parsed { source, tree }),
             Err(diags) => {
-                // point into the expression when the YAML scalar holds it verbatim
-                let base = self.span(&s.referenced);
-                let yaml = self.source.text.get(base.start as usize..).unwrap_or("");
-                let offset = if yaml.starts_with(text) {
-                    Some(base.start)
-                } else if (yaml.starts_with('\'') || yaml.starts_with('"'))
-                    && yaml.get(1..).is_some_and(|rest| rest.starts_with(text))
-                {
-                    Some(base.start + 1)
-                } else {
-                    None
-                };
-                for d in diags
-                    .items
-                    .iter()
-                    .filter(|d| d.severity == crate::diag::Severity::Error)
-                {
-                    let help = d.help.clone();
-                    let diag = self.error(
-                        "S013",
-                        &s.referenced,
-                        path,
-                        format!("invalid expression: {}", d.message),
-                    );
-                    diag.help = help;
-                    if let Some(at) = offset {
-                        diag.span = Span {
-                            start: at + d.span.start,
-                            end: at + d.span.end,
-                        };
-                    }
-                }
+                let items = (diags.items.iter())
+                    .filter(|d| d.severity == Severity::Error)
+                    .map(invalid)
+                    .collect();
+                self.report(items, loc, path, text);
                 None
             }
         }
     }
 
-    pub(super) fn path_root_ok(
+    /// Compile a parsed expression against the schema of what `scope` may read: a plain
+    /// path from a root runs as a path, anything else as a program.
+    fn compile(
         &mut self,
-        text: &str,
+        parsed: Parsed,
         loc: &Location,
         path: &str,
-        scope: Scope<'_>,
-    ) -> bool {
-        let root = text.split(['.', '[']).next().unwrap_or("");
-        if KEYWORDS.contains(&root) && !text.contains(['.', '[']) || scope.roots.contains(&root) {
-            return true;
+        scope: Scope,
+    ) -> Option<Compiled> {
+        let text = parsed.source.text.as_str();
+        if text.len() > MAX_EXPR_BYTES {
+            let msg = format!("expression is longer than {MAX_EXPR_BYTES} bytes");
+            self.error("S017", loc, path, msg);
+            return None;
         }
-        let help = did_you_mean(root, scope.roots.iter().copied()).or_else(|| {
-            if text.contains(['.', '[']) {
-                Some(format!("expressions here read {}", quoted(scope.roots)))
-            } else {
-                Some(format!("for the literal string, write '\"{text}\"'"))
+        let found = reads(&parsed.tree);
+        let extra = if scope.entity_fields {
+            entity_fields(&found)
+        } else {
+            Vec::new()
+        };
+        let env = self
+            .catalog
+            .env
+            .clone()
+            .with_schema(self.schema(scope, extra));
+        match Program::compile(parsed.source.clone(), &env) {
+            Ok(program) => Some(match plain_path(&parsed.tree, text, scope) {
+                Some(p) => Compiled::Path(p),
+                None => Compiled::Program(program),
+            }),
+            Err(diags) => {
+                let items = diags
+                    .items
+                    .iter()
+                    .filter(|d| d.severity == Severity::Error)
+                    .map(|d| self.in_saga_terms(d, &found, &parsed.tree, scope))
+                    .collect();
+                self.report(items, loc, path, text);
+                None
             }
-        });
-        self.error_help("S013", loc, path, format!("unknown name `{root}`"), help);
-        false
+        }
     }
 
+    /// Record diagnostics whose spans are in the expression: point them into the file
+    /// when the expression's bytes can be found there, else at the whole value.
+    fn report(&mut self, items: Vec<Diagnostic>, loc: &Location, path: &str, text: &str) {
+        let base = self.span(loc);
+        let offsets = Offsets::new(&self.source.text, base.start as usize, text);
+        for d in items {
+            let span = offsets.as_ref().map_or(base, |o| o.span(d.span));
+            self.diags.push(Diagnostic {
+                span,
+                label: Some(path.to_string()),
+                ..d
+            });
+        }
+    }
+
+    /// A rules diagnostic as the saga author should read it: an unknown name (E101) at
+    /// a path the expression reads is said in terms of inputs, steps and outputs.
+    fn in_saga_terms(
+        &self,
+        d: &Diagnostic,
+        found: &[Read<'_>],
+        tree: &ast::Expr,
+        scope: Scope,
+    ) -> Diagnostic {
+        let said = match read_at(found, d.span) {
+            Some((read, None)) if d.code == "E101" => {
+                Some(("S013", unknown_root(read, tree, scope)))
+            }
+            Some((read, Some(i))) if d.code == "E101" => self
+                .unknown_below(read, i, scope)
+                .map(|said| ("S014", said)),
+            _ => None,
+        };
+        match said {
+            Some((code, (message, help))) => {
+                Diagnostic::error(code, d.span, message).with_help_opt(help)
+            }
+            None => invalid(d),
+        }
+    }
+
+    /// `rest[i]` of a read is not there: an input field, a step, or a step's output.
+    fn unknown_below(
+        &self,
+        read: &Read<'_>,
+        i: usize,
+        scope: Scope,
+    ) -> Option<(String, Option<String>)> {
+        let field = |k: usize| match read.rest.get(k) {
+            Some(ast::PathSegment::Field(id)) => Some(id.name.as_str()),
+            _ => None,
+        };
+        match (read.head.name.as_str(), i) {
+            ("input", 0) => {
+                let name = field(0)?;
+                let declared: Vec<String> = (self.input.as_ref()?.fields.iter())
+                    .map(|f| f.name.clone())
+                    .collect();
+                let help = did_you_mean(name, declared.iter().map(String::as_str))
+                    .or_else(|| Some(format!("the input declares {}", list_names(&declared))));
+                Some((format!("the input has no field `{name}`"), help))
+            }
+            ("steps", 0) => {
+                let name = field(0)?;
+                Some(match self.step_names.get(name).copied() {
+                    None => {
+                        let help = did_you_mean(name, self.step_names.keys().map(String::as_str));
+                        (format!("unknown step `{name}`"), help)
+                    }
+                    Some(j) if j == scope.step_idx => {
+                        let help = scope
+                            .result
+                            .then(|| "in `outputs`, the action's result is `result`".to_string());
+                        (
+                            format!("step `{name}` cannot read its own output here"),
+                            help,
+                        )
+                    }
+                    Some(j) if j > scope.step_idx => {
+                        let msg = format!(
+                            "step `{name}` runs later, so its output is not available here"
+                        );
+                        (msg, None)
+                    }
+                    Some(_) => return None,
+                })
+            }
+            ("steps", 1) => {
+                let (step, out) = (field(0)?, field(1)?);
+                let j = *self.step_names.get(step)?;
+                let declared = self.step_outputs.get(j)?.as_ref()?;
+                let help = did_you_mean(out, declared.iter().map(String::as_str))
+                    .or_else(|| Some(format!("its outputs are {}", list_names(declared))));
+                Some((format!("step `{step}` has no output `{out}`"), help))
+            }
+            _ => None,
+        }
+    }
+
+    /// Compile a condition (`when`, `expect`, `where`).
+    pub(super) fn expr(&mut self, s: &Spanned<String>, path: &str, scope: Scope) -> Option<Expr> {
+        let parsed = self.parse(&s.value, &s.referenced, path)?;
+        Some(Expr {
+            text: s.value.clone(),
+            compiled: self.compile(parsed, &s.referenced, path, scope)?,
+        })
+    }
+
+    /// Compile a value: a literal, a literal string (`'"pending"'`), a path, an expression,
+    /// or a list or map of them.
     pub(super) fn template(
         &mut self,
         t: &Spanned<Template>,
         path: &str,
-        scope: Scope<'_>,
+        scope: Scope,
     ) -> Option<ValueExpr> {
         use serde_json::Value as Json;
         match &t.value {
@@ -208,25 +213,20 @@ impl Validator<'_> {
                 serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
             )),
             Template::Expr(text) => {
-                if let Some(lit) = string_literal(text) {
-                    return Some(ValueExpr::Const(Json::String(lit)));
+                let parsed = self.parse(text, &t.referenced, path)?;
+                if let ExprKind::Literal {
+                    value: Literal::String(s),
+                } = &parsed.tree.kind
+                {
+                    return Some(ValueExpr::Const(Json::String(s.clone())));
                 }
-                if is_path(text) && !KEYWORDS.contains(&text.as_str()) {
-                    if text.len() > MAX_EXPR_BYTES {
-                        self.error(
-                            "S017",
-                            &t.referenced,
-                            path,
-                            format!("expression is longer than {MAX_EXPR_BYTES} bytes"),
-                        );
-                        return None;
-                    }
-                    let ok_root = self.path_root_ok(text, &t.referenced, path, scope);
-                    let ok_refs = self.step_refs(text, &t.referenced, path, scope);
-                    return (ok_root && ok_refs).then(|| ValueExpr::Path(parse_path(text)));
-                }
-                let spanned = Spanned::new(text.clone(), t.referenced, t.defined);
-                self.expr(&spanned, path, scope).map(ValueExpr::Expr)
+                Some(match self.compile(parsed, &t.referenced, path, scope)? {
+                    Compiled::Path(p) => ValueExpr::Path(p),
+                    program => ValueExpr::Expr(Expr {
+                        text: text.clone(),
+                        compiled: program,
+                    }),
+                })
             }
             Template::List(items) => {
                 let mut out = Vec::new();
@@ -252,4 +252,66 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// A syntax or type error of the rules language, as a saga diagnostic.
+fn invalid(d: &Diagnostic) -> Diagnostic {
+    Diagnostic::error("S013", d.span, format!("invalid expression: {}", d.message))
+        .with_help_opt(d.help.clone())
+}
+
+/// The first name of a read is none of the roots this position may read.
+fn unknown_root(read: &Read<'_>, tree: &ast::Expr, scope: Scope) -> (String, Option<String>) {
+    let name = read.head.name.as_str();
+    let next = match read.rest.first() {
+        Some(ast::PathSegment::Field(id)) => Some(id.name.as_str()),
+        _ => None,
+    };
+    let help = match (name, next) {
+        ("entity", Some(field)) if scope.entity_fields => {
+            format!("`where` reads the entity's fields by name: write `{field}`")
+        }
+        ("entity", None) if scope.entity_fields => {
+            "`where` reads the entity's fields by name".to_string()
+        }
+        ("entity", _) => {
+            "only an `update`'s `values` and the `expect` of `update` and `delete` read the current `entity`".to_string()
+        }
+        ("result", _) => "only `outputs` read the action's `result`".to_string(),
+        _ => {
+            let roots = scope.roots();
+            // A bare word as the whole value is almost always a literal string by mistake.
+            let bare = read.rest.is_empty() && read.head.span == tree.span;
+            let help = did_you_mean(name, roots.iter().copied()).unwrap_or_else(|| {
+                if bare {
+                    format!("for the literal string, write '\"{name}\"'")
+                } else {
+                    format!("expressions here read {}", quoted(&roots))
+                }
+            });
+            return (format!("unknown name `{name}`"), Some(help));
+        }
+    };
+    (format!("`{name}` is not available here"), Some(help))
+}
+
+/// The expression as a plain path from a root (`input.order_id`,
+/// `steps.reserve.items[0]`), read directly at run time, when it is one. With a step
+/// after its first name, a name is always a field, never a symbol or a rule.
+fn plain_path(tree: &ast::Expr, text: &str, scope: Scope) -> Option<Path> {
+    let (ExprKind::Name { head, rest } | ExprKind::Field { head, rest }) = &tree.kind else {
+        return None;
+    };
+    if rest.is_empty() || !scope.roots().contains(&head.name.as_str()) {
+        return None;
+    }
+    let mut segments = vec![PathSegment::Field(head.name.clone())];
+    segments.extend(rest.iter().map(|seg| match seg {
+        ast::PathSegment::Field(id) => PathSegment::Field(id.name.clone()),
+        ast::PathSegment::Index(i) => PathSegment::Index(*i as usize),
+    }));
+    Some(Path {
+        text: text.get(tree.span.range())?.to_string(),
+        segments,
+    })
 }

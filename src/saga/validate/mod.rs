@@ -1,10 +1,14 @@
 //! Step two: a [`SagaFile`] becomes a [`Saga`], or every problem is reported.
 //!
 //! Each diagnostic points at the YAML value (file, line, column) and carries the
-//! YAML path (`steps[2].retry.max_attempts`) as its label.
+//! YAML path (`steps[2].retry.max_attempts`) as its label. Expressions are compiled by
+//! the rules checker against the schema of what their position may read (`reads.rs`,
+//! `expr.rs`), and their diagnostics point at the name inside the expression.
 
 mod action;
 mod expr;
+mod offsets;
+mod reads;
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -17,12 +21,12 @@ use sha2::{Digest, Sha256};
 use super::file::{RetryFile, SagaFile, StepFile, Template};
 use super::handlers::HandlerRegistry;
 use super::model::{
-    EntityRef, InputField, InputType, Path, PathSegment, Require, RetryPolicy, RuleRef, RuleText,
-    Saga, Step, Undo,
+    EntityRef, InputField, InputType, Require, RetryPolicy, RuleRef, RuleText, Saga, Step, Undo,
 };
 use super::yaml::{location_span, parse_yaml};
 use crate::diag::{Diagnostic, Diagnostics, Source, Span, did_you_mean};
-use crate::rules::{Env, RuleSet};
+use crate::rules::{Env, FieldType, ObjectType, RuleSet, Type};
+use reads::Scope;
 
 /// Largest saga file (1 MiB).
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
@@ -80,10 +84,9 @@ pub fn load(source: Arc<Source>, catalog: &Catalog) -> Result<Saga, Diagnostics>
         diags: Vec::new(),
         step_names: HashMap::new(),
         step_outputs: Vec::new(),
-        input_fields: file
-            .input
-            .as_ref()
-            .map(|i| i.value.keys().cloned().collect()),
+        step_types: Vec::new(),
+        steps_types: HashMap::new(),
+        input: None,
     };
     let saga = v.saga(&file);
     match saga {
@@ -121,40 +124,10 @@ pub fn definition_hash(text: &str) -> String {
 
 static IDENT: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").ok());
-static PATH: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]{1,9}\])*$").ok()
-});
-static INPUT_REF: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"(?:^|[^A-Za-z0-9_.$])input\.([A-Za-z_][A-Za-z0-9_]*)").ok());
-static STEP_REF: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(
-        r"(?:^|[^A-Za-z0-9_.$])steps\.([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?",
-    )
-    .ok()
-});
 
 fn is_ident(s: &str) -> bool {
     IDENT.as_ref().is_some_and(|r| r.is_match(s))
 }
-
-const KEYWORDS: [&str; 9] = [
-    "true", "false", "null", "and", "or", "not", "in", "between", "is",
-];
-
-/// Where an expression stands: which names it may read.
-#[derive(Clone, Copy)]
-struct Scope<'r> {
-    /// Index of the step (references must point earlier).
-    step_idx: usize,
-    /// May read its own step's output (compensations).
-    own_output: bool,
-    /// Root names a plain path may start with.
-    roots: &'r [&'r str],
-}
-
-const ROOTS: &[&str] = &["input", "steps"];
-const ROOTS_ENTITY: &[&str] = &["input", "steps", "entity"];
-const ROOTS_RESULT: &[&str] = &["input", "steps", "result"];
 
 struct Validator<'c> {
     source: Arc<Source>,
@@ -164,8 +137,12 @@ struct Validator<'c> {
     step_names: HashMap<String, usize>,
     /// Declared output names per step (`None`: the action's result).
     step_outputs: Vec<Option<Vec<String>>>,
-    /// Declared input fields (`None`: no schema, not checked).
-    input_fields: Option<Vec<String>>,
+    /// What later steps read of each step (`None`: a duplicate name).
+    step_types: Vec<Option<FieldType>>,
+    /// `steps` as read before step `i`, by `i` (built once each).
+    steps_types: HashMap<usize, Type>,
+    /// Declared input fields (`None`: no `input`, not checked).
+    input: Option<Arc<ObjectType>>,
 }
 
 impl Validator<'_> {
@@ -254,6 +231,10 @@ impl Validator<'_> {
                     ),
                 );
             }
+            let outputs: Option<Vec<String>> = s
+                .outputs
+                .as_ref()
+                .map(|o| o.value.keys().cloned().collect());
             if let Some(&first) = self.step_names.get(n) {
                 let line = steps_file
                     .get(first)
@@ -265,14 +246,13 @@ impl Validator<'_> {
                     format!("duplicate step name `{n}`"),
                     Some(format!("the first `{n}` is on line {line}")),
                 );
+                self.step_types.push(None);
             } else {
                 self.step_names.insert(n.to_string(), i);
+                self.step_types
+                    .push(Some(reads::step_field(n, outputs.as_deref())));
             }
-            self.step_outputs.push(
-                s.outputs
-                    .as_ref()
-                    .map(|o| o.value.keys().cloned().collect()),
-            );
+            self.step_outputs.push(outputs);
             if let Some(p) = &s.pivot
                 && p.value
             {
@@ -322,13 +302,21 @@ impl Validator<'_> {
         let Some(input) = &file.input else {
             return fields;
         };
+        let mut types = Vec::new();
         for (name, ty) in &input.value {
             let path = format!("input.{name}");
             let (ty_name, optional) = match ty.value.trim().strip_suffix('?') {
                 Some(t) => (t.trim(), true),
                 None => (ty.value.trim(), false),
             };
-            match InputType::parse(ty_name) {
+            let parsed = InputType::parse(ty_name);
+            // a field of an unknown type is still declared: read as `any`
+            types.push(FieldType {
+                name: name.clone(),
+                ty: parsed.map_or(Type::Any, reads::input_type),
+                optional,
+            });
+            match parsed {
                 Some(t) => fields.push(InputField {
                     name: name.clone(),
                     ty: t,
@@ -347,6 +335,7 @@ impl Validator<'_> {
                 }
             }
         }
+        self.input = Some(Arc::new(ObjectType { fields: types }));
         fields
     }
 
@@ -485,11 +474,7 @@ impl Validator<'_> {
         all: &[Spanned<StepFile>],
     ) -> Option<Step> {
         let base = format!("steps[{i}]");
-        let scope = Scope {
-            step_idx: i,
-            own_output: false,
-            roots: ROOTS,
-        };
+        let scope = Scope::step(i);
         let when = s
             .when
             .as_ref()
@@ -524,7 +509,7 @@ impl Validator<'_> {
                     );
                 }
                 let scope = Scope {
-                    roots: ROOTS_RESULT,
+                    result: true,
                     ..scope
                 };
                 if let Some(v) = self.template(t, &path, scope) {
@@ -732,52 +717,6 @@ fn list_names(names: &[String]) -> String {
         .join(", ")
 }
 
-fn is_path(text: &str) -> bool {
-    PATH.as_ref().is_some_and(|r| r.is_match(text))
-}
-
-fn parse_path(text: &str) -> Path {
-    let mut segments = Vec::new();
-    for part in text.split('.') {
-        let mut rest = part;
-        if let Some(i) = rest.find('[') {
-            segments.push(PathSegment::Field(rest[..i].to_string()));
-            rest = &rest[i..];
-            while let Some(stripped) = rest.strip_prefix('[') {
-                let end = stripped.find(']').unwrap_or(stripped.len());
-                let n = stripped[..end].parse().unwrap_or(usize::MAX);
-                segments.push(PathSegment::Index(n));
-                rest = stripped.get(end + 1..).unwrap_or("");
-            }
-        } else {
-            segments.push(PathSegment::Field(rest.to_string()));
-        }
-    }
-    Path {
-        text: text.to_string(),
-        segments,
-    }
-}
-
-/// `"text"` or `'text'` as a whole: a literal string of the rules language.
-fn string_literal(text: &str) -> Option<String> {
-    let t = text.trim();
-    if t.len() >= 2
-        && t.starts_with('"')
-        && t.ends_with('"')
-        && let Ok(serde_json::Value::String(s)) = serde_json::from_str(t)
-    {
-        return Some(s);
-    }
-    if t.len() >= 2 && t.starts_with('\'') && t.ends_with('\'') {
-        let inner = &t[1..t.len() - 1];
-        if !inner.contains(['\'', '\\']) {
-            return Some(inner.to_string());
-        }
-    }
-    None
-}
-
 /// `250ms`, `10s`, `5m`, `2h`, `1d`, `2w`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let t = text.trim();
@@ -808,22 +747,5 @@ mod tests {
         assert_eq!(parse_duration("2 h"), None);
         assert_eq!(parse_duration("h"), None);
         assert_eq!(parse_duration("99999999999999999999s"), None);
-    }
-
-    #[test]
-    fn literals_and_paths() {
-        assert_eq!(string_literal(r#""pending""#).as_deref(), Some("pending"));
-        assert_eq!(string_literal("'pending'").as_deref(), Some("pending"));
-        assert_eq!(string_literal("pending"), None);
-        assert!(is_path("steps.create_order.items[0].sku"));
-        assert!(!is_path("total * 2"));
-        assert_eq!(
-            parse_path("a.b[2]").segments,
-            vec![
-                PathSegment::Field("a".into()),
-                PathSegment::Field("b".into()),
-                PathSegment::Index(2)
-            ]
-        );
     }
 }
