@@ -93,13 +93,16 @@ fn forward<'s>(state: &SagaState, saga: &'s Saga, now: DateTime<Utc>) -> Command
                         retry_after_ms: None,
                     });
                 }
+                // a backoff that ends after the deadline ends at it
+                let not_before = (status == StepStatus::Retrying)
+                    .then(|| st.and_then(|s| due(s, &step.retry, state, Phase::Action)))
+                    .flatten()
+                    .map(|t| deadline.map_or(t, |d| t.min(d)));
                 return Command::Attempt(Attempt {
                     step,
                     phase: Phase::Action,
                     number: st.map_or(0, |s| s.attempts) + 1,
-                    not_before: (status == StepStatus::Retrying)
-                        .then(|| st.and_then(|s| due(s, &step.retry, state, Phase::Action)))
-                        .flatten(),
+                    not_before,
                     check_when: status == StepStatus::NotStarted && step.when.is_some(),
                 });
             }

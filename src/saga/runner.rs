@@ -444,8 +444,12 @@ impl<'r> Run<'r> {
     /// One attempt of a step's action or compensation: `when` on first sight, the
     /// "started" event, the executor under the attempt's timeout, the outcome.
     async fn attempt(&mut self, a: Attempt<'r>) -> Result<(), RunError> {
-        if let Some(t) = a.not_before {
+        if let Some(t) = a.not_before
+            && t > Utc::now()
+        {
+            // the wait may have crossed the deadline: decide again
             self.sleep_until(t).await?;
+            return Ok(());
         }
         let step = a.step;
         let name = step.name.clone();
