@@ -61,11 +61,8 @@ impl World {
         }
     }
     fn saga(&self, text: &str) -> Saga {
-        validate::load(
-            Source::new("s.yaml", text),
-            &Catalog::new(&self.registry),
-        )
-        .unwrap_or_else(|d| panic!("{d}"))
+        validate::load(Source::new("s.yaml", text), &Catalog::new(&self.registry))
+            .unwrap_or_else(|d| panic!("{d}"))
     }
     fn runner(&self) -> Runner {
         Runner::with_handlers(self.store.clone(), Arc::new(self.registry.clone()), &[])
@@ -180,9 +177,8 @@ async fn every_transition_of_the_tables_is_driven_by_a_run() {
 
     // a process stopped during an attempt: the attempt starts again
     let w = World::new(&[]);
-    let saga = w.saga(
-        "saga: s\nsteps:\n  - name: a\n    action: {handler: ok}\n    compensation: none\n",
-    );
+    let saga =
+        w.saga("saga: s\nsteps:\n  - name: a\n    action: {handler: ok}\n    compensation: none\n");
     let done = w.runner().run(&saga, json!({})).await.unwrap();
     let full = w.log(&done).await;
     let cut = &full[..2]; // saga started, step started
