@@ -51,6 +51,15 @@ pub enum RunError {
     /// conflict, a lease held or taken over by another process, a duplicate key, I/O).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another process took the saga over while this run held it (this run's lease
+    /// expired): the run stopped without advancing it.
+    #[error("saga `{saga_id}` was taken over by another process while this one ran it (its lease expired)")]
+    TakenOver {
+        /// The saga.
+        saga_id: Uuid,
+        /// The lease as the store has it now.
+        holder: Option<Lease>,
+    },
     /// The saga's log holds an event that is not legal where it stands.
     #[error("the log is not legal: {0}")]
     Corrupt(#[from] TransitionError),
@@ -398,7 +407,7 @@ impl<'r> Run<'r> {
                 }
                 Ok(Err(e))
             }
-            Err(CommitError::Store(e)) => Err(e.into()),
+            Err(CommitError::Store(e)) => Err(lost(e)),
         }
     }
 
@@ -426,7 +435,7 @@ impl<'r> Run<'r> {
                     if let Err(e @ StoreError::Fenced { .. }) =
                         self.runner.store.renew(&self.lease, self.runner.lease_ttl).await
                     {
-                        return Err(e.into());
+                        return Err(lost(e));
                     }
                 }
             }
@@ -597,6 +606,14 @@ impl<'r> Run<'r> {
                 req.rule.name
             ))),
         }
+    }
+}
+
+/// A store error met while holding the lease: fencing means the lease was lost.
+fn lost(e: StoreError) -> RunError {
+    match e {
+        StoreError::Fenced { saga_id, holder } => RunError::TakenOver { saga_id, holder },
+        other => RunError::Store(other),
     }
 }
 

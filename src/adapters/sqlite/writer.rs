@@ -255,13 +255,15 @@ fn append(conn: &Connection, c: &OwnedCommit) -> Result<(), CommitError> {
     let saga_id = first.saga_id;
     let id_text = saga_id.to_string();
     let (last_seq, current) = position(conn, &id_text)?;
-    check_sequence(last_seq, &c.events)?;
+    // ownership first: a fenced-off writer is told so, not that it is behind
     let op = LeaseOp {
         lease: c.lease.as_ref(),
         renew_until: c.renew_until,
         release: c.release,
     };
-    if let Some(row) = lease::admit(current.as_ref(), saga_id, &op, c.now)? {
+    let lease_row = lease::admit(current.as_ref(), saga_id, &op, c.now)?;
+    check_sequence(last_seq, &c.events)?;
+    if let Some(row) = lease_row {
         write_lease(conn, &row)?;
     }
     if let (0, Some(ProjectionUpdate::Row(row))) = (last_seq, &c.projection)

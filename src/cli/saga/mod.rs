@@ -344,11 +344,8 @@ impl Ctx {
                 self.print_rule_errors(errors);
                 ExitCode::from(1)
             }
-            ServiceError::Run(RunError::Store(StoreError::Fenced { saga_id, .. })) => {
-                errln!(
-                    "error: saga {saga_id} was taken over by another process while this one \
-                     held it (its lease expired); this process stopped without advancing it"
-                );
+            ServiceError::Run(RunError::TakenOver { .. }) => {
+                errln!("error: {e}; this process stopped without advancing it");
                 ExitCode::from(EXIT_HELD)
             }
             ServiceError::Run(RunError::Store(se)) | ServiceError::Store(se) => {
@@ -505,9 +502,24 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Report a store failure: the saga stopped where its log ends; exit 3.
+/// Report a store failure: the saga stopped where its log ends; exit 3 (4 when
+/// another process owns the saga).
 fn store_failure(id: Option<uuid::Uuid>, db: &DbArgs, e: &StoreError) -> ExitCode {
     errln!("error: {e}");
+    if let StoreError::Fenced { saga_id, .. } = e {
+        errln!(
+            "saga {saga_id} was taken over by another process while this one held it (its \
+             lease expired); this process stopped without advancing it"
+        );
+        return ExitCode::from(EXIT_HELD);
+    }
+    if let StoreError::Conflict { saga_id, .. } = e {
+        errln!(
+            "another writer appended to saga {saga_id} first; this process stopped without \
+             advancing it"
+        );
+        return ExitCode::from(EXIT_STORE);
+    }
     if let Some(id) = id {
         errln!(
             "saga {id} stopped without advancing; everything logged is kept. Continue it with \

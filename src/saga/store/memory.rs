@@ -69,8 +69,9 @@ impl MemoryStore {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let last_seq = inner.rows.get(&saga_id).map_or(0, |r| r.last_seq);
-        check_sequence(last_seq, c.events)?;
+        // ownership first: a fenced-off writer is told so, not that it is behind
         let lease_row = lease::admit(inner.leases.get(&saga_id), saga_id, &c.lease, now)?;
+        check_sequence(last_seq, c.events)?;
         let new_key = match &c.projection {
             crate::saga::read_model::ProjectionUpdate::Row(row) if last_seq == 0 => {
                 match &row.key {
