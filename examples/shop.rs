@@ -29,7 +29,12 @@ fn main() -> ExitCode {
 }
 
 async fn ship(call: HandlerCall) -> Result<Json, HandlerError> {
-    let arg = |name: &str| call.args.get(name).and_then(Json::as_str).map(str::to_string);
+    let arg = |name: &str| {
+        call.args
+            .get(name)
+            .and_then(Json::as_str)
+            .map(str::to_string)
+    };
     let log = arg("log").ok_or_else(|| HandlerError::permanent("`ship` needs `args.log`"))?;
     let line = json!({
         "key": call.idempotency_key,

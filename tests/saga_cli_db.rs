@@ -274,3 +274,234 @@ fn queries_need_an_existing_database_and_a_known_saga() {
     assert_eq!(code, 0);
     assert!(stdout.contains("no sagas"));
 }
+
+#[test]
+fn rule_files_are_pinned_with_the_saga_so_recovery_needs_no_rules_flag() {
+    let dir = Dir::new();
+    let rules = dir.0.join("discount.rules");
+    std::fs::copy(repo_file("specs/discount.rules"), &rules).unwrap();
+    let saga = repo_file("sagas/apply_discount.yaml");
+    let input = format!("@{}", repo_file("sagas/inputs/discount_vip.json"));
+    let seed = repo_file("sagas/store.json");
+    // crash right after the saga started, with the rule as it was
+    let out = Command::new(BIN)
+        .args([
+            "saga",
+            "run",
+            &saga,
+            "--input",
+            &input,
+            "--seed",
+            &seed,
+            "--rules",
+            "discount.rules",
+            "--lease-ttl",
+            "100ms",
+        ])
+        .current_dir(&dir.0)
+        .env("RULESAGA_CRASH_AFTER", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // the rule file is edited so that Vera would not get a discount, then removed
+    let edited = std::fs::read_to_string(&rules)
+        .unwrap()
+        .replace("threshold = 100", "threshold = 100000");
+    std::fs::write(&rules, edited).unwrap();
+    let (code, status, _) = dir.run(&["saga", "list"]);
+    assert_eq!(code, 0);
+    assert!(status.contains("running"), "{status}");
+    std::fs::remove_file(&rules).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let (code, stdout, stderr) = dir.run(&["saga", "recover"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("completed"), "{stdout}");
+    let repos = dir.json(&["saga", "export"]);
+    assert_eq!(repos["discounts"]["order-900"]["percent"], 10);
+    let listed = dir.json(&["saga", "list", "--output", "json"]);
+    let id = listed[0]["saga_id"].as_str().unwrap().to_string();
+    let status = dir.json(&["saga", "status", &id, "--output", "json"]);
+    assert_eq!(status["rules"][0]["name"], "discount.rules");
+}
+
+#[test]
+fn a_business_key_starts_one_saga_and_names_it_everywhere() {
+    let dir = Dir::new();
+    let saga = repo_file("sagas/place_order.yaml");
+    let input = format!("@{}", repo_file("sagas/inputs/order_ok.json"));
+    let seed = repo_file("sagas/store.json");
+    let first = dir.json(&[
+        "saga",
+        "run",
+        &saga,
+        "--input",
+        &input,
+        "--seed",
+        &seed,
+        "--key",
+        "order-123",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(first["status"], "completed");
+    assert_eq!(first["existing"], false);
+    assert_eq!(first["key"], "order-123");
+    // the same key again: the first saga, and nothing ran
+    let (code, stdout, stderr) = dir.run(&[
+        "saga",
+        "run",
+        &saga,
+        "--input",
+        &input,
+        "--key",
+        "order-123",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("exists"), "{stdout}");
+    assert!(
+        stdout.contains(first["saga_id"].as_str().unwrap()),
+        "{stdout}"
+    );
+    let repos = dir.json(&["saga", "export"]);
+    assert_eq!(repos["inventory"]["item1"]["qty"], 8, "reserved once");
+    let status = dir.json(&["saga", "status", "order-123", "--output", "json"]);
+    assert_eq!(status["saga_id"], first["saga_id"]);
+    let history = dir.json(&["saga", "history", "order-123", "--output", "json"]);
+    assert_eq!(history[0]["key"], "order-123");
+    let (_, listed, _) = dir.run(&["saga", "list"]);
+    assert!(listed.contains("order-123"), "{listed}");
+    // a batch keyed by a field: a second run of the same file starts nothing new
+    let lines = "{\"order_id\": \"k1\", \"customer\": \"alice\", \"sku\": \"item1\", \"quantity\": 1, \"amount\": 1}\n{\"order_id\": \"k2\", \"customer\": \"alice\", \"sku\": \"item1\", \"quantity\": 1, \"amount\": 1}\n";
+    std::fs::write(dir.0.join("batch.jsonl"), lines).unwrap();
+    let batch = [
+        "saga",
+        "run",
+        &saga,
+        "--inputs",
+        "batch.jsonl",
+        "--key-field",
+        "order_id",
+    ];
+    let (code, stdout, _) = dir.run(&batch);
+    assert_eq!(code, 0, "{stdout}");
+    let (code, stdout, _) = dir.run(&batch);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("2 existing"), "{stdout}");
+    let repos = dir.json(&["saga", "export"]);
+    assert_eq!(repos["inventory"]["item1"]["qty"], 6);
+}
+
+#[test]
+fn ids_may_be_abbreviated_by_their_random_end_and_fixed_failures_are_not_shown_as_failing() {
+    let dir = Dir::new();
+    let saga = repo_file("sagas/place_order.yaml");
+    let input = format!(
+        "@{}",
+        repo_file("sagas/inputs/order_insufficient_funds.json")
+    );
+    let seed = repo_file("sagas/store.json");
+    let out = dir.json(&[
+        "saga",
+        "run",
+        &saga,
+        "--input",
+        &input,
+        "--seed",
+        &seed,
+        "--fail-compensation",
+        "reserve_inventory",
+        "--output",
+        "json",
+    ]);
+    let id = out["saga_id"].as_str().unwrap().to_string();
+    // another saga started in the same millisecond range shares the id's prefix
+    let ok = format!("@{}", repo_file("sagas/inputs/order_ok.json"));
+    dir.run(&["saga", "run", &saga, "--input", &ok]);
+    let suffix = &id[id.len() - 6..];
+    let status = dir.json(&["saga", "status", suffix, "--output", "json"]);
+    assert_eq!(status["saga_id"], id.as_str());
+    assert_eq!(status["failed_step"], "reserve_inventory");
+    let (code, _, stderr) = dir.run(&["saga", "status", &id[..6]]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("more than one saga"), "{stderr}");
+    // the operator marks the compensation done: the saga is compensated, and what
+    // list and status show is the failure that was undone, not the one that was fixed
+    let (code, _, stderr) = dir.run(&[
+        "saga",
+        "mark-compensated",
+        suffix,
+        "reserve_inventory",
+        "--reason",
+        "restocked by hand",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let status = dir.json(&["saga", "status", suffix, "--output", "json"]);
+    assert_eq!(status["status"], "compensated");
+    assert_eq!(status["failed_step"], "charge_payment");
+    let listed = dir.json(&[
+        "saga",
+        "list",
+        "--status",
+        "compensated",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(listed[0]["failed_step"], "charge_payment");
+}
+
+/// Run with standard output read for `lines` lines, then closed (`| head -1`; with 0
+/// lines `| true`).
+fn run_closing_stdout(dir: &Dir, args: &[&str], lines: usize) -> (Option<i32>, String) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(&dir.0)
+        .env_remove("RULESAGA_CRASH_AFTER")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = std::io::BufReader::new(stdout);
+    for _ in 0..lines {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+    }
+    // the reader is gone: every later write fails with a broken pipe
+    drop(reader);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_stdout_never_panics_and_never_stops_a_saga() {
+    let dir = Dir::new();
+    let saga = repo_file("sagas/place_order.yaml");
+    let input = format!("@{}", repo_file("sagas/inputs/order_ok.json"));
+    let seed = repo_file("sagas/store.json");
+    // the live view's first line is read, then the pipe closes: the saga still completes
+    let (code, stderr) = run_closing_stdout(
+        &dir,
+        &["saga", "run", &saga, "--input", &input, "--seed", &seed],
+        1,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let listed = dir.json(&["saga", "list", "--output", "json"]);
+    assert_eq!(listed[0]["status"], "completed");
+    let id = listed[0]["saga_id"].as_str().unwrap().to_string();
+    for args in [
+        vec!["saga", "history", id.as_str()],
+        vec!["saga", "status", id.as_str()],
+        vec!["saga", "list"],
+        vec!["saga", "export"],
+        vec!["saga", "graph", saga.as_str()],
+    ] {
+        let (code, stderr) = run_closing_stdout(&dir, &args, 0);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

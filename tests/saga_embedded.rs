@@ -65,7 +65,10 @@ impl Dir {
     fn wait_for_calls(&self, n: usize) {
         let start = Instant::now();
         while self.calls().len() < n {
-            assert!(start.elapsed() < Duration::from_secs(30), "no call to `ship`");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no call to `ship`"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -136,7 +139,11 @@ fn the_plain_binary_checks_foreign_handlers_by_name_and_the_application_runs_the
     let saga = format!("{ROOT}/examples/shop.yaml");
     let plain = run(Path::new(RULESAGA), &dir, &["saga", "validate", &saga]);
     assert_eq!(plain.status.code(), Some(1));
-    assert!(text(&plain).contains("unknown handler `ship`"), "{}", text(&plain));
+    assert!(
+        text(&plain).contains("unknown handler `ship`"),
+        "{}",
+        text(&plain)
+    );
     let named = run(
         Path::new(RULESAGA),
         &dir,
@@ -168,12 +175,24 @@ fn recover_leaves_a_live_saga_alone_and_takes_over_after_its_lease_expires() {
     let b = run(&shop(), &dir, &["saga", "recover", "--db", "test.db"]);
     assert!(b.status.success(), "{}", text(&b));
     assert!(text(&b).contains("alone"), "{}", text(&b));
-    assert!(text(&b).contains(&format!(":{}:", a.id())), "names A: {}", text(&b));
+    assert!(
+        text(&b).contains(&format!(":{}:", a.id())),
+        "names A: {}",
+        text(&b)
+    );
     let ids: Vec<String> = dir.calls().iter().map(|c| c.0.clone()).collect();
     let saga_id = ids[0].split('/').next().unwrap().to_string();
-    let resume = run(&shop(), &dir, &["saga", "resume", &saga_id, "--db", "test.db"]);
+    let resume = run(
+        &shop(),
+        &dir,
+        &["saga", "resume", &saga_id, "--db", "test.db"],
+    );
     assert_eq!(resume.status.code(), Some(4), "{}", text(&resume));
-    assert!(text(&resume).contains("is being run by"), "{}", text(&resume));
+    assert!(
+        text(&resume).contains("is being run by"),
+        "{}",
+        text(&resume)
+    );
     assert_eq!(dir.calls().len(), 1);
     // A dies; after its lease expires B finishes the saga, calling `ship` once more
     // with the same idempotency key
@@ -212,7 +231,9 @@ fn a_process_that_paused_past_its_lease_is_fenced_off() {
     let history = run(
         &shop(),
         &dir,
-        &["saga", "history", saga_id, "--db", "test.db", "--output", "json"],
+        &[
+            "saga", "history", saga_id, "--db", "test.db", "--output", "json",
+        ],
     );
     let events: Json = serde_json::from_slice(&history.stdout).unwrap();
     let ship_done = events
@@ -222,7 +243,10 @@ fn a_process_that_paused_past_its_lease_is_fenced_off() {
         .filter(|e| e["type"] == "step_succeeded" && e["step"] == "ship")
         .count();
     assert_eq!(ship_done, 1, "{events:#}");
-    assert_eq!(events.as_array().unwrap().last().unwrap()["type"], "saga_completed");
+    assert_eq!(
+        events.as_array().unwrap().last().unwrap()["type"],
+        "saga_completed"
+    );
 }
 
 #[test]
@@ -232,8 +256,16 @@ fn the_plain_binary_cannot_continue_a_saga_with_a_foreign_handler_and_says_so() 
     a.kill().unwrap();
     a.wait().unwrap();
     std::thread::sleep(PAST_TTL);
-    let plain = run(Path::new(RULESAGA), &dir, &["saga", "recover", "--db", "test.db"]);
+    let plain = run(
+        Path::new(RULESAGA),
+        &dir,
+        &["saga", "recover", "--db", "test.db"],
+    );
     assert_eq!(plain.status.code(), Some(1), "{}", text(&plain));
-    assert!(text(&plain).contains("unknown handler `ship`"), "{}", text(&plain));
+    assert!(
+        text(&plain).contains("unknown handler `ship`"),
+        "{}",
+        text(&plain)
+    );
     assert!(text(&plain).contains("run_with"), "{}", text(&plain));
 }

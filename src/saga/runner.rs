@@ -53,7 +53,9 @@ pub enum RunError {
     Store(#[from] StoreError),
     /// Another process took the saga over while this run held it (this run's lease
     /// expired): the run stopped without advancing it.
-    #[error("saga `{saga_id}` was taken over by another process while this one ran it (its lease expired)")]
+    #[error(
+        "saga `{saga_id}` was taken over by another process while this one ran it (its lease expired)"
+    )]
     TakenOver {
         /// The saga.
         saga_id: Uuid,
