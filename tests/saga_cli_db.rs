@@ -25,6 +25,7 @@ impl Dir {
             .args(args)
             .current_dir(&self.0)
             .env_remove("RULESAGA_CRASH_AFTER")
+            .env_remove("RUST_LOG")
             .output()
             .unwrap();
         (
@@ -504,4 +505,48 @@ fn a_closed_stdout_never_panics_and_never_stops_a_saga() {
         assert_eq!(code, Some(0), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn logs_are_json_lines_on_stderr_with_saga_and_step_spans() {
+    let dir = Dir::new();
+    let out = Command::new(BIN)
+        .args([
+            "--log-format",
+            "json",
+            "saga",
+            "run",
+            &repo_file("sagas/place_order.yaml"),
+            "--input",
+            &format!("@{}", repo_file("sagas/inputs/order_out_of_stock.json")),
+            "--seed",
+            &repo_file("sagas/store.json"),
+        ])
+        .current_dir(&dir.0)
+        .env("RUST_LOG", "rulesaga=info")
+        .env_remove("RULESAGA_CRASH_AFTER")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let logs: Vec<Json> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let failed = logs
+        .iter()
+        .find(|l| l["fields"]["message"] == "attempt failed")
+        .expect("a failed attempt is logged");
+    assert_eq!(failed["span"]["step"], "reserve_inventory");
+    assert_eq!(failed["span"]["attempt"], 1);
+    assert_eq!(failed["spans"][0]["saga"], "place_order");
+    assert!(failed["spans"][0]["saga_id"].is_string());
+    // without RUST_LOG only errors are logged: none here
+    let (_, _, stderr) = dir.run(&[
+        "saga",
+        "run",
+        &repo_file("sagas/place_order.yaml"),
+        "--input",
+        &format!("@{}", repo_file("sagas/inputs/order_out_of_stock.json")),
+    ]);
+    assert!(stderr.is_empty(), "{stderr}");
 }

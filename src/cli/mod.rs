@@ -3,7 +3,7 @@
 //! The whole CLI is in the library so that an application can embed it with its own
 //! saga handlers: [`run_with`] is `rulesaga` with the given handlers, and the
 //! `rulesaga` binary is [`main`], that call with [`default_handlers`]. Logs
-//! (`tracing`) go to standard error, filtered by `RUST_LOG`, as text or JSON
+//! (`tracing`) go to standard error, filtered by `RUST_LOG` (default: errors only), as text or JSON
 //! (`--log-format`); the subscriber is installed here and nowhere in the library.
 //!
 //! Exit codes: 0 success, 1 errors in rules or sagas (or a saga that did not
@@ -36,7 +36,7 @@ struct Cli {
     /// How to print diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = ErrorFormat::Human)]
     error_format: ErrorFormat,
-    /// How to print logs (to standard error; which ones: `RUST_LOG`, default `warn`).
+    /// How to print logs (to standard error; which ones: `RUST_LOG`, e.g. `rulesaga=info`; default: errors only).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     #[command(subcommand)]
@@ -116,7 +116,7 @@ pub fn run_with(handlers: HandlerRegistry) -> ExitCode {
 /// standard error loses the logs and nothing else.
 fn install_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("error"));
     let writer = || LogWriter;
     let installed = match format {
         LogFormat::Text => tracing_subscriber::fmt()

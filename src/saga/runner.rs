@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::actions::{
@@ -279,13 +280,21 @@ impl Runner {
         mut run: Run<'_>,
         first: Option<EventKind>,
     ) -> Result<SagaState, RunError> {
+        let span = tracing::info_span!("saga", saga_id = %run.saga_id, saga = run.saga.name());
         let result = async {
             if let Some(kind) = first {
                 run.append(kind).await?;
             }
             run.drive().await
         }
+        .instrument(span)
         .await;
+        match &result {
+            Ok(()) => {
+                tracing::info!(saga_id = %run.saga_id, status = run.state.status.name(), "saga stopped")
+            }
+            Err(e) => tracing::warn!(saga_id = %run.saga_id, error = %e, "saga stopped early"),
+        }
         if !run.released && run.state.last_seq > 0 {
             let _ = self.store.release(&run.lease).await;
         }
@@ -400,6 +409,7 @@ impl<'r> Run<'r> {
         match self.runner.store.append(commit).await {
             Ok(()) => {
                 self.released |= release;
+                tracing::debug!(seq = event.seq, event = event.kind.type_name(), "appended");
                 self.runner.notify(&event);
                 Ok(Ok(()))
             }
@@ -455,6 +465,16 @@ impl<'r> Run<'r> {
     /// One attempt of a step's action or compensation: `when` on first sight, the
     /// "started" event, the executor under the attempt's timeout, the outcome.
     async fn attempt(&mut self, a: Attempt<'r>) -> Result<(), RunError> {
+        let span = tracing::info_span!(
+            "step",
+            step = a.step.name(),
+            phase = ?a.phase,
+            attempt = a.number
+        );
+        self.attempt_in_span(a).instrument(span).await
+    }
+
+    async fn attempt_in_span(&mut self, a: Attempt<'r>) -> Result<(), RunError> {
         if let Some(t) = a.not_before
             && t > Utc::now()
         {
@@ -536,6 +556,7 @@ impl<'r> Run<'r> {
 
     async fn fail(&mut self, a: &Attempt<'_>, e: ActionError) -> Result<(), RunError> {
         let retry = will_retry(&self.state, self.saga, a.step, a.phase, e.class, Utc::now());
+        tracing::warn!(error = %e.message, class = ?e.class, will_retry = retry, "attempt failed");
         let kind = failed(a.phase, a.step.name.clone(), a.number, &e, retry);
         self.append(kind).await
     }
