@@ -54,7 +54,12 @@ fn offenders(dirs: &[&str], forbidden: &[&str]) -> Vec<String> {
 fn the_core_never_imports_adapters_or_the_cli() {
     let found = offenders(
         &["rules", "repo", "saga"],
-        &["crate::adapters", "crate::cli", "rulesaga::adapters", "rulesaga::cli"],
+        &[
+            "crate::adapters",
+            "crate::cli",
+            "rulesaga::adapters",
+            "rulesaga::cli",
+        ],
     );
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
@@ -63,7 +68,14 @@ fn the_core_never_imports_adapters_or_the_cli() {
 fn only_the_cli_prints() {
     let found = offenders(
         &["rules", "repo", "saga", "adapters"],
-        &["println!", "eprintln!", "print!(", "eprint!(", "std::io::stdout", "std::io::stderr"],
+        &[
+            "println!",
+            "eprintln!",
+            "print!(",
+            "eprint!(",
+            "std::io::stdout",
+            "std::io::stderr",
+        ],
     );
     assert!(found.is_empty(), "{}", found.join("\n"));
     // and the CLI prints only through its never-panicking macros
@@ -91,7 +103,15 @@ fn decide_is_pure() {
     // no clock, no I/O, no async: time comes in as an argument
     let mut found = Vec::new();
     for (n, line) in code_lines(&Path::new(ROOT).join("src/saga/decide.rs")) {
-        for bad in ["Utc::now", "Instant::now", "async ", ".await", "tokio::", "std::fs", "rand"] {
+        for bad in [
+            "Utc::now",
+            "Instant::now",
+            "async ",
+            ".await",
+            "tokio::",
+            "std::fs",
+            "rand",
+        ] {
             if line.contains(bad) {
                 found.push(format!("decide.rs:{n}: `{bad}`"));
             }
