@@ -109,9 +109,9 @@ async fn every_transition_of_the_tables_is_driven_by_a_run() {
     // first step's compensation fails for good; an operator retries it (a fresh
     // budget, the service is back), then compensation ends
     let w = World::new(&[("a/undo", 3)]);
-    let saga = w.saga(&format!(
-        "saga: s\ncompensation_retry: {{max_attempts: 3, initial_backoff: 1ms}}\nsteps:\n  - name: a\n    action: {{handler: ok}}\n    compensate: {{handler: flaky}}\n  - name: b\n    timeout: 10ms\n    action: {{handler: sleep, args: {{ms: 10000}}}}\n    compensate: {{handler: ok}}\n"
-    ));
+    let saga = w.saga(
+        "saga: s\ncompensation_retry: {max_attempts: 3, initial_backoff: 1ms}\nsteps:\n  - name: a\n    action: {handler: ok}\n    compensate: {handler: flaky}\n  - name: b\n    timeout: 10ms\n    action: {handler: sleep, args: {ms: 10000}}\n    compensate: {handler: ok}\n",
+    );
     let failed = w.runner().run(&saga, json!({})).await.unwrap();
     assert_eq!(failed.status, SagaStatus::Failed);
     assert_eq!(failed.step_status("a"), StepStatus::CompensationFailed);
