@@ -415,3 +415,67 @@ async fn concurrent_sagas_on_one_item_never_lose_an_update() {
         json!(1000 - n as i64)
     );
 }
+
+/// A database written by rulesaga before layout 2 (no keys, no leases, events without
+/// a schema version) opens, migrates, and its sagas read and continue.
+#[tokio::test]
+async fn a_version_1_database_is_migrated_and_its_events_upcast() {
+    let db = TempDb::new();
+    let id = Uuid::now_v7();
+    {
+        let conn = rusqlite::Connection::open(db.path()).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE events (saga_id TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL,
+                type TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (saga_id, seq)) WITHOUT ROWID;
+             CREATE TABLE definitions (hash TEXT PRIMARY KEY, name TEXT NOT NULL, text TEXT NOT NULL);
+             CREATE TABLE repositories (name TEXT PRIMARY KEY);
+             CREATE TABLE sagas (saga_id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,
+                started_at TEXT NOT NULL, updated_at TEXT NOT NULL, last_seq INTEGER NOT NULL,
+                failed_step TEXT, reason TEXT);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        let at = "2026-11-20T10:00:00.000000Z";
+        let started = format!(
+            r#"{{"saga_id":"{id}","seq":1,"at":"{at}","type":"saga_started","saga":"old","version":null,"definition_hash":"h1","input":{{}}}}"#
+        );
+        let failed = format!(
+            r#"{{"saga_id":"{id}","seq":2,"at":"{at}","type":"step_failed","step":"a","attempt":0,"error":"x","timed_out":false,"will_retry":false}}"#
+        );
+        for (seq, ty, body) in [(1, "saga_started", started), (2, "step_failed", failed)] {
+            conn.execute(
+                "INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![id.to_string(), seq, at, ty, body],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO sagas VALUES (?1, 'old', 'running', ?2, ?2, 2, NULL, NULL)",
+            rusqlite::params![id.to_string(), at],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&db.path()).unwrap();
+    let log = store.load(id).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(matches!(
+        &log[0].kind,
+        EventKind::SagaStarted { key: None, rules, .. } if rules.is_empty()
+    ));
+    let state = fold(&log).unwrap();
+    assert_eq!(state.step_status("a"), rulesaga::saga::StepStatus::Failed);
+    assert_eq!(store.unfinished().await.unwrap(), [id]);
+    let version: i64 = rusqlite::Connection::open(db.path())
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    // a layout newer than this binary reads is refused, and changes nothing
+    drop(store);
+    rusqlite::Connection::open(db.path())
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 9")
+        .unwrap();
+    let err = SqliteStore::open(&db.path()).err().unwrap().to_string();
+    assert!(err.contains("layout version 9"), "{err}");
+}
