@@ -212,7 +212,7 @@ async fn every_transition_of_the_tables_is_driven_by_a_run() {
     // and a retried saga went back to both statuses it can fail from
     assert!(SAGA_TRANSITIONS.contains(&(
         SagaPhase::Is(SagaStatus::Failed),
-        "saga_retried",
+        rulesaga::saga::events::EventType::SagaRetried,
         SagaTarget::Resume
     )));
 }

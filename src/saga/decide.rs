@@ -62,8 +62,19 @@ pub fn decide<'s>(state: &SagaState, saga: &'s Saga, now: DateTime<Utc>) -> Comm
 
 fn forward<'s>(state: &SagaState, saga: &'s Saga, now: DateTime<Utc>) -> Command<'s> {
     let deadline = state.deadline(saga.deadline);
-    for (idx, step) in saga.steps.iter().enumerate() {
-        let st = state.step(&step.name);
+    // steps start in order and a running saga leaves a step behind only once it is
+    // done, so the scan starts at the last step seen (when the log is in the
+    // definition's order, as every log this runtime writes is)
+    let last = state.steps.len().saturating_sub(1);
+    let start = match (state.steps.get(last), saga.steps.get(last)) {
+        (Some(seen), Some(def)) if seen.name == def.name => last,
+        _ => 0,
+    };
+    for (idx, step) in saga.steps.iter().enumerate().skip(start) {
+        let st = match state.steps.get(idx) {
+            Some(s) if s.name == step.name => Some(s),
+            _ => state.step(&step.name),
+        };
         let status = st.map(|s| s.status).unwrap_or_default();
         match status {
             StepStatus::Completed | StepStatus::Skipped => continue,

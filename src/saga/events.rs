@@ -177,26 +177,95 @@ pub enum EventKind {
     },
 }
 
+/// The type of an event, without its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// `saga_started`
+    SagaStarted,
+    /// `step_started`
+    StepStarted,
+    /// `step_succeeded`
+    StepSucceeded,
+    /// `step_failed`
+    StepFailed,
+    /// `step_skipped`
+    StepSkipped,
+    /// `compensation_started`
+    CompensationStarted,
+    /// `step_compensation_started`
+    StepCompensationStarted,
+    /// `step_compensated`
+    StepCompensated,
+    /// `compensation_failed`
+    CompensationFailed,
+    /// `saga_completed`
+    SagaCompleted,
+    /// `saga_compensated`
+    SagaCompensated,
+    /// `saga_failed`
+    SagaFailed,
+    /// `saga_retried`
+    SagaRetried,
+    /// `step_skipped_by_operator`
+    StepSkippedByOperator,
+    /// `step_marked_compensated`
+    StepMarkedCompensated,
+}
+
+impl EventType {
+    /// The type's name, as in the JSON form (`step_started`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::SagaStarted => "saga_started",
+            EventType::StepStarted => "step_started",
+            EventType::StepSucceeded => "step_succeeded",
+            EventType::StepFailed => "step_failed",
+            EventType::StepSkipped => "step_skipped",
+            EventType::CompensationStarted => "compensation_started",
+            EventType::StepCompensationStarted => "step_compensation_started",
+            EventType::StepCompensated => "step_compensated",
+            EventType::CompensationFailed => "compensation_failed",
+            EventType::SagaCompleted => "saga_completed",
+            EventType::SagaCompensated => "saga_compensated",
+            EventType::SagaFailed => "saga_failed",
+            EventType::SagaRetried => "saga_retried",
+            EventType::StepSkippedByOperator => "step_skipped_by_operator",
+            EventType::StepMarkedCompensated => "step_marked_compensated",
+        }
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl EventKind {
+    /// The event's type.
+    pub fn event_type(&self) -> EventType {
+        match self {
+            EventKind::SagaStarted { .. } => EventType::SagaStarted,
+            EventKind::StepStarted { .. } => EventType::StepStarted,
+            EventKind::StepSucceeded { .. } => EventType::StepSucceeded,
+            EventKind::StepFailed { .. } => EventType::StepFailed,
+            EventKind::StepSkipped { .. } => EventType::StepSkipped,
+            EventKind::CompensationStarted { .. } => EventType::CompensationStarted,
+            EventKind::StepCompensationStarted { .. } => EventType::StepCompensationStarted,
+            EventKind::StepCompensated { .. } => EventType::StepCompensated,
+            EventKind::CompensationFailed { .. } => EventType::CompensationFailed,
+            EventKind::SagaCompleted => EventType::SagaCompleted,
+            EventKind::SagaCompensated => EventType::SagaCompensated,
+            EventKind::SagaFailed { .. } => EventType::SagaFailed,
+            EventKind::SagaRetried { .. } => EventType::SagaRetried,
+            EventKind::StepSkippedByOperator { .. } => EventType::StepSkippedByOperator,
+            EventKind::StepMarkedCompensated { .. } => EventType::StepMarkedCompensated,
+        }
+    }
+
     /// The event's type name, as in its JSON form (`step_started`).
     pub fn type_name(&self) -> &'static str {
-        match self {
-            EventKind::SagaStarted { .. } => "saga_started",
-            EventKind::StepStarted { .. } => "step_started",
-            EventKind::StepSucceeded { .. } => "step_succeeded",
-            EventKind::StepFailed { .. } => "step_failed",
-            EventKind::StepSkipped { .. } => "step_skipped",
-            EventKind::CompensationStarted { .. } => "compensation_started",
-            EventKind::StepCompensationStarted { .. } => "step_compensation_started",
-            EventKind::StepCompensated { .. } => "step_compensated",
-            EventKind::CompensationFailed { .. } => "compensation_failed",
-            EventKind::SagaCompleted => "saga_completed",
-            EventKind::SagaCompensated => "saga_compensated",
-            EventKind::SagaFailed { .. } => "saga_failed",
-            EventKind::SagaRetried { .. } => "saga_retried",
-            EventKind::StepSkippedByOperator { .. } => "step_skipped_by_operator",
-            EventKind::StepMarkedCompensated { .. } => "step_marked_compensated",
-        }
+        self.event_type().name()
     }
 
     /// The step the event is about, if any.

@@ -436,8 +436,13 @@ impl<'r> Run<'r> {
     /// lease taken over meanwhile ends the wait (the action is abandoned: its outcome
     /// could not be appended anyway).
     async fn hold<T>(&self, fut: impl Future<Output = T>) -> Result<T, RunError> {
-        let every = self.runner.lease_ttl / 3;
         let mut fut = std::pin::pin!(fut);
+        // most actions finish at their first poll: no timer for them
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+        if let std::task::Poll::Ready(out) = first {
+            return Ok(out);
+        }
+        let every = self.runner.lease_ttl / 3;
         loop {
             tokio::select! {
                 biased;
@@ -513,10 +518,6 @@ impl<'r> Run<'r> {
             .await?;
         let now = Utc::now();
         let timeout = attempt_timeout(&self.state, self.saga, step, a.phase, now);
-        let key = match a.phase {
-            Phase::Action => format!("{}/{}", self.saga_id, name),
-            Phase::Compensation => format!("{}/{}/compensate", self.saga_id, name),
-        };
         let result = {
             let call = ActionCall {
                 saga_id: self.saga_id,
@@ -524,7 +525,6 @@ impl<'r> Run<'r> {
                 step: &name,
                 phase: a.phase,
                 attempt: a.number,
-                idempotency_key: &key,
                 action,
                 scope: self.scope(),
                 ctx: &self.ctx,

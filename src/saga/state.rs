@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use super::events::{Event, EventKind, PinnedRules};
+use super::events::{Event, EventKind, EventType, PinnedRules};
 
 /// Status of a saga.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -280,61 +280,63 @@ pub enum SagaTarget {
 
 /// Every legal saga-level transition: (from, event type, to). An event type not listed
 /// for the saga's phase is illegal there.
-pub const SAGA_TRANSITIONS: &[(SagaPhase, &str, SagaTarget)] = {
+pub const SAGA_TRANSITIONS: &[(SagaPhase, EventType, SagaTarget)] = {
+    use EventType as E;
     use SagaPhase::{Is, New};
     use SagaStatus::{Compensated, Compensating, Completed, Failed, Running};
     use SagaTarget::{Resume, To};
     &[
-        (New, "saga_started", To(Running)),
-        (Is(Running), "step_started", To(Running)),
-        (Is(Running), "step_succeeded", To(Running)),
-        (Is(Running), "step_failed", To(Running)),
-        (Is(Running), "step_skipped", To(Running)),
-        (Is(Running), "compensation_started", To(Compensating)),
-        (Is(Running), "saga_completed", To(Completed)),
-        (Is(Running), "saga_failed", To(Failed)),
+        (New, E::SagaStarted, To(Running)),
+        (Is(Running), E::StepStarted, To(Running)),
+        (Is(Running), E::StepSucceeded, To(Running)),
+        (Is(Running), E::StepFailed, To(Running)),
+        (Is(Running), E::StepSkipped, To(Running)),
+        (Is(Running), E::CompensationStarted, To(Compensating)),
+        (Is(Running), E::SagaCompleted, To(Completed)),
+        (Is(Running), E::SagaFailed, To(Failed)),
         (
             Is(Compensating),
-            "step_compensation_started",
+            E::StepCompensationStarted,
             To(Compensating),
         ),
-        (Is(Compensating), "step_compensated", To(Compensating)),
-        (Is(Compensating), "compensation_failed", To(Compensating)),
-        (Is(Compensating), "saga_compensated", To(Compensated)),
-        (Is(Compensating), "saga_failed", To(Failed)),
-        (Is(Failed), "saga_retried", Resume),
-        (Is(Failed), "step_skipped_by_operator", To(Running)),
-        (Is(Failed), "step_marked_compensated", To(Compensating)),
+        (Is(Compensating), E::StepCompensated, To(Compensating)),
+        (Is(Compensating), E::CompensationFailed, To(Compensating)),
+        (Is(Compensating), E::SagaCompensated, To(Compensated)),
+        (Is(Compensating), E::SagaFailed, To(Failed)),
+        (Is(Failed), E::SagaRetried, Resume),
+        (Is(Failed), E::StepSkippedByOperator, To(Running)),
+        (Is(Failed), E::StepMarkedCompensated, To(Compensating)),
     ]
 };
 
 /// Every legal step-level transition: (from, event type, to). `step_failed` and
 /// `compensation_failed` go to the retrying status when the event says another
 /// attempt follows, else to the failed one (`to` lists the final case).
-pub const STEP_TRANSITIONS: &[(StepStatus, &str, StepStatus)] = {
+pub const STEP_TRANSITIONS: &[(StepStatus, EventType, StepStatus)] = {
+    use EventType as E;
     use StepStatus::*;
     &[
-        (NotStarted, "step_started", Running),
-        (Retrying, "step_started", Running),
+        (NotStarted, E::StepStarted, Running),
+        (Retrying, E::StepStarted, Running),
         // the attempt did not finish (the process stopped): the next one starts
-        (Running, "step_started", Running),
-        (Running, "step_succeeded", Completed),
-        (Running, "step_failed", Failed),
+        (Running, E::StepStarted, Running),
+        (Running, E::StepSucceeded, Completed),
+        (Running, E::StepFailed, Failed),
         // failures without an attempt: `when` could not be evaluated, the deadline passed
-        (NotStarted, "step_failed", Failed),
-        (Retrying, "step_failed", Failed),
-        (NotStarted, "step_skipped", Skipped),
-        (Completed, "step_compensation_started", Compensating),
+        (NotStarted, E::StepFailed, Failed),
+        (Retrying, E::StepFailed, Failed),
+        (NotStarted, E::StepSkipped, Skipped),
+        (Completed, E::StepCompensationStarted, Compensating),
         // a step whose attempt timed out may have had its effects
-        (Failed, "step_compensation_started", Compensating),
-        (Retrying, "step_compensation_started", Compensating),
-        (Compensating, "step_compensation_started", Compensating),
-        (Compensating, "step_compensated", Compensated),
-        (Compensating, "compensation_failed", CompensationFailed),
-        (Failed, "saga_retried", Retrying),
-        (CompensationFailed, "saga_retried", Retrying),
-        (Failed, "step_skipped_by_operator", Skipped),
-        (CompensationFailed, "step_marked_compensated", Compensated),
+        (Failed, E::StepCompensationStarted, Compensating),
+        (Retrying, E::StepCompensationStarted, Compensating),
+        (Compensating, E::StepCompensationStarted, Compensating),
+        (Compensating, E::StepCompensated, Compensated),
+        (Compensating, E::CompensationFailed, CompensationFailed),
+        (Failed, E::SagaRetried, Retrying),
+        (CompensationFailed, E::SagaRetried, Retrying),
+        (Failed, E::StepSkippedByOperator, Skipped),
+        (CompensationFailed, E::StepMarkedCompensated, Compensated),
     ]
 };
 
@@ -403,7 +405,8 @@ impl SagaState {
     /// The saga status and step status after `event`, or why it is illegal.
     fn target(&self, event: &Event) -> Result<(SagaStatus, Option<StepStatus>), TransitionError> {
         let kind = &event.kind;
-        let name = kind.type_name();
+        let ty = kind.event_type();
+        let name = ty.name();
         let err = |reason: String| TransitionError {
             saga_id: event.saga_id,
             seq: event.seq,
@@ -422,7 +425,7 @@ impl SagaState {
         let phase = self.phase();
         let saga_to = SAGA_TRANSITIONS
             .iter()
-            .find(|(from, ty, _)| *from == phase && *ty == name)
+            .find(|(from, t, _)| *from == phase && *t == ty)
             .map(|(_, _, to)| match to {
                 SagaTarget::To(s) => *s,
                 SagaTarget::Resume => self.failed_from.unwrap_or(SagaStatus::Running),
@@ -459,7 +462,7 @@ impl SagaState {
         }
         let listed = STEP_TRANSITIONS
             .iter()
-            .find(|(f, ty, _)| *f == from && *ty == name)
+            .find(|(f, t, _)| *f == from && *t == ty)
             .map(|(_, _, to)| *to);
         let Some(mut step_to) = listed else {
             return Err(err(format!("step `{step}` is {}", from.name())));

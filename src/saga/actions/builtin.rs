@@ -32,7 +32,7 @@ impl Builtin {
         let ctx = call.ctx;
         let eval = |v| scope.eval(v, ctx).map_err(ActionError::permanent);
         let unit = |writes: Vec<Write>, reads: Vec<Read>| UnitOfWork {
-            key: call.idempotency_key.to_string(),
+            key: call.idempotency_key(),
             writes,
             reads,
         };

@@ -41,7 +41,7 @@ impl Executor for Handlers {
                 step: call.step.to_string(),
                 attempt: call.attempt,
                 compensating: call.phase == Phase::Compensation,
-                idempotency_key: call.idempotency_key.to_string(),
+                idempotency_key: call.idempotency_key(),
                 args: call.evaluate(args)?.unwrap_or(Json::Null),
             };
             let result = handler.call(hcall).await.map_err(|e| {

@@ -51,9 +51,6 @@ pub struct ActionCall<'a> {
     pub phase: Phase,
     /// 1-based attempt of this phase.
     pub attempt: u32,
-    /// `saga_id/step` for actions, `saga_id/step/compensate` for compensations: the
-    /// same across retries and restarts, so the effect can be deduplicated.
-    pub idempotency_key: &'a str,
     /// What to do.
     pub action: &'a Action,
     pub(crate) scope: Scope<'a>,
@@ -61,6 +58,15 @@ pub struct ActionCall<'a> {
 }
 
 impl ActionCall<'_> {
+    /// `saga_id/step` for actions, `saga_id/step/compensate` for compensations: the
+    /// same across retries and restarts, so the effect can be deduplicated.
+    pub fn idempotency_key(&self) -> String {
+        match self.phase {
+            Phase::Action => format!("{}/{}", self.saga_id, self.step),
+            Phase::Compensation => format!("{}/{}/compensate", self.saga_id, self.step),
+        }
+    }
+
     /// The saga's input.
     pub fn input(&self) -> &Json {
         self.scope.input

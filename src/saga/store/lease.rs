@@ -161,10 +161,13 @@ pub fn admit(
     if !ok {
         return Err(fenced(saga_id, current));
     }
-    let expires_at = if op.release {
-        released()
-    } else {
-        op.renew_until.unwrap_or(held.expires_at)
+    let expires_at = match (op.release, op.renew_until, current) {
+        (true, _, _) => released(),
+        // extend only when less than half of the extension is left: most appends
+        // then write no lease row at all
+        (false, Some(until), Some(c)) if c.expires_at >= now + (until - now) / 2 => c.expires_at,
+        (false, Some(until), _) => until,
+        (false, None, _) => held.expires_at,
     };
     let row = Lease {
         expires_at,
