@@ -4,7 +4,6 @@
 //! no recovery.
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::Value as Json;
 use uuid::Uuid;
@@ -12,10 +11,9 @@ use uuid::Uuid;
 use super::JsonFileRepository;
 use crate::repo::{Entity, FindError, RepoError, Repository, UnitOfWork};
 use crate::saga::events::Event;
-use crate::saga::read_model::{SagaFilter, SagaSummary};
 use crate::saga::store::{
-    Commit, CommitError, CommitFuture, EventLog, Lease, Leases, MemoryStore, Pinned, SagaIndex,
-    SagaStore, StoreError, StoreFuture,
+    Commit, CommitError, CommitFuture, EventLog, MemoryStore, Pinned, SagaStore, StoreError,
+    StoreFuture,
 };
 
 /// A JSON-file repository store with an in-memory log.
@@ -59,43 +57,7 @@ impl EventLog for JsonStore {
     }
 }
 
-impl SagaIndex for JsonStore {
-    fn list<'a>(&'a self, filter: &'a SagaFilter) -> StoreFuture<'a, Vec<SagaSummary>> {
-        self.log.list(filter)
-    }
-    fn unfinished(&self) -> StoreFuture<'_, Vec<Uuid>> {
-        self.log.unfinished()
-    }
-    fn find_ids<'a>(&'a self, fragment: &'a str, limit: usize) -> StoreFuture<'a, Vec<Uuid>> {
-        self.log.find_ids(fragment, limit)
-    }
-    fn by_key<'a>(&'a self, key: &'a str, limit: usize) -> StoreFuture<'a, Vec<SagaSummary>> {
-        self.log.by_key(key, limit)
-    }
-    fn rebuild_projection(&self) -> StoreFuture<'_, usize> {
-        self.log.rebuild_projection()
-    }
-}
-
-impl Leases for JsonStore {
-    fn acquire<'a>(
-        &'a self,
-        saga_id: Uuid,
-        owner: &'a str,
-        ttl: Duration,
-    ) -> StoreFuture<'a, Lease> {
-        self.log.acquire(saga_id, owner, ttl)
-    }
-    fn renew<'a>(&'a self, lease: &'a Lease, ttl: Duration) -> StoreFuture<'a, Lease> {
-        self.log.renew(lease, ttl)
-    }
-    fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, ()> {
-        self.log.release(lease)
-    }
-    fn holder(&self, saga_id: Uuid) -> StoreFuture<'_, Option<Lease>> {
-        self.log.holder(saga_id)
-    }
-}
+crate::saga::store::forward_index_and_leases!(JsonStore, log);
 
 impl Repository for JsonStore {
     fn repositories(&self) -> Vec<String> {

@@ -140,11 +140,7 @@ impl Repository for MemoryRepository {
     }
 
     fn get(&self, repo: &str, id: &str) -> Result<Option<Entity>, RepoError> {
-        let tables = self.lock();
-        let table = tables
-            .get(repo)
-            .ok_or_else(|| RepoError::UnknownRepository(repo.to_string()))?;
-        Ok(table.get(id).cloned())
+        get_in(&self.lock(), repo, id)
     }
 
     fn find(
@@ -152,29 +148,45 @@ impl Repository for MemoryRepository {
         repo: &str,
         keep: &mut dyn FnMut(&str, &Entity) -> Result<bool, String>,
     ) -> Result<Vec<(String, Entity)>, FindError> {
-        let tables = self.lock();
-        let table = tables
-            .get(repo)
-            .ok_or_else(|| RepoError::UnknownRepository(repo.to_string()))?;
-        let mut out = Vec::new();
-        for (id, entity) in table {
-            match keep(id, entity) {
-                Ok(true) => out.push((id.clone(), entity.clone())),
-                Ok(false) => {}
-                Err(message) => {
-                    return Err(FindError::Filter {
-                        id: id.clone(),
-                        message,
-                    });
-                }
-            }
-        }
-        Ok(out)
+        find_in(&self.lock(), repo, keep)
     }
 
     fn commit(&self, unit: &UnitOfWork) -> Result<(), RepoError> {
         self.commit_with(unit, |_| Ok(()))
     }
+}
+
+/// One entity of in-memory tables.
+pub(crate) fn get_in(tables: &Tables, repo: &str, id: &str) -> Result<Option<Entity>, RepoError> {
+    let table = tables
+        .get(repo)
+        .ok_or_else(|| RepoError::UnknownRepository(repo.to_string()))?;
+    Ok(table.get(id).cloned())
+}
+
+/// [`Repository::find`] over in-memory tables.
+pub(crate) fn find_in(
+    tables: &Tables,
+    repo: &str,
+    keep: &mut dyn FnMut(&str, &Entity) -> Result<bool, String>,
+) -> Result<Vec<(String, Entity)>, FindError> {
+    let table = tables
+        .get(repo)
+        .ok_or_else(|| RepoError::UnknownRepository(repo.to_string()))?;
+    let mut out = Vec::new();
+    for (id, entity) in table {
+        match keep(id, entity) {
+            Ok(true) => out.push((id.clone(), entity.clone())),
+            Ok(false) => {}
+            Err(message) => {
+                return Err(FindError::Filter {
+                    id: id.clone(),
+                    message,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Tables from `{"repo": {"id": {...}}}`.

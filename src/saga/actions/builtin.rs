@@ -12,7 +12,7 @@ use serde_json::{Map, Value as Json};
 
 use super::{ActionCall, ActionError, ActionFuture, ActionOutput, Executor};
 use crate::repo::{FindError, Read, Repository, UnitOfWork, Write};
-use crate::saga::model::{Action, Filter};
+use crate::saga::model::{Action, Expr, Filter};
 use crate::saga::scope::{EntityScope, Scope, id_string};
 
 /// Runs the repository verbs against a [`Repository`].
@@ -80,17 +80,7 @@ impl Builtin {
                     entity: Some(&current),
                     ..scope
                 };
-                if let Some(expect) = expect {
-                    let ok = expect
-                        .matches(&with_entity, ctx)
-                        .map_err(|e| ActionError::permanent(format!("`{}`: {e}", expect.text)))?;
-                    if !ok {
-                        return Err(ActionError::permanent(format!(
-                            "expected `{}` for `{name}/{id}`",
-                            expect.text
-                        )));
-                    }
-                }
+                check_expect(expect.as_ref(), &with_entity, call, name, &id)?;
                 let patch = object(
                     with_entity
                         .eval(values, ctx)
@@ -122,20 +112,12 @@ impl Builtin {
             } => {
                 let id = id_string(eval(id)?, "id").map_err(ActionError::permanent)?;
                 let current = repo.get(name, &id)?;
-                if let (Some(expect), Some(cur)) = (expect, &current) {
+                if let Some(cur) = &current {
                     let with_entity = Scope {
                         entity: Some(cur),
                         ..scope
                     };
-                    let ok = expect
-                        .matches(&with_entity, ctx)
-                        .map_err(|e| ActionError::permanent(format!("`{}`: {e}", expect.text)))?;
-                    if !ok {
-                        return Err(ActionError::permanent(format!(
-                            "expected `{}` for `{name}/{id}`",
-                            expect.text
-                        )));
-                    }
+                    check_expect(expect.as_ref(), &with_entity, call, name, &id)?;
                 }
                 let reads = match expect {
                     Some(_) => vec![Read {
@@ -193,6 +175,31 @@ impl Builtin {
 impl Executor for Builtin {
     fn execute<'a>(&'a self, call: &'a ActionCall<'a>) -> ActionFuture<'a> {
         Box::pin(std::future::ready(self.run(call)))
+    }
+}
+
+/// An `update`'s or `delete`'s `expect` on the entity as read: false is a permanent
+/// failure naming the entity.
+fn check_expect(
+    expect: Option<&Expr>,
+    scope: &Scope<'_>,
+    call: &ActionCall<'_>,
+    repo: &str,
+    id: &str,
+) -> Result<(), ActionError> {
+    let Some(expect) = expect else {
+        return Ok(());
+    };
+    let ok = expect
+        .matches(scope, call.ctx)
+        .map_err(|e| ActionError::permanent(format!("`{}`: {e}", expect.text)))?;
+    if ok {
+        Ok(())
+    } else {
+        Err(ActionError::permanent(format!(
+            "expected `{}` for `{repo}/{id}`",
+            expect.text
+        )))
     }
 }
 

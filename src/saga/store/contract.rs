@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::lease::after;
 use super::{
-    Commit, CommitError, CommitFuture, EventLog, Lease, LeaseOp, Leases, Pinned, SagaIndex,
-    SagaStore, StoreError, StoreFuture,
+    Commit, CommitError, CommitFuture, EventLog, Lease, LeaseOp, Pinned, SagaStore, StoreError,
+    StoreFuture,
 };
 use crate::repo::{Entity, FindError, Read, RepoError, Repository, UnitOfWork, Write};
 use crate::saga::events::{Event, EventKind};
@@ -595,43 +595,7 @@ impl EventLog for FailingAppends {
     }
 }
 
-impl SagaIndex for FailingAppends {
-    fn list<'a>(&'a self, filter: &'a SagaFilter) -> StoreFuture<'a, Vec<SagaSummary>> {
-        self.inner.list(filter)
-    }
-    fn unfinished(&self) -> StoreFuture<'_, Vec<Uuid>> {
-        self.inner.unfinished()
-    }
-    fn find_ids<'a>(&'a self, fragment: &'a str, limit: usize) -> StoreFuture<'a, Vec<Uuid>> {
-        self.inner.find_ids(fragment, limit)
-    }
-    fn by_key<'a>(&'a self, key: &'a str, limit: usize) -> StoreFuture<'a, Vec<SagaSummary>> {
-        self.inner.by_key(key, limit)
-    }
-    fn rebuild_projection(&self) -> StoreFuture<'_, usize> {
-        self.inner.rebuild_projection()
-    }
-}
-
-impl Leases for FailingAppends {
-    fn acquire<'a>(
-        &'a self,
-        saga_id: Uuid,
-        owner: &'a str,
-        ttl: Duration,
-    ) -> StoreFuture<'a, Lease> {
-        self.inner.acquire(saga_id, owner, ttl)
-    }
-    fn renew<'a>(&'a self, lease: &'a Lease, ttl: Duration) -> StoreFuture<'a, Lease> {
-        self.inner.renew(lease, ttl)
-    }
-    fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, ()> {
-        self.inner.release(lease)
-    }
-    fn holder(&self, saga_id: Uuid) -> StoreFuture<'_, Option<Lease>> {
-        self.inner.holder(saga_id)
-    }
-}
+super::forward_index_and_leases!(FailingAppends, inner);
 
 impl Repository for FailingAppends {
     fn repositories(&self) -> Vec<String> {

@@ -14,7 +14,9 @@ use super::{
     Commit, CommitError, CommitFuture, EventLog, Lease, Leases, Pinned, SagaIndex, SagaStore,
     StoreError, StoreFuture, check_sequence, is_id_fragment, lease, seed_tables,
 };
-use crate::repo::memory::{Tables, apply_journaled, tables_from_json, tables_to_json};
+use crate::repo::memory::{
+    Tables, apply_journaled, find_in, get_in, tables_from_json, tables_to_json,
+};
 use crate::repo::{Entity, FindError, RepoError, Repository, UnitOfWork};
 use crate::saga::events::Event;
 use crate::saga::read_model::{SagaFilter, SagaSummary, summary};
@@ -293,12 +295,7 @@ impl Repository for MemoryStore {
     }
 
     fn get(&self, repo: &str, id: &str) -> Result<Option<Entity>, RepoError> {
-        let inner = self.lock();
-        let table = inner
-            .tables
-            .get(repo)
-            .ok_or_else(|| RepoError::UnknownRepository(repo.to_string()))?;
-        Ok(table.get(id).cloned())
+        get_in(&self.lock().tables, repo, id)
     }
 
     fn find(
@@ -306,25 +303,7 @@ impl Repository for MemoryStore {
         repo: &str,
         keep: &mut dyn FnMut(&str, &Entity) -> Result<bool, String>,
     ) -> Result<Vec<(String, Entity)>, FindError> {
-        let inner = self.lock();
-        let table = inner
-            .tables
-            .get(repo)
-            .ok_or_else(|| RepoError::UnknownRepository(repo.to_string()))?;
-        let mut out = Vec::new();
-        for (id, entity) in table {
-            match keep(id, entity) {
-                Ok(true) => out.push((id.clone(), entity.clone())),
-                Ok(false) => {}
-                Err(message) => {
-                    return Err(FindError::Filter {
-                        id: id.clone(),
-                        message,
-                    });
-                }
-            }
-        }
-        Ok(out)
+        find_in(&self.lock().tables, repo, keep)
     }
 
     fn commit(&self, unit: &UnitOfWork) -> Result<(), RepoError> {

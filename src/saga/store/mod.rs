@@ -229,6 +229,74 @@ pub trait SagaStore: EventLog + SagaIndex + Leases + Repository {
 /// One repository to seed: its name and its entities by id.
 pub type SeedTable = (String, Vec<(String, Json)>);
 
+/// `SagaIndex` and `Leases` for a store that wraps another in field `$field`: every
+/// method forwards to it (a wrapper changes appends or repositories, not these).
+macro_rules! forward_index_and_leases {
+    ($ty:ty, $field:ident) => {
+        impl $crate::saga::store::SagaIndex for $ty {
+            fn list<'a>(
+                &'a self,
+                filter: &'a $crate::saga::read_model::SagaFilter,
+            ) -> $crate::saga::store::StoreFuture<'a, Vec<$crate::saga::read_model::SagaSummary>>
+            {
+                self.$field.list(filter)
+            }
+            fn unfinished(&self) -> $crate::saga::store::StoreFuture<'_, Vec<uuid::Uuid>> {
+                self.$field.unfinished()
+            }
+            fn find_ids<'a>(
+                &'a self,
+                fragment: &'a str,
+                limit: usize,
+            ) -> $crate::saga::store::StoreFuture<'a, Vec<uuid::Uuid>> {
+                self.$field.find_ids(fragment, limit)
+            }
+            fn by_key<'a>(
+                &'a self,
+                key: &'a str,
+                limit: usize,
+            ) -> $crate::saga::store::StoreFuture<'a, Vec<$crate::saga::read_model::SagaSummary>>
+            {
+                self.$field.by_key(key, limit)
+            }
+            fn rebuild_projection(&self) -> $crate::saga::store::StoreFuture<'_, usize> {
+                self.$field.rebuild_projection()
+            }
+        }
+
+        impl $crate::saga::store::Leases for $ty {
+            fn acquire<'a>(
+                &'a self,
+                saga_id: uuid::Uuid,
+                owner: &'a str,
+                ttl: std::time::Duration,
+            ) -> $crate::saga::store::StoreFuture<'a, $crate::saga::store::Lease> {
+                self.$field.acquire(saga_id, owner, ttl)
+            }
+            fn renew<'a>(
+                &'a self,
+                lease: &'a $crate::saga::store::Lease,
+                ttl: std::time::Duration,
+            ) -> $crate::saga::store::StoreFuture<'a, $crate::saga::store::Lease> {
+                self.$field.renew(lease, ttl)
+            }
+            fn release<'a>(
+                &'a self,
+                lease: &'a $crate::saga::store::Lease,
+            ) -> $crate::saga::store::StoreFuture<'a, ()> {
+                self.$field.release(lease)
+            }
+            fn holder(
+                &self,
+                saga_id: uuid::Uuid,
+            ) -> $crate::saga::store::StoreFuture<'_, Option<$crate::saga::store::Lease>> {
+                self.$field.holder(saga_id)
+            }
+        }
+    };
+}
+pub(crate) use forward_index_and_leases;
+
 /// The repositories of a JSON store (`{"repo": {"id": {...}}}`), checked: names,
 /// objects of objects.
 pub fn seed_tables(repos: &Json) -> Result<Vec<SeedTable>, StoreError> {
