@@ -477,9 +477,9 @@ steps:
     let r = runner(&w, repo.clone());
     let state = r.run(&saga, json!({"id": "x1"})).await.unwrap();
     assert_eq!(state.status, SagaStatus::Completed);
-    assert_eq!(state.outputs["add"], json!({"status": "new"}));
+    assert_eq!(state.output("add"), Some(&json!({"status": "new"})));
     assert_eq!(
-        state.outputs["all"],
+        *state.output("all").unwrap(),
         json!([{"id": "x1", "status": "new", "n": 1, "tags": ["x1", 2]}])
     );
     let e = repo.get("log", "x1").unwrap().unwrap();

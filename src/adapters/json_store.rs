@@ -35,7 +35,7 @@ impl JsonStore {
 impl EventLog for JsonStore {
     fn append<'a>(&'a self, commit: Commit<'a>) -> CommitFuture<'a> {
         Box::pin(async move {
-            if let Some(unit) = commit.writes {
+            if let Some(unit) = &commit.writes {
                 self.repo.commit(unit).map_err(CommitError::Repo)?;
             }
             self.log
@@ -49,8 +49,8 @@ impl EventLog for JsonStore {
     fn load(&self, saga_id: Uuid) -> StoreFuture<'_, Vec<Event>> {
         self.log.load(saga_id)
     }
-    fn pin<'a>(&'a self, hash: &'a str, pinned: &'a Pinned) -> StoreFuture<'a, ()> {
-        self.log.pin(hash, pinned)
+    fn pin<'a>(&'a self, hash: &'a str, name: &'a str, text: &'a str) -> StoreFuture<'a, ()> {
+        self.log.pin(hash, name, text)
     }
     fn pinned<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<Pinned>> {
         self.log.pinned(hash)

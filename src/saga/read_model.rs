@@ -60,7 +60,7 @@ pub fn summary(state: &SagaState, updated_at: DateTime<Utc>) -> SagaSummary {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ProjectionUpdate {
     /// Write the whole row (a new saga, or its status changed).
-    Row(SagaSummary),
+    Row(Box<SagaSummary>),
     /// Only the position moved.
     Moved {
         /// The saga.
@@ -81,10 +81,11 @@ impl ProjectionUpdate {
         }
     }
 
-    /// Apply the update to a stored row (`None`: the saga has none yet).
-    pub fn apply_to(&self, row: Option<&mut SagaSummary>) -> Option<SagaSummary> {
+    /// Apply the update to a stored row (`None`: the saga has none yet); the new row
+    /// when the whole row changes.
+    pub fn apply_to(self, row: Option<&mut SagaSummary>) -> Option<SagaSummary> {
         match (self, row) {
-            (ProjectionUpdate::Row(s), _) => Some(s.clone()),
+            (ProjectionUpdate::Row(s), _) => Some(*s),
             (
                 ProjectionUpdate::Moved {
                     last_seq,
@@ -93,8 +94,8 @@ impl ProjectionUpdate {
                 },
                 Some(r),
             ) => {
-                r.last_seq = *last_seq;
-                r.updated_at = *updated_at;
+                r.last_seq = last_seq;
+                r.updated_at = updated_at;
                 None
             }
             (ProjectionUpdate::Moved { .. }, None) => None,
@@ -114,7 +115,7 @@ pub fn update(before: SagaPhase, after: &SagaState, last: &Event) -> ProjectionU
             updated_at: last.at,
         }
     } else {
-        ProjectionUpdate::Row(summary(after, last.at))
+        ProjectionUpdate::Row(Box::new(summary(after, last.at)))
     }
 }
 

@@ -26,11 +26,10 @@ use super::events::{Event, EventKind, PinnedRules};
 use super::handlers::HandlerRegistry;
 use super::model::{Action, Require, Saga, Step, Undo};
 use super::operator::OperatorAction;
-use super::read_model::update;
-use super::scope::{Scope, eval_context, id_string};
+use super::scope::{Scope, Steps, eval_context, id_string};
 use super::state::{SagaState, TransitionError, fold};
 use super::store::lease::after;
-use super::store::{Commit, CommitError, Lease, LeaseOp, Pinned, SagaStore, StoreError};
+use super::store::{Commit, CommitError, Lease, LeaseOp, SagaStore, StoreError};
 use crate::repo::{RepoError, UnitOfWork};
 use crate::rules::Context;
 
@@ -204,18 +203,13 @@ impl Runner {
     /// files are pinned in the store first; the first event takes the saga's lease.
     pub async fn start(&self, saga: &Saga, start: Start) -> Result<SagaState, RunError> {
         Runner::check_input(saga, &start.input)?;
-        let definition = Pinned {
-            name: saga.name().to_string(),
-            text: saga.source().text.clone(),
-        };
-        self.store.pin(saga.definition_hash(), &definition).await?;
+        let definition = &saga.source().text;
+        self.store
+            .pin(saga.definition_hash(), saga.name(), definition)
+            .await?;
         let mut rules = Vec::with_capacity(saga.rule_files().len());
         for file in saga.rule_files() {
-            let pinned = Pinned {
-                name: file.name.clone(),
-                text: file.text.clone(),
-            };
-            self.store.pin(&file.hash, &pinned).await?;
+            self.store.pin(&file.hash, &file.name, &file.text).await?;
             rules.push(PinnedRules {
                 name: file.name.clone(),
                 hash: file.hash.clone(),
@@ -335,6 +329,8 @@ struct Run<'r> {
     state: SagaState,
     saga_id: Uuid,
     lease: Lease,
+    /// Appends from this time on extend the lease.
+    renew_after: DateTime<Utc>,
     released: bool,
     ctx: Context,
 }
@@ -347,11 +343,13 @@ impl<'r> Run<'r> {
         saga_id: Uuid,
         lease: Lease,
     ) -> Run<'r> {
+        let half = chrono::Duration::from_std(runner.lease_ttl / 2).unwrap_or_default();
         Run {
             runner,
             saga,
             state,
             saga_id,
+            renew_after: lease.expires_at - half,
             lease,
             released: false,
             ctx: eval_context(),
@@ -360,20 +358,32 @@ impl<'r> Run<'r> {
 
     async fn drive(&mut self) -> Result<(), RunError> {
         loop {
-            match decide(&self.state, self.saga, Utc::now()) {
+            // one clock reading serves the decision and what it appends first
+            let now = Utc::now();
+            match decide(&self.state, self.saga, now) {
                 Command::Stop => return Ok(()),
-                Command::Append(kind) => self.append(kind).await?,
-                Command::Attempt(a) => self.attempt(a).await?,
+                Command::Append(kind) => unwritten(self.commit(kind, None, now).await?)?,
+                Command::Attempt(a) => {
+                    let span = tracing::info_span!(
+                        "step",
+                        step = a.step.name(),
+                        phase = ?a.phase,
+                        attempt = a.number
+                    );
+                    // an attempt is a large future: wrap it only when someone listens
+                    if span.is_disabled() {
+                        self.attempt(a, now).await?;
+                    } else {
+                        self.attempt(a, now).instrument(span).await?;
+                    }
+                }
             }
         }
     }
 
+    /// Append an event without writes, as [`Run::append`] does.
     async fn append(&mut self, kind: EventKind) -> Result<(), RunError> {
-        match self.commit(kind, None).await? {
-            Ok(()) => Ok(()),
-            // no writes, so none can fail to apply
-            Err(e) => Err(RunError::Store(StoreError::Io(e.to_string()))),
-        }
+        unwritten(self.commit(kind, None, Utc::now()).await?)
     }
 
     /// Apply `kind` to the state and append it with `writes`, all or nothing.
@@ -383,39 +393,49 @@ impl<'r> Run<'r> {
         &mut self,
         kind: EventKind,
         writes: Option<UnitOfWork>,
+        at: DateTime<Utc>,
     ) -> Result<Result<(), RepoError>, RunError> {
         let event = Event {
             saga_id: self.saga_id,
             seq: self.state.last_seq + 1,
-            at: Utc::now(),
+            at,
             kind,
         };
         let writes = writes.filter(|u| !u.writes.is_empty());
         let before = self.state.phase();
-        let saved = writes.as_ref().map(|_| self.state.clone());
+        let saved = writes.as_ref().map(|_| Box::new(self.state.clone()));
         self.state.apply(&event)?;
-        let projection = update(before, &self.state, &event);
         let release = event.kind.is_final();
+        // extend the lease when half of it is gone (a heartbeat covers long waits)
+        let renew_until = (at >= self.renew_after).then(|| after(at, self.runner.lease_ttl));
+        let (seq, ty) = (event.seq, event.kind.type_name());
+        let copy = (!self.runner.subscribers.is_empty()).then(|| Box::new(event.clone()));
         let commit = Commit {
-            events: std::slice::from_ref(&event),
-            writes: writes.as_ref(),
+            events: vec![event],
+            writes,
             lease: LeaseOp {
                 lease: Some(&self.lease),
-                renew_until: Some(after(event.at, self.runner.lease_ttl)),
+                renew_until,
                 release,
             },
-            projection: &projection,
+            state: &self.state,
+            before,
         };
         match self.runner.store.append(commit).await {
             Ok(()) => {
                 self.released |= release;
-                tracing::debug!(seq = event.seq, event = event.kind.type_name(), "appended");
-                self.runner.notify(&event);
+                if renew_until.is_some() {
+                    self.renew_after = after(at, self.runner.lease_ttl / 2);
+                }
+                tracing::debug!(seq, event = ty, "appended");
+                if let Some(event) = copy {
+                    self.runner.notify(&event);
+                }
                 Ok(Ok(()))
             }
             Err(CommitError::Repo(e)) => {
                 if let Some(s) = saved {
-                    self.state = s;
+                    self.state = *s;
                 }
                 Ok(Err(e))
             }
@@ -426,7 +446,7 @@ impl<'r> Run<'r> {
     fn scope(&self) -> Scope<'_> {
         Scope {
             input: &self.state.input,
-            steps: &self.state.outputs,
+            steps: Steps(&self.state.steps),
             entity: None,
             result: None,
         }
@@ -469,43 +489,30 @@ impl<'r> Run<'r> {
 
     /// One attempt of a step's action or compensation: `when` on first sight, the
     /// "started" event, the executor under the attempt's timeout, the outcome.
-    async fn attempt(&mut self, a: Attempt<'r>) -> Result<(), RunError> {
-        let span = tracing::info_span!(
-            "step",
-            step = a.step.name(),
-            phase = ?a.phase,
-            attempt = a.number
-        );
-        self.attempt_in_span(a).instrument(span).await
-    }
-
-    async fn attempt_in_span(&mut self, a: Attempt<'r>) -> Result<(), RunError> {
+    async fn attempt(&mut self, a: Attempt<'r>, now: DateTime<Utc>) -> Result<(), RunError> {
         if let Some(t) = a.not_before
-            && t > Utc::now()
+            && t > now
         {
             // the wait may have crossed the deadline: decide again
             self.sleep_until(t).await?;
             return Ok(());
         }
         let step = a.step;
-        let name = step.name.clone();
+        let name = &step.name;
         if a.check_when
             && let Some(when) = &step.when
         {
             match when.matches(&self.scope(), &self.ctx) {
                 Ok(true) => {}
-                Ok(false) => return self.append(EventKind::StepSkipped { step: name }).await,
+                Ok(false) => {
+                    let kind = EventKind::StepSkipped { step: name.clone() };
+                    return unwritten(self.commit(kind, None, now).await?);
+                }
                 Err(e) => {
-                    let error = format!("`when` failed: `{}`: {e}", when.text);
-                    return self
-                        .append(failed(
-                            a.phase,
-                            name,
-                            0,
-                            &ActionError::permanent(error),
-                            false,
-                        ))
-                        .await;
+                    let error =
+                        ActionError::permanent(format!("`when` failed: `{}`: {e}", when.text));
+                    let kind = failed(a.phase, name.clone(), 0, &error, false);
+                    return unwritten(self.commit(kind, None, now).await?);
                 }
             }
         }
@@ -514,15 +521,16 @@ impl<'r> Run<'r> {
                 "step `{name}` has no compensation to run"
             )));
         };
-        self.append(started(a.phase, name.clone(), a.number))
-            .await?;
-        let now = Utc::now();
+        unwritten(
+            self.commit(started(a.phase, name.clone(), a.number), None, now)
+                .await?,
+        )?;
         let timeout = attempt_timeout(&self.state, self.saga, step, a.phase, now);
         let result = {
             let call = ActionCall {
                 saga_id: self.saga_id,
                 saga: self.saga.name(),
-                step: &name,
+                step: name,
                 phase: a.phase,
                 attempt: a.number,
                 action,
@@ -532,33 +540,36 @@ impl<'r> Run<'r> {
             self.hold(with_timeout(timeout, self.perform(step, &call)))
                 .await?
         };
-        match result {
+        let failure = match result {
             Ok((output, writes)) => {
                 let kind = match a.phase {
                     Phase::Action => EventKind::StepSucceeded {
-                        step: name,
+                        step: name.clone(),
                         attempt: a.number,
                         output,
                     },
                     Phase::Compensation => EventKind::StepCompensated {
-                        step: name,
+                        step: name.clone(),
                         attempt: a.number,
                     },
                 };
-                match self.commit(kind, Some(writes)).await? {
-                    Ok(()) => Ok(()),
-                    Err(e) => self.fail(&a, ActionError::from(e)).await,
+                match self.commit(kind, Some(writes), Utc::now()).await? {
+                    Ok(()) => return Ok(()),
+                    Err(e) => ActionError::from(e),
                 }
             }
-            Err(e) => self.fail(&a, e).await,
-        }
+            Err(e) => e,
+        };
+        let now = Utc::now();
+        let kind = self.failure(&a, &failure, now);
+        unwritten(self.commit(kind, None, now).await?)
     }
 
-    async fn fail(&mut self, a: &Attempt<'_>, e: ActionError) -> Result<(), RunError> {
-        let retry = will_retry(&self.state, self.saga, a.step, a.phase, e.class, Utc::now());
+    /// The event of a failed attempt, with whether another follows.
+    fn failure(&self, a: &Attempt<'_>, e: &ActionError, now: DateTime<Utc>) -> EventKind {
+        let retry = will_retry(&self.state, self.saga, a.step, a.phase, e.class, now);
         tracing::warn!(error = %e.message, class = ?e.class, will_retry = retry, "attempt failed");
-        let kind = failed(a.phase, a.step.name.clone(), a.number, &e, retry);
-        self.append(kind).await
+        failed(a.phase, a.step.name.clone(), a.number, e, retry)
     }
 
     /// The guard, the action, and (going forward) the step's outputs.
@@ -630,6 +641,11 @@ impl<'r> Run<'r> {
             ))),
         }
     }
+}
+
+/// The outcome of a commit without writes (so none can fail to apply).
+fn unwritten(r: Result<(), RepoError>) -> Result<(), RunError> {
+    r.map_err(|e| RunError::Store(StoreError::Io(e.to_string())))
 }
 
 /// A store error met while holding the lease: fencing means the lease was lost.

@@ -5,6 +5,7 @@ use chrono::Utc;
 use serde_json::{Map, Value as Json};
 
 use super::model::{PathSegment, ValueExpr};
+use super::state::StepState;
 use crate::rules::Context;
 use crate::value::{FieldRef, Record, Value, json_value};
 
@@ -19,11 +20,41 @@ pub(crate) fn eval_context() -> Context {
 /// The names of what saga expressions read, whether or not a position may read them.
 pub(crate) const ROOTS: [&str; 4] = ["input", "steps", "entity", "result"];
 
+/// The outputs of the steps that succeeded, by step name (`steps.<name>`): read
+/// from the step states themselves, so the state keeps each output once.
+#[derive(Clone, Copy)]
+pub(crate) struct Steps<'a>(pub &'a [StepState]);
+
+impl<'a> Steps<'a> {
+    fn get(&self, name: &str) -> Option<&'a Json> {
+        self.0
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.output.as_ref())
+    }
+
+    fn to_map(self) -> Map<String, Json> {
+        self.0
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), s.output.clone()?)))
+            .collect()
+    }
+}
+
+impl Record for Steps<'_> {
+    fn field(&self, field: FieldRef<'_>) -> Option<Value<'_>> {
+        self.get(field.name).map(json_value)
+    }
+    fn to_json(&self) -> Option<Json> {
+        Some(Json::Object(self.to_map()))
+    }
+}
+
 /// Names an expression can read.
 #[derive(Clone, Copy)]
 pub(crate) struct Scope<'a> {
     pub input: &'a Json,
-    pub steps: &'a Map<String, Json>,
+    pub steps: Steps<'a>,
     pub entity: Option<&'a Map<String, Json>>,
     pub result: Option<&'a Json>,
 }
@@ -32,7 +63,7 @@ impl Record for Scope<'_> {
     fn field(&self, field: FieldRef<'_>) -> Option<Value<'_>> {
         match field.name {
             "input" => Some(json_value(self.input)),
-            "steps" => Some(Value::Object(self.steps)),
+            "steps" => Some(Value::Object(&self.steps)),
             "entity" => self.entity.map(|e| Value::Object(e) as Value<'_>),
             "result" => self.result.map(json_value),
             _ => None,
@@ -63,6 +94,7 @@ impl Record for EntityScope<'_> {
 enum Node<'a> {
     Json(&'a Json),
     Map(&'a Map<String, Json>),
+    Steps(Steps<'a>),
 }
 
 impl Scope<'_> {
@@ -73,7 +105,7 @@ impl Scope<'_> {
         };
         let mut node = match root.as_str() {
             "input" => Node::Json(self.input),
-            "steps" => Node::Map(self.steps),
+            "steps" => Node::Steps(self.steps),
             "entity" => Node::Map(self.entity?),
             "result" => Node::Json(self.result?),
             _ => return None,
@@ -81,6 +113,7 @@ impl Scope<'_> {
         for seg in rest {
             node = match (node, seg) {
                 (Node::Map(m), PathSegment::Field(f)) => Node::Json(m.get(f)?),
+                (Node::Steps(s), PathSegment::Field(f)) => Node::Json(s.get(f)?),
                 (Node::Json(Json::Object(m)), PathSegment::Field(f)) => Node::Json(m.get(f)?),
                 (Node::Json(Json::Array(a)), PathSegment::Index(i)) => Node::Json(a.get(*i)?),
                 _ => return None,
@@ -89,6 +122,7 @@ impl Scope<'_> {
         Some(match node {
             Node::Json(j) => j.clone(),
             Node::Map(m) => Json::Object(m.clone()),
+            Node::Steps(s) => Json::Object(s.to_map()),
         })
     }
 
@@ -141,13 +175,12 @@ mod tests {
     #[test]
     fn where_reads_the_roots_by_name_and_the_entity_by_every_other_name() {
         let input = serde_json::json!({"min": 5});
-        let steps = Map::new();
         let entity = serde_json::json!({"input": "shadow?", "total": 7});
         let scope = EntityScope {
             entity: entity.as_object().unwrap(),
             outer: Scope {
                 input: &input,
-                steps: &steps,
+                steps: Steps(&[]),
                 entity: None,
                 result: None,
             },

@@ -219,9 +219,6 @@ pub struct SagaState {
     pub input: Json,
     /// Steps in the order they were first seen.
     pub steps: Vec<StepState>,
-    /// Outputs by step name (`steps.<name>` in expressions).
-    #[serde(skip)]
-    pub outputs: serde_json::Map<String, Json>,
     /// Steps that completed or timed out, in that order: the compensation order reversed.
     pub done_order: Vec<String>,
     /// The forward failure that started the compensation.
@@ -244,6 +241,14 @@ pub struct Problem {
     pub step: String,
     /// Why.
     pub reason: String,
+}
+
+/// Where a checked event takes the saga, and the step it concerns (by index, when
+/// the state has it already).
+struct Target {
+    saga: SagaStatus,
+    step: Option<StepStatus>,
+    step_idx: Option<usize>,
 }
 
 /// An event that is not legal in the state it is applied to.
@@ -340,7 +345,46 @@ pub const STEP_TRANSITIONS: &[(StepStatus, EventType, StepStatus)] = {
     ]
 };
 
+/// Event types, saga phases and step statuses as array indices.
+const N_EVENT_TYPES: usize = EventType::StepMarkedCompensated as usize + 1;
+const N_PHASES: usize = 1 + SagaStatus::ALL.len();
+const N_STEP_STATUSES: usize = StepStatus::CompensationFailed as usize + 1;
+
+fn phase_index(p: SagaPhase) -> usize {
+    match p {
+        SagaPhase::New => 0,
+        SagaPhase::Is(s) => 1 + s as usize,
+    }
+}
+
+/// The tables above as arrays indexed by (from, event type), built once: the lookup of
+/// every event is two array reads, and the tables stay the only definition.
+struct Tables {
+    saga: [[Option<SagaTarget>; N_EVENT_TYPES]; N_PHASES],
+    step: [[Option<StepStatus>; N_EVENT_TYPES]; N_STEP_STATUSES],
+}
+
+static TABLES: std::sync::LazyLock<Tables> = std::sync::LazyLock::new(|| {
+    let mut t = Tables {
+        saga: [[None; N_EVENT_TYPES]; N_PHASES],
+        step: [[None; N_EVENT_TYPES]; N_STEP_STATUSES],
+    };
+    for (from, ty, to) in SAGA_TRANSITIONS {
+        t.saga[phase_index(*from)][*ty as usize] = Some(*to);
+    }
+    for (from, ty, to) in STEP_TRANSITIONS {
+        t.step[*from as usize][*ty as usize] = Some(*to);
+    }
+    t
+});
+
 impl SagaState {
+    /// The output of the step named `name`, once it succeeded (`steps.<name>` in
+    /// expressions).
+    pub fn output(&self, name: &str) -> Option<&Json> {
+        self.step(name).and_then(|s| s.output.as_ref())
+    }
+
     /// The step named `name`.
     pub fn step(&self, name: &str) -> Option<&StepState> {
         self.steps.iter().find(|s| s.name == name)
@@ -376,17 +420,12 @@ impl SagaState {
         self.started_at.checked_add_signed(d)
     }
 
-    fn step_idx(&mut self, name: &str) -> usize {
-        match self.steps.iter().position(|s| s.name == name) {
-            Some(idx) => idx,
-            None => {
-                self.steps.push(StepState {
-                    name: name.to_string(),
-                    ..StepState::default()
-                });
-                self.steps.len() - 1
-            }
-        }
+    fn new_step(&mut self, name: &str) -> usize {
+        self.steps.push(StepState {
+            name: name.to_string(),
+            ..StepState::default()
+        });
+        self.steps.len() - 1
     }
 
     /// Check that `event` is legal here, without changing anything.
@@ -397,13 +436,13 @@ impl SagaState {
     /// Apply one event: the new state depends only on the old one and the event. An
     /// illegal event changes nothing and is an error.
     pub fn apply(&mut self, event: &Event) -> Result<(), TransitionError> {
-        let (saga_to, step_to) = self.target(event)?;
-        self.mutate(event, saga_to, step_to);
+        let target = self.target(event)?;
+        self.mutate(event, target);
         Ok(())
     }
 
     /// The saga status and step status after `event`, or why it is illegal.
-    fn target(&self, event: &Event) -> Result<(SagaStatus, Option<StepStatus>), TransitionError> {
+    fn target(&self, event: &Event) -> Result<Target, TransitionError> {
         let kind = &event.kind;
         let ty = kind.event_type();
         let name = ty.name();
@@ -423,11 +462,9 @@ impl SagaState {
             return Err(err(format!("it belongs to saga `{}`", event.saga_id)));
         }
         let phase = self.phase();
-        let saga_to = SAGA_TRANSITIONS
-            .iter()
-            .find(|(from, t, _)| *from == phase && *t == ty)
-            .map(|(_, _, to)| match to {
-                SagaTarget::To(s) => *s,
+        let saga_to = TABLES.saga[phase_index(phase)][ty as usize]
+            .map(|to| match to {
+                SagaTarget::To(s) => s,
                 SagaTarget::Resume => self.failed_from.unwrap_or(SagaStatus::Running),
             })
             .ok_or_else(|| {
@@ -437,9 +474,14 @@ impl SagaState {
                 })
             })?;
         let Some(step) = kind.step() else {
-            return Ok((saga_to, None));
+            return Ok(Target {
+                saga: saga_to,
+                step: None,
+                step_idx: None,
+            });
         };
-        let state = self.step(step);
+        let step_idx = self.steps.iter().position(|s| s.name == step);
+        let state = step_idx.map(|i| &self.steps[i]);
         let from = state.map(|s| s.status).unwrap_or_default();
         // saga-level events that name a step without changing it
         let names = match kind {
@@ -458,12 +500,13 @@ impl SagaState {
                     wanted.name()
                 )));
             }
-            return Ok((saga_to, None));
+            return Ok(Target {
+                saga: saga_to,
+                step: None,
+                step_idx,
+            });
         }
-        let listed = STEP_TRANSITIONS
-            .iter()
-            .find(|(f, t, _)| *f == from && *t == ty)
-            .map(|(_, _, to)| *to);
+        let listed = TABLES.step[from as usize][ty as usize];
         let Some(mut step_to) = listed else {
             return Err(err(format!("step `{step}` is {}", from.name())));
         };
@@ -534,16 +577,29 @@ impl SagaState {
             }
             _ => {}
         }
-        Ok((saga_to, Some(step_to)))
+        Ok(Target {
+            saga: saga_to,
+            step: Some(step_to),
+            step_idx,
+        })
     }
 
     /// Change the state by a checked event.
-    fn mutate(&mut self, event: &Event, saga_to: SagaStatus, step_to: Option<StepStatus>) {
+    fn mutate(&mut self, event: &Event, target: Target) {
+        let Target {
+            saga: saga_to,
+            step: step_to,
+            step_idx,
+        } = target;
         self.last_seq = event.seq;
         let before = self.status;
         self.status = saga_to;
         let at = event.at;
-        let step_idx = event.kind.step().map(|name| self.step_idx(name));
+        let step_idx = match (step_idx, event.kind.step()) {
+            (Some(i), _) => Some(i),
+            (None, Some(name)) => Some(self.new_step(name)),
+            (None, None) => None,
+        };
         if let (Some(i), Some(to)) = (step_idx, step_to) {
             self.steps[i].status = to;
         }
@@ -570,11 +626,14 @@ impl SagaState {
                 }
             }
             EventKind::StepSucceeded { step, output, .. } => {
+                // a step that timed out before is in the compensation order already
+                let listed = step_idx.is_some_and(|i| self.steps[i].timed_out);
                 if let Some(i) = step_idx {
                     self.steps[i].output = Some(output.clone());
                 }
-                self.outputs.insert(step.clone(), output.clone());
-                self.push_done(step);
+                if !listed {
+                    self.done_order.push(step.clone());
+                }
             }
             EventKind::StepFailed {
                 step,
@@ -584,6 +643,8 @@ impl SagaState {
                 retry_after_ms,
                 ..
             } => {
+                let newly_possibly_done =
+                    *timed_out && step_idx.is_some_and(|i| !self.steps[i].timed_out);
                 if let Some(i) = step_idx {
                     let s = &mut self.steps[i];
                     s.error = Some(error.clone());
@@ -596,8 +657,8 @@ impl SagaState {
                         compensation: false,
                     });
                 }
-                if *timed_out {
-                    self.push_done(step);
+                if newly_possibly_done {
+                    self.done_order.push(step.clone());
                 }
             }
             EventKind::CompensationStarted {
@@ -664,12 +725,6 @@ impl SagaState {
             | EventKind::StepCompensated { .. }
             | EventKind::SagaCompleted
             | EventKind::SagaCompensated => {}
-        }
-    }
-
-    fn push_done(&mut self, step: &str) {
-        if !self.done_order.iter().any(|d| d == step) {
-            self.done_order.push(step.to_string());
         }
     }
 }

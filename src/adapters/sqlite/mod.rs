@@ -273,13 +273,15 @@ impl Drop for SqliteStore {
 impl EventLog for SqliteStore {
     fn append<'a>(&'a self, c: Commit<'a>) -> CommitFuture<'a> {
         Box::pin(async move {
+            // the read model's row is computed here, in the caller's task: the
+            // writer thread only writes it
             let commit = OwnedCommit {
-                events: c.events.to_vec(),
-                writes: c.writes.cloned(),
                 lease: c.lease.lease.cloned(),
                 renew_until: c.lease.renew_until,
                 release: c.lease.release,
-                projection: Some(c.projection.clone()),
+                projection: c.projection(),
+                events: c.events,
+                writes: c.writes,
                 now: Utc::now(),
             };
             let (tx, rx) = tokio::sync::oneshot::channel();
@@ -297,12 +299,17 @@ impl EventLog for SqliteStore {
         Box::pin(async move { self.read(|conn| load_events(conn, &saga_id.to_string())) })
     }
 
-    fn pin<'a>(&'a self, hash: &'a str, pinned: &'a Pinned) -> StoreFuture<'a, ()> {
+    fn pin<'a>(&'a self, hash: &'a str, name: &'a str, text: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            if self.pinned(hash).await?.is_some() {
+            let known: bool = self.read(|conn| {
+                conn.prepare_cached("SELECT 1 FROM definitions WHERE hash = ?1")
+                    .and_then(|mut st| st.exists(params![hash]))
+                    .map_err(io)
+            })?;
+            if known {
                 return Ok(());
             }
-            let (hash, name, text) = (hash.to_string(), pinned.name.clone(), pinned.text.clone());
+            let (hash, name, text) = (hash.to_string(), name.to_string(), text.to_string());
             self.job(move |conn| {
                 conn.execute(
                     "INSERT OR IGNORE INTO definitions (hash, name, text) VALUES (?1, ?2, ?3)",

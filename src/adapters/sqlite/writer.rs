@@ -261,7 +261,7 @@ fn append(conn: &Connection, c: &OwnedCommit) -> Result<(), CommitError> {
         renew_until: c.renew_until,
         release: c.release,
     };
-    let lease_row = lease::admit(current.as_ref(), saga_id, &op, c.now)?;
+    let lease_row = lease::admit(current.as_ref(), saga_id, &op, || c.now)?;
     check_sequence(last_seq, &c.events)?;
     if let Some(row) = lease_row {
         write_lease(conn, &row)?;

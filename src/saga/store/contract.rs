@@ -22,7 +22,7 @@ use super::{
 };
 use crate::repo::{Entity, FindError, Read, RepoError, Repository, UnitOfWork, Write};
 use crate::saga::events::{Event, EventKind};
-use crate::saga::read_model::{ProjectionUpdate, SagaFilter, SagaSummary, update};
+use crate::saga::read_model::{SagaFilter, SagaSummary};
 use crate::saga::state::{SagaState, SagaStatus, fold};
 
 /// Makes a fresh, empty store.
@@ -57,8 +57,8 @@ impl Log {
         }
     }
 
-    /// The next event, its projection update, and the state after it (not yet kept).
-    fn next(&self, kind: EventKind, at: DateTime<Utc>) -> (Event, ProjectionUpdate, SagaState) {
+    /// The next event and the state after it (not yet kept).
+    fn next(&self, kind: EventKind, at: DateTime<Utc>) -> (Event, SagaState) {
         let event = Event {
             saga_id: self.id,
             seq: self.state.last_seq + 1,
@@ -66,10 +66,8 @@ impl Log {
             kind,
         };
         let mut state = self.state.clone();
-        let before = state.phase();
         state.apply(&event).unwrap();
-        let p = update(before, &state, &event);
-        (event, p, state)
+        (event, state)
     }
 
     async fn append(
@@ -79,13 +77,14 @@ impl Log {
         writes: Option<&UnitOfWork>,
         lease: LeaseOp<'_>,
     ) -> Result<(), CommitError> {
-        let (event, projection, state) = self.next(kind, Utc::now());
+        let (event, state) = self.next(kind, Utc::now());
         store
             .append(Commit {
-                events: std::slice::from_ref(&event),
-                writes,
+                events: vec![event.clone()],
+                writes: writes.cloned(),
                 lease,
-                projection: &projection,
+                state: &state,
+                before: self.state.phase(),
             })
             .await?;
         self.state = state;
@@ -144,17 +143,14 @@ async fn sequence_rule(store: &dyn SagaStore) {
             at: Utc::now(),
             kind: step_started("a", 1),
         };
-        let p = ProjectionUpdate::Moved {
-            saga_id: log.id,
-            last_seq: seq,
-            updated_at: event.at,
-        };
+        // the events do not fit the state: a store refuses them before it reads it
         let got = store
             .append(Commit {
-                events: std::slice::from_ref(&event),
+                events: vec![event],
                 writes: None,
                 lease: no_lease(),
-                projection: &p,
+                state: &log.state,
+                before: log.state.phase(),
             })
             .await;
         assert!(
@@ -524,17 +520,13 @@ async fn leases_fence_other_owners(store: &dyn SagaStore) {
 }
 
 async fn pinned_texts(store: &dyn SagaStore) {
-    let text = Pinned {
+    store.pin("h1", "order", "saga: order").await.unwrap();
+    store.pin("h1", "x", "changed").await.unwrap();
+    let kept = Pinned {
         name: "order".into(),
         text: "saga: order".into(),
     };
-    store.pin("h1", &text).await.unwrap();
-    let other = Pinned {
-        name: "x".into(),
-        text: "changed".into(),
-    };
-    store.pin("h1", &other).await.unwrap();
-    assert_eq!(store.pinned("h1").await.unwrap(), Some(text));
+    assert_eq!(store.pinned("h1").await.unwrap(), Some(kept));
     assert_eq!(store.pinned("h2").await.unwrap(), None);
 }
 
@@ -587,8 +579,8 @@ impl EventLog for FailingAppends {
     fn load(&self, saga_id: Uuid) -> StoreFuture<'_, Vec<Event>> {
         self.inner.load(saga_id)
     }
-    fn pin<'a>(&'a self, hash: &'a str, pinned: &'a Pinned) -> StoreFuture<'a, ()> {
-        self.inner.pin(hash, pinned)
+    fn pin<'a>(&'a self, hash: &'a str, name: &'a str, text: &'a str) -> StoreFuture<'a, ()> {
+        self.inner.pin(hash, name, text)
     }
     fn pinned<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<Pinned>> {
         self.inner.pinned(hash)

@@ -139,18 +139,18 @@ pub fn release(current: Option<&Lease>, held: &Lease) -> Option<Lease> {
 
 /// Admit an append: the row to write (`None`: leave it), or why the append is refused.
 ///
-/// Without a lease an append is refused while someone holds a live one. With one, it
-/// must be the saga's current lease, or, for a saga that never had a lease, its
-/// first (epoch 1).
+/// Without a lease an append is refused while someone holds a live one (`now` is
+/// read only then). With one, it must be the saga's current lease, or, for a saga
+/// that never had a lease, its first (epoch 1).
 pub fn admit(
     current: Option<&Lease>,
     saga_id: Uuid,
     op: &LeaseOp<'_>,
-    now: DateTime<Utc>,
+    now: impl FnOnce() -> DateTime<Utc>,
 ) -> Result<Option<Lease>, StoreError> {
     let Some(held) = op.lease else {
         return match current {
-            Some(c) if c.is_live(now) => Err(fenced(saga_id, current)),
+            Some(c) if c.is_live(now()) => Err(fenced(saga_id, current)),
             _ => Ok(None),
         };
     };
@@ -163,17 +163,17 @@ pub fn admit(
     }
     let expires_at = match (op.release, op.renew_until, current) {
         (true, _, _) => released(),
-        // extend only when less than half of the extension is left: most appends
-        // then write no lease row at all
-        (false, Some(until), Some(c)) if c.expires_at >= now + (until - now) / 2 => c.expires_at,
         (false, Some(until), _) => until,
-        (false, None, _) => held.expires_at,
+        (false, None, Some(c)) => c.expires_at,
+        (false, None, None) => held.expires_at,
     };
-    let row = Lease {
+    if current.is_some_and(|c| c.expires_at == expires_at) {
+        return Ok(None);
+    }
+    Ok(Some(Lease {
         expires_at,
         ..held.clone()
-    };
-    Ok((current != Some(&row)).then_some(row))
+    }))
 }
 
 #[cfg(test)]
@@ -203,7 +203,7 @@ mod tests {
             lease: Some(&a),
             ..LeaseOp::default()
         };
-        assert!(admit(Some(&b), id, &op, t(12)).is_err());
+        assert!(admit(Some(&b), id, &op, || t(12)).is_err());
         assert_eq!(release(Some(&b), &a), None);
         let gone = release(Some(&b), &b).unwrap();
         assert!(!gone.is_live(t(12)));
@@ -215,8 +215,8 @@ mod tests {
         let id = Uuid::nil();
         let a = Lease::first(id, "a", Duration::from_secs(10), t(0));
         let none = LeaseOp::default();
-        assert!(admit(Some(&a), id, &none, t(1)).is_err());
-        assert_eq!(admit(Some(&a), id, &none, t(11)).unwrap(), None);
-        assert_eq!(admit(None, id, &none, t(1)).unwrap(), None);
+        assert!(admit(Some(&a), id, &none, || t(1)).is_err());
+        assert_eq!(admit(Some(&a), id, &none, || t(11)).unwrap(), None);
+        assert_eq!(admit(None, id, &none, || t(1)).unwrap(), None);
     }
 }

@@ -22,13 +22,26 @@ use crate::saga::events::Event;
 use crate::saga::read_model::{SagaFilter, SagaSummary, summary};
 use crate::saga::state::fold;
 
+/// One saga: its log and its lease, found with one lookup. Its read-model row is
+/// the summary of its fold, computed when asked (appends are the hot path here).
+#[derive(Default)]
+struct Entry {
+    events: Vec<Event>,
+    lease: Option<Lease>,
+}
+
+impl Entry {
+    fn row(&self) -> Option<SagaSummary> {
+        let last = self.events.last()?;
+        Some(summary(&fold(&self.events).ok()?, last.at))
+    }
+}
+
 #[derive(Default)]
 struct Inner {
-    logs: HashMap<Uuid, Vec<Event>>,
-    rows: HashMap<Uuid, SagaSummary>,
+    sagas: HashMap<Uuid, Entry>,
     /// (saga name, key) → saga.
     keys: HashMap<(String, String), Uuid>,
-    leases: HashMap<Uuid, Lease>,
     pins: HashMap<String, Pinned>,
     tables: Tables,
 }
@@ -62,55 +75,49 @@ impl MemoryStore {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn commit(&self, c: &Commit<'_>) -> Result<(), CommitError> {
+    fn commit(&self, c: Commit<'_>) -> Result<(), CommitError> {
         let Some(first) = c.events.first() else {
             return Ok(());
         };
         let saga_id = first.saga_id;
-        let now = Utc::now();
         let mut inner = self.lock();
-        let inner = &mut *inner;
-        let last_seq = inner.rows.get(&saga_id).map_or(0, |r| r.last_seq);
+        let Inner {
+            sagas,
+            keys,
+            tables,
+            ..
+        } = &mut *inner;
+        // an entry that stays empty (a refused first commit) is invisible
+        let entry = sagas.entry(saga_id).or_default();
+        let last_seq = entry.events.last().map_or(0, |e| e.seq);
         // ownership first: a fenced-off writer is told so, not that it is behind
-        let lease_row = lease::admit(inner.leases.get(&saga_id), saga_id, &c.lease, now)?;
-        check_sequence(last_seq, c.events)?;
-        let new_key = match &c.projection {
-            crate::saga::read_model::ProjectionUpdate::Row(row) if last_seq == 0 => {
-                match &row.key {
-                    Some(k) => {
-                        let pair = (row.saga.clone(), k.clone());
-                        if let Some(existing) = inner.keys.get(&pair) {
-                            return Err(StoreError::DuplicateKey {
-                                saga: pair.0,
-                                key: pair.1,
-                                saga_id: *existing,
-                            }
-                            .into());
-                        }
-                        Some(pair)
+        let lease_row = lease::admit(entry.lease.as_ref(), saga_id, &c.lease, Utc::now)?;
+        check_sequence(last_seq, &c.events)?;
+        let new_key = match (&c.state.key, last_seq) {
+            (Some(k), 0) => {
+                let pair = (c.state.saga.clone(), k.clone());
+                if let Some(existing) = keys.get(&pair) {
+                    return Err(StoreError::DuplicateKey {
+                        saga: pair.0,
+                        key: pair.1,
+                        saga_id: *existing,
                     }
-                    None => None,
+                    .into());
                 }
+                Some(pair)
             }
             _ => None,
         };
-        if let Some(unit) = c.writes {
-            apply_journaled(&mut inner.tables, unit, |_| Ok(()))?;
+        if let Some(unit) = &c.writes {
+            apply_journaled(tables, unit, |_| Ok(()))?;
         }
         // every check passed: nothing below fails
-        inner
-            .logs
-            .entry(saga_id)
-            .or_default()
-            .extend_from_slice(c.events);
-        if let Some(row) = c.projection.apply_to(inner.rows.get_mut(&saga_id)) {
-            inner.rows.insert(saga_id, row);
+        entry.events.extend(c.events);
+        if let Some(l) = lease_row {
+            entry.lease = Some(l);
         }
         if let Some(pair) = new_key {
-            inner.keys.insert(pair, saga_id);
-        }
-        if let Some(l) = lease_row {
-            inner.leases.insert(saga_id, l);
+            keys.insert(pair, saga_id);
         }
         Ok(())
     }
@@ -121,9 +128,10 @@ impl MemoryStore {
         f: impl FnOnce(Option<&Lease>) -> Result<Option<Lease>, StoreError>,
     ) -> Result<Option<Lease>, StoreError> {
         let mut inner = self.lock();
-        let next = f(inner.leases.get(&saga_id))?;
+        let entry = inner.sagas.entry(saga_id).or_default();
+        let next = f(entry.lease.as_ref())?;
         if let Some(l) = &next {
-            inner.leases.insert(saga_id, l.clone());
+            entry.lease = Some(l.clone());
         }
         Ok(next)
     }
@@ -131,19 +139,30 @@ impl MemoryStore {
 
 impl EventLog for MemoryStore {
     fn append<'a>(&'a self, commit: Commit<'a>) -> CommitFuture<'a> {
-        Box::pin(async move { self.commit(&commit) })
+        Box::pin(async move { self.commit(commit) })
     }
 
     fn load(&self, saga_id: Uuid) -> StoreFuture<'_, Vec<Event>> {
-        Box::pin(async move { Ok(self.lock().logs.get(&saga_id).cloned().unwrap_or_default()) })
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .sagas
+                .get(&saga_id)
+                .map(|e| e.events.clone())
+                .unwrap_or_default())
+        })
     }
 
-    fn pin<'a>(&'a self, hash: &'a str, pinned: &'a Pinned) -> StoreFuture<'a, ()> {
+    fn pin<'a>(&'a self, hash: &'a str, name: &'a str, text: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            self.lock()
-                .pins
-                .entry(hash.to_string())
-                .or_insert_with(|| pinned.clone());
+            let mut inner = self.lock();
+            if !inner.pins.contains_key(hash) {
+                let pinned = Pinned {
+                    name: name.to_string(),
+                    text: text.to_string(),
+                };
+                inner.pins.insert(hash.to_string(), pinned);
+            }
             Ok(())
         })
     }
@@ -161,16 +180,18 @@ fn newest_first(rows: &mut [SagaSummary]) {
     });
 }
 
+impl Inner {
+    /// The read-model rows.
+    fn rows(&self) -> impl Iterator<Item = SagaSummary> + '_ {
+        self.sagas.values().filter_map(Entry::row)
+    }
+}
+
 impl SagaIndex for MemoryStore {
     fn list<'a>(&'a self, filter: &'a SagaFilter) -> StoreFuture<'a, Vec<SagaSummary>> {
         Box::pin(async move {
-            let mut rows: Vec<SagaSummary> = self
-                .lock()
-                .rows
-                .values()
-                .filter(|r| filter.admits(r))
-                .cloned()
-                .collect();
+            let mut rows: Vec<SagaSummary> =
+                self.lock().rows().filter(|r| filter.admits(r)).collect();
             newest_first(&mut rows);
             if let Some(limit) = filter.limit {
                 rows.truncate(limit);
@@ -183,10 +204,8 @@ impl SagaIndex for MemoryStore {
         Box::pin(async move {
             let mut rows: Vec<SagaSummary> = self
                 .lock()
-                .rows
-                .values()
+                .rows()
                 .filter(|r| !r.status.is_final())
-                .cloned()
                 .collect();
             newest_first(&mut rows);
             Ok(rows.into_iter().rev().map(|r| r.saga_id).collect())
@@ -201,13 +220,12 @@ impl SagaIndex for MemoryStore {
             let f = fragment.to_ascii_lowercase();
             let mut ids: Vec<Uuid> = self
                 .lock()
-                .rows
-                .keys()
+                .rows()
+                .map(|r| r.saga_id)
                 .filter(|id| {
                     let text = id.to_string();
                     text.starts_with(&f) || text.ends_with(&f)
                 })
-                .copied()
                 .collect();
             ids.sort();
             ids.truncate(limit);
@@ -222,7 +240,7 @@ impl SagaIndex for MemoryStore {
                 .keys
                 .iter()
                 .filter(|((_, k), _)| k == key)
-                .filter_map(|(_, id)| inner.rows.get(id).cloned())
+                .filter_map(|(_, id)| inner.sagas.get(id).and_then(Entry::row))
                 .collect();
             newest_first(&mut rows);
             rows.truncate(limit);
@@ -232,19 +250,19 @@ impl SagaIndex for MemoryStore {
 
     fn rebuild_projection(&self) -> StoreFuture<'_, usize> {
         Box::pin(async move {
+            // rows are folded when asked; the keys are the one index kept
             let mut inner = self.lock();
-            let mut rows = HashMap::new();
             let mut keys = HashMap::new();
-            for (id, events) in &inner.logs {
-                let state = fold(events).map_err(|e| StoreError::Io(e.to_string()))?;
-                let at = events.last().map_or(state.started_at, |e| e.at);
-                if let Some(k) = &state.key {
-                    keys.insert((state.saga.clone(), k.clone()), *id);
+            let mut n = 0;
+            for (id, entry) in &inner.sagas {
+                let Some(row) = entry.row() else {
+                    continue;
+                };
+                n += 1;
+                if let Some(k) = row.key {
+                    keys.insert((row.saga, k), *id);
                 }
-                rows.insert(*id, summary(&state, at));
             }
-            let n = rows.len();
-            inner.rows = rows;
             inner.keys = keys;
             Ok(n)
         })
@@ -285,7 +303,13 @@ impl Leases for MemoryStore {
     }
 
     fn holder(&self, saga_id: Uuid) -> StoreFuture<'_, Option<Lease>> {
-        Box::pin(async move { Ok(self.lock().leases.get(&saga_id).cloned()) })
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .sagas
+                .get(&saga_id)
+                .and_then(|e| e.lease.clone()))
+        })
     }
 }
 

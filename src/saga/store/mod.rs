@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use super::events::{DecodeError, Event};
 use super::read_model::{ProjectionUpdate, SagaFilter, SagaSummary};
+use super::state::{SagaPhase, SagaState};
 use crate::repo::{RepoError, Repository, UnitOfWork};
 
 #[doc(hidden)]
@@ -123,24 +124,42 @@ pub struct LeaseOp<'a> {
     /// The caller's lease (`None`: the caller holds none; refused while someone else
     /// holds a live one).
     pub lease: Option<&'a Lease>,
-    /// Extend the lease to this time.
+    /// Extend the lease to this time (the holder decides when: a lease needs no
+    /// rewrite on every append).
     pub renew_until: Option<DateTime<Utc>>,
     /// Give the lease up (the run is over).
     pub release: bool,
 }
 
-/// One append: every part or none.
-#[derive(Clone, Copy, Debug)]
+/// One append: every part or none. Owned, so a store keeps the events without
+/// copying them.
+#[derive(Clone, Debug)]
 pub struct Commit<'a> {
     /// Events of one saga, in order; the first must carry the saga's next sequence
     /// number ([`check_sequence`]).
-    pub events: &'a [Event],
+    pub events: Vec<Event>,
     /// A built-in step's repository writes (atomic with the events).
-    pub writes: Option<&'a UnitOfWork>,
+    pub writes: Option<UnitOfWork>,
     /// The lease check.
     pub lease: LeaseOp<'a>,
-    /// The read model after the events ([`crate::saga::read_model::update`]).
-    pub projection: &'a ProjectionUpdate,
+    /// The saga's state after the events (what the read model summarises)...
+    pub state: &'a SagaState,
+    /// ...and where it stood before them.
+    pub before: SagaPhase,
+}
+
+impl Commit<'_> {
+    /// What the commit does to the saga's read-model row
+    /// ([`crate::saga::read_model::update`]): a store that keeps the read model in
+    /// tables writes this, in the same transaction as the events.
+    pub fn projection(&self) -> Option<ProjectionUpdate> {
+        let last = self.events.last()?;
+        Some(crate::saga::read_model::update(
+            self.before,
+            self.state,
+            last,
+        ))
+    }
 }
 
 /// The sequence rule: `events` continue a log whose last sequence number is
@@ -176,8 +195,8 @@ pub trait EventLog: Send + Sync {
     fn append<'a>(&'a self, commit: Commit<'a>) -> CommitFuture<'a>;
     /// All events of one saga, in order (empty for an unknown saga).
     fn load(&self, saga_id: Uuid) -> StoreFuture<'_, Vec<Event>>;
-    /// Keep a text under its hash (idempotent).
-    fn pin<'a>(&'a self, hash: &'a str, pinned: &'a Pinned) -> StoreFuture<'a, ()>;
+    /// Keep a text (named `name`) under its hash; a hash already kept keeps its text.
+    fn pin<'a>(&'a self, hash: &'a str, name: &'a str, text: &'a str) -> StoreFuture<'a, ()>;
     /// A text by its hash.
     fn pinned<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<Pinned>>;
 }
@@ -365,13 +384,13 @@ pub async fn append_events(store: &dyn SagaStore, events: &[Event]) -> Result<()
         state
             .apply(e)
             .map_err(|err| StoreError::Io(err.to_string()))?;
-        let projection = crate::saga::read_model::update(before, &state, e);
         store
             .append(Commit {
-                events: std::slice::from_ref(e),
+                events: vec![e.clone()],
                 writes: None,
                 lease: LeaseOp::default(),
-                projection: &projection,
+                state: &state,
+                before,
             })
             .await?;
     }
