@@ -4,8 +4,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, FixedOffset, Utc};
-
 use super::ast::RuleFile;
 use super::check::{self, Checker, Node, NodeKind, RuleDef, Scope};
 use super::compile::{Compiler, Frame, PredFn, ValFn};
@@ -17,63 +15,7 @@ use super::{parse_expr, parse_rule_file};
 use crate::diag::{Diagnostic, Diagnostics, Severity, Source, Span, did_you_mean};
 use crate::value::{OwnedValue, Record};
 
-/// Default evaluation step budget (quantifier iterations per evaluation).
-pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
-
-/// The evaluation context: the clock for `now()` and `today()`, and the step budget.
-#[derive(Clone, Debug)]
-pub struct Context {
-    /// What `now()` returns.
-    pub now: DateTime<FixedOffset>,
-    /// Maximum evaluation steps (list elements visited by `any`/`all`) per evaluation.
-    pub max_steps: u64,
-}
-
-impl Context {
-    /// The system clock, read once now.
-    pub fn system() -> Context {
-        Context::at(Utc::now().fixed_offset())
-    }
-
-    /// A fixed clock, for tests and reproducible runs.
-    pub fn at(now: DateTime<FixedOffset>) -> Context {
-        Context {
-            now,
-            max_steps: DEFAULT_MAX_STEPS,
-        }
-    }
-}
-
-impl Default for Context {
-    fn default() -> Context {
-        Context::system()
-    }
-}
-
-/// Errors raised while evaluating a compiled program.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum EvalError {
-    /// Integer overflow.
-    #[error("integer overflow in `{0}`")]
-    Overflow(String),
-    /// Division or remainder by zero.
-    #[error("division by zero in `{0}`")]
-    DivisionByZero(String),
-    /// A float that is NaN or infinite, read from data or computed.
-    #[error("`{0}` is not a finite number")]
-    NotFinite(String),
-    /// The step budget ran out.
-    #[error("evaluation exceeded its budget of {0} steps")]
-    CostExceeded(u64),
-    /// A custom function returned an error.
-    #[error("function `{name}` failed: {message}")]
-    Function {
-        /// The function.
-        name: String,
-        /// Its message.
-        message: String,
-    },
-}
+pub use super::context::{Context, EvalError};
 
 /// Names, schema, functions and rules an expression is compiled against.
 #[derive(Clone)]
@@ -321,11 +263,11 @@ pub fn read_text(path: &Path) -> Result<String, RuleErrors> {
         message,
     };
     let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
-    if meta.len() > super::MAX_SOURCE_BYTES as u64 {
+    if meta.len() > super::limits::MAX_SOURCE_BYTES as u64 {
         return Err(io(format!(
             "the file is {} bytes; the limit is {} bytes",
             meta.len(),
-            super::MAX_SOURCE_BYTES
+            super::limits::MAX_SOURCE_BYTES
         )));
     }
     let mut bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;

@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 
-use super::api::EvalError;
+use super::context::EvalError;
 
 /// Errors travel boxed inside the closures so that results stay two words
 /// wide and are returned in registers.
 pub(crate) type Fallible<T> = Result<T, Box<EvalError>>;
 use super::ast::{BinaryOp, Quantifier};
-use super::check::{Node, NodeKind, Step};
+use super::checked::{Node, NodeKind, Step};
 use super::functions;
 use super::ops;
 use crate::diag::Source;

@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::api::EvalError;
 use super::ast::{BinaryOp, Quantifier};
-use super::check::{Node, NodeKind};
+use super::checked::{Node, NodeKind};
 use super::compile::walk;
+use super::context::EvalError;
 use super::{functions, ops};
 use crate::diag::Source;
 use crate::value::{FieldRef, OwnedValue, Record, Value};

@@ -7,10 +7,10 @@
 //! and evaluation needs no frame, no closure calls and no allocation. Anything
 //! else (arithmetic, paths, functions, quantifiers) uses the closure tree.
 
-use super::api::EvalError;
 use super::ast::BinaryOp;
-use super::check::{Node, NodeKind};
+use super::checked::{Node, NodeKind};
 use super::compile::Fallible;
+use super::context::EvalError;
 use super::ops;
 use crate::value::{FieldRef, Record, Value, cmp_int_float};
 
@@ -18,8 +18,7 @@ use crate::value::{FieldRef, Record, Value, cmp_int_float};
 const TRUE: u32 = u32::MAX;
 /// Jump target: the condition does not hold.
 const FALSE: u32 = u32::MAX - 1;
-/// Programs longer than this use the closure tree.
-const MAX_TESTS: usize = 4096;
+use super::limits::MAX_FLAT_TESTS as MAX_TESTS;
 
 /// A compiled flat condition.
 pub(crate) struct Flat {

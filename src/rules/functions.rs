@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 
-use super::api::EvalError;
+use super::context::EvalError;
 use super::schema::Type;
 use crate::value::{OwnedValue, Value};
 

@@ -24,12 +24,16 @@
 mod api;
 pub mod ast;
 mod check;
+mod checked;
 mod compile;
+mod context;
 mod explain;
 mod fastparse;
 mod flat;
 pub mod format;
 mod functions;
+mod lexical;
+mod limits;
 pub mod lint;
 mod ops;
 mod parse;
@@ -38,12 +42,12 @@ mod print;
 mod schema;
 pub mod testfile;
 
-pub use api::{
-    Context, DEFAULT_MAX_STEPS, Env, EvalError, Program, RuleErrors, RuleSet, read_text,
-};
+pub use api::{Context, Env, EvalError, Program, RuleErrors, RuleSet, read_text};
 pub use explain::{Explanation, Read};
 pub use functions::{DuplicateFunction, Function, Functions};
-pub use parse::{MAX_DEPTH, MAX_SOURCE_BYTES, parse_expr, parse_rule_file};
+pub use lexical::KEYWORDS;
+pub use limits::{DEFAULT_MAX_STEPS, MAX_DEPTH, MAX_SOURCE_BYTES};
+pub use parse::{parse_expr, parse_rule_file};
 #[doc(hidden)]
 pub use parse::{parse_expr_fast, parse_expr_pest, parse_rule_file_pest};
 pub use print::{print_expr, print_rule_file};

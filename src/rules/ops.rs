@@ -9,19 +9,10 @@ use std::cmp::Ordering;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta};
 
-use super::api::EvalError;
 use super::ast::BinaryOp;
+use super::context::EvalError;
+use super::lexical;
 use crate::value::{OwnedValue, Value, cmp_int_float};
-
-/// Parse a date (`YYYY-MM-DD`) from text.
-pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
-}
-
-/// Parse an RFC 3339 datetime from text.
-pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<FixedOffset>> {
-    DateTime::parse_from_rfc3339(s).ok()
-}
 
 fn date_to_datetime(d: NaiveDate) -> DateTime<FixedOffset> {
     d.and_time(NaiveTime::MIN).and_utc().fixed_offset()
@@ -53,12 +44,12 @@ pub(crate) fn compare(a: &Value<'_>, b: &Value<'_>) -> Option<Ordering> {
 /// compare with a datetime, and the other way round).
 fn temporal_from_str(like: &Value<'_>, s: &str) -> Option<OwnedValue> {
     match like {
-        Value::Date(_) => parse_date(s)
+        Value::Date(_) => lexical::date(s)
             .map(Value::Date)
-            .or_else(|| parse_datetime(s).map(Value::DateTime)),
-        _ => parse_datetime(s)
+            .or_else(|| lexical::datetime(s).map(Value::DateTime)),
+        _ => lexical::datetime(s)
             .map(Value::DateTime)
-            .or_else(|| parse_date(s).map(Value::Date)),
+            .or_else(|| lexical::date(s).map(Value::Date)),
     }
 }
 
@@ -286,7 +277,7 @@ mod tests {
 
     #[test]
     fn dates_compare_with_strings() {
-        let d = Value::Date(parse_date("2024-01-31").unwrap());
+        let d = Value::Date(lexical::date("2024-01-31").unwrap());
         assert_eq!(compare(&d, &Value::str("2024-02-01")), Some(Ordering::Less));
         assert_eq!(compare(&d, &Value::str("nope")), None);
         assert_eq!(

@@ -2,9 +2,10 @@
 //! rule file into pieces. Size is checked first (E007); nesting of brackets and
 //! runs of prefix `not` / `-` is measured with a loop, outside strings and
 //! comments (E008), so no parser ever recurses deeper than
-//! [`MAX_DEPTH`](super::MAX_DEPTH).
+//! [`MAX_DEPTH`].
 
-use super::parse::{MAX_DEPTH, MAX_SOURCE_BYTES};
+use super::lexical::OPERATOR_WORDS;
+use super::limits::{MAX_DEPTH, MAX_SOURCE_BYTES};
 use crate::diag::{Diagnostic, Span};
 
 /// E007 when the text is too large.
@@ -190,8 +191,7 @@ pub(super) fn scan_nesting(
                             return Err(too_deep(word_start, 3));
                         }
                     }
-                    "and" | "or" | "not" | "in" | "is" | "between" | "contains" | "starts_with"
-                    | "ends_with" | "matches" => {
+                    _ if OPERATOR_WORDS.contains(&word) => {
                         prev = Prev::Operator;
                         pending = 0;
                     }

@@ -245,9 +245,9 @@ fn fits(ty: &Type, v: &Value<'_>) -> Result<(), String> {
         }
         (Type::Date, Value::Date(_)) | (Type::DateTime, Value::DateTime(_)) => true,
         (Type::Duration, Value::Duration(_)) => true,
-        (Type::Date, Value::Str(s)) => super::ops::parse_date(s).is_some(),
-        (Type::DateTime, Value::Str(s)) => super::ops::parse_datetime(s).is_some(),
-        (Type::Duration, Value::Str(s)) => parse_duration_text(s).is_some(),
+        (Type::Date, Value::Str(s)) => super::lexical::date(s).is_some(),
+        (Type::DateTime, Value::Str(s)) => super::lexical::datetime(s).is_some(),
+        (Type::Duration, Value::Str(s)) => super::lexical::duration(s).is_some(),
         (Type::List(_), Value::List(_) | Value::OwnedList(_)) => true,
         (Type::Object(_), Value::Object(_) | Value::OwnedObject(_)) => true,
         _ => false,
@@ -294,31 +294,16 @@ fn conform(ty: &Type, v: &serde_json::Value) -> Result<OwnedValue, String> {
             }
             value.into_owned()
         }
-        (Type::Date, Value::Str(s)) => Value::Date(super::ops::parse_date(s).ok_or_else(bad)?),
+        (Type::Date, Value::Str(s)) => Value::Date(super::lexical::date(s).ok_or_else(bad)?),
         (Type::DateTime, Value::Str(s)) => {
-            Value::DateTime(super::ops::parse_datetime(s).ok_or_else(bad)?)
+            Value::DateTime(super::lexical::datetime(s).ok_or_else(bad)?)
         }
-        (Type::Duration, Value::Str(s)) => Value::Duration(parse_duration_text(s).ok_or_else(bad)?),
+        (Type::Duration, Value::Str(s)) => {
+            Value::Duration(super::lexical::duration(s).ok_or_else(bad)?)
+        }
         (Type::List(_), Value::List(_)) | (Type::Object(_), Value::Object(_)) => value.into_owned(),
         _ => return Err(bad()),
     })
-}
-
-/// Parse `30d`, `12h`, `15m`, `10s`, `250ms`, `2w` as a duration.
-pub(crate) fn parse_duration_text(s: &str) -> Option<chrono::TimeDelta> {
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (digits, unit) = s.split_at(split);
-    let n: i64 = digits.parse().ok()?;
-    let ms_per = match unit {
-        "w" => 604_800_000,
-        "d" => 86_400_000,
-        "h" => 3_600_000,
-        "m" => 60_000,
-        "s" => 1_000,
-        "ms" => 1,
-        _ => return None,
-    };
-    chrono::TimeDelta::try_milliseconds(n.checked_mul(ms_per)?)
 }
 
 fn object_from_decls(fields: &[FieldDecl], diags: &mut Vec<Diagnostic>) -> ObjectType {
@@ -341,7 +326,8 @@ fn object_from_decls(fields: &[FieldDecl], diags: &mut Vec<Diagnostic>) -> Objec
     out
 }
 
-const TYPE_NAMES: [&str; 10] = [
+/// The type names a schema accepts.
+pub(crate) const TYPE_NAMES: [&str; 10] = [
     "int", "uint", "float", "number", "string", "bool", "date", "datetime", "duration", "any",
 ];
 

@@ -378,11 +378,7 @@ fn yaml_path_at(text: &str, line: u64) -> Option<String> {
 
 /// Is `text` a plain rule name (as opposed to an expression)?
 fn is_name(text: &str) -> bool {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    super::lexical::is_word(text)
 }
 
 /// Load and validate a test file: the YAML, its rule files, records and expectations.

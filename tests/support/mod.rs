@@ -9,25 +9,7 @@ use rulesaga::rules::ast::{
     BinaryOp, Expr, ExprKind, Ident, Literal, PathSegment, Quantifier, UnaryOp,
 };
 
-pub const KEYWORDS: &[&str] = &[
-    "and",
-    "or",
-    "not",
-    "in",
-    "is",
-    "null",
-    "true",
-    "false",
-    "between",
-    "contains",
-    "starts_with",
-    "ends_with",
-    "matches",
-    "any",
-    "all",
-    "rule",
-    "schema",
-];
+pub const KEYWORDS: &[&str] = &rulesaga::rules::KEYWORDS;
 
 pub fn e(kind: ExprKind) -> Expr {
     Expr::new(kind, Span::default())

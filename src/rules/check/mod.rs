@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::ast::{self, BinaryOp, Expr, ExprKind, Literal, PathSegment, Quantifier, UnaryOp};
+use super::ast::{self, Expr, ExprKind, Literal, PathSegment, Quantifier, UnaryOp};
+pub(crate) use super::checked::{Node, NodeKind, Step};
 use super::functions::{Builtin, Function, Functions};
 use super::schema::{ObjectType, Schema, Type};
 use crate::diag::{Diagnostic, Source, Span, did_you_mean};
@@ -18,95 +19,7 @@ use crate::value::{OwnedValue, Value};
 
 mod binary;
 
-/// Most nodes one expression may expand to (rule references are inlined).
-pub(crate) const MAX_NODES: usize = 20_000;
-/// Largest compiled regex, in bytes of the regex crate's program.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
-/// A checked expression node.
-#[derive(Clone, Debug)]
-pub(crate) struct Node {
-    pub kind: NodeKind,
-    pub ty: Type,
-    pub span: Span,
-}
-
-/// One step of a path after its head.
-#[derive(Clone, Debug)]
-pub(crate) enum Step {
-    Field(String),
-    Index(usize),
-}
-
-#[derive(Clone, Debug)]
-pub(crate) enum NodeKind {
-    Const(OwnedValue),
-    /// A top-level field by slot in the program's field table, then a path.
-    Field {
-        slot: u32,
-        name: String,
-        rest: Vec<Step>,
-    },
-    /// A quantifier variable (index into the frame's locals), then a path.
-    Local {
-        index: usize,
-        name: String,
-        rest: Vec<Step>,
-    },
-    /// A parameter that has no value (checking a rule body standalone).
-    Unbound,
-    Not(Box<Node>),
-    Neg(Box<Node>),
-    And(Vec<Node>),
-    Or(Vec<Node>),
-    Compare {
-        op: BinaryOp,
-        left: Box<Node>,
-        right: Box<Node>,
-    },
-    Arith {
-        op: BinaryOp,
-        left: Box<Node>,
-        right: Box<Node>,
-    },
-    /// `in`, `not in`, `contains`, `starts_with`, `ends_with`.
-    Member {
-        op: BinaryOp,
-        left: Box<Node>,
-        right: Box<Node>,
-    },
-    Matches {
-        value: Box<Node>,
-        regex: regex::Regex,
-    },
-    Between {
-        value: Box<Node>,
-        low: Box<Node>,
-        high: Box<Node>,
-    },
-    IsNull {
-        value: Box<Node>,
-        negated: bool,
-    },
-    Call {
-        func: Function,
-        args: Vec<Node>,
-    },
-    Quant {
-        quantifier: Quantifier,
-        index: usize,
-        list: Box<Node>,
-        predicate: Box<Node>,
-    },
-    List(Vec<Node>),
-    /// An inlined rule, kept for explanations.
-    Rule {
-        name: String,
-        args: Vec<(String, Node)>,
-        body: Box<Node>,
-        source: Arc<Source>,
-    },
-}
+use super::limits::{MAX_NODES, REGEX_SIZE_LIMIT};
 
 /// A rule declaration as the checker sees it.
 #[derive(Clone, Debug)]
