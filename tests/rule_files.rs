@@ -184,6 +184,42 @@ fn custom_functions_are_type_checked_like_builtins() {
     assert_eq!(err.items[0].help.as_deref(), Some("did you mean `vat`?"));
 }
 
+/// A rule set keeps the functions it was compiled with: expressions compiled
+/// against it later may call them, and its rules are inlined as they were
+/// checked (never checked again without the functions, which once turned an
+/// unknown function into a silent `null`).
+#[test]
+fn a_rule_set_keeps_its_functions() {
+    let mut fns = Functions::new();
+    fns.register("vat", vec![Type::Number], Type::Float, |args| match args {
+        [Value::Int(i)] => Ok(Value::Float(*i as f64 * 0.2)),
+        _ => Err("needs an int".to_string()),
+    })
+    .unwrap();
+    let sources = vec![Source::new("a.rules", "rule taxed = vat(total) > 10\n")];
+    let set = RuleSet::compile(sources, &Env::new().with_functions(fns)).unwrap();
+    let ctx = Context::system();
+    let p = set.compile_expr("taxed and vat(total) < 30").unwrap();
+    assert!(p.matches(&json!({"total": 100}), &ctx).unwrap());
+    assert!(!p.matches(&json!({"total": 10}), &ctx).unwrap());
+    let p = set.compile_value("vat(total)").unwrap();
+    assert_eq!(
+        p.evaluate(&json!({"total": 100}), &ctx)
+            .unwrap()
+            .unwrap()
+            .to_json(),
+        json!(20.0)
+    );
+    // a rule used by many is checked once: its error is reported once, in its file
+    let errors = compile(&[
+        ("a.rules", "rule bad = nope(1) > 2\n"),
+        ("b.rules", "rule x = bad\nrule y = bad or x\n"),
+    ])
+    .unwrap_err();
+    assert_eq!(codes(&errors), ["E102"]);
+    assert_eq!(errors[0].0, "a.rules");
+}
+
 #[test]
 fn users_own_structs_are_records() {
     struct Order {
@@ -220,7 +256,7 @@ fn uint_fields_are_never_negative() {
     )])
     .unwrap();
     let warnings: Vec<(&str, String)> = set
-        .warnings()
+        .lint()
         .iter()
         .flat_map(|d| d.items.iter().map(|i| (i.code, i.message.clone())))
         .collect();

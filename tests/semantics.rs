@@ -14,6 +14,11 @@ fn program(expr: &str) -> Program {
         .unwrap_or_else(|d| panic!("`{expr}` does not compile:\n{d}"))
 }
 
+fn value_program(expr: &str) -> Program {
+    Program::compile_value(Source::new("<expr>", expr), &Env::new())
+        .unwrap_or_else(|d| panic!("`{expr}` does not compile:\n{d}"))
+}
+
 /// Each row: expression, record, expected result of `matches`.
 fn check_table(rows: &[(&str, serde_json::Value, bool)]) {
     let mut failures = Vec::new();
@@ -232,7 +237,7 @@ fn bare_words_resolve_by_position() {
 
 #[test]
 fn evaluate_returns_values() {
-    let p = program("total * 2 + 1");
+    let p = value_program("total * 2 + 1");
     assert_eq!(
         p.evaluate(&json!({"total": 20}), &ctx())
             .unwrap()
@@ -241,7 +246,7 @@ fn evaluate_returns_values() {
         json!(41)
     );
     assert!(p.evaluate(&json!({}), &ctx()).unwrap().is_none());
-    let p = program("lower(name) + \"!\"");
+    let p = value_program("lower(name) + \"!\"");
     assert_eq!(
         p.evaluate(&json!({"name": "AB"}), &ctx())
             .unwrap()

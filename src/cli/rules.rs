@@ -134,7 +134,7 @@ pub fn check(args: CheckArgs, format: ErrorFormat) -> ExitCode {
         Err(e) => report_rule_errors(&e, format),
         Ok(set) => {
             let mut n_warnings = 0;
-            let mut warnings = set.warnings().to_vec();
+            let mut warnings = set.lint();
             if !test_files.is_empty() {
                 match super::test::used_rules(&test_files) {
                     Ok(used) => warnings.extend(rules::lint::unused_rules(&set, &used)),

@@ -44,8 +44,21 @@ pub(crate) enum NodeKind {
         name: String,
         rest: Vec<Step>,
     },
-    /// A parameter that has no value (checking a rule body standalone).
-    Unbound,
+    /// A rule parameter (its position), then a path: only in the checked body
+    /// of a rule, where a reference replaces it by the argument. Evaluated, it
+    /// is missing (a rule body checked standalone, without a value for it).
+    Param {
+        index: usize,
+        rest: Vec<Step>,
+    },
+    /// A path on a computed value (a parameter bound to an expression).
+    Path {
+        base: Box<Node>,
+        rest: Vec<Step>,
+    },
+    /// A value the schema declares a date, datetime or duration (the node's
+    /// type), which data may hold as text: read as that type (`ops::coerce`).
+    Coerce(Box<Node>),
     Not(Box<Node>),
     Neg(Box<Node>),
     And(Vec<Node>),
@@ -85,6 +98,8 @@ pub(crate) enum NodeKind {
     },
     Quant {
         quantifier: Quantifier,
+        /// The variable's name and its index in the frame's locals.
+        var: String,
         index: usize,
         list: Box<Node>,
         predicate: Box<Node>,
@@ -97,4 +112,115 @@ pub(crate) enum NodeKind {
         body: Box<Node>,
         source: Arc<Source>,
     },
+}
+
+impl Node {
+    /// The direct children, in evaluation order.
+    pub fn children(&self) -> Vec<&Node> {
+        use NodeKind::*;
+        match &self.kind {
+            Const(_) | Field { .. } | Local { .. } | Param { .. } => Vec::new(),
+            Path { base: a, .. } | Coerce(a) | Not(a) | Neg(a) => vec![a],
+            Matches { value: a, .. } | IsNull { value: a, .. } => vec![a],
+            And(items) | Or(items) | List(items) | Call { args: items, .. } => {
+                items.iter().collect()
+            }
+            Compare { left, right, .. }
+            | Arith { left, right, .. }
+            | Member { left, right, .. } => vec![left, right],
+            Between { value, low, high } => vec![value, low, high],
+            Quant {
+                list, predicate, ..
+            } => vec![list, predicate],
+            Rule { body, .. } => vec![body],
+        }
+    }
+
+    /// Is the tree deeper than `limit`? (Stops descending at the limit.)
+    pub fn deeper_than(&self, limit: usize) -> bool {
+        limit == 0 || self.children().iter().any(|c| c.deeper_than(limit - 1))
+    }
+
+    /// Rebuild the node with each direct child replaced by `f(child)`; `None`
+    /// as soon as `f` gives up.
+    pub fn try_map_children(&self, f: &mut impl FnMut(&Node) -> Option<Node>) -> Option<Node> {
+        use NodeKind::*;
+        let kind = match &self.kind {
+            Const(_) | Field { .. } | Local { .. } | Param { .. } => self.kind.clone(),
+            Path { base, rest } => Path {
+                base: Box::new(f(base)?),
+                rest: rest.clone(),
+            },
+            Coerce(a) => Coerce(Box::new(f(a)?)),
+            Not(a) => Not(Box::new(f(a)?)),
+            Neg(a) => Neg(Box::new(f(a)?)),
+            Matches { value, regex } => Matches {
+                value: Box::new(f(value)?),
+                regex: regex.clone(),
+            },
+            IsNull { value, negated } => IsNull {
+                value: Box::new(f(value)?),
+                negated: *negated,
+            },
+            Compare { op, left, right } => Compare {
+                op: *op,
+                left: Box::new(f(left)?),
+                right: Box::new(f(right)?),
+            },
+            Arith { op, left, right } => Arith {
+                op: *op,
+                left: Box::new(f(left)?),
+                right: Box::new(f(right)?),
+            },
+            Member { op, left, right } => Member {
+                op: *op,
+                left: Box::new(f(left)?),
+                right: Box::new(f(right)?),
+            },
+            Between { value, low, high } => Between {
+                value: Box::new(f(value)?),
+                low: Box::new(f(low)?),
+                high: Box::new(f(high)?),
+            },
+            Quant {
+                quantifier,
+                var,
+                index,
+                list,
+                predicate,
+            } => Quant {
+                quantifier: *quantifier,
+                var: var.clone(),
+                index: *index,
+                list: Box::new(f(list)?),
+                predicate: Box::new(f(predicate)?),
+            },
+            And(items) => And(items.iter().map(&mut *f).collect::<Option<_>>()?),
+            Or(items) => Or(items.iter().map(&mut *f).collect::<Option<_>>()?),
+            List(items) => List(items.iter().map(&mut *f).collect::<Option<_>>()?),
+            Call { func, args } => Call {
+                func: func.clone(),
+                args: args.iter().map(&mut *f).collect::<Option<_>>()?,
+            },
+            Rule {
+                name,
+                args,
+                body,
+                source,
+            } => Rule {
+                name: name.clone(),
+                args: args
+                    .iter()
+                    .map(|(p, a)| Some((p.clone(), f(a)?)))
+                    .collect::<Option<_>>()?,
+                body: Box::new(f(body)?),
+                source: source.clone(),
+            },
+        };
+        Some(Node {
+            kind,
+            ty: self.ty.clone(),
+            span: self.span,
+        })
+    }
 }

@@ -61,4 +61,13 @@ pub enum EvalError {
         /// Its message.
         message: String,
     },
+    /// A value used as a condition is neither true, false, missing nor null
+    /// (only possible where its type is not known when compiling).
+    #[error("`{what}` is not true or false: it is {found}")]
+    NotACondition {
+        /// The expression.
+        what: String,
+        /// The type of the value it had (`int`, `string`, ...).
+        found: &'static str,
+    },
 }

@@ -13,11 +13,10 @@ use serde::Serialize;
 
 use super::ast::{BinaryOp, Quantifier};
 use super::checked::{Node, NodeKind};
-use super::compile::walk;
 use super::context::EvalError;
 use super::{functions, ops};
 use crate::diag::Source;
-use crate::value::{FieldRef, OwnedValue, Record, Value};
+use crate::value::{OwnedValue, Record, Value};
 
 /// Why a rule decided what it did: a tree that mirrors the rule.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -129,12 +128,7 @@ fn op_symbol(op: BinaryOp) -> &'static str {
     }
 }
 
-fn present(v: Option<Value<'_>>) -> Option<Value<'_>> {
-    match v {
-        None | Some(Value::Null) => None,
-        v => v,
-    }
-}
+use ops::present;
 
 impl<'r> Explainer<'r> {
     pub fn new(record: &'r dyn Record, ctx: &super::Context, source: Arc<Source>) -> Explainer<'r> {
@@ -170,7 +164,8 @@ impl<'r> Explainer<'r> {
                     });
                 }
             }
-            NodeKind::Not(a) | NodeKind::Neg(a) => self.reads(a, out)?,
+            NodeKind::Not(a) | NodeKind::Neg(a) | NodeKind::Coerce(a) => self.reads(a, out)?,
+            NodeKind::Path { base, .. } => self.reads(base, out)?,
             NodeKind::Compare { left, right, .. }
             | NodeKind::Arith { left, right, .. }
             | NodeKind::Member { left, right, .. } => {
@@ -333,20 +328,13 @@ impl<'r> Explainer<'r> {
                     };
                     return Ok(leaf(false, reads, Some(why)));
                 };
-                self.steps = self.steps.saturating_add(n as u64);
-                if self.steps > self.max_steps {
-                    return Err(EvalError::CostExceeded(self.max_steps));
-                }
+                ops::charge_steps(&mut self.steps, n, self.max_steps)?;
+                let list_value = l.clone().unwrap_or(Value::Null);
                 let mut children = Vec::new();
                 let mut result = *quantifier == Quantifier::All;
                 for i in 0..n {
-                    let el = match &l {
-                        Some(Value::List(items)) => items.get(i),
-                        Some(Value::OwnedList(items)) => items.get(i).cloned(),
-                        _ => None,
-                    };
                     self.locals.truncate(*index);
-                    self.locals.push(el.unwrap_or(Value::Null));
+                    self.locals.push(ops::element(&list_value, i));
                     let mut c = self.explain(predicate);
                     self.locals.truncate(*index);
                     if let Ok(c) = &mut c {
@@ -473,18 +461,7 @@ impl<'r> Explainer<'r> {
                 else {
                     return Ok(false);
                 };
-                match op {
-                    BinaryOp::In => ops::list_contains(&b, &a).unwrap_or(false),
-                    BinaryOp::NotIn => ops::list_contains(&b, &a).is_some_and(|x| !x),
-                    BinaryOp::Contains => ops::contains(&a, &b),
-                    BinaryOp::StartsWith => {
-                        matches!((&a, &b), (Value::Str(x), Value::Str(y)) if x.starts_with(y.as_ref()))
-                    }
-                    BinaryOp::EndsWith => {
-                        matches!((&a, &b), (Value::Str(x), Value::Str(y)) if x.ends_with(y.as_ref()))
-                    }
-                    _ => false,
-                }
+                ops::member_op(*op, &a, &b)
             }
             NodeKind::Matches { value, regex } => match self.value(value)? {
                 Some(Value::Str(s)) => regex.is_match(&s),
@@ -498,11 +475,10 @@ impl<'r> Explainer<'r> {
                 ) else {
                     return Ok(false);
                 };
-                ops::compare(&x, &a).is_some_and(|o| o.is_ge())
-                    && ops::compare(&x, &b).is_some_and(|o| o.is_le())
+                ops::between(&x, &a, &b)
             }
             NodeKind::IsNull { value, negated } => ops::is_nullish(&self.value(value)?) != *negated,
-            _ => matches!(self.value(node)?, Some(Value::Bool(true))),
+            _ => ops::truth(&self.value(node)?),
         })
     }
 
@@ -511,28 +487,14 @@ impl<'r> Explainer<'r> {
         Ok(match &node.kind {
             NodeKind::Const(v) => Some(v.clone()),
             NodeKind::Field { slot, name, rest } => {
-                let mut cur = self.record.field(FieldRef {
-                    name,
-                    slot: Some(*slot),
-                });
-                if let Some(Value::Float(x)) = cur
-                    && !x.is_finite()
-                {
-                    return Err(EvalError::NotFinite(name.clone()));
-                }
-                for step in rest {
-                    cur = cur.and_then(|v| walk(v, step));
-                }
-                cur
+                ops::walk_path(ops::read_field(self.record, name, *slot)?, rest)
             }
             NodeKind::Local { index, rest, .. } => {
-                let mut cur = self.locals.get(*index).cloned();
-                for step in rest {
-                    cur = cur.and_then(|v| walk(v, step));
-                }
-                cur
+                ops::walk_path(self.locals.get(*index).cloned(), rest)
             }
-            NodeKind::Unbound => None,
+            NodeKind::Param { .. } => None,
+            NodeKind::Path { base, rest } => ops::walk_path(self.value(base)?, rest),
+            NodeKind::Coerce(inner) => self.value(inner)?.map(|v| ops::coerce(v, &node.ty)),
             NodeKind::Neg(inner) => match present(self.value(inner)?) {
                 Some(v) => ops::negate(&v, &self.text(node))?,
                 None => None,
@@ -547,13 +509,12 @@ impl<'r> Explainer<'r> {
             NodeKind::Call { func, args } => {
                 let mut vals = Vec::with_capacity(args.len());
                 for a in args {
-                    match present(self.value(a)?) {
-                        Some(v) => vals.push(v),
-                        None if func.builtin.is_some() => return Ok(None),
-                        None => vals.push(Value::Null),
-                    }
+                    vals.push(self.value(a)?);
                 }
-                functions::call(func, &vals, self.now)?
+                match ops::call_args(func, vals) {
+                    Some(vals) => functions::call(func, &vals, self.now)?,
+                    None => return Ok(None),
+                }
             }
             NodeKind::List(items) => {
                 let mut vals: Vec<OwnedValue> = Vec::with_capacity(items.len());

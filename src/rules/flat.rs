@@ -10,9 +10,8 @@
 use super::ast::BinaryOp;
 use super::checked::{Node, NodeKind};
 use super::compile::Fallible;
-use super::context::EvalError;
 use super::ops;
-use crate::value::{FieldRef, Record, Value, cmp_int_float};
+use crate::value::{Record, Value, cmp_int_float};
 
 /// Jump target: the condition holds.
 const TRUE: u32 = u32::MAX;
@@ -200,34 +199,25 @@ fn compare_test(op: BinaryOp, field: &Node, konst: &Node) -> Option<Test> {
     })
 }
 
+/// Read a test's field (a float that is not finite is an error, as on every path).
 #[inline(always)]
-fn read<'r, R: Record + ?Sized>(r: &'r R, field: &FieldAt) -> Option<Value<'r>> {
-    r.field(FieldRef {
-        name: &field.name,
-        slot: Some(field.slot),
-    })
-}
-
-#[cold]
-fn not_finite(field: &FieldAt) -> Box<EvalError> {
-    Box::new(EvalError::NotFinite(field.name.to_string()))
+fn read<'r, R: Record + ?Sized>(r: &'r R, field: &FieldAt) -> Fallible<Option<Value<'r>>> {
+    ops::read_field(r, &field.name, field.slot).map_err(Box::new)
 }
 
 /// One test, with the semantics of `ops` (missing or null makes a comparison false).
 #[inline(always)]
 fn test<R: Record + ?Sized>(test: &Test, r: &R) -> Fallible<bool> {
     Ok(match test {
-        Test::Int { field, op, k } => match read(r, field) {
+        Test::Int { field, op, k } => match read(r, field)? {
             Some(Value::Int(i)) => ops::ordering_holds(*op, i.cmp(k)),
-            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
             Some(Value::Float(x)) => {
                 cmp_int_float(*k, x).is_some_and(|o| ops::ordering_holds(*op, o.reverse()))
             }
             None | Some(Value::Null) => false,
             Some(other) => ops::compare_op(*op, &other, &Value::Int(*k)),
         },
-        Test::Float { field, op, k } => match read(r, field) {
-            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
+        Test::Float { field, op, k } => match read(r, field)? {
             Some(Value::Float(x)) => x
                 .partial_cmp(k)
                 .is_some_and(|o| ops::ordering_holds(*op, o)),
@@ -237,30 +227,22 @@ fn test<R: Record + ?Sized>(test: &Test, r: &R) -> Fallible<bool> {
             None | Some(Value::Null) => false,
             Some(other) => ops::compare_op(*op, &other, &Value::Float(*k)),
         },
-        Test::Str { field, op, k } => match read(r, field) {
+        Test::Str { field, op, k } => match read(r, field)? {
             Some(Value::Str(s)) => match op {
                 BinaryOp::Eq => *s == **k,
                 BinaryOp::Ne => *s != **k,
                 _ => ops::ordering_holds(*op, s.as_ref().cmp(&**k)),
             },
-            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
             None | Some(Value::Null) => false,
             Some(other) => ops::compare_op(*op, &other, &Value::str(k)),
         },
-        Test::StrIn { field, list, want } => match read(r, field) {
+        Test::StrIn { field, list, want } => match read(r, field)? {
             Some(Value::Str(s)) => list.iter().any(|x| **x == *s) == *want,
-            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
             None | Some(Value::Null) => false,
             Some(_) => !*want,
         },
-        Test::IsNull { field, negated } => match read(r, field) {
-            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
-            v => matches!(v, None | Some(Value::Null)) != *negated,
-        },
-        Test::Truthy { field } => match read(r, field) {
-            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
-            v => matches!(v, Some(Value::Bool(true))),
-        },
+        Test::IsNull { field, negated } => ops::is_nullish(&read(r, field)?) != *negated,
+        Test::Truthy { field } => ops::truth(&read(r, field)?),
         Test::Const(b) => *b,
     })
 }

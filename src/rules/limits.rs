@@ -15,6 +15,14 @@ pub(crate) const MAX_TREE_DEPTH: usize = 4 * MAX_DEPTH;
 /// Most nodes one expression may expand to once rule references are inlined (E109).
 pub(crate) const MAX_NODES: usize = 20_000;
 
+/// Deepest checked tree once rule references are inlined (E109): every later
+/// phase (compiling, evaluating, explaining) walks it recursively.
+pub(crate) const MAX_CHECKED_DEPTH: usize = 1_024;
+
+/// Most rules checked inside one another while a rule file is checked (E109);
+/// rules are checked in dependency order, so only cycles of bare words come near it.
+pub(crate) const MAX_RULE_NESTING: usize = 64;
+
 /// Largest compiled regex, in bytes of the regex crate's program (E108).
 pub(crate) const REGEX_SIZE_LIMIT: usize = 1 << 20;
 

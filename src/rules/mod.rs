@@ -39,6 +39,7 @@ mod ops;
 mod parse;
 mod prescan;
 mod print;
+mod ruleset;
 mod schema;
 pub mod testfile;
 

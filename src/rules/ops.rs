@@ -1,8 +1,11 @@
-//! Runtime operations on values: comparison, equality, arithmetic, membership.
+//! Runtime operations on values: reading fields and paths, comparison,
+//! equality, ordering, membership, `between`, arithmetic, the null rule for
+//! function arguments, the quantifier step budget, and conditions.
 //!
-//! These functions define the semantics written in `docs/language.md`; both
-//! the compiled fast path and the explaining interpreter call them, so the two
-//! can never disagree.
+//! These functions define the semantics written in `docs/language.md`. Every
+//! evaluator (the flat jump list in `flat`, the closures in `compile`, the
+//! explaining interpreter in `explain`) calls them and keeps only *how* it
+//! evaluates, so they can never disagree about *what* an operator means.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -10,9 +13,126 @@ use std::cmp::Ordering;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta};
 
 use super::ast::BinaryOp;
+use super::checked::Step;
 use super::context::EvalError;
+use super::functions::Function;
 use super::lexical;
-use crate::value::{OwnedValue, Value, cmp_int_float};
+use super::schema::Type;
+use crate::value::{FieldRef, OwnedValue, Record, Value, cmp_int_float};
+
+/// Read a top-level field by slot (and name); a float that is not finite is
+/// rejected, whichever record type produced it.
+#[inline]
+pub(crate) fn read_field<'r, R: Record + ?Sized>(
+    record: &'r R,
+    name: &str,
+    slot: u32,
+) -> Result<Option<Value<'r>>, EvalError> {
+    let v = record.field(FieldRef {
+        name,
+        slot: Some(slot),
+    });
+    if let Some(Value::Float(x)) = v
+        && !x.is_finite()
+    {
+        return Err(EvalError::NotFinite(name.to_string()));
+    }
+    Ok(v)
+}
+
+/// Follow one path step: a field of an object, an element of a list.
+pub(crate) fn walk<'r>(v: Value<'r>, step: &Step) -> Option<Value<'r>> {
+    match (v, step) {
+        (Value::Object(o), Step::Field(name)) => o.field(FieldRef { name, slot: None }),
+        (Value::OwnedObject(o), Step::Field(name)) => {
+            o.get(name).map(|j| Value::from_json_owned(j.clone()))
+        }
+        (Value::List(l), Step::Index(i)) => l.get(*i),
+        (Value::OwnedList(l), Step::Index(i)) => l.get(*i).cloned(),
+        _ => None,
+    }
+}
+
+/// Follow a whole path; missing as soon as a step is.
+pub(crate) fn walk_path<'r>(v: Option<Value<'r>>, steps: &[Step]) -> Option<Value<'r>> {
+    let mut cur = v;
+    for step in steps {
+        cur = walk(cur?, step);
+    }
+    cur
+}
+
+/// A value the schema declares `date`, `datetime` or `duration`, read from data
+/// that may hold it as text: the text decoded as literals are (`2024-01-31`,
+/// RFC 3339, `30d`); other values, and text that does not decode, as they are.
+pub(crate) fn coerce<'r>(v: Value<'r>, ty: &Type) -> Value<'r> {
+    if let Value::Str(s) = &v {
+        let decoded = match ty {
+            Type::Date => lexical::date(s).map(Value::Date),
+            Type::DateTime => lexical::datetime(s).map(Value::DateTime),
+            Type::Duration => lexical::duration(s).map(Value::Duration),
+            _ => None,
+        };
+        if let Some(d) = decoded {
+            return d;
+        }
+    }
+    v
+}
+
+/// Missing or null both mean "no value" to an operator.
+#[inline]
+pub(crate) fn present(v: Option<Value<'_>>) -> Option<Value<'_>> {
+    match v {
+        None | Some(Value::Null) => None,
+        v => v,
+    }
+}
+
+/// A value used as a condition: only `true` holds.
+#[inline]
+pub(crate) fn truth(v: &Option<Value<'_>>) -> bool {
+    matches!(v, Some(Value::Bool(true)))
+}
+
+/// The arguments a function is called with, by the null rule: a built-in given
+/// a missing or null argument yields missing (`None` here: do not call it); a
+/// custom function receives `null`.
+pub(crate) fn call_args<'r>(
+    func: &Function,
+    args: impl IntoIterator<Item = Option<Value<'r>>>,
+) -> Option<Vec<Value<'r>>> {
+    let mut out = Vec::new();
+    for a in args {
+        match present(a) {
+            Some(v) => out.push(v),
+            None if func.builtin.is_some() => return None,
+            None => out.push(Value::Null),
+        }
+    }
+    Some(out)
+}
+
+/// Charge a quantifier's visit of `n` elements to the evaluation's step budget.
+#[inline]
+pub(crate) fn charge_steps(steps: &mut u64, n: usize, max_steps: u64) -> Result<(), EvalError> {
+    *steps = steps.saturating_add(n as u64);
+    if *steps > max_steps {
+        return Err(EvalError::CostExceeded(max_steps));
+    }
+    Ok(())
+}
+
+/// The element `i` of a list value (null past the end, which cannot happen
+/// below its length).
+pub(crate) fn element<'r>(list: &Value<'r>, i: usize) -> Value<'r> {
+    let el = match list {
+        Value::List(items) => items.get(i),
+        Value::OwnedList(items) => items.get(i).cloned(),
+        _ => None,
+    };
+    el.unwrap_or(Value::Null)
+}
 
 fn date_to_datetime(d: NaiveDate) -> DateTime<FixedOffset> {
     d.and_time(NaiveTime::MIN).and_utc().fixed_offset()
@@ -100,6 +220,28 @@ pub(crate) fn ordering_holds(op: BinaryOp, ord: Ordering) -> bool {
         BinaryOp::Ge => ord != Ordering::Less,
         _ => false,
     }
+}
+
+/// A membership or string test (`in`, `not in`, `contains`, `starts_with`,
+/// `ends_with`) on present, non-null values.
+pub(crate) fn member_op(op: BinaryOp, a: &Value<'_>, b: &Value<'_>) -> bool {
+    match op {
+        BinaryOp::In => list_contains(b, a).unwrap_or(false),
+        BinaryOp::NotIn => list_contains(b, a).is_some_and(|x| !x),
+        BinaryOp::Contains => contains(a, b),
+        BinaryOp::StartsWith => {
+            matches!((a, b), (Value::Str(x), Value::Str(y)) if x.starts_with(y.as_ref()))
+        }
+        BinaryOp::EndsWith => {
+            matches!((a, b), (Value::Str(x), Value::Str(y)) if x.ends_with(y.as_ref()))
+        }
+        _ => false,
+    }
+}
+
+/// `x between lo and hi`, inclusive, on present, non-null values.
+pub(crate) fn between(x: &Value<'_>, lo: &Value<'_>, hi: &Value<'_>) -> bool {
+    compare(x, lo).is_some_and(|o| o.is_ge()) && compare(x, hi).is_some_and(|o| o.is_le())
 }
 
 /// Is `needle` an element of the list `haystack` (by [`equals`])?

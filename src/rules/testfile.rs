@@ -32,7 +32,6 @@ use serde_saphyr::Spanned;
 
 use super::api::{Context, Env, EvalError, Program, RuleErrors, RuleSet, read_text};
 use super::explain::Explanation;
-use crate::diag::Source;
 
 /// The serialised form of a test file, as written.
 #[derive(Debug, Deserialize)]
@@ -598,18 +597,12 @@ impl TestSuite {
         self.cases.iter().map(TestCase::run).collect()
     }
 
-    /// The rules this file's expectations name or call (for the unused-rule lint).
+    /// The rules this file's expectations use (for the unused-rule lint).
     pub fn used_rules(&self) -> HashSet<String> {
         let mut used = HashSet::new();
         for case in &self.cases {
             for e in &case.expectations {
-                if is_name(&e.target) {
-                    used.insert(e.target.clone());
-                } else if let Ok(expr) =
-                    super::parse_expr(&Source::new("<expect>", e.target.clone()))
-                {
-                    super::lint::collect_names(&expr, &mut used);
-                }
+                used.extend(e.program.rules_used());
             }
         }
         used

@@ -47,7 +47,7 @@ impl Checker<'_> {
                         span,
                     );
                 }
-                let r = self.expr(right, Pos::SymbolOk);
+                let r = self.expr(right, Pos::Symbol);
                 // a symbol against a non-string field has its own, more helpful error
                 if !self.check_symbol(&l, &r, right) {
                     self.expect_comparable(&l, &r, op.as_str());

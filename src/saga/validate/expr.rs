@@ -127,7 +127,8 @@ impl Validator<'_> {
         }
         let (line, col) = self.source.line_col(self.span(&s.referenced).start);
         let name = format!("{}:{line}:{col} ({path})", self.source.name);
-        match Program::compile(Source::new(name, text), &self.catalog.env) {
+        // conditions and values alike; `Program::compile` checks a condition is one (E106)
+        match Program::compile_value(Source::new(name, text), &self.catalog.env) {
             Ok(program) if refs_ok => Some(Expr {
                 text: text.to_string(),
                 compiled: Compiled::Program(program),
