@@ -53,6 +53,61 @@ fn check_table(rows: &[(&str, serde_json::Value, bool)]) {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
+/// Each row: expression, record, the evaluation error every path must give
+/// (`matches`, `matches_typed`, `explain`).
+fn check_errors(rows: &[(&str, serde_json::Value, &str)]) {
+    let mut failures = Vec::new();
+    for (expr, record, want) in rows {
+        let p = program(expr);
+        let results = [
+            ("matches", p.matches(record, &ctx())),
+            ("matches_typed", p.matches_typed(record, &ctx())),
+            ("explain", p.explain(record, &ctx()).map(|e| e.matched)),
+        ];
+        for (path, got) in results {
+            if got.as_ref().map_err(ToString::to_string) != Err(want.to_string()) {
+                failures.push(format!("`{expr}` on {record} ({path}): {got:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Without a schema the type of a field is not known when compiling: the value
+/// decides, and a value that is neither true, false, missing nor null used as a
+/// condition is an error, never a silent `false`.
+#[test]
+fn values_used_as_conditions_are_errors() {
+    let r = json!({"n": 5, "s": "yes", "xs": [1], "flag": true, "none": null});
+    check_table(&[
+        ("flag", r.clone(), true),
+        ("none", r.clone(), false),
+        ("nope", r.clone(), false),
+        ("not none", r.clone(), true),
+        ("any(x in xs, x == 1)", r.clone(), true),
+    ]);
+    check_errors(&[
+        ("n", r.clone(), "`n` is not true or false: it is int"),
+        ("not s", r.clone(), "`s` is not true or false: it is string"),
+        (
+            "flag and $n",
+            r.clone(),
+            "`$n` is not true or false: it is int",
+        ),
+        (
+            "n or nope > 1",
+            r.clone(),
+            "`n` is not true or false: it is int",
+        ),
+        (
+            "any(x in xs, x)",
+            r.clone(),
+            "`x` is not true or false: it is int",
+        ),
+        ("xs", r, "`xs` is not true or false: it is list"),
+    ]);
+}
+
 #[test]
 fn missing_and_null() {
     let r = json!({"days": null, "total": 5, "name": "x"});
@@ -237,6 +292,19 @@ fn bare_words_resolve_by_position() {
 
 #[test]
 fn evaluate_returns_values() {
+    // a value is not a condition: compiled as one it is E106
+    for expr in [
+        "total * 2 + 1",
+        "17",
+        "\"apple\"",
+        "null",
+        "[1, 2]",
+        "lower(name)",
+    ] {
+        let err = Program::compile(Source::new("<expr>", expr), &Env::new()).unwrap_err();
+        assert_eq!(err.items[0].code, "E106", "`{expr}`");
+        assert!(!value_program(expr).is_condition(), "`{expr}`");
+    }
     let p = value_program("total * 2 + 1");
     assert_eq!(
         p.evaluate(&json!({"total": 20}), &ctx())

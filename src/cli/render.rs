@@ -52,6 +52,17 @@ pub fn diagnostics(diags: &Diagnostics, format: ErrorFormat) -> String {
     }
 }
 
+/// A plain error with help text (did-you-mean, the fix), in the chosen format.
+pub fn plain_error_with_help(message: &str, help: &str, format: ErrorFormat) -> String {
+    match format {
+        ErrorFormat::Json => format!(
+            "{}\n",
+            serde_json::json!({"severity": "error", "message": message, "help": help})
+        ),
+        ErrorFormat::Human => format!("error: {message}\n  help: {help}\n"),
+    }
+}
+
 /// A plain error without a source position (I/O, usage, data), in the chosen format.
 pub fn plain_error(message: &str, format: ErrorFormat) -> String {
     match format {

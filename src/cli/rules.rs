@@ -56,12 +56,13 @@ pub enum TreeFormat {
 /// `rulesaga eval`
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// The expression to evaluate.
+    /// The expression to evaluate (a condition; with `--value`, any value).
     #[arg(
         short = 'e',
         long = "expr",
         required_unless_present = "rule",
-        conflicts_with = "rule"
+        conflicts_with = "rule",
+        allow_hyphen_values = true
     )]
     expr: Option<String>,
     /// A rule from the `--rules` files (evaluated with its default arguments).
@@ -79,6 +80,10 @@ pub struct EvalArgs {
     /// How to print results.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
+    /// Print each record's value instead of whether it matched: for a value
+    /// rule or expression (`total * 1.2`, `lower(name)`).
+    #[arg(long, conflicts_with_all = ["filter", "count", "explain"])]
+    value: bool,
     /// Print only the matching records, verbatim, one per line.
     #[arg(long, conflicts_with_all = ["count", "explain"])]
     filter: bool,
@@ -220,6 +225,8 @@ pub fn parse(args: ParseArgs, format: ErrorFormat) -> ExitCode {
 #[derive(Clone, Debug)]
 enum Outcome {
     Matched(bool),
+    /// With `--value`: the value (`None` when missing).
+    Value(Option<Box<serde_json::Value>>),
     Error(Box<str>),
 }
 
@@ -239,7 +246,15 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let schema = rules.as_ref().and_then(RuleSet::schema);
-    let evaluated = evaluate_all(&program, schema, &data, &ctx, threads, !args.count);
+    let evaluated = evaluate_all(
+        &program,
+        schema,
+        &data,
+        &ctx,
+        threads,
+        !args.count,
+        args.value,
+    );
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let errors: Vec<(usize, &RecordSlot, &str)> = evaluated
@@ -280,7 +295,7 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
     } else {
         match args.output {
             Output::Jsonl => write_jsonl(&mut out, records),
-            Output::Table => write_table(&mut out, &program, &data, records),
+            Output::Table => write_table(&mut out, &program, &data, records, args.value),
         }
     };
     if let Err(e) = written.and_then(|()| out.flush())
@@ -340,7 +355,13 @@ fn compile(args: &EvalArgs, format: ErrorFormat) -> Result<(Program, Option<Rule
             Some(set) => Env::new().with_rules(set.clone()),
             None => Env::new(),
         };
-        return match Program::compile(Source::new("<expr>", expr.clone()), &env) {
+        let source = Source::new("<expr>", expr.clone());
+        let compiled = if args.value {
+            Program::compile_value(source, &env)
+        } else {
+            Program::compile(source, &env)
+        };
+        return match compiled {
             Ok(p) => Ok((p, ruleset)),
             Err(d) => {
                 eprint!("{}", render::diagnostics(&d, format));
@@ -350,6 +371,19 @@ fn compile(args: &EvalArgs, format: ErrorFormat) -> Result<(Program, Option<Rule
     }
     let name = args.rule.as_deref().unwrap_or_default();
     match ruleset.as_ref().map(|s| s.require(name)) {
+        Some(Ok(p)) if !args.value && !p.is_condition() => {
+            let kind = p.value_kind().unwrap_or_default();
+            let message = format!("rule `{name}` is {kind}, not a condition");
+            eprint!(
+                "{}",
+                render::plain_error_with_help(
+                    &message,
+                    "print its value per record with `--value`",
+                    format
+                )
+            );
+            Err(ExitCode::from(EXIT_RULES))
+        }
         Some(Ok(p)) => Ok((p, ruleset)),
         Some(Err(msg)) => {
             eprint!("{}", render::plain_error(&msg, format));
@@ -392,6 +426,7 @@ fn evaluate_all(
     ctx: &Context,
     threads: usize,
     keep: bool,
+    values: bool,
 ) -> Evaluated {
     let index = FieldIndex::new(program.fields());
     let run = |share: &Share<'_>| -> ShareResult {
@@ -405,6 +440,10 @@ fn evaluate_all(
                     // with a schema, records must fit it (slots are the schema's)
                     Ok(()) => match schema.map_or(Ok(()), |s| s.check_record(&record)) {
                         Err(e) => Outcome::Error(format!("does not fit the schema: {e}").into()),
+                        Ok(()) if values => match program.evaluate(&record, ctx) {
+                            Ok(v) => Outcome::Value(v.map(|v| Box::new(v.to_json()))),
+                            Err(e) => Outcome::Error(e.to_string().into()),
+                        },
                         Ok(()) => match program.matches_typed(&record, ctx) {
                             Ok(m) => Outcome::Matched(m),
                             Err(e) => Outcome::Error(e.to_string().into()),
@@ -414,7 +453,7 @@ fn evaluate_all(
             };
             match &outcome {
                 Outcome::Matched(true) => out.n_matched += 1,
-                Outcome::Matched(false) => {}
+                Outcome::Matched(false) | Outcome::Value(_) => {}
                 Outcome::Error(e) => out.errors.push((out.n_records, slot, e.clone())),
             }
             if keep {
@@ -499,6 +538,7 @@ fn write_jsonl(out: &mut impl Write, records: &[(RecordSlot, Outcome)]) -> std::
     for (i, (_, o)) in records.iter().enumerate() {
         let line = match o {
             Outcome::Matched(m) => serde_json::json!({"index": i, "matched": m}),
+            Outcome::Value(v) => serde_json::json!({"index": i, "value": v}),
             Outcome::Error(e) => serde_json::json!({"index": i, "matched": null, "error": e}),
         };
         writeln!(out, "{line}")?;
@@ -512,9 +552,11 @@ fn write_table(
     program: &Program,
     data: &Data,
     records: &[(RecordSlot, Outcome)],
+    values: bool,
 ) -> std::io::Result<()> {
     let index = FieldIndex::new(program.fields());
-    let mut header = vec!["#".to_string(), "matched".to_string()];
+    let result = if values { "value" } else { "matched" };
+    let mut header = vec!["#".to_string(), result.to_string()];
     header.extend(program.fields().iter().cloned());
     let mut rows = vec![header];
     let mut record = SparseRecord::new(&index);
@@ -523,6 +565,11 @@ fn write_table(
         row.push(match o {
             Outcome::Matched(true) => "yes".to_string(),
             Outcome::Matched(false) => "no".to_string(),
+            Outcome::Value(Some(v)) => match &**v {
+                serde_json::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            },
+            Outcome::Value(None) => "-".to_string(),
             Outcome::Error(_) => "error".to_string(),
         });
         let parsed = record.parse(data.record_text(slot), &index).is_ok();
@@ -557,6 +604,9 @@ fn write_table(
             }
         }
         writeln!(out, "{line}")?;
+    }
+    if values {
+        return writeln!(out, "{} records", records.len());
     }
     let n = records
         .iter()

@@ -195,10 +195,11 @@ impl Program {
         let mut compiler = Compiler::new(source.clone());
         let pred = compiler.pred(&root);
         let value = compiler.value(&root);
+        let flat = Flat::build(&root, &source);
         Program {
             inner: Arc::new(ProgramInner {
                 source,
-                flat: Flat::build(&root),
+                flat,
                 root,
                 fields,
                 consts: compiler.consts,
@@ -283,10 +284,20 @@ impl Program {
         &self.inner.root.ty
     }
 
+    /// What the program is when it is not a condition: `a value (int)`, or
+    /// `a value` when its type is not known; `None` for a condition.
+    pub fn value_kind(&self) -> Option<String> {
+        self.inner.root.not_a_condition()?;
+        Some(match &self.inner.root.ty {
+            Type::Any => "a value".to_string(),
+            ty => format!("a value ({ty})"),
+        })
+    }
+
     /// Can the program be used as a condition ([`Program::matches`])? True when
     /// its type is `bool`, or not known before the data is read.
     pub fn is_condition(&self) -> bool {
-        matches!(self.inner.root.ty, Type::Bool | Type::Any)
+        self.inner.root.not_a_condition().is_none()
     }
 
     /// Evaluate and explain why: a tree that mirrors the rule, with each

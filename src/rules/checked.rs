@@ -114,7 +114,31 @@ pub(crate) enum NodeKind {
     },
 }
 
+/// The text of a node in its source, white space collapsed: how errors and
+/// explanations name an expression.
+pub(crate) fn source_text(source: &Source, span: Span) -> String {
+    source.text.get(span.range()).map_or_else(
+        || "expression".to_string(),
+        |t| t.split_whitespace().collect::<Vec<_>>().join(" "),
+    )
+}
+
 impl Node {
+    /// What the node is, when it can never be true or false (its type is known
+    /// and is not `bool`, or it is arithmetic, which never gives a bool); `None`
+    /// when it may be a condition.
+    pub fn not_a_condition(&self) -> Option<String> {
+        match (&self.kind, &self.ty) {
+            (NodeKind::Arith { op, .. }, Type::Any) => {
+                Some(format!("the result of `{}`", op.as_str()))
+            }
+            (NodeKind::Neg(_), Type::Any) => Some("the result of `-`".to_string()),
+            (NodeKind::Rule { body, .. }, Type::Any) => body.not_a_condition(),
+            (_, Type::Bool | Type::Any) => None,
+            (_, ty) => Some(ty.to_string()),
+        }
+    }
+
     /// The direct children, in evaluation order.
     pub fn children(&self) -> Vec<&Node> {
         use NodeKind::*;

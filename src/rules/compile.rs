@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset};
 
 use super::ast::{BinaryOp, Quantifier};
-use super::checked::{Node, NodeKind};
+use super::checked::{Node, NodeKind, source_text};
 use super::context::EvalError;
 use super::flat::Flat;
 use super::functions;
@@ -63,11 +63,7 @@ impl Compiler {
     fn describe(&self, node: &Node) -> String {
         self.sources
             .last()
-            .and_then(|s| s.text.get(node.span.range()))
-            .map_or_else(
-                || "expression".to_string(),
-                |t| t.split_whitespace().collect::<Vec<_>>().join(" "),
-            )
+            .map_or_else(String::new, |s| source_text(s, node.span))
     }
 
     fn konst(&mut self, v: &OwnedValue) -> usize {
@@ -77,7 +73,7 @@ impl Compiler {
 
     /// Compile a condition.
     pub fn pred(&mut self, node: &Node) -> PredFn {
-        if let Some(flat) = Flat::build(node) {
+        if let Some(flat) = self.sources.last().and_then(|s| Flat::build(node, s)) {
             return Box::new(move |r, _| flat.run(r));
         }
         match &node.kind {
@@ -189,7 +185,8 @@ impl Compiler {
             }
             _ => {
                 let v = self.value(node);
-                Box::new(move |r, fr| Ok(ops::truth(&v(r, fr)?)))
+                let what: Arc<str> = self.describe(node).into();
+                Box::new(move |r, fr| Ok(ops::truth(&v(r, fr)?, || what.to_string())?))
             }
         }
     }

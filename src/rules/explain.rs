@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::ast::{BinaryOp, Quantifier};
-use super::checked::{Node, NodeKind};
+use super::checked::{Node, NodeKind, source_text};
 use super::context::EvalError;
 use super::{functions, ops};
 use crate::diag::Source;
@@ -145,10 +145,7 @@ impl<'r> Explainer<'r> {
     fn text(&self, node: &Node) -> String {
         self.sources
             .last()
-            .and_then(|s| s.text.get(node.span.range()))
-            .map_or_else(String::new, |t| {
-                t.split_whitespace().collect::<Vec<_>>().join(" ")
-            })
+            .map_or_else(String::new, |s| source_text(s, node.span))
     }
 
     /// The fields and variables a clause reads, with their values.
@@ -448,8 +445,6 @@ impl<'r> Explainer<'r> {
     /// A condition's result, by the fast path's rules.
     fn explain_bool(&mut self, node: &Node) -> Result<bool, EvalError> {
         Ok(match &node.kind {
-            NodeKind::Const(Value::Bool(b)) => *b,
-            NodeKind::Const(_) => false,
             NodeKind::And(_)
             | NodeKind::Or(_)
             | NodeKind::Not(_)
@@ -478,7 +473,10 @@ impl<'r> Explainer<'r> {
                 ops::between(&x, &a, &b)
             }
             NodeKind::IsNull { value, negated } => ops::is_nullish(&self.value(value)?) != *negated,
-            _ => ops::truth(&self.value(node)?),
+            _ => {
+                let v = self.value(node)?;
+                ops::truth(&v, || self.text(node))?
+            }
         })
     }
 

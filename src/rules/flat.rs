@@ -8,9 +8,10 @@
 //! else (arithmetic, paths, functions, quantifiers) uses the closure tree.
 
 use super::ast::BinaryOp;
-use super::checked::{Node, NodeKind};
+use super::checked::{Node, NodeKind, source_text};
 use super::compile::Fallible;
 use super::ops;
+use crate::diag::Source;
 use crate::value::{Record, Value, cmp_int_float};
 
 /// Jump target: the condition holds.
@@ -63,15 +64,17 @@ enum Test {
     },
     Truthy {
         field: FieldAt,
+        /// The field as written, to name it in an error.
+        what: Box<str>,
     },
     Const(bool),
 }
 
 impl Flat {
     /// A flat program for `node`, when every part of it fits.
-    pub fn build(node: &Node) -> Option<Flat> {
+    pub fn build(node: &Node, source: &Source) -> Option<Flat> {
         let mut tests = Vec::new();
-        let entry = emit(node, TRUE, FALSE, &mut tests)?;
+        let entry = emit(node, TRUE, FALSE, &mut tests, source)?;
         Some(Flat { tests, entry })
     }
 
@@ -111,26 +114,27 @@ fn push(tests: &mut Vec<Instr>, test: Test, on_true: u32, on_false: u32) -> Opti
 
 /// Emit `node` so that it jumps to `t` when it holds and `f` when not; returns its entry.
 /// Children are emitted last-first, so every target is known when a test is written.
-fn emit(node: &Node, t: u32, f: u32, tests: &mut Vec<Instr>) -> Option<u32> {
+/// `source` holds the text of `node` (the rule's file inside an inlined rule).
+fn emit(node: &Node, t: u32, f: u32, tests: &mut Vec<Instr>, source: &Source) -> Option<u32> {
     match &node.kind {
         NodeKind::And(items) => {
             let mut next = t;
             for item in items.iter().rev() {
-                next = emit(item, next, f, tests)?;
+                next = emit(item, next, f, tests, source)?;
             }
             Some(next)
         }
         NodeKind::Or(items) => {
             let mut next = f;
             for item in items.iter().rev() {
-                next = emit(item, t, next, tests)?;
+                next = emit(item, t, next, tests, source)?;
             }
             Some(next)
         }
-        NodeKind::Not(inner) => emit(inner, f, t, tests),
-        NodeKind::Rule { body, .. } => emit(body, t, f, tests),
+        NodeKind::Not(inner) => emit(inner, f, t, tests, source),
+        NodeKind::Rule { body, source, .. } => emit(body, t, f, tests, source),
         NodeKind::Const(Value::Bool(b)) => push(tests, Test::Const(*b), t, f),
-        NodeKind::Const(_) => push(tests, Test::Const(false), t, f),
+        NodeKind::Const(Value::Null) => push(tests, Test::Const(false), t, f),
         NodeKind::Compare { op, left, right } => {
             let test = compare_test(*op, left, right)
                 .or_else(|| compare_test(op.flipped(), right, left))?;
@@ -165,6 +169,7 @@ fn emit(node: &Node, t: u32, f: u32, tests: &mut Vec<Instr>) -> Option<u32> {
         NodeKind::Field { .. } => {
             let test = Test::Truthy {
                 field: simple_field(node)?,
+                what: source_text(source, node.span).into(),
             };
             push(tests, test, t, f)
         }
@@ -242,7 +247,9 @@ fn test<R: Record + ?Sized>(test: &Test, r: &R) -> Fallible<bool> {
             Some(_) => !*want,
         },
         Test::IsNull { field, negated } => ops::is_nullish(&read(r, field)?) != *negated,
-        Test::Truthy { field } => ops::truth(&read(r, field)?),
+        Test::Truthy { field, what } => {
+            ops::truth(&read(r, field)?, || what.to_string()).map_err(Box::new)?
+        }
         Test::Const(b) => *b,
     })
 }

@@ -89,10 +89,27 @@ pub(crate) fn present(v: Option<Value<'_>>) -> Option<Value<'_>> {
     }
 }
 
-/// A value used as a condition: only `true` holds.
+/// A value used as a condition: `true` holds; `false`, missing and null do
+/// not; any other value is an error (`what` names the expression), never a
+/// silent `false`. With a known type this is a compile error (E106) instead.
 #[inline]
-pub(crate) fn truth(v: &Option<Value<'_>>) -> bool {
-    matches!(v, Some(Value::Bool(true)))
+pub(crate) fn truth(
+    v: &Option<Value<'_>>,
+    what: impl FnOnce() -> String,
+) -> Result<bool, EvalError> {
+    match v {
+        Some(Value::Bool(b)) => Ok(*b),
+        None | Some(Value::Null) => Ok(false),
+        Some(other) => Err(not_a_condition(what(), other)),
+    }
+}
+
+#[cold]
+fn not_a_condition(what: String, v: &Value<'_>) -> EvalError {
+    EvalError::NotACondition {
+        what,
+        found: v.type_name(),
+    }
 }
 
 /// The arguments a function is called with, by the null rule: a built-in given

@@ -536,6 +536,12 @@ pub fn load_test_file(path: &Path, env: &Env) -> Result<TestSuite, LoadError> {
                         .join("; ")
                 })
             }
+            .and_then(|program| match program.value_kind() {
+                None => Ok(program),
+                Some(kind) => Err(format!(
+                    "rule `{target}` is {kind}, not a condition: a test expects true or false"
+                )),
+            })
             .map_err(|message| file_error(Some(line), at(&format!(".expect.{target}")), message))?;
             expectations.push(Expectation {
                 target: target.clone(),

@@ -1,6 +1,9 @@
-//! Shared by the property tests: proptest strategies for random syntax trees
-//! (every construct, every literal kind, identifiers that avoid keywords).
+//! Shared by the tests: proptest strategies for random syntax trees (every
+//! construct, every literal kind, identifiers that avoid keywords), and the
+//! CLI harness (`cli`).
 #![allow(dead_code)]
+
+pub mod cli;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use proptest::prelude::*;

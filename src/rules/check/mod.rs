@@ -252,8 +252,7 @@ impl<'a> Checker<'a> {
     /// An operand of `and`, `or`, `not` or a quantifier: must be a condition.
     fn cond(&mut self, expr: &Expr) -> Node {
         let node = self.expr(expr, Pos::Value);
-        if !matches!(node.ty, Type::Bool | Type::Any) {
-            let ty = node.ty.clone();
+        if let Some(ty) = node.not_a_condition() {
             self.error(
                 Diagnostic::error(
                     "E106",
