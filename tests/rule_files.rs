@@ -182,6 +182,15 @@ fn custom_functions_are_type_checked_like_builtins() {
     assert_eq!(err.items[0].code, "E103");
     let err = Program::compile(Source::new("<e>", "vta(1) > 1"), &env).unwrap_err();
     assert_eq!(err.items[0].help.as_deref(), Some("did you mean `vat`?"));
+    // list arguments are checked element by element
+    let mut fns = Functions::new();
+    let numbers = Type::List(Box::new(Type::Number));
+    fns.register("sum", vec![numbers], Type::Number, |_| Ok(Value::Int(0)))
+        .unwrap();
+    let env = Env::new().with_functions(fns);
+    assert!(Program::compile(Source::new("<e>", "sum([1, 2.5]) > 1"), &env).is_ok());
+    let err = Program::compile(Source::new("<e>", "sum([\"a\"]) > 1"), &env).unwrap_err();
+    assert_eq!(err.items[0].code, "E106");
 }
 
 /// A rule set keeps the functions it was compiled with: expressions compiled

@@ -199,6 +199,34 @@ fn overflow_and_division_by_zero_are_errors() {
             "`{expr}`: {got:?}"
         );
     }
+    // numbers at the edges: results that fit are results
+    check_table(&[
+        ("x % -1 == 0", json!({"x": i64::MIN}), true),
+        (
+            "round(x) == 9220000000000000000",
+            json!({"x": 9.22e18}),
+            true,
+        ),
+        (
+            "round(x) == -9223372036854775808",
+            json!({"x": -(2f64.powi(63))}),
+            true,
+        ),
+        (
+            "floor(x) == -9223372036854775808",
+            json!({"x": -(2f64.powi(63))}),
+            true,
+        ),
+    ]);
+    for (expr, x) in [("round(x) > 0", 2f64.powi(63)), ("ceil(x) > 0", 1e300)] {
+        let got = program(expr).matches(&json!({"x": x}), &ctx());
+        assert!(
+            matches!(got, Err(EvalError::Overflow(_))),
+            "`{expr}`: {got:?}"
+        );
+    }
+    let got = program("x / -1 > 0").matches(&json!({"x": i64::MIN}), &ctx());
+    assert!(matches!(got, Err(EvalError::Overflow(_))), "{got:?}");
     let err = program("x + 1 > 0")
         .matches(&json!({"x": i64::MAX}), &ctx())
         .unwrap_err();
@@ -249,6 +277,48 @@ fn dates_datetimes_durations() {
         ),
         ("2024-06-15 == 2024-06-15T00:00:00Z", r.clone(), true),
         ("30d > 12h", r, true),
+    ]);
+}
+
+/// A date or datetime string next to a date, a datetime or a duration in
+/// arithmetic is read as one, as comparisons read it (no schema needed).
+#[test]
+fn date_strings_in_arithmetic() {
+    let r = json!({"dob": "1990-01-01", "young": "2010-05-05", "at": "2024-06-15T10:00:00Z",
+                   "bad": "soon", "applicant": {"dob": "2000-02-29"}});
+    check_table(&[
+        ("dob + 6575d <= today()", r.clone(), true),
+        ("young + 6575d <= today()", r.clone(), false),
+        ("applicant.dob + 6575d <= today()", r.clone(), true),
+        ("dob - 1d == 1989-12-31", r.clone(), true),
+        ("at - 1d < at", r.clone(), true),
+        ("at - 1d == 2024-06-14T10:00:00Z", r.clone(), true),
+        ("today() - dob > 365d", r.clone(), true),
+        ("2024-06-15 - dob > 365d", r.clone(), true),
+        ("1d + dob == 1990-01-02", r.clone(), true),
+        ("(bad + 1d) is null", r.clone(), true),
+        ("bad + 1d < today()", r, false),
+    ]);
+}
+
+/// Lists and objects are equal element by element and key by key, with the
+/// number rules of scalars (`1 == 1.0`).
+#[test]
+fn structural_equality() {
+    let r = json!({
+        "a": {"k": 1, "l": [1, {"m": 2}]}, "b": {"k": 1.0, "l": [1.0, {"m": 2.0}]},
+        "c": {"k": 1}, "d": {"k": 1, "extra": null}, "xs": [{"k": 1}], "ys": [{"k": 1.0}]
+    });
+    check_table(&[
+        ("a == $b", r.clone(), true),
+        ("a != $b", r.clone(), false),
+        ("c == $d", r.clone(), false),
+        ("c != $d", r.clone(), true),
+        ("xs == $ys", r.clone(), true),
+        ("c in xs", r.clone(), true),
+        ("xs contains $c", r.clone(), true),
+        ("a.l == [1.0, b.l[1]]", r.clone(), true),
+        ("[1, 2.0] == [1.0, 2]", r, true),
     ]);
 }
 
@@ -339,7 +409,8 @@ fn step_budget_bounds_quantifiers() {
 
 #[test]
 fn schema_turns_mismatches_into_compile_errors() {
-    let file = "schema {\n  tier: standard | premium | vip\n  total: number\n  days?: int\n}\n\
+    let file = "schema {\n  tier: standard | premium | vip\n  total: number\n  days?: int\n  \
+                score: int\n  tags: list<string>\n  flag: bool\n  loans: list<{ amount: number }>\n}\n\
                 rule a = tier == premium\n";
     let set = RuleSet::compile(vec![Source::new("s.rules", file)], &Env::new()).unwrap();
     for (expr, code) in [
@@ -350,12 +421,33 @@ fn schema_turns_mismatches_into_compile_errors() {
         ("tier in [premium, vipp]", "E107"),
         ("tier + 1 > 0", "E106"),
         ("total and a", "E106"),
+        // what has no order cannot be ordered (`[0] <= [0]` was a silent false)
+        ("[0] <= [0]", "E106"),
+        ("tags < tags", "E106"),
+        ("flag > false", "E106"),
+        ("total < null", "E106"),
+        ("score between [1] and 2", "E106"),
+        ("loans[0] >= loans[1]", "E106"),
+        // every function's arguments are checked (`len(score)` passed)
+        ("len(score) > 1", "E106"),
+        ("len(flag) > 1", "E106"),
+        ("lower(tags) == \"a\"", "E106"),
+        ("abs(tier) > 1", "E106"),
+        ("min(score, \"a\") > 1", "E106"),
+        ("round(loans) > 1", "E106"),
     ] {
         let err = set.compile_expr(expr).expect_err(expr);
         let codes: Vec<&str> = err.items.iter().map(|d| d.code).collect();
         assert!(codes.contains(&code), "`{expr}`: {codes:?}");
     }
-    assert!(set.compile_expr("a and days <= 30").is_ok());
+    for ok in [
+        "a and days <= 30",
+        "len(tags) > 1 and len(tier) > 1 and len(loans) == 0",
+        "total between 1 and score",
+        "min(score, total, 3) > 1",
+    ] {
+        assert!(set.compile_expr(ok).is_ok(), "`{ok}`");
+    }
 }
 
 #[test]

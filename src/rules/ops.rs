@@ -18,7 +18,7 @@ use super::context::EvalError;
 use super::functions::Function;
 use super::lexical;
 use super::schema::Type;
-use crate::value::{FieldRef, OwnedValue, Record, Value, cmp_int_float};
+use crate::value::{FieldRef, OwnedValue, Record, Value, cmp_int_float, json_value};
 
 /// Read a top-level field by slot (and name); a float that is not finite is
 /// rejected, whichever record type produced it.
@@ -155,8 +155,9 @@ fn date_to_datetime(d: NaiveDate) -> DateTime<FixedOffset> {
     d.and_time(NaiveTime::MIN).and_utc().fixed_offset()
 }
 
-/// Order two values, or `None` when they cannot be ordered (different types,
-/// lists, objects, an unparsable date string).
+/// Order two values, or `None` when they have no order: different types,
+/// booleans, lists, objects, a date string that does not parse. (The checker's
+/// [`Type::orderable_with`] is the same test on types.)
 pub(crate) fn compare(a: &Value<'_>, b: &Value<'_>) -> Option<Ordering> {
     use Value::*;
     match (a, b) {
@@ -165,7 +166,6 @@ pub(crate) fn compare(a: &Value<'_>, b: &Value<'_>) -> Option<Ordering> {
         (Int(x), Float(y)) => cmp_int_float(*x, *y),
         (Float(x), Int(y)) => cmp_int_float(*y, *x).map(Ordering::reverse),
         (Str(x), Str(y)) => Some(x.as_ref().cmp(y.as_ref())),
-        (Bool(x), Bool(y)) => Some(x.cmp(y)),
         (Date(x), Date(y)) => Some(x.cmp(y)),
         (DateTime(x), DateTime(y)) => Some(x.cmp(y)),
         (Date(x), DateTime(y)) => Some(date_to_datetime(*x).cmp(y)),
@@ -175,6 +175,21 @@ pub(crate) fn compare(a: &Value<'_>, b: &Value<'_>) -> Option<Ordering> {
         (Str(s), Date(_) | DateTime(_)) => compare(&temporal_from_str(b, s)?, b),
         _ => None,
     }
+}
+
+/// A date (`YYYY-MM-DD`) or RFC 3339 datetime string as that value.
+fn temporal(s: &str) -> Option<OwnedValue> {
+    lexical::date(s)
+        .map(Value::Date)
+        .or_else(|| lexical::datetime(s).map(Value::DateTime))
+}
+
+/// An integral float as an int when it fits in 64 bits (`9.22e18` does,
+/// `-9223372036854775808.0` does, `9223372036854775808.0` does not).
+pub(crate) fn float_to_int(x: f64) -> Option<i64> {
+    // 2^63 is exact as a float
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    (x.fract() == 0.0 && (-TWO_63..TWO_63).contains(&x)).then_some(x as i64)
 }
 
 /// Parse a string as the same temporal kind as `like` (a date string may also
@@ -191,11 +206,13 @@ fn temporal_from_str(like: &Value<'_>, s: &str) -> Option<OwnedValue> {
 }
 
 /// Equality: numbers mathematically, strings exactly, dates against date strings,
-/// lists element by element; values of different types are not equal.
+/// lists element by element and objects key by key (by this same equality, so
+/// `{"k": 1} == {"k": 1.0}`); values of different types are not equal.
 pub(crate) fn equals(a: &Value<'_>, b: &Value<'_>) -> bool {
     use Value::*;
     match (a, b) {
         (Null, Null) => true,
+        (Bool(x), Bool(y)) => x == y,
         (Str(x), Str(y)) => x == y,
         (List(_) | OwnedList(_), List(_) | OwnedList(_)) => {
             let (Some(n), Some(m)) = (a.list_len(), b.list_len()) else {
@@ -207,8 +224,29 @@ pub(crate) fn equals(a: &Value<'_>, b: &Value<'_>) -> bool {
                     _ => false,
                 })
         }
-        (Object(_) | OwnedObject(_), Object(_) | OwnedObject(_)) => a.to_json() == b.to_json(),
+        (Object(_) | OwnedObject(_), Object(_) | OwnedObject(_)) => {
+            let (Some(x), Some(y)) = (object_map(a), object_map(b)) else {
+                return false;
+            };
+            x.len() == y.len()
+                && x.iter().all(|(k, v)| {
+                    y.get(k)
+                        .is_some_and(|w| equals(&json_value(v), &json_value(w)))
+                })
+        }
         _ => compare(a, b) == Some(Ordering::Equal),
+    }
+}
+
+/// The keys and values of an object value (`None` for a record that cannot list them).
+fn object_map<'v>(v: &'v Value<'_>) -> Option<Cow<'v, serde_json::Map<String, serde_json::Value>>> {
+    match v {
+        Value::OwnedObject(map) => Some(Cow::Borrowed(&**map)),
+        Value::Object(record) => match record.to_json()? {
+            serde_json::Value::Object(map) => Some(Cow::Owned(map)),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -309,6 +347,24 @@ pub(crate) fn arith<'a>(
 ) -> Result<Option<Value<'a>>, EvalError> {
     use Value::*;
     let overflow = || EvalError::Overflow(what.to_string());
+    // a date or datetime string next to a date, a datetime or a duration is
+    // read as one, as comparisons read it
+    let additive = matches!(op, BinaryOp::Add | BinaryOp::Sub);
+    match (a, b) {
+        (Str(s), Duration(_) | Date(_) | DateTime(_)) if additive => {
+            return match temporal(s) {
+                Some(t) => arith(op, &t, b, what),
+                None => Ok(None),
+            };
+        }
+        (Duration(_) | Date(_) | DateTime(_), Str(s)) if additive => {
+            return match temporal(s) {
+                Some(t) => arith(op, a, &t, what),
+                None => Ok(None),
+            };
+        }
+        _ => {}
+    }
     match (op, a, b) {
         (_, Int(x), Int(y)) => {
             let (x, y) = (*x, *y);
@@ -330,7 +386,8 @@ pub(crate) fn arith<'a>(
                     if y == 0 {
                         return Err(EvalError::DivisionByZero(what.to_string()));
                     }
-                    x.checked_rem(y).ok_or_else(overflow)?
+                    // `i64::MIN % -1` is 0, though the division overflows
+                    x.checked_rem(y).unwrap_or(0)
                 }
                 _ => return Ok(None),
             };

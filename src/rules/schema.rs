@@ -134,6 +134,26 @@ impl Type {
     }
 }
 
+impl Type {
+    /// Do values of this type have an order (`<`, `between`)? Numbers,
+    /// strings and symbols, dates, datetimes and durations do; booleans,
+    /// lists, objects and null do not. `any` may.
+    pub fn is_orderable(&self) -> bool {
+        self.is_numeric()
+            || self.is_stringy()
+            || matches!(
+                self,
+                Type::Date | Type::DateTime | Type::Duration | Type::Any
+            )
+    }
+
+    /// Can values of these two types be ordered against each other? The test
+    /// `ops::compare` makes on values, made on types.
+    pub fn orderable_with(&self, other: &Type) -> bool {
+        self.is_orderable() && other.is_orderable() && self.comparable_with(other)
+    }
+}
+
 /// A schema: the top-level fields of the records rules read.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Schema {
@@ -232,7 +252,7 @@ fn fits(ty: &Type, v: &Value<'_>) -> Result<(), String> {
         (Type::Any, _) => true,
         (Type::Int, Value::Int(_)) => true,
         (Type::Int | Type::UInt, Value::Float(x)) => {
-            x.fract() == 0.0 && (*ty == Type::Int || *x >= 0.0)
+            super::ops::float_to_int(*x).is_some_and(|i| *ty == Type::Int || i >= 0)
         }
         (Type::UInt, Value::Int(i)) => *i >= 0,
         (Type::Float | Type::Number, Value::Int(_) | Value::Float(_)) => true,
@@ -283,8 +303,11 @@ fn conform(ty: &Type, v: &serde_json::Value) -> Result<OwnedValue, String> {
         (Type::UInt, Value::Int(_)) => {
             return Err(format!("expected {ty}, found a negative number"));
         }
-        (Type::Int, Value::Float(x)) if x.fract() == 0.0 && x.abs() < 9.2e18 => {
-            Value::Int(*x as i64)
+        (Type::Int | Type::UInt, Value::Float(x)) if super::ops::float_to_int(*x).is_some() => {
+            match super::ops::float_to_int(*x) {
+                Some(i) if i >= 0 || *ty == Type::Int => Value::Int(i),
+                _ => return Err(format!("expected {ty}, found a negative number")),
+            }
         }
         (Type::Float | Type::Number, Value::Int(_) | Value::Float(_)) => value.into_owned(),
         (Type::Bool, Value::Bool(_)) | (Type::String, Value::Str(_)) => value.into_owned(),

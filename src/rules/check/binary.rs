@@ -57,7 +57,7 @@ impl Checker<'_> {
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
                 let l = self.expr(left, Pos::Value);
                 let r = self.expr(right, Pos::Value);
-                self.expect_comparable(&l, &r, op.as_str());
+                self.expect_orderable(&l, &r, op.as_str());
                 self.compare_node(op, l, r, span)
             }
             BinaryOp::In | BinaryOp::NotIn => {
@@ -312,6 +312,31 @@ impl Checker<'_> {
                 );
             }
         }
+    }
+
+    /// Both sides of an ordering (`<`, `between`) must have an order, and the same one.
+    pub(super) fn expect_orderable(&mut self, l: &Node, r: &Node, op: &str) {
+        let unordered = [l, r].into_iter().find(|n| !n.ty.is_orderable());
+        if let Some(n) = unordered {
+            let ty = n.ty.clone();
+            let help = match ty {
+                Type::Null => "to test for a missing value, write `x is null`".to_string(),
+                Type::Bool => "booleans have no order: compare with `==`".to_string(),
+                _ => "lists and objects have no order: compare their elements, or use `==`"
+                    .to_string(),
+            };
+            self.error(
+                Diagnostic::error(
+                    "E106",
+                    l.span.to(r.span),
+                    format!("`{op}` needs values that have an order, found {ty}"),
+                )
+                .with_label(format!("{} is {ty}", describe(n)))
+                .with_help(help),
+            );
+            return;
+        }
+        self.expect_comparable(l, r, op);
     }
 
     pub(super) fn expect_comparable(&mut self, l: &Node, r: &Node, op: &str) {

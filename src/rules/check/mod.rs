@@ -223,8 +223,8 @@ impl<'a> Checker<'a> {
                 let value = self.expr(value, Pos::Value);
                 let low = self.expr(low, Pos::Value);
                 let high = self.expr(high, Pos::Value);
-                self.expect_comparable(&value, &low, "between");
-                self.expect_comparable(&value, &high, "between");
+                self.expect_orderable(&value, &low, "between");
+                self.expect_orderable(&value, &high, "between");
                 self.node(
                     NodeKind::Between {
                         value: Box::new(value),
@@ -440,8 +440,8 @@ impl<'a> Checker<'a> {
                 );
             } else {
                 for (i, node) in nodes.iter().enumerate() {
-                    let want = sig.get(i).or(sig.last()).cloned().unwrap_or(Type::Any);
-                    if !accepts(&want, &node.ty) {
+                    if !func.accepts(i, &node.ty) {
+                        let want = func.param_text(i);
                         let got = node.ty.clone();
                         self.error(
                             Diagnostic::error(
@@ -546,18 +546,6 @@ fn common_type<'t>(mut types: impl Iterator<Item = &'t Type>) -> Type {
         };
     }
     acc
-}
-
-/// Does a parameter of type `want` accept an argument of type `got`?
-fn accepts(want: &Type, got: &Type) -> bool {
-    match (want, got) {
-        (Type::Any, _) | (_, Type::Any) => true,
-        (Type::Number | Type::Float, g) if g.is_numeric() => true,
-        (Type::String, g) if g.is_stringy() => true,
-        (Type::Int, Type::UInt) => true,
-        (Type::List(_), Type::List(_)) => true,
-        (w, g) => w == g,
-    }
 }
 
 fn result_type(func: &Function, args: &[Node]) -> Type {
