@@ -93,3 +93,120 @@ fn conditions_are_boolean() {
     ]);
     check_cases(&cases);
 }
+
+const LOANS: &str = "schema {\n  name: string\n  applicant: { dob: date, city?: string }\n  \
+    previous_loans: list<{ amount: number, defaulted: bool }>\n}\n\
+    rule adult = applicant.dob + 6575d <= today()\n\
+    rule clean = all(l in previous_loans, not l.defaulted)\n";
+
+const LOANS_DATA: &str = r#"[
+  {"name": "ok", "applicant": {"dob": "1990-01-01"}, "previous_loans": [{"amount": 5, "defaulted": false}]},
+  {"name": "lots", "applicant": {"dob": "1990-01-01"}, "previous_loans": [{"amount": "lots", "defaulted": "yes"}]},
+  {"name": "nope", "applicant": {"dob": "nope"}, "previous_loans": []},
+  {"name": "nested missing", "applicant": {}, "previous_loans": []}
+]"#;
+
+/// Records are checked against the whole schema, nested objects and list
+/// elements included, in eval, --explain, diff and test files; the first bad
+/// value is named by its path. A value the schema declares a date is a date.
+#[test]
+fn nested_data_is_validated_everywhere() {
+    check_cases(&[
+        Case {
+            files: &[("l.rules", LOANS), ("d.json", LOANS_DATA)],
+            args: &[
+                "eval",
+                "--rules",
+                "l.rules",
+                "-e",
+                "adult and clean",
+                "--data",
+                "d.json",
+                "--now",
+                "2024-06-15T00:00:00Z",
+                "--output",
+                "jsonl",
+            ],
+            exit: 2,
+            stdout: &[r#"{"index":0,"matched":true}"#],
+            stderr: &[
+                r#"d.json:3: record 1: previous_loans[0].amount: expected number, found string "lots""#,
+                r#"d.json:4: record 2: applicant.dob: expected date, found string "nope""#,
+                "d.json:5: record 3: `applicant.dob` is missing",
+            ],
+        },
+        // --explain never explains a record that eval rejects
+        Case {
+            files: &[("l.rules", LOANS), ("d.json", LOANS_DATA)],
+            args: &[
+                "eval",
+                "--rules",
+                "l.rules",
+                "--rule",
+                "clean",
+                "--data",
+                "d.json",
+                "--explain",
+            ],
+            exit: 2,
+            stdout: &[
+                "record 0: matched",
+                r#"record 1: error: previous_loans[0].amount: expected number, found string "lots""#,
+            ],
+            stderr: &[],
+        },
+        // data errors as JSON carry file, line and record as fields
+        Case {
+            files: &[("l.rules", LOANS), ("d.json", LOANS_DATA)],
+            args: &[
+                "--error-format",
+                "json",
+                "eval",
+                "--rules",
+                "l.rules",
+                "--rule",
+                "clean",
+                "--data",
+                "d.json",
+                "--count",
+            ],
+            exit: 2,
+            stdout: &["1"],
+            stderr: &[
+                r#""file":"d.json""#,
+                r#""line":3"#,
+                r#""record":1"#,
+                r#""message":"previous_loans[0].amount: expected number, found string \"lots\"""#,
+            ],
+        },
+        // diff: a record that does not fit is an error, not a flip
+        Case {
+            files: &[("l.rules", LOANS), ("d.json", LOANS_DATA)],
+            args: &[
+                "diff", "l.rules", "l.rules", "--rule", "clean", "--data", "d.json",
+            ],
+            exit: 2,
+            stdout: &["0 of 4 records flip", "3 could not be evaluated"],
+            stderr: &["d.json:3: record 1: previous_loans[0].amount"],
+        },
+        // test files: an inline record, by its YAML path and schema path
+        Case {
+            files: &[
+                ("l.rules", LOANS),
+                (
+                    "l.test.yaml",
+                    "cases:\n  - name: bad loan\n    record: { name: x, applicant: { dob: 1990-01-01 }, \
+                     previous_loans: [{ amount: lots, defaulted: false }] }\n    expect: { clean: true }\n",
+                ),
+            ],
+            args: &["--error-format", "json", "test", "l.test.yaml"],
+            exit: 1,
+            stdout: &[],
+            stderr: &[
+                r#""yaml_path":"cases[0].record.previous_loans[0].amount""#,
+                r#""line":2"#,
+                r#"expected number, found string \"lots\""#,
+            ],
+        },
+    ]);
+}

@@ -268,15 +268,13 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
             (Layout::Lines, _) => data.line_at(slot.start),
             _ => 0,
         };
-        let at = if line > 0 {
-            format!("{}:{line}", data.name)
-        } else {
-            data.name.clone()
+        let at = render::At {
+            file: &data.name,
+            line: (line > 0).then_some(line),
+            record: Some(*i),
+            ..render::At::default()
         };
-        eprint!(
-            "{}",
-            render::plain_error(&format!("{at}: record {i}: {e}"), format)
-        );
+        eprint!("{}", render::data_error(&at, e, format));
     }
     let n_errors = errors.len();
     if n_errors > 20 {
@@ -439,7 +437,7 @@ fn evaluate_all(
                     Err(e) => Outcome::Error(format!("invalid JSON: {e}").into()),
                     // with a schema, records must fit it (slots are the schema's)
                     Ok(()) => match schema.map_or(Ok(()), |s| s.check_record(&record)) {
-                        Err(e) => Outcome::Error(format!("does not fit the schema: {e}").into()),
+                        Err(e) => Outcome::Error(e.to_string().into()),
                         Ok(()) if values => match program.evaluate(&record, ctx) {
                             Ok(v) => Outcome::Value(v.map(|v| Box::new(v.to_json()))),
                             Err(e) => Outcome::Error(e.to_string().into()),
@@ -615,7 +613,9 @@ fn write_table(
     writeln!(out, "{n} of {} records matched", records.len())
 }
 
-/// `--explain`: evaluate each record again on the explaining path.
+/// `--explain`: evaluate each record again on the explaining path. A record
+/// that failed (invalid JSON, not fitting the schema) is not explained: its
+/// error is printed in its place, as it was reported.
 fn write_explained(
     out: &mut impl Write,
     program: &Program,
@@ -624,19 +624,21 @@ fn write_explained(
     output: Output,
     records: &[(RecordSlot, Outcome)],
 ) -> std::io::Result<()> {
-    for (i, (slot, _)) in records.iter().enumerate() {
-        let record: serde_json::Value = match serde_json::from_str(data.record_text(slot)) {
-            Ok(v) => v,
-            Err(_) => continue, // reported with the other record errors
+    for (i, (slot, outcome)) in records.iter().enumerate() {
+        let explained = match outcome {
+            Outcome::Error(e) => Err(e.to_string()),
+            _ => match serde_json::from_str::<serde_json::Value>(data.record_text(slot)) {
+                Ok(record) => program.explain(&record, ctx).map_err(|e| e.to_string()),
+                Err(e) => Err(format!("invalid JSON: {e}")),
+            },
         };
-        let explained = program.explain(&record, ctx);
         match (output, explained) {
             (Output::Jsonl, Ok(e)) => {
                 let line = serde_json::json!({"index": i, "matched": e.matched, "explain": e});
                 writeln!(out, "{line}")?;
             }
             (Output::Jsonl, Err(e)) => {
-                let line = serde_json::json!({"index": i, "matched": null, "error": e.to_string()});
+                let line = serde_json::json!({"index": i, "matched": null, "error": e});
                 writeln!(out, "{line}")?;
             }
             (Output::Table, Ok(e)) => {

@@ -26,6 +26,7 @@ pub mod ast;
 mod check;
 mod checked;
 mod compile;
+mod conform;
 mod context;
 mod explain;
 mod fastparse;
@@ -44,6 +45,7 @@ mod schema;
 pub mod testfile;
 
 pub use api::{Context, Env, EvalError, Program, RuleErrors, RuleSet, read_text};
+pub use conform::{Problem, SchemaError};
 pub use explain::{Explanation, Read};
 pub use functions::{DuplicateFunction, Function, Functions};
 pub use lexical::KEYWORDS;

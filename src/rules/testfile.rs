@@ -514,6 +514,22 @@ pub fn load_test_file(path: &Path, env: &Env) -> Result<TestSuite, LoadError> {
                         ));
                     }
                 }
+                // every value fits, nested ones included: a test of data the rules
+                // would reject proves nothing
+                if let Err(e) = schema.check_json(record) {
+                    return Err(match &case.data {
+                        None => file_error(
+                            Some(line),
+                            at(&format!(".record.{}", e.path)),
+                            e.to_string(),
+                        ),
+                        Some(data) => file_error(
+                            Some(line),
+                            at(".data"),
+                            format!("`{}`: record {n}: {e}", dir.join(data).display()),
+                        ),
+                    });
+                }
             }
         }
         if case.expect.0.is_empty() {
