@@ -55,6 +55,10 @@ const CASES: &[(&str, &str)] = &[
         "schema { total: number }\nrule a = total.amount > 1\n",
     ),
     ("E116", "rule r(t = [a.b]) = x in t\n"),
+    (
+        "E117",
+        "schema { name: string, other: string }\nrule a = name == other\n",
+    ),
 ];
 
 fn check(name: &str, text: &str) -> (i32, String, Vec<String>) {

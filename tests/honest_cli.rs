@@ -210,3 +210,25 @@ fn nested_data_is_validated_everywhere() {
         },
     ]);
 }
+
+/// A word the schema declares as a field is never silently read as a string:
+/// in a list literal, or compared with a field (`name == other`).
+#[test]
+fn schema_fields_are_never_read_as_strings() {
+    const FILE: &str = "schema { name: string, other: string, x: int, n: int, m: int }\n\
+                        rule list = [1, x, 3] == [1, 2, 3]\nrule words = name == other\n\
+                        rule numbers = n == m\nrule fine = name == $other and n >= m\n";
+    check_cases(&[Case {
+        files: &[("f.rules", FILE)],
+        args: &["check", "f.rules"],
+        exit: 1,
+        stdout: &[],
+        stderr: &[
+            "f.rules:2:17: `x` is a field of the schema, but here it is the string \"x\"",
+            "f.rules:3:22: `other` is a field of the schema",
+            "help: write `$other` to compare with the field, or \"other\" for the string",
+            "f.rules:4:21: cannot compare int with the symbol `m`",
+            "to compare with the field `m`, write `$m`",
+        ],
+    }]);
+}

@@ -410,7 +410,8 @@ fn step_budget_bounds_quantifiers() {
 #[test]
 fn schema_turns_mismatches_into_compile_errors() {
     let file = "schema {\n  tier: standard | premium | vip\n  total: number\n  days?: int\n  \
-                score: int\n  tags: list<string>\n  flag: bool\n  loans: list<{ amount: number }>\n}\n\
+                score: int\n  tags: list<string>\n  flag: bool\n  loans: list<{ amount: number }>\n  \
+                name: string\n  other: string\n  x: int\n  m: int\n}\n\
                 rule a = tier == premium\n";
     let set = RuleSet::compile(vec![Source::new("s.rules", file)], &Env::new()).unwrap();
     for (expr, code) in [
@@ -435,6 +436,15 @@ fn schema_turns_mismatches_into_compile_errors() {
         ("abs(tier) > 1", "E106"),
         ("min(score, \"a\") > 1", "E106"),
         ("round(loans) > 1", "E106"),
+        // a field of the schema is never silently read as a string
+        ("[1, x, 3] == [1, 2, 3]", "E117"),
+        ("name == other", "E117"),
+        ("name != other", "E117"),
+        ("tier == other", "E117"),
+        ("tier in [premium, other]", "E117"),
+        ("name in [\"a\", other]", "E117"),
+        ("len([other]) > 0", "E117"),
+        ("score == m", "E114"),
     ] {
         let err = set.compile_expr(expr).expect_err(expr);
         let codes: Vec<&str> = err.items.iter().map(|d| d.code).collect();
@@ -445,6 +455,8 @@ fn schema_turns_mismatches_into_compile_errors() {
         "len(tags) > 1 and len(tier) > 1 and len(loans) == 0",
         "total between 1 and score",
         "min(score, total, 3) > 1",
+        "name == $other and name != \"other\" and [1, $x, 3] == [1, 2, 3]",
+        "tier in [premium, vip] and score == $m and name in [$other, \"x\"]",
     ] {
         assert!(set.compile_expr(ok).is_ok(), "`{ok}`");
     }

@@ -41,6 +41,18 @@ pub(crate) struct Checker<'a> {
     locals: Vec<(String, Type)>,
     pub n_nodes: usize,
     too_big: bool,
+    /// Set by an operator for the expression on its right: what a bare word
+    /// read as a symbol there is compared with.
+    symbols: Option<Symbols>,
+}
+
+/// What symbols on the right of `==`, `!=` or `in` are compared with.
+#[derive(Clone, Debug, Default)]
+struct Symbols {
+    /// The values of the enum on the left, if it is one (or a list of one).
+    variants: std::sync::Arc<[String]>,
+    /// The left side is not text: E114 reports a bare word there.
+    compared_with_other_type: bool,
 }
 
 fn lit_value(lit: &Literal) -> OwnedValue {
@@ -88,6 +100,7 @@ impl<'a> Checker<'a> {
             locals: Vec::new(),
             n_nodes: 0,
             too_big: false,
+            symbols: None,
         }
     }
 
@@ -121,6 +134,8 @@ impl<'a> Checker<'a> {
             return self.node(NodeKind::Const(Value::Null), Type::Any, expr.span);
         }
         let span = expr.span;
+        // what a bare word read as a symbol is compared with: for this node only
+        let symbols = self.symbols.take();
         match &expr.kind {
             ExprKind::Literal { value } => {
                 let v = lit_value(value);
@@ -128,7 +143,13 @@ impl<'a> Checker<'a> {
                 self.node(NodeKind::Const(v), ty, span)
             }
             ExprKind::List { items } => {
-                let nodes: Vec<Node> = items.iter().map(|e| self.expr(e, Pos::Symbol)).collect();
+                let nodes: Vec<Node> = items
+                    .iter()
+                    .map(|e| {
+                        self.symbols = Some(symbols.clone().unwrap_or_default());
+                        self.expr(e, Pos::Symbol)
+                    })
+                    .collect();
                 let elem = common_type(nodes.iter().map(|n| &n.ty));
                 let ty = Type::List(Box::new(elem));
                 if nodes.iter().all(|n| matches!(n.kind, NodeKind::Const(_))) {
@@ -144,7 +165,10 @@ impl<'a> Checker<'a> {
                     self.node(NodeKind::List(nodes), ty, span)
                 }
             }
-            ExprKind::Name { head, rest } => self.name(head, rest, pos, span),
+            ExprKind::Name { head, rest } => {
+                self.symbols = symbols;
+                self.name(head, rest, pos, span)
+            }
             ExprKind::Field { head, rest } => self.field(head, rest, span),
             ExprKind::Call { name, args } => self.call(name, args, span),
             ExprKind::Quantifier {
@@ -268,6 +292,7 @@ impl<'a> Checker<'a> {
 
     fn name(&mut self, head: &ast::Ident, rest: &[PathSegment], pos: Pos, span: Span) -> Node {
         let name = head.name.as_str();
+        let symbols = self.symbols.take();
         // 1. quantifier variables, innermost first
         if let Some(index) = self.locals.iter().rposition(|(n, _)| n == name) {
             let ty = self.locals[index].1.clone();
@@ -292,6 +317,23 @@ impl<'a> Checker<'a> {
         }
         // 3. a bare word where a symbol is expected
         if rest.is_empty() && pos == Pos::Symbol {
+            let symbols = symbols.unwrap_or_default();
+            if self.is_schema_field(name)
+                && !symbols.compared_with_other_type
+                && !symbols.variants.iter().any(|v| v == name)
+            {
+                self.error(
+                    Diagnostic::error(
+                        "E117",
+                        span,
+                        format!("`{name}` is a field of the schema, but here it is the string \"{name}\""),
+                    )
+                    .with_label("read as a string")
+                    .with_help(format!(
+                        "write `${name}` to compare with the field, or \"{name}\" for the string"
+                    )),
+                );
+            }
             return self.node(
                 NodeKind::Const(Value::Str(name.to_string().into())),
                 Type::String,
@@ -304,6 +346,13 @@ impl<'a> Checker<'a> {
         }
         // 5. a field
         self.field(head, rest, span)
+    }
+
+    /// Does the schema declare a top-level field of this name?
+    fn is_schema_field(&self, name: &str) -> bool {
+        self.scope
+            .schema
+            .is_some_and(|s| s.root.get(name).is_some())
     }
 
     /// A value the schema says is a date, datetime or duration, read from data
