@@ -301,6 +301,21 @@ fn date_strings_in_arithmetic() {
     ]);
 }
 
+/// JSON keys spelled like keywords, or that are not words, are readable.
+#[test]
+fn keys_spelled_like_keywords() {
+    let r = json!({"m": {"in": 1, "contains": 2}, "null": 3, "headers": {"content-type": "json"},
+                   "sku": "ABC-12"});
+    check_table(&[
+        ("m.in == 1", r.clone(), true),
+        ("m.contains > 1", r.clone(), true),
+        ("$null == 3", r.clone(), true),
+        ("headers[\"content-type\"] == \"json\"", r.clone(), true),
+        ("sku matches r\"^[A-Z]{3}-\\d+$\"", r.clone(), true),
+        ("sku matches r'^\\w+$'", r, false),
+    ]);
+}
+
 /// Lists and objects are equal element by element and key by key, with the
 /// number rules of scalars (`1 == 1.0`).
 #[test]

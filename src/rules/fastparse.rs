@@ -18,7 +18,10 @@
 use super::ast::{
     BinaryOp, Expr, ExprKind, Ident, Literal, Param, PathSegment, Quantifier, RuleDecl, UnaryOp,
 };
-use super::lexical::{self, Numeric, is_ident_char, is_ident_start, is_keyword, numeric_kind};
+use super::lexical::{
+    self, Numeric, is_ident_char, is_ident_start, is_keyword, numeric_kind, string_end,
+    string_starts,
+};
 use super::limits::{MAX_DEPTH, MAX_TREE_DEPTH};
 use crate::diag::Span;
 
@@ -459,6 +462,16 @@ impl<'t> Parser<'t> {
         self.skip();
         let start = self.pos;
         match self.peek()? {
+            b'r' if string_starts(self.bytes, start) => {
+                let value = self.string()?;
+                node(
+                    ExprKind::Literal {
+                        value: Literal::String(value),
+                    },
+                    Span::new(start, self.pos),
+                    0,
+                )
+            }
             b if is_ident_start(b) => {
                 let word = self.peek_word();
                 match word {
@@ -494,8 +507,8 @@ impl<'t> Parser<'t> {
                 self.pos = end;
                 node(ExprKind::Literal { value }, Span::new(start, end), 0)
             }
-            quote @ (b'"' | b'\'') => {
-                let value = self.string(quote)?;
+            b'"' | b'\'' => {
+                let value = self.string()?;
                 node(
                     ExprKind::Literal {
                         value: Literal::String(value),
@@ -524,8 +537,16 @@ impl<'t> Parser<'t> {
 
     /// An identifier (not a keyword) at the cursor.
     fn ident(&mut self) -> Option<Ident> {
+        if is_keyword(self.peek_word()) {
+            return None;
+        }
+        self.key()
+    }
+
+    /// A key (any word, keywords included: after `.` and `$`) at the cursor.
+    fn key(&mut self) -> Option<Ident> {
         let word = self.peek_word();
-        if word.is_empty() || is_keyword(word) {
+        if word.is_empty() {
             return None;
         }
         let start = self.pos;
@@ -540,13 +561,26 @@ impl<'t> Parser<'t> {
     /// (`explicit`) a field reference without a call. `start` is where the
     /// primary starts (the `$` of a field reference).
     fn path(&mut self, start: usize, explicit: bool) -> Option<Node> {
-        let head = self.ident()?;
+        let head = if explicit { self.key()? } else { self.ident()? };
         let mut rest = Vec::new();
         loop {
             match self.peek() {
                 Some(b'.') => {
                     self.pos += 1;
-                    rest.push(PathSegment::Field(self.ident()?));
+                    rest.push(PathSegment::Field(self.key()?));
+                }
+                Some(b'[') if string_starts(self.bytes, self.pos + 1) => {
+                    let open = self.pos;
+                    self.pos += 1;
+                    let name = self.string()?;
+                    if self.peek() != Some(b']') {
+                        return None;
+                    }
+                    self.pos += 1;
+                    rest.push(PathSegment::Field(Ident {
+                        name,
+                        span: Span::new(open, self.pos),
+                    }));
                 }
                 Some(b'[') => {
                     let digits_start = self.pos + 1;
@@ -657,32 +691,16 @@ impl<'t> Parser<'t> {
         )
     }
 
-    /// A string literal at the cursor (on its opening `quote`), decoded.
-    fn string(&mut self, quote: u8) -> Option<String> {
-        let body_start = self.pos + 1;
-        let mut i = body_start;
-        let mut escaped = false;
-        loop {
-            match self.byte_at(i)? {
-                b'\n' => return None,
-                b'\\' => {
-                    escaped = true;
-                    // Escapes are ASCII; anything else is an error for pest to report.
-                    if !self
-                        .byte_at(i + 1)
-                        .is_some_and(|b| b.is_ascii() && b != b'\n')
-                    {
-                        return None;
-                    }
-                    i += 2;
-                }
-                b if b == quote => break,
-                _ => i += 1,
-            }
+    /// A string literal at the cursor (a quote, or `r` and a quote), decoded.
+    fn string(&mut self) -> Option<String> {
+        let start = self.pos;
+        let end = string_end(self.bytes, start, self.bytes.len()).ok()?;
+        self.pos = end;
+        if self.byte_at(start) == Some(b'r') {
+            return Some(self.text.get(start + 2..end - 1)?.to_string());
         }
-        let raw = self.text.get(body_start..i)?;
-        self.pos = i + 1;
-        if escaped {
+        let raw = self.text.get(start + 1..end - 1)?;
+        if raw.contains('\\') {
             lexical::unescape(raw).ok()
         } else {
             Some(raw.to_string())

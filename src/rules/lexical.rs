@@ -69,6 +69,42 @@ pub(crate) fn is_word(text: &str) -> bool {
     bytes.first().is_some_and(|b| is_ident_start(*b)) && bytes.iter().all(|b| is_ident_char(*b))
 }
 
+/// Does a string literal start at `i`: a quote, or `r` and a quote (a raw
+/// string)? `i` must be the start of a token (not inside a word).
+pub(crate) fn string_starts(bytes: &[u8], i: usize) -> bool {
+    match bytes.get(i) {
+        Some(b'"' | b'\'') => true,
+        Some(b'r') => matches!(bytes.get(i + 1), Some(b'"' | b'\'')),
+        _ => false,
+    }
+}
+
+/// The extent of the string literal starting at `i` (see [`string_starts`]),
+/// as the grammar's `string` and `raw_string` read it: `Ok` with the position
+/// after the closing quote, or `Err` when the line (or the text, at `end`)
+/// ends first. In a raw string a backslash is just a backslash.
+pub(crate) fn string_end(bytes: &[u8], i: usize, end: usize) -> Result<usize, ()> {
+    let raw = bytes.get(i) == Some(&b'r');
+    let open = if raw { i + 1 } else { i };
+    let quote = *bytes.get(open).ok_or(())?;
+    let mut j = open + 1;
+    while j < end {
+        match bytes.get(j) {
+            None | Some(b'\n') => return Err(()),
+            Some(b'\\') if !raw => {
+                // an escape takes the next character, which cannot be a new line
+                if matches!(bytes.get(j + 1), None | Some(b'\n')) {
+                    return Err(());
+                }
+                j += 2;
+            }
+            Some(c) if *c == quote => return Ok(j + 1),
+            Some(_) => j += 1,
+        }
+    }
+    Err(())
+}
+
 /// The shape of a `numeric` token, told apart by its text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Numeric {

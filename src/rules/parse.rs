@@ -278,7 +278,7 @@ impl<'t> Builder<'t> {
             (true, Some(found)) => format!("unexpected `{}`", shorten(found)),
             (true, None) => "unexpected end of input".to_string(),
         };
-        Diagnostic::error("E001", span, message)
+        Diagnostic::error("E001", span, message).with_help_opt(suggestion(self.text, pos, found))
     }
 
     // ----- entry points --------------------------------------------------
@@ -746,16 +746,25 @@ impl<'t> Builder<'t> {
                 let head = self.ident(&inner.next()?);
                 let mut rest = Vec::new();
                 for segment in inner {
-                    if segment.as_rule() == Rule::call {
+                    let seg_rule = segment.as_rule();
+                    if seg_rule == Rule::call {
                         let (args, depth) = self.expr_list(segment)?;
                         return self.node(ExprKind::Call { name: head, args }, span, depth);
                     }
                     let seg_span = self.span(&segment);
                     let step = segment.into_inner().next()?;
-                    if step.as_rule() == Rule::ident {
-                        rest.push(PathSegment::Field(self.ident(&step)));
-                    } else {
-                        match step.as_str().parse::<u32>() {
+                    match seg_rule {
+                        Rule::dot_segment => rest.push(PathSegment::Field(self.ident(&step))),
+                        Rule::key_segment => {
+                            let Some(Literal::String(name)) = self.literal(step) else {
+                                return None;
+                            };
+                            rest.push(PathSegment::Field(Ident {
+                                name,
+                                span: seg_span,
+                            }));
+                        }
+                        _ => match step.as_str().parse::<u32>() {
                             Ok(index) => rest.push(PathSegment::Index(index)),
                             Err(_) => {
                                 self.error(
@@ -765,7 +774,7 @@ impl<'t> Builder<'t> {
                                 );
                                 return None;
                             }
-                        }
+                        },
                     }
                 }
                 let kind = if explicit {
@@ -854,6 +863,10 @@ impl<'t> Builder<'t> {
                 let raw = pair.into_inner().next()?;
                 let start = self.base + raw.as_span().start();
                 self.string(raw.as_str(), start).map(Literal::String)
+            }
+            Rule::raw_string => {
+                let raw = pair.into_inner().next()?;
+                Some(Literal::String(raw.as_str().to_string()))
             }
             _ => None,
         }
@@ -945,7 +958,7 @@ impl<'t> Builder<'t> {
                     } else {
                         Diagnostic::error("E004", span, format!("invalid escape `{shown}`"))
                             .with_help(
-                                "the escapes are `\\\"` `\\'` `\\\\` `\\n` `\\t` `\\r` `\\u{...}`",
+                                "the escapes are `\\\"` `\\'` `\\\\` `\\n` `\\t` `\\r` `\\u{...}`; in a raw string `r\"...\"` a backslash is just a backslash",
                             )
                     };
                     self.diags.push(diag);
@@ -1031,7 +1044,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::op_neg
         | Rule::kw_any
         | Rule::kw_all => "an expression",
-        Rule::ident | Rule::param | Rule::field_decl | Rule::field_list => "a name",
+        Rule::raw_string => "an expression",
+        Rule::ident | Rule::key | Rule::param | Rule::field_decl | Rule::field_list => "a name",
         Rule::type_expr | Rule::list_type | Rule::object_type | Rule::named_or_enum_type => {
             "a type"
         }
@@ -1059,6 +1073,34 @@ fn describe(rule: Rule) -> Option<&'static str> {
     })
 }
 
+/// Help for the spellings of other languages: `&&`, `||`, `=`, `!`, `AND`.
+/// `found` is the token at the error; a keyword in capitals may also be the
+/// word just before it (`NOT a` reads `NOT` as a field, then stops at `a`).
+fn suggestion(text: &str, pos: usize, found: Option<&str>) -> Option<String> {
+    let keyword_help = |word: &str| {
+        let lower = word.to_ascii_lowercase();
+        (lower != word && super::lexical::is_keyword(&lower))
+            .then(|| format!("keywords are lowercase: write `{lower}`"))
+    };
+    match found {
+        Some("&&" | "&") => return Some("write `and` to require both".to_string()),
+        Some("||" | "|") => return Some("write `or` for either".to_string()),
+        Some("=") => return Some("write `==` to compare".to_string()),
+        Some("!") => return Some("write `not` to negate, or `!=` to compare".to_string()),
+        Some(word) => {
+            if let Some(help) = keyword_help(word) {
+                return Some(help);
+            }
+        }
+        None => {}
+    }
+    let before = text.get(..pos)?.trim_end();
+    let start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    keyword_help(before.get(start..)?)
+}
+
 /// `a`, `a or b`, `a, b or c`.
 fn join_or(items: &[&str]) -> String {
     match items {
@@ -1082,7 +1124,7 @@ fn token_at(text: &str, pos: usize, end: usize) -> &str {
             .min(rest.find('\n').unwrap_or(rest.len())),
         Some(c) => {
             let two = rest.get(..2).unwrap_or("");
-            if ["==", "!=", "<=", ">="].contains(&two) {
+            if ["==", "!=", "<=", ">=", "&&", "||"].contains(&two) {
                 2
             } else {
                 c.len_utf8()

@@ -68,9 +68,26 @@ pub fn literal() -> impl Strategy<Value = Literal> {
     ]
 }
 
+/// A key after `.` or in `["..."]`: a name, a keyword (`m.in`), or any text.
+pub fn key() -> impl Strategy<Value = Ident> {
+    prop_oneof![
+        ident(),
+        prop::sample::select(KEYWORDS)
+            .prop_map(|k| k.to_string())
+            .prop_map(|name| Ident {
+                name,
+                span: Span::default(),
+            }),
+        "[a-z\\-\\\\ \"'é]{0,6}".prop_map(|name| Ident {
+            name,
+            span: Span::default(),
+        }),
+    ]
+}
+
 pub fn segment() -> impl Strategy<Value = PathSegment> {
     prop_oneof![
-        ident().prop_map(PathSegment::Field),
+        key().prop_map(PathSegment::Field),
         any::<u32>().prop_map(PathSegment::Index)
     ]
 }
