@@ -370,7 +370,8 @@ impl<'de> Scanner<'de> {
             Some(b'-' | b'0'..=b'9') => {
                 let integer = self.number()?;
                 let text = self.slice(start, self.pos);
-                let parsed_int = if integer {
+                // `-0` is the float -0.0, as serde_json reads it
+                let parsed_int = if integer && text != "-0" {
                     text.parse::<i64>().ok()
                 } else {
                     None

@@ -45,3 +45,14 @@ fn json_long_numbers_are_the_nearest_float_everywhere() {
         &["a", "b"],
     );
 }
+
+/// `-0` is the float -0.0 to serde_json (it keeps the sign); the scanner read
+/// the int 0, so `--value` printed `0` in eval and `-0.0` elsewhere.
+#[test]
+fn json_negative_zero_is_a_float_everywhere() {
+    json_agrees(
+        r#"{"kkkkc":184467440737095,".0b":-0,"k":"\u81e9"}"#,
+        &[".0b", "k", "kkkkc"],
+    );
+    json_agrees(r#"{"a":-0,"b":0,"c":-0.0,"d":[-0]}"#, &["a", "b", "c", "d"]);
+}
