@@ -342,3 +342,86 @@ fn schema_temporal_values_are_temporal_everywhere() {
     assert_eq!(err.path, "a");
     assert_eq!(err.to_string(), "a: expected datetime, found string \"x\"");
 }
+
+/// A struct read by position is bound to a program by field name, once: two
+/// schema fields in another order than the struct's slots read the right
+/// values, and a field the struct lacks is an error, never a read of another.
+#[test]
+fn structs_read_by_slot_are_bound_by_name() {
+    use rulesaga::rules::RecordType;
+    struct Loan {
+        amount: i64,
+        limit: i64,
+    }
+    impl Record for Loan {
+        fn field(&self, f: FieldRef<'_>) -> Option<Value<'_>> {
+            match f.slot {
+                Some(0) => Some(Value::Int(self.amount)),
+                Some(1) => Some(Value::Int(self.limit)),
+                _ => None,
+            }
+        }
+    }
+    impl RecordType for Loan {
+        const FIELDS: &'static [&'static str] = &["amount", "limit"];
+    }
+    // the schema declares the two fields the other way round
+    let set = compile(&[(
+        "l.rules",
+        "schema { limit: int, amount: int, note?: string }\nrule over = amount > limit\n",
+    )])
+    .unwrap();
+    let over = set.rule("over").unwrap().bind::<Loan>().unwrap();
+    let ctx = Context::system();
+    let loan = Loan {
+        amount: 150,
+        limit: 100,
+    };
+    assert!(over.matches(&loan, &ctx).unwrap());
+    assert!(over.explain(&loan, &ctx).unwrap().matched);
+    assert_eq!(over.program().fields(), ["amount", "limit"]);
+    // a field the struct does not have
+    let err = set
+        .compile_expr("amount > limit and note == \"x\"")
+        .unwrap()
+        .bind::<Loan>()
+        .err()
+        .unwrap();
+    assert_eq!(err.field, "note");
+    let err = Program::compile(Source::new("<e>", "amont > 1"), &Env::new())
+        .unwrap()
+        .bind::<Loan>()
+        .err()
+        .unwrap();
+    assert_eq!(err.suggestion.as_deref(), Some("amount"));
+}
+
+/// Errors are data: asking for a rule by name says why not, with the suggestion
+/// as a field (the CLI, test files and diff render it; callers can act on it).
+#[test]
+fn rule_lookups_fail_with_typed_errors() {
+    use rulesaga::rules::RuleError;
+    let set = compile(&[(
+        "a.rules",
+        "rule high(threshold = 100) = total >= threshold\nrule over(limit) = total > limit\n\
+         rule price = total * 1.2\n",
+    )])
+    .unwrap();
+    let err = set.require("hihg").unwrap_err();
+    assert_eq!(
+        err,
+        RuleError::Unknown {
+            name: "hihg".into(),
+            suggestion: Some("high".into())
+        }
+    );
+    assert_eq!(err.help().as_deref(), Some("did you mean `high`?"));
+    let err = set.require("over").unwrap_err();
+    assert!(
+        matches!(&err, RuleError::NeedsArguments { signature, .. } if signature == "over(limit)")
+    );
+    assert!(set.require("price").is_ok());
+    let err = set.condition("price").unwrap_err();
+    assert_eq!(err.to_string(), "rule `price` is a value, not a condition");
+    assert!(set.condition("high").is_ok());
+}

@@ -55,21 +55,14 @@ fn load(
     };
     match RuleSet::load(&files, &Env::new()) {
         Ok(set) => {
-            let program = set.require(name).map_err(|msg| {
+            let program = set.condition(name).map_err(|e| {
+                let message = format!("{}: {e}", path.display());
                 eprint!(
                     "{}",
-                    render::plain_error(&format!("{}: {msg}", path.display()), format)
+                    render::rule_error(&message, e.help().as_deref(), format)
                 );
                 ExitCode::from(EXIT_RULES)
             })?;
-            if let Some(kind) = program.value_kind() {
-                let message = format!(
-                    "{}: rule `{name}` is {kind}, not a condition",
-                    path.display()
-                );
-                eprint!("{}", render::plain_error(&message, format));
-                return Err(ExitCode::from(EXIT_RULES));
-            }
             Ok((program, set.schema().cloned()))
         }
         Err(RuleErrors::Invalid(files)) => {

@@ -105,6 +105,14 @@ pub fn data_error(at: &At<'_>, message: &str, format: ErrorFormat) -> String {
     }
 }
 
+/// An error with an optional help line, in the chosen format.
+pub fn rule_error(message: &str, help: Option<&str>, format: ErrorFormat) -> String {
+    match help {
+        Some(help) => plain_error_with_help(message, help, format),
+        None => plain_error(message, format),
+    }
+}
+
 /// A plain error with help text (did-you-mean, the fix), in the chosen format.
 pub fn plain_error_with_help(message: &str, help: &str, format: ErrorFormat) -> String {
     match format {

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use super::data::{self, Data, DataFormat, Layout, RecordSlot, Share};
 use super::{ErrorFormat, render};
 use rulesaga::json::{FieldIndex, SparseRecord};
-use rulesaga::rules::{self, RuleErrors, Schema};
+use rulesaga::rules::{self, RuleError, RuleErrors, Schema};
 use rulesaga::{Context, Env, Program, RuleSet, Source};
 
 /// Exit code for errors in rules.
@@ -368,23 +368,26 @@ fn compile(args: &EvalArgs, format: ErrorFormat) -> Result<(Program, Option<Rule
         };
     }
     let name = args.rule.as_deref().unwrap_or_default();
-    match ruleset.as_ref().map(|s| s.require(name)) {
-        Some(Ok(p)) if !args.value && !p.is_condition() => {
-            let kind = p.value_kind().unwrap_or_default();
-            let message = format!("rule `{name}` is {kind}, not a condition");
+    let found = ruleset.as_ref().map(|s| {
+        if args.value {
+            s.require(name)
+        } else {
+            s.condition(name)
+        }
+    });
+    match found {
+        Some(Ok(p)) => Ok((p, ruleset)),
+        Some(Err(e)) => {
+            let help = match &e {
+                RuleError::NotACondition { .. } => {
+                    Some("print its value per record with `--value`".to_string())
+                }
+                e => e.help(),
+            };
             eprint!(
                 "{}",
-                render::plain_error_with_help(
-                    &message,
-                    "print its value per record with `--value`",
-                    format
-                )
+                render::rule_error(&e.to_string(), help.as_deref(), format)
             );
-            Err(ExitCode::from(EXIT_RULES))
-        }
-        Some(Ok(p)) => Ok((p, ruleset)),
-        Some(Err(msg)) => {
-            eprint!("{}", render::plain_error(&msg, format));
             Err(ExitCode::from(EXIT_RULES))
         }
         None => {

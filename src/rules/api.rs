@@ -14,7 +14,7 @@ use crate::diag::{Diagnostic, Diagnostics, Severity, Source};
 use crate::value::{OwnedValue, Record};
 
 pub use super::context::{Context, EvalError};
-pub use super::ruleset::{RuleErrors, RuleSet, read_text};
+pub use super::ruleset::{RuleError, RuleErrors, RuleSet, read_text};
 
 /// Names, schema, functions and rules an expression is compiled against.
 #[derive(Clone)]
@@ -186,6 +186,21 @@ impl Program {
         Program::build(rule.def.source.clone(), root, checker.fields, Vec::new())
     }
 
+    /// The checked tree, for binding.
+    pub(super) fn root(&self) -> &Node {
+        &self.inner.root
+    }
+
+    /// The same program over another tree and field table (a bound program).
+    pub(super) fn rebuilt(&self, root: Node, fields: Vec<String>) -> Program {
+        Program::build(
+            self.inner.source.clone(),
+            root,
+            fields,
+            self.inner.warnings.clone(),
+        )
+    }
+
     fn build(
         source: Arc<Source>,
         root: Node,
@@ -230,7 +245,9 @@ impl Program {
 
     /// Like [`Program::matches`], compiled for one concrete record type: on the
     /// fast path, `R::field` is called directly and inlined instead of through a
-    /// `dyn Record`. Use it in hot loops over your own structs.
+    /// `dyn Record`. A record that reads fields by slot must use this
+    /// program's slots ([`Program::fields`], as a [`crate::json::SparseRecord`]
+    /// built from them does); for your own structs, [`Program::bind`] them.
     #[inline]
     pub fn matches_typed<R: Record>(&self, record: &R, ctx: &Context) -> Result<bool, EvalError> {
         if let Some(flat) = &self.inner.flat {

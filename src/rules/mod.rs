@@ -23,6 +23,7 @@
 
 mod api;
 pub mod ast;
+mod bind;
 mod check;
 mod checked;
 mod compile;
@@ -44,7 +45,8 @@ mod ruleset;
 mod schema;
 pub mod testfile;
 
-pub use api::{Context, Env, EvalError, Program, RuleErrors, RuleSet, read_text};
+pub use api::{Context, Env, EvalError, Program, RuleError, RuleErrors, RuleSet, read_text};
+pub use bind::{BindError, Bound, RecordType};
 pub use conform::{Problem, SchemaError};
 pub use explain::{Explanation, Read};
 pub use functions::{DuplicateFunction, Function, Functions};

@@ -33,6 +33,19 @@ pub fn print_expr(expr: &Expr) -> String {
     out
 }
 
+/// A rule's name and parameters as it is called: `high_value(threshold = 100)`.
+pub(crate) fn print_rule_signature(decl: &super::ast::RuleDecl) -> String {
+    let params: Vec<String> = decl
+        .params
+        .iter()
+        .map(|p| match &p.default {
+            Some(d) => format!("{} = {}", p.name.name, print_expr(d)),
+            None => p.name.name.clone(),
+        })
+        .collect();
+    format!("{}({})", decl.name.name, params.join(", "))
+}
+
 /// Print a rule file in canonical style.
 pub fn print_rule_file(file: &RuleFile) -> String {
     let mut out = String::new();

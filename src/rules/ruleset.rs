@@ -16,7 +16,7 @@ use super::check::{self, CheckedRules, RuleDef, RuleTable};
 use super::functions::Functions;
 use super::parse_rule_file;
 use super::schema::Schema;
-use crate::diag::{Diagnostic, Diagnostics, Source, Span, did_you_mean};
+use crate::diag::{Diagnostic, Diagnostics, Source, Span, closest};
 
 /// Compiled rule files: named rules and one optional schema (merged across files).
 #[derive(Clone)]
@@ -47,6 +47,52 @@ pub enum RuleErrors {
     /// Parse or check errors, per file (warnings included).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Diagnostics>),
+}
+
+/// A rule asked for by name cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    /// No rule has that name.
+    #[error("unknown rule `{name}`")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The closest rule name, if one is close.
+        suggestion: Option<String>,
+    },
+    /// The rule has a parameter without a default: it needs arguments.
+    #[error("rule `{name}` has parameters without defaults; call it in an expression")]
+    NeedsArguments {
+        /// The rule.
+        name: String,
+        /// How to call it: `high_value(threshold)`.
+        signature: String,
+    },
+    /// A value rule was asked for as a condition.
+    #[error("rule `{name}` is {kind}, not a condition")]
+    NotACondition {
+        /// The rule.
+        name: String,
+        /// What it is: `a value (int)`.
+        kind: String,
+    },
+}
+
+impl RuleError {
+    /// What to do about it, for a help line.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            RuleError::Unknown { suggestion, .. } => {
+                suggestion.as_ref().map(|s| format!("did you mean `{s}`?"))
+            }
+            RuleError::NeedsArguments { signature, .. } => {
+                Some(format!("call it with its arguments: `{signature}`"))
+            }
+            RuleError::NotACondition { .. } => {
+                Some("compare its value with something, or ask for its value".to_string())
+            }
+        }
+    }
 }
 
 /// Read a rule or data file as UTF-8 text, naming the byte offset of invalid UTF-8.
@@ -201,20 +247,35 @@ impl RuleSet {
         self.inner.programs.get(name).cloned()
     }
 
-    /// Like [`RuleSet::rule`], with a diagnostic that suggests a name.
-    pub fn require(&self, name: &str) -> Result<Program, String> {
+    /// Like [`RuleSet::rule`], with an error that says why not (and suggests a name).
+    pub fn require(&self, name: &str) -> Result<Program, RuleError> {
         if let Some(p) = self.rule(name) {
             return Ok(p);
         }
-        if self.inner.rules.contains_key(name) {
-            return Err(format!(
-                "rule `{name}` has parameters without defaults; call it in an expression"
-            ));
+        if let Some(rule) = self.inner.rules.get(name) {
+            return Err(RuleError::NeedsArguments {
+                name: name.to_string(),
+                signature: super::print::print_rule_signature(&rule.def.decl),
+            });
         }
-        let help = did_you_mean(name, self.inner.order.iter().map(String::as_str))
-            .map(|h| format!(" ({h})"))
-            .unwrap_or_default();
-        Err(format!("unknown rule `{name}`{help}"))
+        Err(RuleError::Unknown {
+            name: name.to_string(),
+            suggestion: closest(name, self.inner.order.iter().map(String::as_str))
+                .map(str::to_string),
+        })
+    }
+
+    /// Like [`RuleSet::require`], for a rule used as a condition: a value rule
+    /// (`rule price = total * 1.2`) is an error.
+    pub fn condition(&self, name: &str) -> Result<Program, RuleError> {
+        let program = self.require(name)?;
+        match program.value_kind() {
+            None => Ok(program),
+            Some(kind) => Err(RuleError::NotACondition {
+                name: name.to_string(),
+                kind,
+            }),
+        }
     }
 
     /// Rule names, in file order.

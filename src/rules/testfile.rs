@@ -542,7 +542,10 @@ pub fn load_test_file(path: &Path, env: &Env) -> Result<TestSuite, LoadError> {
         let mut expectations = Vec::new();
         for (target, expected) in &case.expect.0 {
             let program = if is_name(target) {
-                rules.require(target)
+                rules.condition(target).map_err(|e| match e.help() {
+                    Some(help) => format!("{e} ({help})"),
+                    None => e.to_string(),
+                })
             } else {
                 rules.compile_expr(target).map_err(|d| {
                     d.items
@@ -552,12 +555,6 @@ pub fn load_test_file(path: &Path, env: &Env) -> Result<TestSuite, LoadError> {
                         .join("; ")
                 })
             }
-            .and_then(|program| match program.value_kind() {
-                None => Ok(program),
-                Some(kind) => Err(format!(
-                    "rule `{target}` is {kind}, not a condition: a test expects true or false"
-                )),
-            })
             .map_err(|message| file_error(Some(line), at(&format!(".expect.{target}")), message))?;
             expectations.push(Expectation {
                 target: target.clone(),

@@ -522,15 +522,10 @@ pub(super) fn cycle_error(name: &ast::Ident, cycle: &str) -> Diagnostic {
 
 /// `the rule is `high_value(threshold = 100)``, for help texts.
 fn signature(decl: &ast::RuleDecl) -> String {
-    let params: Vec<String> = decl
-        .params
-        .iter()
-        .map(|p| match &p.default {
-            Some(d) => format!("{} = {}", p.name.name, crate::rules::print::print_expr(d)),
-            None => p.name.name.clone(),
-        })
-        .collect();
-    format!("the rule is `{}({})`", decl.name.name, params.join(", "))
+    format!(
+        "the rule is `{}`",
+        crate::rules::print::print_rule_signature(decl)
+    )
 }
 
 /// A rule declaration with its parameter defaults checked (E111, E116).
