@@ -56,3 +56,29 @@ fn json_negative_zero_is_a_float_everywhere() {
     );
     json_agrees(r#"{"a":-0,"b":0,"c":-0.0,"d":[-0]}"#, &["a", "b", "c", "d"]);
 }
+
+/// A number beyond the range of a float in a field the program does not read:
+/// the scanner skipped it as valid, serde_json rejects the record, so `eval`
+/// evaluated a record that `--explain` and test files could not read.
+#[test]
+fn json_numbers_out_of_range_are_rejected_kept_or_not() {
+    json_agrees(r#"{"awwwwwwwwwwwwwwwwwwwwwwwwww":11442e674}"#, &["a"]);
+    json_agrees(r#"{"a":1,"b":[-1e309]}"#, &["a"]);
+    json_agrees(&format!(r#"{{"a":1,"b":{}}}"#, "9".repeat(400)), &["a"]);
+    json_agrees(r#"{"a":1e-400,"b":1e308}"#, &["a", "b"]);
+}
+
+/// Nesting: the scanner's limit on skipped values is serde_json's, so a record
+/// one accepts the other accepts (serde_json stops at 128 levels).
+#[test]
+fn json_nesting_limit_is_serde_jsons() {
+    for depth in 120..136 {
+        let text = format!(
+            r#"{{"a":1,"b":{}{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        json_agrees(&text, &["a"]);
+        json_agrees(&text, &["b"]);
+    }
+}
