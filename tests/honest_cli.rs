@@ -179,6 +179,37 @@ fn nested_data_is_validated_everywhere() {
                 r#""message":"previous_loans[0].amount: expected number, found string \"lots\"""#,
             ],
         },
+        // a data file that does not parse: its position as fields too
+        Case {
+            files: &[
+                ("bad.json", "[\n{\"a\":1},\n{\"a\": }\n]"),
+                ("bad.yaml", "- a: 1\n- a: [\n"),
+            ],
+            args: &[
+                "--error-format",
+                "json",
+                "eval",
+                "-e",
+                "a > 0",
+                "--data",
+                "bad.json",
+            ],
+            exit: 2,
+            stdout: &[],
+            stderr: &[
+                r#""file":"bad.json""#,
+                r#""line":3"#,
+                r#""column":7"#,
+                "invalid JSON: expected value\"",
+            ],
+        },
+        Case {
+            files: &[("bad.yaml", "- a: 1\n- a: [\n")],
+            args: &["eval", "-e", "a > 0", "--data", "bad.yaml"],
+            exit: 2,
+            stdout: &[],
+            stderr: &["error: bad.yaml:2:6: invalid YAML: unclosed bracket"],
+        },
         // diff: a record that does not fit is an error, not a flip
         Case {
             files: &[("l.rules", LOANS), ("d.json", LOANS_DATA)],

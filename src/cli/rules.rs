@@ -333,7 +333,13 @@ pub(super) fn context_and_data(
     match data::load(path, data_format) {
         Ok(d) => Ok((ctx, d)),
         Err(e) => {
-            eprint!("{}", render::plain_error(&e, format));
+            let at = render::At {
+                file: &e.file,
+                line: e.line,
+                column: e.column,
+                ..render::At::default()
+            };
+            eprint!("{}", render::data_error(&at, &e.message, format));
             Err(ExitCode::from(EXIT_DATA))
         }
     }
