@@ -79,7 +79,7 @@ impl Env {
 struct ProgramInner {
     source: Arc<Source>,
     /// The flat form of the condition, when it has one (see `flat.rs`).
-    flat: Option<Flat>,
+    flat: Option<Arc<Flat>>,
     root: Node,
     fields: Vec<String>,
     consts: Vec<OwnedValue>,
@@ -208,9 +208,16 @@ impl Program {
         warnings: Vec<Diagnostic>,
     ) -> Program {
         let mut compiler = Compiler::new(source.clone());
-        let pred = compiler.pred(&root);
+        // a flat condition is built once, for `matches` and for the closures
+        let flat = Flat::build(&root, &source).map(Arc::new);
+        let pred: PredFn = match &flat {
+            Some(flat) => {
+                let flat = Arc::clone(flat);
+                Box::new(move |r, _| flat.run(r))
+            }
+            None => compiler.pred(&root),
+        };
         let value = compiler.value(&root);
-        let flat = Flat::build(&root, &source);
         Program {
             inner: Arc::new(ProgramInner {
                 source,

@@ -123,6 +123,28 @@ pub(crate) fn source_text(source: &Source, span: Span) -> String {
     )
 }
 
+/// The children of a node ([`Node::children`]).
+pub(crate) enum Children<'a> {
+    /// Up to three, then `None`s; the index of the next.
+    Fixed([Option<&'a Node>; 3], usize),
+    /// A list of operands.
+    Many(std::slice::Iter<'a, Node>),
+}
+
+impl<'a> Iterator for Children<'a> {
+    type Item = &'a Node;
+    fn next(&mut self) -> Option<&'a Node> {
+        match self {
+            Children::Fixed(nodes, i) => {
+                let next = nodes.get(*i).copied().flatten();
+                *i += 1;
+                next
+            }
+            Children::Many(items) => items.next(),
+        }
+    }
+}
+
 impl Node {
     /// What the node is, when it can never be true or false (its type is known
     /// and is not `bool`, or it is arithmetic, which never gives a bool); `None`
@@ -139,30 +161,34 @@ impl Node {
         }
     }
 
-    /// The direct children, in evaluation order.
-    pub fn children(&self) -> Vec<&Node> {
+    /// The direct children, in evaluation order (without allocating).
+    pub fn children(&self) -> Children<'_> {
         use NodeKind::*;
+        fn fixed(nodes: [Option<&Node>; 3]) -> Children<'_> {
+            Children::Fixed(nodes, 0)
+        }
         match &self.kind {
-            Const(_) | Field { .. } | Local { .. } | Param { .. } => Vec::new(),
-            Path { base: a, .. } | Coerce(a) | Not(a) | Neg(a) => vec![a],
-            Matches { value: a, .. } | IsNull { value: a, .. } => vec![a],
+            Const(_) | Field { .. } | Local { .. } | Param { .. } => fixed([None, None, None]),
+            Path { base: a, .. } | Coerce(a) | Not(a) | Neg(a) | Rule { body: a, .. } => {
+                fixed([Some(a), None, None])
+            }
+            Matches { value: a, .. } | IsNull { value: a, .. } => fixed([Some(a), None, None]),
             And(items) | Or(items) | List(items) | Call { args: items, .. } => {
-                items.iter().collect()
+                Children::Many(items.iter())
             }
             Compare { left, right, .. }
             | Arith { left, right, .. }
-            | Member { left, right, .. } => vec![left, right],
-            Between { value, low, high } => vec![value, low, high],
+            | Member { left, right, .. } => fixed([Some(left), Some(right), None]),
+            Between { value, low, high } => fixed([Some(value), Some(low), Some(high)]),
             Quant {
                 list, predicate, ..
-            } => vec![list, predicate],
-            Rule { body, .. } => vec![body],
+            } => fixed([Some(list), Some(predicate), None]),
         }
     }
 
     /// Is the tree deeper than `limit`? (Stops descending at the limit.)
     pub fn deeper_than(&self, limit: usize) -> bool {
-        limit == 0 || self.children().iter().any(|c| c.deeper_than(limit - 1))
+        limit == 0 || self.children().any(|c| c.deeper_than(limit - 1))
     }
 
     /// Rebuild the node with each direct child replaced by `f(child)`; `None`

@@ -512,10 +512,9 @@ impl Linter<'_> {
             {
                 out.extend(path_text(node));
             }
-            NodeKind::Arith { .. } | NodeKind::Neg(_) | NodeKind::Call { .. } => node
-                .children()
-                .into_iter()
-                .for_each(|c| self.optional_fields(c, out)),
+            NodeKind::Arith { .. } | NodeKind::Neg(_) | NodeKind::Call { .. } => {
+                node.children().for_each(|c| self.optional_fields(c, out))
+            }
             _ => {}
         }
     }
