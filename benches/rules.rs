@@ -9,6 +9,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rulesaga::json::{FieldIndex, SparseRecord};
+use rulesaga::rules::{Bound, RecordType};
 use rulesaga::{Context, Env, FieldRef, Program, Record, RuleSet, Source, Value};
 
 const RULE: &str = "tier == premium or (total >= 100 and days <= 30)";
@@ -37,7 +38,11 @@ struct Customer {
     days: i64,
 }
 
-/// A user's own struct: fields by schema slot.
+/// A user's own struct: fields by its own slots, bound to the rule by name.
+impl RecordType for Customer {
+    const FIELDS: &'static [&'static str] = &["tier", "total", "days"];
+}
+
 impl Record for Customer {
     #[inline]
     fn field(&self, field: FieldRef<'_>) -> Option<Value<'_>> {
@@ -67,13 +72,16 @@ fn customers() -> Vec<Customer> {
         .collect()
 }
 
-fn typed_rule() -> Program {
+fn typed_rule() -> Bound<Customer> {
     let file = format!(
         "schema {{\n  tier: standard | premium | vip\n  total: int\n  days: int\n}}\nrule bench = {RULE}\n"
     );
     let set = RuleSet::compile(vec![Source::new("bench.rules", file)], &Env::new())
         .expect("rule compiles");
-    set.rule("bench").expect("rule exists")
+    set.rule("bench")
+        .expect("rule exists")
+        .bind::<Customer>()
+        .expect("the struct has the rule's fields")
 }
 
 fn bench(c: &mut Criterion) {
@@ -98,7 +106,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             black_box(&data)
                 .iter()
-                .filter(|c| program.matches_typed(*c, &ctx).unwrap_or(false))
+                .filter(|c| program.matches(*c, &ctx).unwrap_or(false))
                 .count()
         })
     });
@@ -106,7 +114,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             black_box(&data)
                 .iter()
-                .filter(|c| program.matches(*c, &ctx).unwrap_or(false))
+                .filter(|c| program.program().matches(*c, &ctx).unwrap_or(false))
                 .count()
         })
     });

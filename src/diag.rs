@@ -217,6 +217,11 @@ pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
+    closest(name, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+/// The candidate [`did_you_mean`] would suggest, as data.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = if name.chars().count() <= 2 { 1 } else { 2 };
     candidates
         .into_iter()
@@ -224,7 +229,7 @@ pub fn did_you_mean<'a>(
         .map(|c| (levenshtein(name, c), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, c)| (*d, c.to_string()))
-        .map(|(_, c)| format!("did you mean `{c}`?"))
+        .map(|(_, c)| c)
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {

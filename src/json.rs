@@ -15,8 +15,11 @@ use std::fmt;
 
 use crate::value::{FieldRef, OwnedValue, Record, Value};
 
-/// Deepest nesting of arrays and objects accepted inside a record.
-pub const MAX_JSON_DEPTH: usize = 256;
+/// Deepest nesting of arrays and objects in a record, the record's own object
+/// included (empty ones count): serde_json's limit, so that every path that
+/// reads a record (this scanner, and serde_json for `--explain`, nested values,
+/// test files and sagas) accepts the same records.
+pub const MAX_JSON_DEPTH: usize = 127;
 
 /// The top-level field names to keep, by slot (usually [`crate::Program::fields`]).
 #[derive(Clone, Debug)]
@@ -308,6 +311,7 @@ impl<'de> Scanner<'de> {
 
     /// A number's extent, validated against the JSON grammar. Returns whether it is an integer.
     fn number(&mut self) -> Scan<bool> {
+        let start = self.pos;
         let digits = |s: &mut Self| {
             let from = s.pos;
             while s.peek().is_some_and(|c| c.is_ascii_digit()) {
@@ -318,11 +322,10 @@ impl<'de> Scanner<'de> {
         if self.peek() == Some(b'-') {
             self.pos += 1;
         }
+        let mut int_digits = 1;
         match self.peek() {
             Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                digits(self);
-            }
+            Some(b'1'..=b'9') => int_digits = digits(self),
             _ => return self.err("invalid number"),
         }
         let mut integer = true;
@@ -341,6 +344,19 @@ impl<'de> Scanner<'de> {
             }
             if digits(self) == 0 {
                 return self.err("invalid number");
+            }
+            // only an exponent or hundreds of digits can leave the range of a float:
+            // such a number is out of range whether or not its field is kept, as for serde_json
+            let text = self.slice(start, self.pos);
+            if !text.parse::<f64>().is_ok_and(f64::is_finite) {
+                self.pos = start;
+                return self.err("number out of range");
+            }
+        } else if int_digits > 300 {
+            let text = self.slice(start, self.pos);
+            if !text.parse::<f64>().is_ok_and(f64::is_finite) {
+                self.pos = start;
+                return self.err("number out of range");
             }
         }
         Ok(integer)
@@ -370,7 +386,8 @@ impl<'de> Scanner<'de> {
             Some(b'-' | b'0'..=b'9') => {
                 let integer = self.number()?;
                 let text = self.slice(start, self.pos);
-                let parsed_int = if integer {
+                // `-0` is the float -0.0, as serde_json reads it
+                let parsed_int = if integer && text != "-0" {
                     text.parse::<i64>().ok()
                 } else {
                     None
@@ -419,14 +436,15 @@ impl<'de> Scanner<'de> {
             self.ws();
             match self.peek() {
                 Some(b'{') => {
+                    // this container and the record's own object count
+                    if self.stack.len() + 2 > MAX_JSON_DEPTH {
+                        return self.err("nesting too deep");
+                    }
                     self.pos += 1;
                     self.ws();
                     if self.peek() == Some(b'}') {
                         self.pos += 1;
                     } else {
-                        if self.stack.len() >= MAX_JSON_DEPTH {
-                            return self.err("nesting too deep");
-                        }
                         self.stack.push(b'{');
                         self.string()?;
                         self.ws();
@@ -435,14 +453,14 @@ impl<'de> Scanner<'de> {
                     }
                 }
                 Some(b'[') => {
+                    if self.stack.len() + 2 > MAX_JSON_DEPTH {
+                        return self.err("nesting too deep");
+                    }
                     self.pos += 1;
                     self.ws();
                     if self.peek() == Some(b']') {
                         self.pos += 1;
                     } else {
-                        if self.stack.len() >= MAX_JSON_DEPTH {
-                            return self.err("nesting too deep");
-                        }
                         self.stack.push(b'[');
                         continue 'value;
                     }

@@ -26,8 +26,10 @@ pub struct FieldRef<'n> {
 /// schema-typed [`Row`], or your own struct.
 ///
 /// Return `None` for a missing field. Records are `Sync` so that compiled
-/// programs and the values they hold can be shared across threads. Implementations for structs usually match
-/// on `field.slot` when compiled with a schema, and on `field.name` otherwise.
+/// programs and the values they hold can be shared across threads. A struct
+/// may match on `field.name`, or, faster, on `field.slot` once it says which
+/// field each slot is (`rules::RecordType`) and the program is bound to it
+/// (`Program::bind`): slots are then the struct's own, checked by name.
 pub trait Record: Sync {
     /// The value of a top-level field, or `None` when it is missing.
     fn field(&self, field: FieldRef<'_>) -> Option<Value<'_>>;

@@ -91,7 +91,7 @@ fn junit_escapes_names_and_lists_passing_cases() {
     let test = write(
         &dir,
         "discount.test.yaml",
-        "cases:\n  - name: \"<Alice> & 'Bob' \\\"quoted\\\"\"\n    record: { tier: premium }\n    expect: { premium: true }\n",
+        "cases:\n  - name: \"<Alice> & 'Bob' \\\"quoted\\\"\"\n    record: { name: A, tier: premium, total: 1, days: 1 }\n    expect: { premium: true }\n",
     );
     let o = run(&["test", "--format", "junit", &test]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -112,7 +112,7 @@ fn broken_test_files_name_file_line_and_yaml_path() {
     let unknown_key = write(
         &dir,
         "a.test.yaml",
-        "rules: [discount.rules]\ncases:\n  - name: x\n    record: { tier: vip }\n    expect: { premium: false }\n    expct: 1\n",
+        "rules: [discount.rules]\ncases:\n  - name: x\n    record: { name: A, tier: vip, total: 1, days: 1 }\n    expect: { premium: false }\n    expct: 1\n",
     );
     let o = run(&["test", &unknown_key]);
     assert_eq!(o.status.code(), Some(1));
@@ -125,7 +125,7 @@ fn broken_test_files_name_file_line_and_yaml_path() {
     let typo = write(
         &dir,
         "b.test.yaml",
-        "rules: [discount.rules]\ncases:\n  - name: x\n    record: { tier: vip }\n    expect: { discont: true }\n",
+        "rules: [discount.rules]\ncases:\n  - name: x\n    record: { name: A, tier: vip, total: 1, days: 1 }\n    expect: { discont: true }\n",
     );
     let err = stderr(&run(&["test", &typo]));
     assert!(
@@ -153,7 +153,7 @@ fn broken_test_files_name_file_line_and_yaml_path() {
     let both = write(
         &dir,
         "d.test.yaml",
-        "rules: [discount.rules]\ncases:\n  - name: x\n    record: { tier: vip }\n    data: customers.json\n    expect: { premium: false }\n",
+        "rules: [discount.rules]\ncases:\n  - name: x\n    record: { name: A, tier: vip, total: 1, days: 1 }\n    data: customers.json\n    expect: { premium: false }\n",
     );
     let err = stderr(&run(&["test", &both]));
     assert!(err.contains("either `record` or `data`, not both"), "{err}");
@@ -293,7 +293,7 @@ fn check_with_tests_reports_unused_rules() {
     write(
         &dir,
         "discount.test.yaml",
-        "cases:\n  - name: Bob\n    record: { tier: standard, total: 150, days: 15 }\n    expect: { discount: true }\n",
+        "cases:\n  - name: Bob\n    record: { name: Bob, tier: standard, total: 150, days: 15 }\n    expect: { discount: true }\n",
     );
     let o = run(&["check", &dir.display().to_string()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -38,7 +38,7 @@ const CASES: &[(&str, &str)] = &[
     ("E108", "rule a = sku matches \"([\"\n"),
     (
         "E109",
-        "rule r0 = x > 1 or x < 0\nrule r1 = r0 and r0\nrule r2 = r1 and r1\nrule r3 = r2 and r2\nrule r4 = r3 and r3\nrule r5 = r4 and r4\nrule r6 = r5 and r5\nrule r7 = r6 and r6\nrule r8 = r7 and r7\nrule r9 = r8 and r8\nrule r10 = r9 and r9\nrule r11 = r10 and r10\nrule r12 = r11 and r11\n",
+        "rule r0 = x > 1 or x < 0\nrule r1 = r0 and r0\nrule r2 = r1 and r1\nrule r3 = r2 and r2\nrule r4 = r3 and r3\nrule r5 = r4 and r4\nrule r6 = r5 and r5\nrule r7 = r6 and r6\nrule r8 = r7 and r7\nrule r9 = r8 and r8\nrule r10 = r9 and r9\nrule r11 = r10 and r10\n",
     ),
     ("E111", "schema { a: int, a: int }\nrule r = a > 1\n"),
     (
@@ -55,6 +55,10 @@ const CASES: &[(&str, &str)] = &[
         "schema { total: number }\nrule a = total.amount > 1\n",
     ),
     ("E116", "rule r(t = [a.b]) = x in t\n"),
+    (
+        "E117",
+        "schema { name: string, other: string }\nrule a = name == other\n",
+    ),
 ];
 
 fn check(name: &str, text: &str) -> (i32, String, Vec<String>) {

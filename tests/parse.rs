@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use rulesaga::Source;
-use rulesaga::rules::ast::{Expr, ExprKind, Literal, RuleFile};
+use rulesaga::rules::ast::{Expr, ExprKind, Literal, PathSegment, RuleFile};
 use rulesaga::rules::{
     MAX_DEPTH, MAX_SOURCE_BYTES, parse_expr, parse_rule_file, print_expr, print_rule_file,
 };
@@ -223,6 +223,66 @@ fn literals() {
         Literal::DateTime(_)
     ));
     assert!(matches!(expr("10 - 3").kind, ExprKind::Binary { .. }));
+    // raw strings: a backslash is a backslash
+    assert_eq!(
+        literal(r#"r"^[A-Z]{3}-\d+$""#),
+        Literal::String(r"^[A-Z]{3}-\d+$".into())
+    );
+    assert_eq!(literal(r"r'C:\temp'"), Literal::String(r"C:\temp".into()));
+    assert_eq!(
+        print_expr(&expr(r#"x matches r"\d""#)),
+        r#"x matches r"\d""#
+    );
+    // `\d` in a plain string is an error that points to raw strings
+    assert!(expr_error(r#"x matches "\d""#).contains("E004"));
+}
+
+/// JSON keys may be any word after `.` and `$`, keywords included, and any text
+/// in `["..."]`: `m.in`, `$null`, `headers["content-type"]`.
+#[test]
+fn keys_may_be_keywords_or_quoted() {
+    let key = |e: &Expr| match &e.kind {
+        ExprKind::Name { rest, .. } | ExprKind::Field { rest, .. } => match rest.last() {
+            Some(PathSegment::Field(id)) => id.name.clone(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    for (text, name) in [
+        ("m.in", "in"),
+        ("m.contains", "contains"),
+        ("a.b.null", "null"),
+        ("headers[\"content-type\"]", "content-type"),
+        ("h['x y']", "x y"),
+        ("h[r\"a\\b\"]", "a\\b"),
+    ] {
+        assert_eq!(key(&expr(text)), name, "`{text}`");
+    }
+    assert!(matches!(&expr("$null").kind, ExprKind::Field { head, .. } if head.name == "null"));
+    assert!(matches!(&expr("$in.any").kind, ExprKind::Field { head, .. } if head.name == "in"));
+    // a key that is not a word prints back as a string, a word as `.key`
+    assert_eq!(
+        print_expr(&expr("h[\"content-type\"]")),
+        "h[\"content-type\"]"
+    );
+    assert_eq!(print_expr(&expr("h[\"in\"]")), "h.in");
+}
+
+/// Spellings of other languages get the rules spelling as help.
+#[test]
+fn foreign_operators_get_help() {
+    for (text, help) in [
+        ("a && b", "write `and`"),
+        ("a || b", "write `or`"),
+        ("a = 1", "write `==`"),
+        ("a AND b", "write `and`"),
+        ("a == 1 OR b", "write `or`"),
+        ("NOT a", "write `not`"),
+        ("!a", "write `not`"),
+    ] {
+        let err = expr_error(text);
+        assert!(err.contains(help), "`{text}`: {err}");
+    }
 }
 
 #[test]

@@ -150,11 +150,11 @@ fn schema_rows_are_read_by_slot() {
     // data that does not fit the schema is rejected when the row is built
     let bad = schema.row(&json!({"tier": "gold", "total": 1, "since": "2024-02-01"}));
     assert_eq!(
-        bad.unwrap_err(),
-        "field `tier`: `gold` is not one of standard | premium"
+        bad.unwrap_err().to_string(),
+        "tier: `gold` is not one of standard | premium"
     );
     let missing = schema.row(&json!({"tier": "premium", "since": "2024-02-01"}));
-    assert_eq!(missing.unwrap_err(), "field `total` is missing");
+    assert_eq!(missing.unwrap_err().to_string(), "`total` is missing");
 }
 
 #[test]
@@ -182,6 +182,51 @@ fn custom_functions_are_type_checked_like_builtins() {
     assert_eq!(err.items[0].code, "E103");
     let err = Program::compile(Source::new("<e>", "vta(1) > 1"), &env).unwrap_err();
     assert_eq!(err.items[0].help.as_deref(), Some("did you mean `vat`?"));
+    // list arguments are checked element by element
+    let mut fns = Functions::new();
+    let numbers = Type::List(Box::new(Type::Number));
+    fns.register("sum", vec![numbers], Type::Number, |_| Ok(Value::Int(0)))
+        .unwrap();
+    let env = Env::new().with_functions(fns);
+    assert!(Program::compile(Source::new("<e>", "sum([1, 2.5]) > 1"), &env).is_ok());
+    let err = Program::compile(Source::new("<e>", "sum([\"a\"]) > 1"), &env).unwrap_err();
+    assert_eq!(err.items[0].code, "E106");
+}
+
+/// A rule set keeps the functions it was compiled with: expressions compiled
+/// against it later may call them, and its rules are inlined as they were
+/// checked (never checked again without the functions, which once turned an
+/// unknown function into a silent `null`).
+#[test]
+fn a_rule_set_keeps_its_functions() {
+    let mut fns = Functions::new();
+    fns.register("vat", vec![Type::Number], Type::Float, |args| match args {
+        [Value::Int(i)] => Ok(Value::Float(*i as f64 * 0.2)),
+        _ => Err("needs an int".to_string()),
+    })
+    .unwrap();
+    let sources = vec![Source::new("a.rules", "rule taxed = vat(total) > 10\n")];
+    let set = RuleSet::compile(sources, &Env::new().with_functions(fns)).unwrap();
+    let ctx = Context::system();
+    let p = set.compile_expr("taxed and vat(total) < 30").unwrap();
+    assert!(p.matches(&json!({"total": 100}), &ctx).unwrap());
+    assert!(!p.matches(&json!({"total": 10}), &ctx).unwrap());
+    let p = set.compile_value("vat(total)").unwrap();
+    assert_eq!(
+        p.evaluate(&json!({"total": 100}), &ctx)
+            .unwrap()
+            .unwrap()
+            .to_json(),
+        json!(20.0)
+    );
+    // a rule used by many is checked once: its error is reported once, in its file
+    let errors = compile(&[
+        ("a.rules", "rule bad = nope(1) > 2\n"),
+        ("b.rules", "rule x = bad\nrule y = bad or x\n"),
+    ])
+    .unwrap_err();
+    assert_eq!(codes(&errors), ["E102"]);
+    assert_eq!(errors[0].0, "a.rules");
 }
 
 #[test]
@@ -220,7 +265,7 @@ fn uint_fields_are_never_negative() {
     )])
     .unwrap();
     let warnings: Vec<(&str, String)> = set
-        .warnings()
+        .lint()
         .iter()
         .flat_map(|d| d.items.iter().map(|i| (i.code, i.message.clone())))
         .collect();
@@ -236,18 +281,147 @@ fn uint_fields_are_never_negative() {
     );
     let schema = set.schema().unwrap();
     assert_eq!(
-        schema.row(&json!({"days": -1})).unwrap_err(),
-        "field `days`: expected uint, found a negative number"
+        schema.row(&json!({"days": -1})).unwrap_err().to_string(),
+        "days: expected uint, found a negative number"
     );
     assert_eq!(
-        schema.check_record(&json!({"days": -1})).unwrap_err(),
-        "field `days`: expected uint, found a negative number"
+        schema
+            .check_record(&json!({"days": -1}))
+            .unwrap_err()
+            .to_string(),
+        "days: expected uint, found a negative number"
     );
     assert!(schema.check_record(&json!({"days": 3})).is_ok());
     assert_eq!(
-        schema.check_record(&json!({})).unwrap_err(),
-        "field `days` is missing"
+        schema.check_record(&json!({})).unwrap_err().to_string(),
+        "`days` is missing"
     );
     // arithmetic on a uint is a plain int
     assert!(set.compile_expr("days - 20 < 0").is_ok());
+}
+
+/// A value the schema declares `date`, `datetime` or `duration` is that type
+/// in every operation, whatever text the data holds it as — nested fields and
+/// list elements included (as strings, these datetimes would order wrongly).
+#[test]
+fn schema_temporal_values_are_temporal_everywhere() {
+    let set = compile(&[(
+        "t.rules",
+        "schema {\n  a: datetime\n  b: datetime\n  person: { dob: date }\n  \
+         waits: list<duration>\n  events: list<{ at: datetime }>\n}\n\
+         rule ordered = a < b\n\
+         rule adult = person.dob + 6575d <= 2024-06-15\n\
+         rule slow = any(w in waits, w > 1h)\n\
+         rule late = any(e in events, e.at > b)\n",
+    )])
+    .unwrap();
+    let r = json!({
+        "a": "2024-01-01T10:00:00+02:00", "b": "2024-01-01T09:00:00Z",
+        "person": {"dob": "1990-01-01"}, "waits": ["30m", "2h"],
+        "events": [{"at": "2024-01-01T11:30:00+02:00"}]
+    });
+    let schema = set.schema().unwrap();
+    assert!(schema.check_json(&r).is_ok());
+    let ctx = Context::system();
+    for rule in ["ordered", "adult", "slow"] {
+        let p = set.rule(rule).unwrap();
+        assert!(p.matches(&r, &ctx).unwrap(), "{rule}");
+        assert!(p.explain(&r, &ctx).unwrap().matched, "{rule}");
+    }
+    // 09:30Z is after 09:00Z
+    assert!(set.rule("late").unwrap().matches(&r, &ctx).unwrap());
+    // a JSON value that is not an object is named as such
+    let err = schema.check_json(&json!([1])).unwrap_err();
+    assert_eq!(err.to_string(), "expected an object, found a list");
+    let err = schema
+        .check_json(
+            &json!({"a": "x", "b": "2024-01-01T09:00:00Z", "person": {"dob": "1990-01-01"},
+                            "waits": [], "events": []}),
+        )
+        .unwrap_err();
+    assert_eq!(err.path, "a");
+    assert_eq!(err.to_string(), "a: expected datetime, found string \"x\"");
+}
+
+/// A struct read by position is bound to a program by field name, once: two
+/// schema fields in another order than the struct's slots read the right
+/// values, and a field the struct lacks is an error, never a read of another.
+#[test]
+fn structs_read_by_slot_are_bound_by_name() {
+    use rulesaga::rules::RecordType;
+    struct Loan {
+        amount: i64,
+        limit: i64,
+    }
+    impl Record for Loan {
+        fn field(&self, f: FieldRef<'_>) -> Option<Value<'_>> {
+            match f.slot {
+                Some(0) => Some(Value::Int(self.amount)),
+                Some(1) => Some(Value::Int(self.limit)),
+                _ => None,
+            }
+        }
+    }
+    impl RecordType for Loan {
+        const FIELDS: &'static [&'static str] = &["amount", "limit"];
+    }
+    // the schema declares the two fields the other way round
+    let set = compile(&[(
+        "l.rules",
+        "schema { limit: int, amount: int, note?: string }\nrule over = amount > limit\n",
+    )])
+    .unwrap();
+    let over = set.rule("over").unwrap().bind::<Loan>().unwrap();
+    let ctx = Context::system();
+    let loan = Loan {
+        amount: 150,
+        limit: 100,
+    };
+    assert!(over.matches(&loan, &ctx).unwrap());
+    assert!(over.explain(&loan, &ctx).unwrap().matched);
+    assert_eq!(over.program().fields(), ["amount", "limit"]);
+    // a field the struct does not have
+    let err = set
+        .compile_expr("amount > limit and note == \"x\"")
+        .unwrap()
+        .bind::<Loan>()
+        .err()
+        .unwrap();
+    assert_eq!(err.field, "note");
+    let err = Program::compile(Source::new("<e>", "amont > 1"), &Env::new())
+        .unwrap()
+        .bind::<Loan>()
+        .err()
+        .unwrap();
+    assert_eq!(err.suggestion.as_deref(), Some("amount"));
+}
+
+/// Errors are data: asking for a rule by name says why not, with the suggestion
+/// as a field (the CLI, test files and diff render it; callers can act on it).
+#[test]
+fn rule_lookups_fail_with_typed_errors() {
+    use rulesaga::rules::RuleError;
+    let set = compile(&[(
+        "a.rules",
+        "rule high(threshold = 100) = total >= threshold\nrule over(limit) = total > limit\n\
+         rule price = total * 1.2\n",
+    )])
+    .unwrap();
+    let err = set.require("hihg").unwrap_err();
+    assert_eq!(
+        err,
+        RuleError::Unknown {
+            name: "hihg".into(),
+            suggestion: Some("high".into())
+        }
+    );
+    assert_eq!(err.help().as_deref(), Some("did you mean `high`?"));
+    let err = set.require("over").unwrap_err();
+    assert!(
+        matches!(&err, RuleError::NeedsArguments { signature, .. } if signature == "over(limit)")
+    );
+    assert!(set.require("price").is_ok());
+    let err = set.condition("price").unwrap_err();
+    assert_eq!(err.to_string(), "rule `price` is a value, not a condition");
+    assert!(set.condition("high").is_ok());
 }

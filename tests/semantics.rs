@@ -14,6 +14,11 @@ fn program(expr: &str) -> Program {
         .unwrap_or_else(|d| panic!("`{expr}` does not compile:\n{d}"))
 }
 
+fn value_program(expr: &str) -> Program {
+    Program::compile_value(Source::new("<expr>", expr), &Env::new())
+        .unwrap_or_else(|d| panic!("`{expr}` does not compile:\n{d}"))
+}
+
 /// Each row: expression, record, expected result of `matches`.
 fn check_table(rows: &[(&str, serde_json::Value, bool)]) {
     let mut failures = Vec::new();
@@ -46,6 +51,61 @@ fn check_table(rows: &[(&str, serde_json::Value, bool)]) {
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Each row: expression, record, the evaluation error every path must give
+/// (`matches`, `matches_typed`, `explain`).
+fn check_errors(rows: &[(&str, serde_json::Value, &str)]) {
+    let mut failures = Vec::new();
+    for (expr, record, want) in rows {
+        let p = program(expr);
+        let results = [
+            ("matches", p.matches(record, &ctx())),
+            ("matches_typed", p.matches_typed(record, &ctx())),
+            ("explain", p.explain(record, &ctx()).map(|e| e.matched)),
+        ];
+        for (path, got) in results {
+            if got.as_ref().map_err(ToString::to_string) != Err(want.to_string()) {
+                failures.push(format!("`{expr}` on {record} ({path}): {got:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Without a schema the type of a field is not known when compiling: the value
+/// decides, and a value that is neither true, false, missing nor null used as a
+/// condition is an error, never a silent `false`.
+#[test]
+fn values_used_as_conditions_are_errors() {
+    let r = json!({"n": 5, "s": "yes", "xs": [1], "flag": true, "none": null});
+    check_table(&[
+        ("flag", r.clone(), true),
+        ("none", r.clone(), false),
+        ("nope", r.clone(), false),
+        ("not none", r.clone(), true),
+        ("any(x in xs, x == 1)", r.clone(), true),
+    ]);
+    check_errors(&[
+        ("n", r.clone(), "`n` is not true or false: it is int"),
+        ("not s", r.clone(), "`s` is not true or false: it is string"),
+        (
+            "flag and $n",
+            r.clone(),
+            "`$n` is not true or false: it is int",
+        ),
+        (
+            "n or nope > 1",
+            r.clone(),
+            "`n` is not true or false: it is int",
+        ),
+        (
+            "any(x in xs, x)",
+            r.clone(),
+            "`x` is not true or false: it is int",
+        ),
+        ("xs", r, "`xs` is not true or false: it is list"),
+    ]);
 }
 
 #[test]
@@ -139,6 +199,34 @@ fn overflow_and_division_by_zero_are_errors() {
             "`{expr}`: {got:?}"
         );
     }
+    // numbers at the edges: results that fit are results
+    check_table(&[
+        ("x % -1 == 0", json!({"x": i64::MIN}), true),
+        (
+            "round(x) == 9220000000000000000",
+            json!({"x": 9.22e18}),
+            true,
+        ),
+        (
+            "round(x) == -9223372036854775808",
+            json!({"x": -(2f64.powi(63))}),
+            true,
+        ),
+        (
+            "floor(x) == -9223372036854775808",
+            json!({"x": -(2f64.powi(63))}),
+            true,
+        ),
+    ]);
+    for (expr, x) in [("round(x) > 0", 2f64.powi(63)), ("ceil(x) > 0", 1e300)] {
+        let got = program(expr).matches(&json!({"x": x}), &ctx());
+        assert!(
+            matches!(got, Err(EvalError::Overflow(_))),
+            "`{expr}`: {got:?}"
+        );
+    }
+    let got = program("x / -1 > 0").matches(&json!({"x": i64::MIN}), &ctx());
+    assert!(matches!(got, Err(EvalError::Overflow(_))), "{got:?}");
     let err = program("x + 1 > 0")
         .matches(&json!({"x": i64::MAX}), &ctx())
         .unwrap_err();
@@ -192,6 +280,63 @@ fn dates_datetimes_durations() {
     ]);
 }
 
+/// A date or datetime string next to a date, a datetime or a duration in
+/// arithmetic is read as one, as comparisons read it (no schema needed).
+#[test]
+fn date_strings_in_arithmetic() {
+    let r = json!({"dob": "1990-01-01", "young": "2010-05-05", "at": "2024-06-15T10:00:00Z",
+                   "bad": "soon", "applicant": {"dob": "2000-02-29"}});
+    check_table(&[
+        ("dob + 6575d <= today()", r.clone(), true),
+        ("young + 6575d <= today()", r.clone(), false),
+        ("applicant.dob + 6575d <= today()", r.clone(), true),
+        ("dob - 1d == 1989-12-31", r.clone(), true),
+        ("at - 1d < at", r.clone(), true),
+        ("at - 1d == 2024-06-14T10:00:00Z", r.clone(), true),
+        ("today() - dob > 365d", r.clone(), true),
+        ("2024-06-15 - dob > 365d", r.clone(), true),
+        ("1d + dob == 1990-01-02", r.clone(), true),
+        ("(bad + 1d) is null", r.clone(), true),
+        ("bad + 1d < today()", r, false),
+    ]);
+}
+
+/// JSON keys spelled like keywords, or that are not words, are readable.
+#[test]
+fn keys_spelled_like_keywords() {
+    let r = json!({"m": {"in": 1, "contains": 2}, "null": 3, "headers": {"content-type": "json"},
+                   "sku": "ABC-12"});
+    check_table(&[
+        ("m.in == 1", r.clone(), true),
+        ("m.contains > 1", r.clone(), true),
+        ("$null == 3", r.clone(), true),
+        ("headers[\"content-type\"] == \"json\"", r.clone(), true),
+        ("sku matches r\"^[A-Z]{3}-\\d+$\"", r.clone(), true),
+        ("sku matches r'^\\w+$'", r, false),
+    ]);
+}
+
+/// Lists and objects are equal element by element and key by key, with the
+/// number rules of scalars (`1 == 1.0`).
+#[test]
+fn structural_equality() {
+    let r = json!({
+        "a": {"k": 1, "l": [1, {"m": 2}]}, "b": {"k": 1.0, "l": [1.0, {"m": 2.0}]},
+        "c": {"k": 1}, "d": {"k": 1, "extra": null}, "xs": [{"k": 1}], "ys": [{"k": 1.0}]
+    });
+    check_table(&[
+        ("a == $b", r.clone(), true),
+        ("a != $b", r.clone(), false),
+        ("c == $d", r.clone(), false),
+        ("c != $d", r.clone(), true),
+        ("xs == $ys", r.clone(), true),
+        ("c in xs", r.clone(), true),
+        ("xs contains $c", r.clone(), true),
+        ("a.l == [1.0, b.l[1]]", r.clone(), true),
+        ("[1, 2.0] == [1.0, 2]", r, true),
+    ]);
+}
+
 #[test]
 fn lists_and_quantifiers() {
     let r = json!({"items": [{"sku": "A", "price": 10, "qty": 1}, {"sku": "B", "price": 120.5, "qty": 2}]});
@@ -232,7 +377,20 @@ fn bare_words_resolve_by_position() {
 
 #[test]
 fn evaluate_returns_values() {
-    let p = program("total * 2 + 1");
+    // a value is not a condition: compiled as one it is E106
+    for expr in [
+        "total * 2 + 1",
+        "17",
+        "\"apple\"",
+        "null",
+        "[1, 2]",
+        "lower(name)",
+    ] {
+        let err = Program::compile(Source::new("<expr>", expr), &Env::new()).unwrap_err();
+        assert_eq!(err.items[0].code, "E106", "`{expr}`");
+        assert!(!value_program(expr).is_condition(), "`{expr}`");
+    }
+    let p = value_program("total * 2 + 1");
     assert_eq!(
         p.evaluate(&json!({"total": 20}), &ctx())
             .unwrap()
@@ -241,7 +399,7 @@ fn evaluate_returns_values() {
         json!(41)
     );
     assert!(p.evaluate(&json!({}), &ctx()).unwrap().is_none());
-    let p = program("lower(name) + \"!\"");
+    let p = value_program("lower(name) + \"!\"");
     assert_eq!(
         p.evaluate(&json!({"name": "AB"}), &ctx())
             .unwrap()
@@ -266,7 +424,9 @@ fn step_budget_bounds_quantifiers() {
 
 #[test]
 fn schema_turns_mismatches_into_compile_errors() {
-    let file = "schema {\n  tier: standard | premium | vip\n  total: number\n  days?: int\n}\n\
+    let file = "schema {\n  tier: standard | premium | vip\n  total: number\n  days?: int\n  \
+                score: int\n  tags: list<string>\n  flag: bool\n  loans: list<{ amount: number }>\n  \
+                name: string\n  other: string\n  x: int\n  m: int\n}\n\
                 rule a = tier == premium\n";
     let set = RuleSet::compile(vec![Source::new("s.rules", file)], &Env::new()).unwrap();
     for (expr, code) in [
@@ -277,12 +437,44 @@ fn schema_turns_mismatches_into_compile_errors() {
         ("tier in [premium, vipp]", "E107"),
         ("tier + 1 > 0", "E106"),
         ("total and a", "E106"),
+        // what has no order cannot be ordered (`[0] <= [0]` was a silent false)
+        ("[0] <= [0]", "E106"),
+        ("tags < tags", "E106"),
+        ("flag > false", "E106"),
+        ("total < null", "E106"),
+        ("score between [1] and 2", "E106"),
+        ("loans[0] >= loans[1]", "E106"),
+        // every function's arguments are checked (`len(score)` passed)
+        ("len(score) > 1", "E106"),
+        ("len(flag) > 1", "E106"),
+        ("lower(tags) == \"a\"", "E106"),
+        ("abs(tier) > 1", "E106"),
+        ("min(score, \"a\") > 1", "E106"),
+        ("round(loans) > 1", "E106"),
+        // a field of the schema is never silently read as a string
+        ("[1, x, 3] == [1, 2, 3]", "E117"),
+        ("name == other", "E117"),
+        ("name != other", "E117"),
+        ("tier == other", "E117"),
+        ("tier in [premium, other]", "E117"),
+        ("name in [\"a\", other]", "E117"),
+        ("len([other]) > 0", "E117"),
+        ("score == m", "E114"),
     ] {
         let err = set.compile_expr(expr).expect_err(expr);
         let codes: Vec<&str> = err.items.iter().map(|d| d.code).collect();
         assert!(codes.contains(&code), "`{expr}`: {codes:?}");
     }
-    assert!(set.compile_expr("a and days <= 30").is_ok());
+    for ok in [
+        "a and days <= 30",
+        "len(tags) > 1 and len(tier) > 1 and len(loans) == 0",
+        "total between 1 and score",
+        "min(score, total, 3) > 1",
+        "name == $other and name != \"other\" and [1, $x, 3] == [1, 2, 3]",
+        "tier in [premium, vip] and score == $m and name in [$other, \"x\"]",
+    ] {
+        assert!(set.compile_expr(ok).is_ok(), "`{ok}`");
+    }
 }
 
 #[test]

@@ -154,8 +154,32 @@ impl Share<'_> {
     }
 }
 
+/// A data file that cannot be read: where (file, line, column) and why.
+#[derive(Debug)]
+pub struct LoadError {
+    /// The name of the input (`<stdin>` for `-`).
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl LoadError {
+    fn new(file: &str, line: Option<usize>, column: Option<usize>, message: String) -> LoadError {
+        LoadError {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        }
+    }
+}
+
 /// Read and split a data file (`-` for standard input).
-pub fn load(path: &Path, format: DataFormat) -> Result<Data, String> {
+pub fn load(path: &Path, format: DataFormat) -> Result<Data, LoadError> {
     let is_stdin = path.as_os_str() == "-";
     let name = if is_stdin {
         "<stdin>".to_string()
@@ -168,7 +192,8 @@ pub fn load(path: &Path, format: DataFormat) -> Result<Data, String> {
     } else {
         read_file(path)
     };
-    let mut bytes = read.map_err(|e| format!("cannot read `{name}`: {e}"))?;
+    let mut bytes =
+        read.map_err(|e| LoadError::new(&name, None, None, format!("cannot read `{name}`: {e}")))?;
     // a UTF-8 byte order mark (common from Windows tools) is not part of the data
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes.drain(..3);
@@ -187,7 +212,12 @@ pub fn load(path: &Path, format: DataFormat) -> Result<Data, String> {
     if let Err(e) = std::str::from_utf8(&bytes) {
         let at = e.valid_up_to();
         let line = line_of(&bytes, at);
-        return Err(format!("{name}:{line}: invalid UTF-8 at byte {at}"));
+        return Err(LoadError::new(
+            &name,
+            Some(line),
+            None,
+            format!("invalid UTF-8 at byte {at}"),
+        ));
     }
     if format == DataFormat::Yaml {
         return yaml(name, &bytes);
@@ -265,11 +295,21 @@ fn line_of(bytes: &[u8], offset: usize) -> usize {
 }
 
 /// A JSON array (one record per element) or a single JSON value.
-fn split_json(bytes: &[u8], name: &str) -> Result<Vec<RecordSlot>, String> {
+fn split_json(bytes: &[u8], name: &str) -> Result<Vec<RecordSlot>, LoadError> {
     let first = bytes.iter().position(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|i| bytes[i] == b'[') {
-        let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(bytes)
-            .map_err(|e| format!("{name}:{}:{}: invalid JSON: {e}", e.line(), e.column()))?;
+        let items: Vec<&serde_json::value::RawValue> =
+            serde_json::from_slice(bytes).map_err(|e| {
+                // serde_json's message ends with its own position: the fields carry it
+                let message = e.to_string();
+                let message = message.split(" at line ").next().unwrap_or(&message);
+                LoadError::new(
+                    name,
+                    Some(e.line()),
+                    Some(e.column()),
+                    format!("invalid JSON: {message}"),
+                )
+            })?;
         let base = bytes.as_ptr() as usize;
         return Ok(items
             .iter()
@@ -297,10 +337,27 @@ fn split_json(bytes: &[u8], name: &str) -> Result<Vec<RecordSlot>, String> {
 }
 
 /// YAML: a list of mappings or one mapping, converted to compact JSON records.
-fn yaml(name: String, bytes: &[u8]) -> Result<Data, String> {
+fn yaml(name: String, bytes: &[u8]) -> Result<Data, LoadError> {
     let text = std::str::from_utf8(bytes).unwrap_or("");
-    let value: serde_json::Value =
-        serde_saphyr::from_str(text).map_err(|e| format!("{name}: invalid YAML: {e}"))?;
+    let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| {
+        let location = e.location();
+        // the first line of saphyr's message, without its own position: the fields carry it
+        let message = e.to_string();
+        let first = message.lines().next().unwrap_or("");
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let first = match first.strip_prefix("line ") {
+            Some(rest) if rest.contains(" column ") => {
+                rest.split_once(": ").map_or(first, |(_, tail)| tail)
+            }
+            _ => first,
+        };
+        LoadError::new(
+            &name,
+            location.map(|l| l.line() as usize).filter(|l| *l > 0),
+            location.map(|l| l.column() as usize).filter(|c| *c > 0),
+            format!("invalid YAML: {first}"),
+        )
+    })?;
     let items = match value {
         serde_json::Value::Array(items) => items,
         serde_json::Value::Null => Vec::new(),

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::data::DataFormat;
+use super::data::{DataFormat, Layout};
 use super::rules::{EXIT_DATA, EXIT_RULES, Output};
 use super::{ErrorFormat, render};
-use crate::rules::RuleErrors;
+use crate::rules::{RuleErrors, Schema};
 use crate::{Env, Program, RuleSet};
 
 /// `rulesaga diff`
@@ -40,7 +40,12 @@ pub struct DiffArgs {
     now: Option<String>,
 }
 
-fn load(path: &PathBuf, name: &str, format: ErrorFormat) -> Result<Program, ExitCode> {
+/// The rule of one side, with its rule set's schema.
+fn load(
+    path: &PathBuf,
+    name: &str,
+    format: ErrorFormat,
+) -> Result<(Program, Option<Schema>), ExitCode> {
     let files = match super::test::split_inputs(std::slice::from_ref(path)) {
         Ok((rules, _)) => rules,
         Err(e) => {
@@ -49,13 +54,17 @@ fn load(path: &PathBuf, name: &str, format: ErrorFormat) -> Result<Program, Exit
         }
     };
     match RuleSet::load(&files, &Env::new()) {
-        Ok(set) => set.require(name).map_err(|msg| {
-            err!(
-                "{}",
-                render::plain_error(&format!("{}: {msg}", path.display()), format)
-            );
-            ExitCode::from(EXIT_RULES)
-        }),
+        Ok(set) => {
+            let program = set.condition(name).map_err(|e| {
+                let message = format!("{}: {e}", path.display());
+                err!(
+                    "{}",
+                    render::rule_error(&message, e.help().as_deref(), format)
+                );
+                ExitCode::from(EXIT_RULES)
+            })?;
+            Ok((program, set.schema().cloned()))
+        }
         Err(RuleErrors::Invalid(files)) => {
             for d in &files {
                 err!("{}", render::diagnostics(d, format));
@@ -95,11 +104,11 @@ fn key_of(
 
 /// `rulesaga diff`
 pub fn run(args: DiffArgs, format: ErrorFormat) -> ExitCode {
-    let old = match load(&args.old, &args.rule, format) {
+    let (old, old_schema) = match load(&args.old, &args.rule, format) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let new = match load(&args.new, &args.rule, format) {
+    let (new, new_schema) = match load(&args.new, &args.rule, format) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -117,27 +126,34 @@ pub fn run(args: DiffArgs, format: ErrorFormat) -> ExitCode {
     let mut lines = Vec::new();
     let mut problems = Vec::new();
     for share in data.shares(1) {
-        share.for_each(&data.bytes, |_, text| {
+        share.for_each(&data.bytes, |slot, text| {
             let index = n_records;
             n_records += 1;
+            let line = match (&data.layout, slot.line) {
+                (_, n) if n > 0 => Some(n),
+                (Layout::Lines, _) => Some(data.line_at(slot.start)),
+                _ => None,
+            };
+            let mut fail = |e: String| {
+                n_errors += 1;
+                problems.push((index, line, e));
+            };
             let record: serde_json::Value = match text
                 .map_err(|e| e.to_string())
                 .and_then(|t| serde_json::from_str(t).map_err(|e| format!("invalid JSON: {e}")))
             {
                 Ok(r) => r,
-                Err(e) => {
-                    n_errors += 1;
-                    problems.push(format!("{}: record {index}: {e}", data.name));
-                    return;
-                }
+                Err(e) => return fail(e),
             };
+            // a record must fit both sides' schemas: otherwise neither answer means anything
+            for schema in [&old_schema, &new_schema].into_iter().flatten() {
+                if let Err(e) = schema.check_json(&record) {
+                    return fail(e.to_string());
+                }
+            }
             let (was, is) = match (old.matches(&record, &ctx), new.matches(&record, &ctx)) {
                 (Ok(a), Ok(b)) => (a, b),
-                (Err(e), _) | (_, Err(e)) => {
-                    n_errors += 1;
-                    problems.push(format!("{}: record {index}: {e}", data.name));
-                    return;
-                }
+                (Err(e), _) | (_, Err(e)) => return fail(e.to_string()),
             };
             if was == is {
                 return;
@@ -152,8 +168,14 @@ pub fn run(args: DiffArgs, format: ErrorFormat) -> ExitCode {
             lines.push((index, key, was, is, explanation));
         });
     }
-    for p in problems.iter().take(20) {
-        err!("{}", render::plain_error(p, format));
+    for (index, line, e) in problems.iter().take(20) {
+        let at = render::At {
+            file: &data.name,
+            line: *line,
+            record: Some(*index),
+            ..render::At::default()
+        };
+        err!("{}", render::data_error(&at, e, format));
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -213,5 +235,9 @@ pub fn run(args: DiffArgs, format: ErrorFormat) -> ExitCode {
         err!("{}", render::plain_error(&e.to_string(), format));
         return ExitCode::from(EXIT_DATA);
     }
-    ExitCode::SUCCESS
+    if n_errors > 0 {
+        ExitCode::from(EXIT_DATA)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -52,6 +52,78 @@ pub fn diagnostics(diags: &Diagnostics, format: ErrorFormat) -> String {
     }
 }
 
+/// Where a data error is: the data (or test) file, the 1-based line and
+/// column when known, the record's index, the YAML path in a test file.
+#[derive(Default)]
+pub struct At<'a> {
+    pub file: &'a str,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub record: Option<usize>,
+    pub yaml_path: Option<&'a str>,
+}
+
+/// An error about data at a place: `file:line: record 3: message` for people;
+/// for tools, a JSON object with `file`, `line`, `column`, `record` and
+/// `yaml_path` as fields (those that are known) beside `message`.
+pub fn data_error(at: &At<'_>, message: &str, format: ErrorFormat) -> String {
+    match format {
+        ErrorFormat::Json => {
+            let mut j =
+                serde_json::json!({"severity": "error", "message": message, "file": at.file});
+            if let Some(map) = j.as_object_mut() {
+                let fields = [
+                    ("line", at.line.map(serde_json::Value::from)),
+                    ("column", at.column.map(serde_json::Value::from)),
+                    ("record", at.record.map(serde_json::Value::from)),
+                    ("yaml_path", at.yaml_path.map(serde_json::Value::from)),
+                ];
+                for (key, value) in fields {
+                    if let Some(value) = value {
+                        map.insert(key.to_string(), value);
+                    }
+                }
+            }
+            format!("{j}\n")
+        }
+        ErrorFormat::Human => {
+            let mut place = at.file.to_string();
+            if let Some(line) = at.line {
+                place.push_str(&format!(":{line}"));
+                if let Some(column) = at.column {
+                    place.push_str(&format!(":{column}"));
+                }
+            }
+            if let Some(path) = at.yaml_path {
+                place.push_str(&format!(": {path}"));
+            }
+            if let Some(record) = at.record {
+                place.push_str(&format!(": record {record}"));
+            }
+            format!("error: {place}: {message}\n")
+        }
+    }
+}
+
+/// An error with an optional help line, in the chosen format.
+pub fn rule_error(message: &str, help: Option<&str>, format: ErrorFormat) -> String {
+    match help {
+        Some(help) => plain_error_with_help(message, help, format),
+        None => plain_error(message, format),
+    }
+}
+
+/// A plain error with help text (did-you-mean, the fix), in the chosen format.
+pub fn plain_error_with_help(message: &str, help: &str, format: ErrorFormat) -> String {
+    match format {
+        ErrorFormat::Json => format!(
+            "{}\n",
+            serde_json::json!({"severity": "error", "message": message, "help": help})
+        ),
+        ErrorFormat::Human => format!("error: {message}\n  help: {help}\n"),
+    }
+}
+
 /// A plain error without a source position (I/O, usage, data), in the chosen format.
 pub fn plain_error(message: &str, format: ErrorFormat) -> String {
     match format {

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use super::data::{self, Data, DataFormat, Layout, RecordSlot, Share};
 use super::{ErrorFormat, render};
 use crate::json::{FieldIndex, SparseRecord};
-use crate::rules::{self, RuleErrors, Schema};
+use crate::rules::{self, RuleError, RuleErrors, Schema};
 use crate::{Context, Env, Program, RuleSet, Source};
 
 /// Exit code for errors in rules.
@@ -56,12 +56,13 @@ pub enum TreeFormat {
 /// `rulesaga eval`
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// The expression to evaluate.
+    /// The expression to evaluate (a condition; with `--value`, any value).
     #[arg(
         short = 'e',
         long = "expr",
         required_unless_present = "rule",
-        conflicts_with = "rule"
+        conflicts_with = "rule",
+        allow_hyphen_values = true
     )]
     expr: Option<String>,
     /// A rule from the `--rules` files (evaluated with its default arguments).
@@ -79,6 +80,10 @@ pub struct EvalArgs {
     /// How to print results.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
+    /// Print each record's value instead of whether it matched: for a value
+    /// rule or expression (`total * 1.2`, `lower(name)`).
+    #[arg(long, conflicts_with_all = ["filter", "count", "explain"])]
+    value: bool,
     /// Print only the matching records, verbatim, one per line.
     #[arg(long, conflicts_with_all = ["count", "explain"])]
     filter: bool,
@@ -134,7 +139,7 @@ pub fn check(args: CheckArgs, format: ErrorFormat) -> ExitCode {
         Err(e) => report_rule_errors(&e, format),
         Ok(set) => {
             let mut n_warnings = 0;
-            let mut warnings = set.warnings().to_vec();
+            let mut warnings = set.lint();
             if !test_files.is_empty() {
                 match super::test::used_rules(&test_files) {
                     Ok(used) => warnings.extend(rules::lint::unused_rules(&set, &used)),
@@ -220,6 +225,8 @@ pub fn parse(args: ParseArgs, format: ErrorFormat) -> ExitCode {
 #[derive(Clone, Debug)]
 enum Outcome {
     Matched(bool),
+    /// With `--value`: the value (`None` when missing).
+    Value(Option<Box<serde_json::Value>>),
     Error(Box<str>),
 }
 
@@ -239,7 +246,15 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let schema = rules.as_ref().and_then(RuleSet::schema);
-    let evaluated = evaluate_all(&program, schema, &data, &ctx, threads, !args.count);
+    let evaluated = evaluate_all(
+        &program,
+        schema,
+        &data,
+        &ctx,
+        threads,
+        !args.count,
+        args.value,
+    );
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let errors: Vec<(usize, &RecordSlot, &str)> = evaluated
@@ -253,15 +268,13 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
             (Layout::Lines, _) => data.line_at(slot.start),
             _ => 0,
         };
-        let at = if line > 0 {
-            format!("{}:{line}", data.name)
-        } else {
-            data.name.clone()
+        let at = render::At {
+            file: &data.name,
+            line: (line > 0).then_some(line),
+            record: Some(*i),
+            ..render::At::default()
         };
-        err!(
-            "{}",
-            render::plain_error(&format!("{at}: record {i}: {e}"), format)
-        );
+        err!("{}", render::data_error(&at, e, format));
     }
     let n_errors = errors.len();
     if n_errors > 20 {
@@ -280,7 +293,7 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
     } else {
         match args.output {
             Output::Jsonl => write_jsonl(&mut out, records),
-            Output::Table => write_table(&mut out, &program, &data, records),
+            Output::Table => write_table(&mut out, &program, &data, records, args.value),
         }
     };
     if let Err(e) = written.and_then(|()| out.flush())
@@ -320,7 +333,13 @@ pub(super) fn context_and_data(
     match data::load(path, data_format) {
         Ok(d) => Ok((ctx, d)),
         Err(e) => {
-            err!("{}", render::plain_error(&e, format));
+            let at = render::At {
+                file: &e.file,
+                line: e.line,
+                column: e.column,
+                ..render::At::default()
+            };
+            err!("{}", render::data_error(&at, &e.message, format));
             Err(ExitCode::from(EXIT_DATA))
         }
     }
@@ -340,7 +359,13 @@ fn compile(args: &EvalArgs, format: ErrorFormat) -> Result<(Program, Option<Rule
             Some(set) => Env::new().with_rules(set.clone()),
             None => Env::new(),
         };
-        return match Program::compile(Source::new("<expr>", expr.clone()), &env) {
+        let source = Source::new("<expr>", expr.clone());
+        let compiled = if args.value {
+            Program::compile_value(source, &env)
+        } else {
+            Program::compile(source, &env)
+        };
+        return match compiled {
             Ok(p) => Ok((p, ruleset)),
             Err(d) => {
                 err!("{}", render::diagnostics(&d, format));
@@ -349,10 +374,26 @@ fn compile(args: &EvalArgs, format: ErrorFormat) -> Result<(Program, Option<Rule
         };
     }
     let name = args.rule.as_deref().unwrap_or_default();
-    match ruleset.as_ref().map(|s| s.require(name)) {
+    let found = ruleset.as_ref().map(|s| {
+        if args.value {
+            s.require(name)
+        } else {
+            s.condition(name)
+        }
+    });
+    match found {
         Some(Ok(p)) => Ok((p, ruleset)),
-        Some(Err(msg)) => {
-            err!("{}", render::plain_error(&msg, format));
+        Some(Err(e)) => {
+            let help = match &e {
+                RuleError::NotACondition { .. } => {
+                    Some("print its value per record with `--value`".to_string())
+                }
+                e => e.help(),
+            };
+            err!(
+                "{}",
+                render::rule_error(&e.to_string(), help.as_deref(), format)
+            );
             Err(ExitCode::from(EXIT_RULES))
         }
         None => {
@@ -392,6 +433,7 @@ fn evaluate_all(
     ctx: &Context,
     threads: usize,
     keep: bool,
+    values: bool,
 ) -> Evaluated {
     let index = FieldIndex::new(program.fields());
     let run = |share: &Share<'_>| -> ShareResult {
@@ -404,7 +446,11 @@ fn evaluate_all(
                     Err(e) => Outcome::Error(format!("invalid JSON: {e}").into()),
                     // with a schema, records must fit it (slots are the schema's)
                     Ok(()) => match schema.map_or(Ok(()), |s| s.check_record(&record)) {
-                        Err(e) => Outcome::Error(format!("does not fit the schema: {e}").into()),
+                        Err(e) => Outcome::Error(e.to_string().into()),
+                        Ok(()) if values => match program.evaluate(&record, ctx) {
+                            Ok(v) => Outcome::Value(v.map(|v| Box::new(v.to_json()))),
+                            Err(e) => Outcome::Error(e.to_string().into()),
+                        },
                         Ok(()) => match program.matches_typed(&record, ctx) {
                             Ok(m) => Outcome::Matched(m),
                             Err(e) => Outcome::Error(e.to_string().into()),
@@ -414,7 +460,7 @@ fn evaluate_all(
             };
             match &outcome {
                 Outcome::Matched(true) => out.n_matched += 1,
-                Outcome::Matched(false) => {}
+                Outcome::Matched(false) | Outcome::Value(_) => {}
                 Outcome::Error(e) => out.errors.push((out.n_records, slot, e.clone())),
             }
             if keep {
@@ -499,6 +545,7 @@ fn write_jsonl(out: &mut impl Write, records: &[(RecordSlot, Outcome)]) -> std::
     for (i, (_, o)) in records.iter().enumerate() {
         let line = match o {
             Outcome::Matched(m) => serde_json::json!({"index": i, "matched": m}),
+            Outcome::Value(v) => serde_json::json!({"index": i, "value": v}),
             Outcome::Error(e) => serde_json::json!({"index": i, "matched": null, "error": e}),
         };
         writeln!(out, "{line}")?;
@@ -512,9 +559,11 @@ fn write_table(
     program: &Program,
     data: &Data,
     records: &[(RecordSlot, Outcome)],
+    values: bool,
 ) -> std::io::Result<()> {
     let index = FieldIndex::new(program.fields());
-    let mut header = vec!["#".to_string(), "matched".to_string()];
+    let result = if values { "value" } else { "matched" };
+    let mut header = vec!["#".to_string(), result.to_string()];
     header.extend(program.fields().iter().cloned());
     let mut rows = vec![header];
     let mut record = SparseRecord::new(&index);
@@ -523,6 +572,11 @@ fn write_table(
         row.push(match o {
             Outcome::Matched(true) => "yes".to_string(),
             Outcome::Matched(false) => "no".to_string(),
+            Outcome::Value(Some(v)) => match &**v {
+                serde_json::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            },
+            Outcome::Value(None) => "-".to_string(),
             Outcome::Error(_) => "error".to_string(),
         });
         let parsed = record.parse(data.record_text(slot), &index).is_ok();
@@ -558,6 +612,9 @@ fn write_table(
         }
         writeln!(out, "{line}")?;
     }
+    if values {
+        return writeln!(out, "{} records", records.len());
+    }
     let n = records
         .iter()
         .filter(|(_, o)| matches!(o, Outcome::Matched(true)))
@@ -565,7 +622,9 @@ fn write_table(
     writeln!(out, "{n} of {} records matched", records.len())
 }
 
-/// `--explain`: evaluate each record again on the explaining path.
+/// `--explain`: evaluate each record again on the explaining path. A record
+/// that failed (invalid JSON, not fitting the schema) is not explained: its
+/// error is printed in its place, as it was reported.
 fn write_explained(
     out: &mut impl Write,
     program: &Program,
@@ -574,19 +633,21 @@ fn write_explained(
     output: Output,
     records: &[(RecordSlot, Outcome)],
 ) -> std::io::Result<()> {
-    for (i, (slot, _)) in records.iter().enumerate() {
-        let record: serde_json::Value = match serde_json::from_str(data.record_text(slot)) {
-            Ok(v) => v,
-            Err(_) => continue, // reported with the other record errors
+    for (i, (slot, outcome)) in records.iter().enumerate() {
+        let explained = match outcome {
+            Outcome::Error(e) => Err(e.to_string()),
+            _ => match serde_json::from_str::<serde_json::Value>(data.record_text(slot)) {
+                Ok(record) => program.explain(&record, ctx).map_err(|e| e.to_string()),
+                Err(e) => Err(format!("invalid JSON: {e}")),
+            },
         };
-        let explained = program.explain(&record, ctx);
         match (output, explained) {
             (Output::Jsonl, Ok(e)) => {
                 let line = serde_json::json!({"index": i, "matched": e.matched, "explain": e});
                 writeln!(out, "{line}")?;
             }
             (Output::Jsonl, Err(e)) => {
-                let line = serde_json::json!({"index": i, "matched": null, "error": e.to_string()});
+                let line = serde_json::json!({"index": i, "matched": null, "error": e});
                 writeln!(out, "{line}")?;
             }
             (Output::Table, Ok(e)) => {

@@ -128,6 +128,17 @@ fn report_load_errors(outcomes: &[(PathBuf, FileOutcome)], format: ErrorFormat) 
                     err!("{}", render::diagnostics(d, format));
                 }
             }
+            FileOutcome::Broken(LoadError::File(e)) => {
+                let file = e.file.display().to_string();
+                let at = render::At {
+                    file: &file,
+                    line: e.line.and_then(|l| usize::try_from(l).ok()),
+                    column: e.column.and_then(|c| usize::try_from(c).ok()),
+                    record: None,
+                    yaml_path: e.yaml_path.as_deref(),
+                };
+                err!("{}", render::data_error(&at, &e.message, format));
+            }
             FileOutcome::Broken(e) => err!("{}", render::plain_error(&e.to_string(), format)),
             FileOutcome::Ran(_) => {}
         }

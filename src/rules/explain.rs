@@ -11,30 +11,62 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::api::EvalError;
 use super::ast::{BinaryOp, Quantifier};
-use super::check::{Node, NodeKind};
-use super::compile::walk;
+use super::checked::{Node, NodeKind, source_text};
+use super::clause::{self, Binding, bound_path, clause_text};
+use super::context::EvalError;
 use super::{functions, ops};
 use crate::diag::Source;
-use crate::value::{FieldRef, OwnedValue, Record, Value};
+use crate::value::{OwnedValue, Record, Value};
 
 /// Why a rule decided what it did: a tree that mirrors the rule.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Explanation {
-    /// The clause as written (for a rule reference: `name(param = value, ...)`).
+    /// The clause as written (for a rule reference: `name(param = value, ...)`;
+    /// for an element of `any`/`all`: `[i] predicate`).
     pub text: String,
+    /// What kind of clause it is: how its children decide it.
+    pub kind: ClauseKind,
     /// The clause's result as a condition.
     pub matched: bool,
+    /// A test or quantifier as rule text that stands alone (fields as `$field`,
+    /// a quantifier's variable as the element it stands for): evaluated on the
+    /// record by itself, it gives `matched`. `None` where it cannot be written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clause: Option<String>,
     /// The values the clause read (`total = 87.5`, `days = missing`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reads: Vec<Read>,
     /// Why the clause did not hold, or what would flip it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Sub-clauses (operands of `and`/`or`/`not`, a rule's body).
+    /// Sub-clauses (operands of `and`/`or`/`not`, a rule's body, the elements
+    /// `any`/`all` visited).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Explanation>,
+}
+
+/// The kinds of clause in an [`Explanation`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClauseKind {
+    /// `a and b`: true when every child is.
+    And,
+    /// `a or b`: true when some child is.
+    Or,
+    /// `not a`: the opposite of its child.
+    Not,
+    /// A rule reference: its body.
+    Rule,
+    /// `any(...)`: true when an element (a child) matches.
+    Any,
+    /// `all(...)`: true when every element does.
+    All,
+    /// A test that reads values (a comparison, `in`, `is null`, a field, ...).
+    Test,
+    /// An operand after the result was decided, whose evaluation failed: it
+    /// was not part of the decision.
+    NotEvaluated,
 }
 
 /// One value a clause read.
@@ -55,25 +87,102 @@ impl fmt::Display for Read {
     }
 }
 
+/// A clause that decided a result: which one, whether it held, what it read.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Cause {
+    /// The clause as written.
+    pub text: String,
+    /// The clause as standalone rule text ([`Explanation::clause`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clause: Option<String>,
+    /// Its truth value on the record.
+    pub holds: bool,
+    /// The values it read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<Read>,
+    /// The sentence: `needs total ≥ 100 (is 30)`, or, for a clause that held
+    /// where the result needed it not to, ``needs `x` to be false (x = 5)``.
+    pub message: String,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl Explanation {
-    /// The reasons of the failing leaves, in order: a short answer to "why not?".
+    /// The messages of [`Explanation::causes`]: a short answer to "why (not)?".
     pub fn reasons(&self) -> Vec<String> {
+        self.causes().into_iter().map(|c| c.message).collect()
+    }
+
+    /// The clauses that decided the result, in order, each with the truth
+    /// value it had: through `not` (a clause that held and so failed a `not`
+    /// is there, as holding), `and`/`or` (the operands that agree with the
+    /// result), rule references, and `any`/`all` (the element that decided,
+    /// or the quantifier itself when every element had to be visited).
+    pub fn causes(&self) -> Vec<Cause> {
         let mut out = Vec::new();
-        self.collect_reasons(&mut out);
+        self.collect_causes(self.matched, &mut out);
         out
     }
 
-    fn collect_reasons(&self, out: &mut Vec<String>) {
-        if self.children.is_empty()
-            && let Some(r) = &self.reason
-        {
-            out.push(r.clone());
-        }
-        for c in &self.children {
-            // only the children that agree with the parent's outcome explain it
-            if c.matched == self.matched || self.text.starts_with("not ") {
-                c.collect_reasons(out);
+    fn collect_causes(&self, result: bool, out: &mut Vec<Cause>) {
+        let decisive = |c: &&Explanation| c.kind != ClauseKind::NotEvaluated;
+        let children: Vec<&Explanation> = match (self.kind, self.matched) {
+            (ClauseKind::Test | ClauseKind::NotEvaluated, _) => {
+                out.push(self.cause(result));
+                return;
             }
+            // the quantifier itself decided: every element had to be visited
+            (ClauseKind::Any, false) | (ClauseKind::All, true) => {
+                out.push(self.cause(result));
+                return;
+            }
+            (ClauseKind::And, true) | (ClauseKind::Or, false) => {
+                self.children.iter().filter(decisive).collect()
+            }
+            (ClauseKind::And | ClauseKind::All, false)
+            | (ClauseKind::Or | ClauseKind::Any, true) => self
+                .children
+                .iter()
+                .filter(decisive)
+                .filter(|c| c.matched == self.matched)
+                .collect(),
+            (ClauseKind::Not | ClauseKind::Rule, _) => self.children.iter().collect(),
+        };
+        if children.is_empty() {
+            out.push(self.cause(result));
+        }
+        for c in children {
+            c.collect_causes(result, out);
+        }
+    }
+
+    /// This clause as a cause of a `result`.
+    fn cause(&self, result: bool) -> Cause {
+        let text = without_parens(&self.text);
+        let reads: Vec<String> = self.reads.iter().map(ToString::to_string).collect();
+        let read = if reads.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reads.join("; "))
+        };
+        let message = match (result, self.matched, &self.reason) {
+            (false, false, Some(reason)) => reason.clone(),
+            (false, false, None) => format!("needs `{text}`{read}"),
+            (false, true, _) => format!("needs `{text}` to be false{read}"),
+            (true, true, Some(reason)) => reason.clone(),
+            (true, true, None) => format!("`{text}` holds{read}"),
+            (true, false, _) => format!("`{text}` does not hold{read}"),
+        };
+        Cause {
+            text: self.text.clone(),
+            clause: self.clause.clone(),
+            holds: self.matched,
+            reads: self.reads.clone(),
+            message,
         }
     }
 
@@ -95,6 +204,29 @@ impl Explanation {
     }
 }
 
+/// A clause's text without the parentheses around all of it: `(a or b)` is `a or b`.
+fn without_parens(text: &str) -> &str {
+    let mut t = text.trim();
+    while let Some(inner) = t.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
+        // only when the two belong together: `(a) or (b)` keeps them
+        let mut depth = 0usize;
+        let closes_early = inner.chars().any(|c| {
+            match c {
+                '(' => depth += 1,
+                ')' if depth == 0 => return true,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            false
+        });
+        if closes_early {
+            break;
+        }
+        t = inner.trim();
+    }
+    t
+}
+
 impl fmt::Display for Explanation {
     /// An indented tree with ✓ and ✗, one clause per line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -106,6 +238,8 @@ pub(crate) struct Explainer<'r> {
     record: &'r dyn Record,
     now: chrono::DateTime<chrono::FixedOffset>,
     locals: Vec<Value<'r>>,
+    /// Beside each local: what it stands for, to write clauses standalone.
+    bindings: Vec<Option<Binding>>,
     sources: Vec<Arc<Source>>,
     steps: u64,
     max_steps: u64,
@@ -129,12 +263,7 @@ fn op_symbol(op: BinaryOp) -> &'static str {
     }
 }
 
-fn present(v: Option<Value<'_>>) -> Option<Value<'_>> {
-    match v {
-        None | Some(Value::Null) => None,
-        v => v,
-    }
-}
+use ops::present;
 
 impl<'r> Explainer<'r> {
     pub fn new(record: &'r dyn Record, ctx: &super::Context, source: Arc<Source>) -> Explainer<'r> {
@@ -142,6 +271,7 @@ impl<'r> Explainer<'r> {
             record,
             now: ctx.now,
             locals: Vec::new(),
+            bindings: Vec::new(),
             sources: vec![source],
             steps: 0,
             max_steps: ctx.max_steps,
@@ -151,17 +281,15 @@ impl<'r> Explainer<'r> {
     fn text(&self, node: &Node) -> String {
         self.sources
             .last()
-            .and_then(|s| s.text.get(node.span.range()))
-            .map_or_else(String::new, |t| {
-                t.split_whitespace().collect::<Vec<_>>().join(" ")
-            })
+            .map_or_else(String::new, |s| source_text(s, node.span))
     }
 
     /// The fields and variables a clause reads, with their values.
     fn reads(&mut self, node: &Node, out: &mut Vec<Read>) -> Result<(), EvalError> {
         match &node.kind {
             NodeKind::Field { .. } | NodeKind::Local { .. } => {
-                let name = self.text(node);
+                // a quantifier's variable by the element it stands for: `loans[1].defaulted`
+                let name = bound_path(node, &self.bindings).unwrap_or_else(|| self.text(node));
                 if !out.iter().any(|r| r.name == name) {
                     let v = self.value(node)?;
                     out.push(Read {
@@ -170,7 +298,8 @@ impl<'r> Explainer<'r> {
                     });
                 }
             }
-            NodeKind::Not(a) | NodeKind::Neg(a) => self.reads(a, out)?,
+            NodeKind::Not(a) | NodeKind::Neg(a) | NodeKind::Coerce(a) => self.reads(a, out)?,
+            NodeKind::Path { base, .. } => self.reads(base, out)?,
             NodeKind::Compare { left, right, .. }
             | NodeKind::Arith { left, right, .. }
             | NodeKind::Member { left, right, .. } => {
@@ -198,12 +327,24 @@ impl<'r> Explainer<'r> {
     /// Explain a condition.
     pub fn explain(&mut self, node: &Node) -> Result<Explanation, EvalError> {
         let text = self.text(node);
+        let clause = clause_text(node, &self.bindings);
         let leaf = |matched: bool, reads: Vec<Read>, reason: Option<String>| Explanation {
             text: text.clone(),
+            kind: ClauseKind::Test,
             matched,
+            clause: clause.clone(),
             reads,
             reason,
             children: Vec::new(),
+        };
+        let inner = |kind: ClauseKind, matched: bool, children: Vec<Explanation>| Explanation {
+            text: text.clone(),
+            kind,
+            matched,
+            clause: None,
+            reads: Vec::new(),
+            reason: None,
+            children,
         };
         match &node.kind {
             NodeKind::And(items) | NodeKind::Or(items) => {
@@ -224,30 +365,25 @@ impl<'r> Explainer<'r> {
                         Err(e) if !decided => return Err(e),
                         Err(e) => children.push(Explanation {
                             text: self.text(item),
+                            kind: ClauseKind::NotEvaluated,
                             matched: false,
+                            clause: None,
                             reads: Vec::new(),
                             reason: Some(format!("not evaluated: {e}")),
                             children: Vec::new(),
                         }),
                     }
                 }
-                Ok(Explanation {
-                    text,
-                    matched: result,
-                    reads: Vec::new(),
-                    reason: None,
-                    children,
-                })
+                let kind = if is_and {
+                    ClauseKind::And
+                } else {
+                    ClauseKind::Or
+                };
+                Ok(inner(kind, result, children))
             }
-            NodeKind::Not(inner) => {
-                let c = self.explain(inner)?;
-                Ok(Explanation {
-                    text,
-                    matched: !c.matched,
-                    reads: Vec::new(),
-                    reason: None,
-                    children: vec![c],
-                })
+            NodeKind::Not(operand) => {
+                let c = self.explain(operand)?;
+                Ok(inner(ClauseKind::Not, !c.matched, vec![c]))
             }
             NodeKind::Rule {
                 name,
@@ -273,10 +409,7 @@ impl<'r> Explainer<'r> {
                 let c = c?;
                 Ok(Explanation {
                     text: title,
-                    matched: c.matched,
-                    reads: Vec::new(),
-                    reason: None,
-                    children: vec![c],
+                    ..inner(ClauseKind::Rule, c.matched, vec![c])
                 })
             }
             NodeKind::Compare { op, left, right } => {
@@ -333,22 +466,24 @@ impl<'r> Explainer<'r> {
                     };
                     return Ok(leaf(false, reads, Some(why)));
                 };
-                self.steps = self.steps.saturating_add(n as u64);
-                if self.steps > self.max_steps {
-                    return Err(EvalError::CostExceeded(self.max_steps));
-                }
+                ops::charge_steps(&mut self.steps, n, self.max_steps)?;
+                let list_value = l.clone().unwrap_or(Value::Null);
+                let list_clause = clause::to_path(list, &self.bindings);
                 let mut children = Vec::new();
                 let mut result = *quantifier == Quantifier::All;
                 for i in 0..n {
-                    let el = match &l {
-                        Some(Value::List(items)) => items.get(i),
-                        Some(Value::OwnedList(items)) => items.get(i).cloned(),
-                        _ => None,
-                    };
                     self.locals.truncate(*index);
-                    self.locals.push(el.unwrap_or(Value::Null));
+                    self.bindings.truncate(*index);
+                    let element = ops::element(&list_value, i);
+                    // what the variable stands for: the element's path, or its value
+                    self.bindings.push(match &list_clause {
+                        Some(path) => clause::index_path(path, i),
+                        None => Some(Binding::Value(element.clone().into_owned())),
+                    });
+                    self.locals.push(element);
                     let mut c = self.explain(predicate);
                     self.locals.truncate(*index);
+                    self.bindings.truncate(*index);
                     if let Ok(c) = &mut c {
                         c.text = format!("[{i}] {}", c.text);
                     }
@@ -365,14 +500,18 @@ impl<'r> Explainer<'r> {
                 }
                 let reason = match (quantifier, result) {
                     (Quantifier::Any, false) => Some(format!("no element of {n} matches")),
+                    (Quantifier::All, true) => Some(format!("all {n} elements match")),
                     _ => None,
                 };
+                let kind = match quantifier {
+                    Quantifier::Any => ClauseKind::Any,
+                    Quantifier::All => ClauseKind::All,
+                };
                 Ok(Explanation {
-                    text,
-                    matched: result,
                     reads,
                     reason,
-                    children,
+                    clause,
+                    ..inner(kind, result, children)
                 })
             }
             _ => {
@@ -460,8 +599,6 @@ impl<'r> Explainer<'r> {
     /// A condition's result, by the fast path's rules.
     fn explain_bool(&mut self, node: &Node) -> Result<bool, EvalError> {
         Ok(match &node.kind {
-            NodeKind::Const(Value::Bool(b)) => *b,
-            NodeKind::Const(_) => false,
             NodeKind::And(_)
             | NodeKind::Or(_)
             | NodeKind::Not(_)
@@ -473,18 +610,7 @@ impl<'r> Explainer<'r> {
                 else {
                     return Ok(false);
                 };
-                match op {
-                    BinaryOp::In => ops::list_contains(&b, &a).unwrap_or(false),
-                    BinaryOp::NotIn => ops::list_contains(&b, &a).is_some_and(|x| !x),
-                    BinaryOp::Contains => ops::contains(&a, &b),
-                    BinaryOp::StartsWith => {
-                        matches!((&a, &b), (Value::Str(x), Value::Str(y)) if x.starts_with(y.as_ref()))
-                    }
-                    BinaryOp::EndsWith => {
-                        matches!((&a, &b), (Value::Str(x), Value::Str(y)) if x.ends_with(y.as_ref()))
-                    }
-                    _ => false,
-                }
+                ops::member_op(*op, &a, &b)
             }
             NodeKind::Matches { value, regex } => match self.value(value)? {
                 Some(Value::Str(s)) => regex.is_match(&s),
@@ -498,11 +624,13 @@ impl<'r> Explainer<'r> {
                 ) else {
                     return Ok(false);
                 };
-                ops::compare(&x, &a).is_some_and(|o| o.is_ge())
-                    && ops::compare(&x, &b).is_some_and(|o| o.is_le())
+                ops::between(&x, &a, &b)
             }
             NodeKind::IsNull { value, negated } => ops::is_nullish(&self.value(value)?) != *negated,
-            _ => matches!(self.value(node)?, Some(Value::Bool(true))),
+            _ => {
+                let v = self.value(node)?;
+                ops::truth(&v, || self.text(node))?
+            }
         })
     }
 
@@ -511,28 +639,14 @@ impl<'r> Explainer<'r> {
         Ok(match &node.kind {
             NodeKind::Const(v) => Some(v.clone()),
             NodeKind::Field { slot, name, rest } => {
-                let mut cur = self.record.field(FieldRef {
-                    name,
-                    slot: Some(*slot),
-                });
-                if let Some(Value::Float(x)) = cur
-                    && !x.is_finite()
-                {
-                    return Err(EvalError::NotFinite(name.clone()));
-                }
-                for step in rest {
-                    cur = cur.and_then(|v| walk(v, step));
-                }
-                cur
+                ops::walk_path(ops::read_field(self.record, name, *slot)?, rest)
             }
             NodeKind::Local { index, rest, .. } => {
-                let mut cur = self.locals.get(*index).cloned();
-                for step in rest {
-                    cur = cur.and_then(|v| walk(v, step));
-                }
-                cur
+                ops::walk_path(self.locals.get(*index).cloned(), rest)
             }
-            NodeKind::Unbound => None,
+            NodeKind::Param { .. } => None,
+            NodeKind::Path { base, rest } => ops::walk_path(self.value(base)?, rest),
+            NodeKind::Coerce(inner) => self.value(inner)?.map(|v| ops::coerce(v, &node.ty)),
             NodeKind::Neg(inner) => match present(self.value(inner)?) {
                 Some(v) => ops::negate(&v, &self.text(node))?,
                 None => None,
@@ -547,13 +661,12 @@ impl<'r> Explainer<'r> {
             NodeKind::Call { func, args } => {
                 let mut vals = Vec::with_capacity(args.len());
                 for a in args {
-                    match present(self.value(a)?) {
-                        Some(v) => vals.push(v),
-                        None if func.builtin.is_some() => return Ok(None),
-                        None => vals.push(Value::Null),
-                    }
+                    vals.push(self.value(a)?);
                 }
-                functions::call(func, &vals, self.now)?
+                match ops::call_args(func, vals) {
+                    Some(vals) => functions::call(func, &vals, self.now)?,
+                    None => return Ok(None),
+                }
             }
             NodeKind::List(items) => {
                 let mut vals: Vec<OwnedValue> = Vec::with_capacity(items.len());

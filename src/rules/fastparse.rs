@@ -15,34 +15,15 @@
 //! `comparison`, `sum`, `unary`, `primary`), each a loop over its repetition,
 //! so only brackets recurse.
 
-use chrono::{DateTime, NaiveDate};
-
 use super::ast::{
     BinaryOp, Expr, ExprKind, Ident, Literal, Param, PathSegment, Quantifier, RuleDecl, UnaryOp,
 };
-use super::parse::{MAX_DEPTH, MAX_TREE_DEPTH, Numeric, duration_ms, numeric_kind};
+use super::lexical::{
+    self, Numeric, is_ident_char, is_ident_start, is_keyword, numeric_kind, string_end,
+    string_starts,
+};
+use super::limits::{MAX_DEPTH, MAX_TREE_DEPTH};
 use crate::diag::Span;
-
-/// Reserved words (the grammar's `keyword`), which are not identifiers.
-const KEYWORDS: [&str; 17] = [
-    "and",
-    "or",
-    "not",
-    "in",
-    "is",
-    "null",
-    "true",
-    "false",
-    "between",
-    "contains",
-    "starts_with",
-    "ends_with",
-    "matches",
-    "any",
-    "all",
-    "rule",
-    "schema",
-];
 
 /// Parse `text` as one whole expression, or `None` to let pest decide.
 pub(super) fn parse_expr(text: &str) -> Option<Expr> {
@@ -170,18 +151,6 @@ fn binary(left: Node, op: BinaryOp, right: Node) -> Option<Node> {
         span,
         depth,
     )
-}
-
-fn is_ident_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_'
-}
-
-fn is_ident_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
-fn is_keyword(word: &str) -> bool {
-    KEYWORDS.contains(&word)
 }
 
 /// The cursor over the text.
@@ -457,7 +426,7 @@ impl<'t> Parser<'t> {
                 match numeric_kind(text) {
                     Numeric::Date | Numeric::DateTime => None,
                     _ => {
-                        let value = number(text, true)?;
+                        let value = lexical::number(text, true).ok()?;
                         self.pos = end;
                         negs.pop();
                         Some(node(
@@ -493,6 +462,16 @@ impl<'t> Parser<'t> {
         self.skip();
         let start = self.pos;
         match self.peek()? {
+            b'r' if string_starts(self.bytes, start) => {
+                let value = self.string()?;
+                node(
+                    ExprKind::Literal {
+                        value: Literal::String(value),
+                    },
+                    Span::new(start, self.pos),
+                    0,
+                )
+            }
             b if is_ident_start(b) => {
                 let word = self.peek_word();
                 match word {
@@ -521,19 +500,15 @@ impl<'t> Parser<'t> {
                 let end = numeric_end(self.bytes, start)?;
                 let text = self.text.get(start..end)?;
                 let value = match numeric_kind(text) {
-                    Numeric::Date => {
-                        Literal::Date(NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?)
-                    }
-                    Numeric::DateTime => {
-                        Literal::DateTime(DateTime::parse_from_rfc3339(text).ok()?)
-                    }
-                    _ => number(text, false)?,
+                    Numeric::Date => Literal::Date(lexical::date(text)?),
+                    Numeric::DateTime => Literal::DateTime(lexical::datetime(text)?),
+                    _ => lexical::number(text, false).ok()?,
                 };
                 self.pos = end;
                 node(ExprKind::Literal { value }, Span::new(start, end), 0)
             }
-            quote @ (b'"' | b'\'') => {
-                let value = self.string(quote)?;
+            b'"' | b'\'' => {
+                let value = self.string()?;
                 node(
                     ExprKind::Literal {
                         value: Literal::String(value),
@@ -562,8 +537,16 @@ impl<'t> Parser<'t> {
 
     /// An identifier (not a keyword) at the cursor.
     fn ident(&mut self) -> Option<Ident> {
+        if is_keyword(self.peek_word()) {
+            return None;
+        }
+        self.key()
+    }
+
+    /// A key (any word, keywords included: after `.` and `$`) at the cursor.
+    fn key(&mut self) -> Option<Ident> {
         let word = self.peek_word();
-        if word.is_empty() || is_keyword(word) {
+        if word.is_empty() {
             return None;
         }
         let start = self.pos;
@@ -578,13 +561,26 @@ impl<'t> Parser<'t> {
     /// (`explicit`) a field reference without a call. `start` is where the
     /// primary starts (the `$` of a field reference).
     fn path(&mut self, start: usize, explicit: bool) -> Option<Node> {
-        let head = self.ident()?;
+        let head = if explicit { self.key()? } else { self.ident()? };
         let mut rest = Vec::new();
         loop {
             match self.peek() {
                 Some(b'.') => {
                     self.pos += 1;
-                    rest.push(PathSegment::Field(self.ident()?));
+                    rest.push(PathSegment::Field(self.key()?));
+                }
+                Some(b'[') if string_starts(self.bytes, self.pos + 1) => {
+                    let open = self.pos;
+                    self.pos += 1;
+                    let name = self.string()?;
+                    if self.peek() != Some(b']') {
+                        return None;
+                    }
+                    self.pos += 1;
+                    rest.push(PathSegment::Field(Ident {
+                        name,
+                        span: Span::new(open, self.pos),
+                    }));
                 }
                 Some(b'[') => {
                     let digits_start = self.pos + 1;
@@ -695,107 +691,20 @@ impl<'t> Parser<'t> {
         )
     }
 
-    /// A string literal at the cursor (on its opening `quote`), decoded.
-    fn string(&mut self, quote: u8) -> Option<String> {
-        let body_start = self.pos + 1;
-        let mut i = body_start;
-        let mut escaped = false;
-        loop {
-            match self.byte_at(i)? {
-                b'\n' => return None,
-                b'\\' => {
-                    escaped = true;
-                    // Escapes are ASCII; anything else is an error for pest to report.
-                    if !self
-                        .byte_at(i + 1)
-                        .is_some_and(|b| b.is_ascii() && b != b'\n')
-                    {
-                        return None;
-                    }
-                    i += 2;
-                }
-                b if b == quote => break,
-                _ => i += 1,
-            }
+    /// A string literal at the cursor (a quote, or `r` and a quote), decoded.
+    fn string(&mut self) -> Option<String> {
+        let start = self.pos;
+        let end = string_end(self.bytes, start, self.bytes.len()).ok()?;
+        self.pos = end;
+        if self.byte_at(start) == Some(b'r') {
+            return Some(self.text.get(start + 2..end - 1)?.to_string());
         }
-        let raw = self.text.get(body_start..i)?;
-        self.pos = i + 1;
-        if escaped {
-            unescape(raw)
+        let raw = self.text.get(start + 1..end - 1)?;
+        if raw.contains('\\') {
+            lexical::unescape(raw).ok()
         } else {
             Some(raw.to_string())
         }
-    }
-}
-
-/// Decode the escapes of a string body, or `None` on an invalid one.
-fn unescape(raw: &str) -> Option<String> {
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let decoded = match chars.next()? {
-            '"' => '"',
-            '\'' => '\'',
-            '\\' => '\\',
-            'n' => '\n',
-            't' => '\t',
-            'r' => '\r',
-            'u' => {
-                if chars.next()? != '{' {
-                    return None;
-                }
-                let mut code: u32 = 0;
-                let mut digits = 0;
-                loop {
-                    let d = chars.next()?;
-                    if d == '}' {
-                        break;
-                    }
-                    code = code * 16 + d.to_digit(16)?;
-                    digits += 1;
-                    if digits > 6 {
-                        return None;
-                    }
-                }
-                if digits == 0 {
-                    return None;
-                }
-                char::from_u32(code)?
-            }
-            _ => return None,
-        };
-        out.push(decoded);
-    }
-    Some(out)
-}
-
-/// An int, float or duration literal (negated when `negative`), or `None`
-/// when out of range.
-fn number(text: &str, negative: bool) -> Option<Literal> {
-    match numeric_kind(text) {
-        Numeric::Int => {
-            let n: u64 = text.parse().ok()?;
-            let n = if negative {
-                0i64.checked_sub_unsigned(n)?
-            } else {
-                i64::try_from(n).ok()?
-            };
-            Some(Literal::Int(n))
-        }
-        Numeric::Float => {
-            let f: f64 = text.parse().ok()?;
-            f.is_finite()
-                .then_some(Literal::Float(if negative { -f } else { f }))
-        }
-        Numeric::Duration => {
-            let ms = duration_ms(text)?;
-            Some(Literal::Duration(if negative { -ms } else { ms }))
-        }
-        Numeric::Date | Numeric::DateTime => None,
     }
 }
 

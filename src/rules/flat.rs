@@ -7,19 +7,18 @@
 //! and evaluation needs no frame, no closure calls and no allocation. Anything
 //! else (arithmetic, paths, functions, quantifiers) uses the closure tree.
 
-use super::api::EvalError;
 use super::ast::BinaryOp;
-use super::check::{Node, NodeKind};
+use super::checked::{Node, NodeKind, source_text};
 use super::compile::Fallible;
 use super::ops;
-use crate::value::{FieldRef, Record, Value, cmp_int_float};
+use crate::diag::Source;
+use crate::value::{Record, Value, cmp_int_float};
 
 /// Jump target: the condition holds.
 const TRUE: u32 = u32::MAX;
 /// Jump target: the condition does not hold.
 const FALSE: u32 = u32::MAX - 1;
-/// Programs longer than this use the closure tree.
-const MAX_TESTS: usize = 4096;
+use super::limits::MAX_FLAT_TESTS as MAX_TESTS;
 
 /// A compiled flat condition.
 pub(crate) struct Flat {
@@ -65,15 +64,17 @@ enum Test {
     },
     Truthy {
         field: FieldAt,
+        /// The field as written, to name it in an error.
+        what: Box<str>,
     },
     Const(bool),
 }
 
 impl Flat {
     /// A flat program for `node`, when every part of it fits.
-    pub fn build(node: &Node) -> Option<Flat> {
+    pub fn build(node: &Node, source: &Source) -> Option<Flat> {
         let mut tests = Vec::new();
-        let entry = emit(node, TRUE, FALSE, &mut tests)?;
+        let entry = emit(node, TRUE, FALSE, &mut tests, source)?;
         Some(Flat { tests, entry })
     }
 
@@ -113,26 +114,27 @@ fn push(tests: &mut Vec<Instr>, test: Test, on_true: u32, on_false: u32) -> Opti
 
 /// Emit `node` so that it jumps to `t` when it holds and `f` when not; returns its entry.
 /// Children are emitted last-first, so every target is known when a test is written.
-fn emit(node: &Node, t: u32, f: u32, tests: &mut Vec<Instr>) -> Option<u32> {
+/// `source` holds the text of `node` (the rule's file inside an inlined rule).
+fn emit(node: &Node, t: u32, f: u32, tests: &mut Vec<Instr>, source: &Source) -> Option<u32> {
     match &node.kind {
         NodeKind::And(items) => {
             let mut next = t;
             for item in items.iter().rev() {
-                next = emit(item, next, f, tests)?;
+                next = emit(item, next, f, tests, source)?;
             }
             Some(next)
         }
         NodeKind::Or(items) => {
             let mut next = f;
             for item in items.iter().rev() {
-                next = emit(item, t, next, tests)?;
+                next = emit(item, t, next, tests, source)?;
             }
             Some(next)
         }
-        NodeKind::Not(inner) => emit(inner, f, t, tests),
-        NodeKind::Rule { body, .. } => emit(body, t, f, tests),
+        NodeKind::Not(inner) => emit(inner, f, t, tests, source),
+        NodeKind::Rule { body, source, .. } => emit(body, t, f, tests, source),
         NodeKind::Const(Value::Bool(b)) => push(tests, Test::Const(*b), t, f),
-        NodeKind::Const(_) => push(tests, Test::Const(false), t, f),
+        NodeKind::Const(Value::Null) => push(tests, Test::Const(false), t, f),
         NodeKind::Compare { op, left, right } => {
             let test = compare_test(*op, left, right)
                 .or_else(|| compare_test(op.flipped(), right, left))?;
@@ -167,6 +169,7 @@ fn emit(node: &Node, t: u32, f: u32, tests: &mut Vec<Instr>) -> Option<u32> {
         NodeKind::Field { .. } => {
             let test = Test::Truthy {
                 field: simple_field(node)?,
+                what: source_text(source, node.span).into(),
             };
             push(tests, test, t, f)
         }
@@ -201,34 +204,25 @@ fn compare_test(op: BinaryOp, field: &Node, konst: &Node) -> Option<Test> {
     })
 }
 
+/// Read a test's field (a float that is not finite is an error, as on every path).
 #[inline(always)]
-fn read<'r, R: Record + ?Sized>(r: &'r R, field: &FieldAt) -> Option<Value<'r>> {
-    r.field(FieldRef {
-        name: &field.name,
-        slot: Some(field.slot),
-    })
-}
-
-#[cold]
-fn not_finite(field: &FieldAt) -> Box<EvalError> {
-    Box::new(EvalError::NotFinite(field.name.to_string()))
+fn read<'r, R: Record + ?Sized>(r: &'r R, field: &FieldAt) -> Fallible<Option<Value<'r>>> {
+    ops::read_field(r, &field.name, field.slot).map_err(Box::new)
 }
 
 /// One test, with the semantics of `ops` (missing or null makes a comparison false).
 #[inline(always)]
 fn test<R: Record + ?Sized>(test: &Test, r: &R) -> Fallible<bool> {
     Ok(match test {
-        Test::Int { field, op, k } => match read(r, field) {
+        Test::Int { field, op, k } => match read(r, field)? {
             Some(Value::Int(i)) => ops::ordering_holds(*op, i.cmp(k)),
-            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
             Some(Value::Float(x)) => {
                 cmp_int_float(*k, x).is_some_and(|o| ops::ordering_holds(*op, o.reverse()))
             }
             None | Some(Value::Null) => false,
             Some(other) => ops::compare_op(*op, &other, &Value::Int(*k)),
         },
-        Test::Float { field, op, k } => match read(r, field) {
-            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
+        Test::Float { field, op, k } => match read(r, field)? {
             Some(Value::Float(x)) => x
                 .partial_cmp(k)
                 .is_some_and(|o| ops::ordering_holds(*op, o)),
@@ -238,30 +232,24 @@ fn test<R: Record + ?Sized>(test: &Test, r: &R) -> Fallible<bool> {
             None | Some(Value::Null) => false,
             Some(other) => ops::compare_op(*op, &other, &Value::Float(*k)),
         },
-        Test::Str { field, op, k } => match read(r, field) {
+        Test::Str { field, op, k } => match read(r, field)? {
             Some(Value::Str(s)) => match op {
                 BinaryOp::Eq => *s == **k,
                 BinaryOp::Ne => *s != **k,
                 _ => ops::ordering_holds(*op, s.as_ref().cmp(&**k)),
             },
-            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
             None | Some(Value::Null) => false,
             Some(other) => ops::compare_op(*op, &other, &Value::str(k)),
         },
-        Test::StrIn { field, list, want } => match read(r, field) {
+        Test::StrIn { field, list, want } => match read(r, field)? {
             Some(Value::Str(s)) => list.iter().any(|x| **x == *s) == *want,
-            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
             None | Some(Value::Null) => false,
             Some(_) => !*want,
         },
-        Test::IsNull { field, negated } => match read(r, field) {
-            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
-            v => matches!(v, None | Some(Value::Null)) != *negated,
-        },
-        Test::Truthy { field } => match read(r, field) {
-            Some(Value::Float(x)) if !x.is_finite() => return Err(not_finite(field)),
-            v => matches!(v, Some(Value::Bool(true))),
-        },
+        Test::IsNull { field, negated } => ops::is_nullish(&read(r, field)?) != *negated,
+        Test::Truthy { field, what } => {
+            ops::truth(&read(r, field)?, || what.to_string()).map_err(Box::new)?
+        }
         Test::Const(b) => *b,
     })
 }

@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use super::ast::{FieldDecl, RuleFile, SchemaDecl};
+use super::lexical;
 use super::{parse_rule_file, print_rule_file};
 use crate::diag::{Diagnostics, Source, Span};
 
@@ -55,36 +56,20 @@ struct Comment {
     own_line: bool,
 }
 
-/// Every `#` comment outside string literals (strings never span lines).
+/// Every `#` comment outside string literals (strings never span lines; a
+/// raw string `r"..."` has no escapes).
 fn scan_comments(text: &str) -> Vec<Comment> {
+    let bytes = text.as_bytes();
     let mut out = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
     let mut line_has_code = false;
-    let mut iter = text.char_indices();
-    while let Some((i, c)) = iter.next() {
-        if c == '\n' {
-            quote = None;
-            escaped = false;
-            line_has_code = false;
-            continue;
-        }
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\n' => {
+                line_has_code = false;
+                i += 1;
             }
-            continue;
-        }
-        match c {
-            '"' | '\'' => {
-                quote = Some(c);
-                line_has_code = true;
-            }
-            '#' => {
+            b'#' => {
                 let rest = text.get(i..).unwrap_or("");
                 let len = rest.find('\n').unwrap_or(rest.len());
                 let body = rest.get(..len).unwrap_or("").trim_end_matches('\r');
@@ -92,16 +77,31 @@ fn scan_comments(text: &str) -> Vec<Comment> {
                     span: Span::new(i, i + body.len()),
                     own_line: !line_has_code,
                 });
-                // skip to the end of the line
-                for (_, c) in iter.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
                 line_has_code = false;
+                i += len;
             }
-            c if c.is_whitespace() => {}
-            _ => line_has_code = true,
+            _ if lexical::string_starts(bytes, i) => {
+                line_has_code = true;
+                // an unterminated string ends at its line (the file does not parse anyway)
+                i = lexical::string_end(bytes, i, bytes.len()).unwrap_or_else(|()| {
+                    bytes
+                        .get(i..)
+                        .and_then(|r| r.iter().position(|c| *c == b'\n'))
+                        .map_or(bytes.len(), |n| i + n)
+                });
+            }
+            b if lexical::is_ident_char(b) => {
+                // a whole word, so that the `r` of `number"` never starts a raw string
+                line_has_code = true;
+                while bytes.get(i).is_some_and(|c| lexical::is_ident_char(*c)) {
+                    i += 1;
+                }
+            }
+            b if b.is_ascii_whitespace() => i += 1,
+            _ => {
+                line_has_code = true;
+                i += 1;
+            }
         }
     }
     out
@@ -448,6 +448,14 @@ mod tests {
         let texts: Vec<bool> = cs.iter().map(|c| c.own_line).collect();
         assert_eq!(texts, [false, true, false]);
         assert_eq!(cs.len(), 3);
+        // a raw string has no escapes: its `\` does not hide the closing quote
+        let cs = scan_comments("rule a = x matches r\"a#b\\\" # c\nrule b = number\"#\" # d\n");
+        let at: Vec<usize> = cs.iter().map(|c| c.span.start as usize).collect();
+        assert_eq!(at, [27, 50]);
+        assert_eq!(
+            fmt("rule a = x  matches r\"^\\d+$\"   # digits\n"),
+            "rule a = x matches r\"^\\d+$\"   # digits\n"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 
-use super::api::EvalError;
+use super::context::EvalError;
 use super::schema::Type;
 use crate::value::{OwnedValue, Value};
 
@@ -54,7 +54,7 @@ impl fmt::Debug for Function {
 impl Function {
     /// `name(a, b) -> ret` for help texts.
     pub fn signature(&self) -> String {
-        let params: Vec<String> = self.params.iter().map(ToString::to_string).collect();
+        let params: Vec<String> = (0..self.params.len()).map(|i| self.param_text(i)).collect();
         let dots = if self.variadic { ", ..." } else { "" };
         format!(
             "the function is `{}({}{dots}) -> {}`",
@@ -62,6 +62,51 @@ impl Function {
             params.join(", "),
             self.ret
         )
+    }
+}
+
+impl Function {
+    /// The type parameter `i` takes, as help texts write it (variadic
+    /// functions repeat their last parameter).
+    pub(crate) fn param_text(&self, i: usize) -> String {
+        match self.builtin {
+            Some(Builtin::Len) => "string | list".to_string(),
+            _ => self
+                .params
+                .get(i)
+                .or(self.params.last())
+                .map_or_else(|| "any".to_string(), ToString::to_string),
+        }
+    }
+
+    /// Does parameter `i` accept an argument of type `got`? The one test of
+    /// argument types, for built-ins and custom functions alike.
+    pub(crate) fn accepts(&self, i: usize, got: &Type) -> bool {
+        match self.builtin {
+            Some(Builtin::Len) => matches!(got, Type::Any | Type::List(_)) || got.is_stringy(),
+            _ => self
+                .params
+                .get(i)
+                .or(self.params.last())
+                .is_none_or(|want| accepts(want, got)),
+        }
+    }
+}
+
+/// Does a parameter of type `want` accept a value of type `got`? Lists by
+/// their elements; objects when every field `want` requires is there and fits.
+fn accepts(want: &Type, got: &Type) -> bool {
+    match (want, got) {
+        (Type::Any, _) | (_, Type::Any) => true,
+        (Type::Number | Type::Float, g) if g.is_numeric() => true,
+        (Type::String, g) if g.is_stringy() => true,
+        (Type::Int, Type::UInt) => true,
+        (Type::List(w), Type::List(g)) => accepts(w, g),
+        (Type::Object(w), Type::Object(g)) => w.fields.iter().all(|wf| match g.get(&wf.name) {
+            Some((_, gf)) => accepts(&wf.ty, &gf.ty),
+            None => wf.optional,
+        }),
+        (w, g) => w == g,
     }
 }
 
@@ -166,11 +211,11 @@ impl Functions {
     }
 }
 
+/// The int `round`, `floor` or `ceil` gives: an error when it does not fit 64 bits.
 fn to_int(x: f64, name: &str) -> Result<Option<Value<'static>>, EvalError> {
-    if x.is_finite() && x.abs() < 9.2e18 {
-        Ok(Some(Value::Int(x as i64)))
-    } else {
-        Err(EvalError::Overflow(format!("{name}(..)")))
+    match super::ops::float_to_int(x) {
+        Some(i) => Ok(Some(Value::Int(i))),
+        None => Err(EvalError::Overflow(format!("{name}(..)"))),
     }
 }
 

@@ -1,8 +1,10 @@
 //! Lints: rules that check but probably do not say what their author meant.
 //!
-//! They run on the syntax tree of a file that parsed and checked cleanly, with
-//! the merged schema and the rule names for name resolution (the same rule as the
-//! checker: parameter, quantifier variable, symbol, rule, field). All are warnings:
+//! They run on the checked tree of each rule (every name already resolved by
+//! the checker, so a lint never decides again what a bare word is), and only
+//! when asked for ([`lint`], `rulesaga check`), never while compiling. A rule's
+//! references to other rules are not entered: each rule is linted on its own
+//! body. All are warnings:
 //!
 //! | code | finds |
 //! |---|---|
@@ -15,10 +17,41 @@
 use std::collections::{HashMap, HashSet};
 
 use super::api::RuleSet;
-use super::ast::{BinaryOp, Expr, ExprKind, Literal, PathSegment, RuleFile, UnaryOp};
-use super::print_expr;
+use super::ast::BinaryOp;
+use super::checked::{Node, NodeKind, Step};
 use super::schema::{Schema, Type};
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, Source, Span};
+use crate::value::Value;
+
+/// The warnings of every rule of a compiled rule set, per file (W001, W002,
+/// W004, W005; W003 needs the test files: [`unused_rules`]).
+pub fn lint(set: &RuleSet) -> Vec<Diagnostics> {
+    let mut out = Vec::new();
+    for (source, file) in set.files() {
+        let mut items = Vec::new();
+        for decl in &file.rules {
+            let Some(rule) = set.checked_rules().get(&decl.name.name) else {
+                continue;
+            };
+            let mut linter = Linter {
+                source,
+                schema: set.schema(),
+                out: Vec::new(),
+            };
+            linter.walk(&rule.body, &HashSet::new(), false);
+            items.extend(linter.out);
+        }
+        items.sort_by_key(|d| (d.span.start, d.span.end));
+        items.dedup();
+        if !items.is_empty() {
+            out.push(Diagnostics {
+                source: source.clone(),
+                items,
+            });
+        }
+    }
+    out
+}
 
 /// A constant operand.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,108 +61,15 @@ enum Const {
     Bool(bool),
 }
 
-/// Names that are not fields inside one rule body.
-struct Scope<'a> {
-    rules: &'a HashSet<&'a str>,
-    params: HashSet<&'a str>,
-    locals: Vec<String>,
-    schema: Option<&'a Schema>,
-}
-
-impl Scope<'_> {
-    fn is_field_word(&self, name: &str) -> bool {
-        !self.params.contains(name)
-            && !self.locals.iter().any(|l| l == name)
-            && !self.rules.contains(name)
-    }
-
-    /// The field path an operand reads, if it is a plain field.
-    fn field(&self, expr: &Expr) -> Option<String> {
-        let (head, rest) = match &expr.kind {
-            ExprKind::Name { head, rest } if self.is_field_word(&head.name) => (head, rest),
-            ExprKind::Field { head, rest } => (head, rest),
-            _ => return None,
-        };
-        let mut path = head.name.clone();
-        for segment in rest {
-            match segment {
-                PathSegment::Field(f) => {
-                    path.push('.');
-                    path.push_str(&f.name);
-                }
-                PathSegment::Index(i) => path.push_str(&format!("[{i}]")),
-            }
+fn constant(node: &Node) -> Option<Const> {
+    match &node.kind {
+        // only ints that a float holds exactly
+        NodeKind::Const(Value::Int(n)) if n.unsigned_abs() <= 1 << 53 => {
+            Some(Const::Num(*n as f64))
         }
-        Some(path)
-    }
-
-    /// Walk a field path through the schema: whether any step is declared
-    /// optional (`name?:`), and the declared type at the end (`None` once the path
-    /// leaves what the schema describes). `None` for an operand that is not a field.
-    fn declared(&self, expr: &Expr) -> Option<(bool, Option<&Type>)> {
-        let schema = self.schema?;
-        let (head, rest) = match &expr.kind {
-            ExprKind::Name { head, rest } if self.is_field_word(&head.name) => (head, rest),
-            ExprKind::Field { head, rest } => (head, rest),
-            _ => return None,
-        };
-        let (_, field) = schema.root.get(&head.name)?;
-        let mut optional = field.optional;
-        let mut ty = Some(&field.ty);
-        for segment in rest {
-            ty = match (segment, ty) {
-                (PathSegment::Field(f), Some(Type::Object(obj))) => {
-                    obj.get(&f.name).map(|(_, field)| {
-                        optional |= field.optional;
-                        &field.ty
-                    })
-                }
-                (PathSegment::Index(_), Some(Type::List(element))) => Some(&**element),
-                _ => None,
-            };
-        }
-        Some((optional, ty))
-    }
-
-    /// Is this operand a field the schema declares `uint` (never negative)?
-    fn is_unsigned(&self, expr: &Expr) -> bool {
-        self.declared(expr)
-            .is_some_and(|(_, ty)| ty == Some(&Type::UInt))
-    }
-
-    /// Is this field path optional in the schema (any step declared `name?:`)? An
-    /// index may always miss, but that is not the schema's doing.
-    fn is_optional(&self, expr: &Expr) -> bool {
-        self.declared(expr).is_some_and(|(optional, _)| optional)
-    }
-}
-
-/// A literal number, string or bool (a symbol on the right of `==`/`!=` counts as a string).
-fn constant(expr: &Expr, scope: &Scope<'_>, symbol_position: bool) -> Option<Const> {
-    match &expr.kind {
-        ExprKind::Literal { value } => match value {
-            // only ints that a float holds exactly
-            Literal::Int(n) if n.unsigned_abs() <= 1 << 53 => Some(Const::Num(*n as f64)),
-            Literal::Float(f) => Some(Const::Num(*f)),
-            Literal::String(s) => Some(Const::Str(s.clone())),
-            Literal::Bool(b) => Some(Const::Bool(*b)),
-            _ => None,
-        },
-        ExprKind::Unary {
-            op: UnaryOp::Neg,
-            operand,
-        } => match constant(operand, scope, false)? {
-            Const::Num(n) => Some(Const::Num(-n)),
-            _ => None,
-        },
-        ExprKind::Name { head, rest }
-            if symbol_position
-                && rest.is_empty()
-                && !scope.params.contains(head.name.as_str())
-                && !scope.locals.contains(&head.name) =>
-        {
-            Some(Const::Str(head.name.clone()))
-        }
+        NodeKind::Const(Value::Float(f)) => Some(Const::Num(*f)),
+        NodeKind::Const(Value::Str(s)) => Some(Const::Str(s.to_string())),
+        NodeKind::Const(Value::Bool(b)) => Some(Const::Bool(*b)),
         _ => None,
     }
 }
@@ -141,16 +81,33 @@ fn compare(op: BinaryOp, a: &Const, b: &Const) -> Option<bool> {
         (Const::Bool(x), Const::Bool(y)) if matches!(op, BinaryOp::Eq | BinaryOp::Ne) => x.cmp(y),
         _ => return None,
     };
-    use std::cmp::Ordering::*;
-    Some(match op {
-        BinaryOp::Eq => ord == Equal,
-        BinaryOp::Ne => ord != Equal,
-        BinaryOp::Lt => ord == Less,
-        BinaryOp::Le => ord != Greater,
-        BinaryOp::Gt => ord == Greater,
-        BinaryOp::Ge => ord != Less,
-        _ => return None,
-    })
+    op.is_comparison()
+        .then(|| super::ops::ordering_holds(op, ord))
+}
+
+/// The field a node reads, as a path (`customer.address.country`); `None` for
+/// anything else (a quantifier variable, a parameter, a computed value).
+fn field_path(node: &Node) -> Option<(&str, &[Step])> {
+    match &node.kind {
+        NodeKind::Field { name, rest, .. } => Some((name, rest)),
+        NodeKind::Coerce(inner) => field_path(inner),
+        _ => None,
+    }
+}
+
+fn path_text(node: &Node) -> Option<String> {
+    let (name, rest) = field_path(node)?;
+    let mut path = name.to_string();
+    for step in rest {
+        match step {
+            Step::Field(f) => {
+                path.push('.');
+                path.push_str(f);
+            }
+            Step::Index(i) => path.push_str(&format!("[{i}]")),
+        }
+    }
+    Some(path)
 }
 
 /// What one clause of an `and` says about one field.
@@ -161,16 +118,12 @@ enum Fact {
     IsNot(String),
 }
 
-fn fact(expr: &Expr, scope: &Scope<'_>) -> Option<(String, Fact)> {
-    match &expr.kind {
-        ExprKind::Binary { op, left, right } if op.is_comparison() => {
-            // a bare word right of `==` / `!=` is a symbol, not a field
-            let symbol = matches!(op, BinaryOp::Eq | BinaryOp::Ne)
-                && matches!(&right.kind, ExprKind::Name { rest, .. } if rest.is_empty());
-            let right_field = if symbol { None } else { scope.field(right) };
-            let (field, op, value) = match (scope.field(left), right_field) {
-                (Some(f), None) => (f, *op, constant(right, scope, true)?),
-                (None, Some(f)) => (f, op.flipped(), constant(left, scope, false)?),
+fn fact(node: &Node) -> Option<(String, Fact)> {
+    match &node.kind {
+        NodeKind::Compare { op, left, right } => {
+            let (field, op, value) = match (path_text(left), path_text(right)) {
+                (Some(f), None) => (f, *op, constant(right)?),
+                (None, Some(f)) => (f, op.flipped(), constant(left)?),
                 _ => return None,
             };
             let f = match (op, value) {
@@ -185,9 +138,9 @@ fn fact(expr: &Expr, scope: &Scope<'_>) -> Option<(String, Fact)> {
             };
             Some((field, f))
         }
-        ExprKind::Between { value, low, high } => {
-            let field = scope.field(value)?;
-            match (constant(low, scope, false)?, constant(high, scope, false)?) {
+        NodeKind::Between { value, low, high } => {
+            let field = path_text(value)?;
+            match (constant(low)?, constant(high)?) {
                 (Const::Num(lo), Const::Num(hi)) => {
                     Some((field, Fact::Range(Some((lo, true)), Some((hi, true)))))
                 }
@@ -198,173 +151,129 @@ fn fact(expr: &Expr, scope: &Scope<'_>) -> Option<(String, Fact)> {
     }
 }
 
-/// The clauses of an `and` chain, left to right.
-fn conjuncts<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
-    match &expr.kind {
-        ExprKind::Binary {
-            op: BinaryOp::And,
-            left,
-            right,
-        } => {
-            conjuncts(left, out);
-            conjuncts(right, out);
+/// Fields a clause proves present (`x is not null`) — or, with `absent`,
+/// proves missing (`x is null`). (`x == null` is `x is null` once checked.)
+fn null_tests(node: &Node, absent: bool, out: &mut HashSet<String>) {
+    match &node.kind {
+        NodeKind::IsNull { value, negated } if *negated != absent => {
+            out.extend(path_text(value));
         }
-        _ => out.push(expr),
-    }
-}
-
-/// Fields a clause proves present (`x is not null`, `x != null`) — or, with
-/// `absent`, proves missing (`x is null`, `x == null`).
-fn null_tests(expr: &Expr, scope: &Scope<'_>, absent: bool, out: &mut HashSet<String>) {
-    match &expr.kind {
-        ExprKind::IsNull { value, negated } if *negated != absent => {
-            out.extend(scope.field(value));
-        }
-        ExprKind::Binary { op, left, right }
-            if matches!(op, BinaryOp::Eq | BinaryOp::Ne)
-                && matches!(
-                    right.kind,
-                    ExprKind::Literal {
-                        value: Literal::Null
-                    }
-                )
-                && ((*op == BinaryOp::Ne) != absent) =>
-        {
-            out.extend(scope.field(left));
-        }
-        ExprKind::Binary {
-            op: BinaryOp::And,
-            left,
-            right,
-        } if !absent => {
-            null_tests(left, scope, absent, out);
-            null_tests(right, scope, absent, out);
-        }
-        ExprKind::Binary {
-            op: BinaryOp::Or,
-            left,
-            right,
-        } if absent => {
-            null_tests(left, scope, absent, out);
-            null_tests(right, scope, absent, out);
-        }
+        NodeKind::And(items) if !absent => items.iter().for_each(|i| null_tests(i, absent, out)),
+        NodeKind::Or(items) if absent => items.iter().for_each(|i| null_tests(i, absent, out)),
         _ => {}
     }
 }
 
 struct Linter<'a> {
-    scope: Scope<'a>,
+    /// The file of the rule (its nodes' spans point into it).
+    source: &'a Source,
+    schema: Option<&'a Schema>,
     out: Vec<Diagnostic>,
 }
 
 impl Linter<'_> {
-    fn walk(&mut self, expr: &Expr, guarded: &HashSet<String>, negated: bool) {
-        match &expr.kind {
-            ExprKind::Binary {
-                op: BinaryOp::And,
-                left,
-                right,
-            } => {
-                self.contradictions(expr);
-                self.walk(left, guarded, negated);
+    /// The text of a node as written, white space collapsed.
+    fn text(&self, span: Span) -> String {
+        self.source
+            .text
+            .get(span.range())
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Walk a field path through the schema: whether any step is declared
+    /// optional (`name?:`), and the declared type at the end (`None` once the path
+    /// leaves what the schema describes). `None` for a node that is not a field.
+    fn declared(&self, node: &Node) -> Option<(bool, Option<&Type>)> {
+        let schema = self.schema?;
+        let (name, rest) = field_path(node)?;
+        let (_, field) = schema.root.get(name)?;
+        let mut optional = field.optional;
+        let mut ty = Some(&field.ty);
+        for step in rest {
+            ty = match (step, ty) {
+                (Step::Field(f), Some(Type::Object(obj))) => obj.get(f).map(|(_, field)| {
+                    optional |= field.optional;
+                    &field.ty
+                }),
+                (Step::Index(_), Some(Type::List(element))) => Some(&**element),
+                _ => None,
+            };
+        }
+        Some((optional, ty))
+    }
+
+    fn walk(&mut self, node: &Node, guarded: &HashSet<String>, negated: bool) {
+        match &node.kind {
+            NodeKind::And(items) => {
+                self.contradictions(items);
                 let mut more = guarded.clone();
-                null_tests(left, &self.scope, false, &mut more);
-                self.walk(right, &more, negated);
+                for item in items {
+                    self.walk(item, &more, negated);
+                    null_tests(item, false, &mut more);
+                }
             }
-            ExprKind::Binary {
-                op: BinaryOp::Or,
-                left,
-                right,
-            } => {
-                self.walk(left, guarded, negated);
+            NodeKind::Or(items) => {
                 let mut more = guarded.clone();
-                null_tests(left, &self.scope, true, &mut more);
-                self.walk(right, &more, negated);
+                for item in items {
+                    self.walk(item, &more, negated);
+                    null_tests(item, true, &mut more);
+                }
             }
-            ExprKind::Unary {
-                op: UnaryOp::Not,
-                operand,
-            } => self.walk(operand, guarded, !negated),
-            ExprKind::Binary { op, left, right } => {
-                let is_null_test = matches!(op, BinaryOp::Eq | BinaryOp::Ne)
-                    && (matches!(
-                        right.kind,
-                        ExprKind::Literal {
-                            value: Literal::Null
-                        }
-                    ) || matches!(
-                        left.kind,
-                        ExprKind::Literal {
-                            value: Literal::Null
-                        }
-                    ));
-                if op.is_comparison() && !is_null_test {
-                    self.constant_comparison(expr, *op, left, right);
-                }
-                let is_test = op.is_comparison()
-                    || matches!(
-                        op,
-                        BinaryOp::In
-                            | BinaryOp::NotIn
-                            | BinaryOp::Contains
-                            | BinaryOp::StartsWith
-                            | BinaryOp::EndsWith
-                            | BinaryOp::Matches
-                    );
-                if is_test && !is_null_test {
-                    self.optional_reads(expr, &[left, right], guarded, negated);
-                }
+            NodeKind::Not(inner) => self.walk(inner, guarded, !negated),
+            NodeKind::Compare { op, left, right } => {
+                self.constant_comparison(node, *op, left, right);
+                self.unsigned_comparison(node, *op, left, right);
+                self.optional_reads(node, &[left, right], guarded, negated);
+                self.walk_children(node, guarded, negated);
+            }
+            NodeKind::Member { op, left, right } => {
                 if matches!(
                     op,
                     BinaryOp::Contains | BinaryOp::StartsWith | BinaryOp::EndsWith
                 ) {
                     self.bare_word_operand(*op, right);
                 }
-                self.walk(left, guarded, negated);
-                self.walk(right, guarded, negated);
+                self.optional_reads(node, &[left, right], guarded, negated);
+                self.walk_children(node, guarded, negated);
             }
-            ExprKind::Between { value, low, high } => {
-                self.between(expr, value, low, high);
-                self.optional_reads(expr, &[value, low, high], guarded, negated);
-                for e in [value, low, high] {
-                    self.walk(e, guarded, negated);
+            NodeKind::Matches { value, .. } => {
+                self.optional_reads(node, &[value], guarded, negated);
+                self.walk_children(node, guarded, negated);
+            }
+            NodeKind::Between { value, low, high } => {
+                self.between(node, value, low, high);
+                self.optional_reads(node, &[value, low, high], guarded, negated);
+                self.walk_children(node, guarded, negated);
+            }
+            // another rule is linted on its own; what this rule passes it is its own
+            NodeKind::Rule { args, .. } => {
+                for (_, arg) in args {
+                    self.walk(arg, guarded, negated);
                 }
             }
-            ExprKind::Quantifier {
-                var,
-                list,
-                predicate,
-                ..
-            } => {
-                self.walk(list, guarded, negated);
-                self.scope.locals.push(var.name.clone());
-                self.walk(predicate, guarded, negated);
-                self.scope.locals.pop();
-            }
-            ExprKind::Call { args, .. } => {
-                args.iter().for_each(|a| self.walk(a, guarded, negated));
-            }
-            ExprKind::List { items } => items.iter().for_each(|a| self.walk(a, guarded, negated)),
-            ExprKind::Unary { operand, .. } => self.walk(operand, guarded, negated),
-            ExprKind::IsNull { value, .. } => self.walk(value, guarded, negated),
-            ExprKind::Literal { .. } | ExprKind::Name { .. } | ExprKind::Field { .. } => {}
+            _ => self.walk_children(node, guarded, negated),
         }
     }
 
-    fn constant_comparison(&mut self, expr: &Expr, op: BinaryOp, left: &Expr, right: &Expr) {
-        self.unsigned_comparison(expr, op, left, right);
-        let (Some(a), Some(b)) = (
-            constant(left, &self.scope, false),
-            constant(right, &self.scope, false),
-        ) else {
+    fn walk_children(&mut self, node: &Node, guarded: &HashSet<String>, negated: bool) {
+        for child in node.children() {
+            self.walk(child, guarded, negated);
+        }
+    }
+
+    fn constant_comparison(&mut self, node: &Node, op: BinaryOp, left: &Node, right: &Node) {
+        let (Some(a), Some(b)) = (constant(left), constant(right)) else {
             return;
         };
         if let Some(result) = compare(op, &a, &b) {
             self.out.push(
                 Diagnostic::warning(
                     "W001",
-                    expr.span,
-                    format!("`{}` is always {result}", print_expr(expr)),
+                    node.span,
+                    format!("`{}` is always {result}", self.text(node.span)),
                 )
                 .with_label("compares two constants")
                 .with_help("compare a field, or write `true` / `false` if that is what you mean"),
@@ -372,49 +281,50 @@ impl Linter<'_> {
         }
     }
 
-    /// `tags contains vip`: only `==`, `!=` and `in [...]` read a bare word as a symbol,
+    /// `tags contains vip`: only `==`, `!=` and lists read a bare word as a symbol,
     /// so here `vip` is a field. Without a schema to say so, that is worth a warning.
-    fn bare_word_operand(&mut self, op: BinaryOp, right: &Expr) {
-        let ExprKind::Name { head, rest } = &right.kind else {
+    fn bare_word_operand(&mut self, op: BinaryOp, right: &Node) {
+        let NodeKind::Field { name, rest, .. } = &right.kind else {
             return;
         };
-        if !rest.is_empty() || !self.scope.is_field_word(&head.name) {
+        let written = self.text(right.span);
+        // `$vip` says it is a field
+        if !rest.is_empty() || written != *name {
             return;
         }
-        if self
-            .scope
-            .schema
-            .is_some_and(|s| s.root.get(&head.name).is_some())
-        {
+        if self.schema.is_some_and(|s| s.root.get(name).is_some()) {
             return;
         }
-        let word = &head.name;
         self.out.push(
             Diagnostic::warning(
                 "W005",
                 right.span,
                 format!(
-                    "`{word}` on the right of `{}` is a field, not the string \"{word}\"",
+                    "`{name}` on the right of `{}` is a field, not the string \"{name}\"",
                     op.as_str()
                 ),
             )
             .with_label("read as a field")
             .with_help(format!(
-                "write \"{word}\" for the string, or `${word}` to say it is a field"
+                "write \"{name}\" for the string, or `${name}` to say it is a field"
             )),
         );
     }
 
     /// `days < 0` when the schema says `days: uint`: decided by the type alone.
-    fn unsigned_comparison(&mut self, expr: &Expr, op: BinaryOp, left: &Expr, right: &Expr) {
-        let (field, op, konst) = if self.scope.is_unsigned(left) {
+    fn unsigned_comparison(&mut self, node: &Node, op: BinaryOp, left: &Node, right: &Node) {
+        let unsigned = |n: &Node| {
+            self.declared(n)
+                .is_some_and(|(_, ty)| ty == Some(&Type::UInt))
+        };
+        let (field, op, konst) = if unsigned(left) {
             (left, op, right)
-        } else if self.scope.is_unsigned(right) {
+        } else if unsigned(right) {
             (right, op.flipped(), left)
         } else {
             return;
         };
-        let Some(Const::Num(c)) = constant(konst, &self.scope, false) else {
+        let Some(Const::Num(c)) = constant(konst) else {
             return;
         };
         let result = match op {
@@ -424,7 +334,7 @@ impl Linter<'_> {
             BinaryOp::Ge if c <= 0.0 => true,
             _ => return,
         };
-        let name = print_expr(field);
+        let name = self.text(field.span);
         let when = if result {
             format!(" whenever `{name}` is present")
         } else {
@@ -433,8 +343,8 @@ impl Linter<'_> {
         self.out.push(
             Diagnostic::warning(
                 "W001",
-                expr.span,
-                format!("`{}` is always {result}{when}", print_expr(expr)),
+                node.span,
+                format!("`{}` is always {result}{when}", self.text(node.span)),
             )
             .with_label(format!("`{name}` is a uint: never negative"))
             .with_help(if result {
@@ -445,18 +355,17 @@ impl Linter<'_> {
         );
     }
 
-    fn between(&mut self, expr: &Expr, value: &Expr, low: &Expr, high: &Expr) {
-        let c = |e| constant(e, &self.scope, false);
-        let (Some(Const::Num(lo)), Some(Const::Num(hi))) = (c(low), c(high)) else {
+    fn between(&mut self, node: &Node, value: &Node, low: &Node, high: &Node) {
+        let (Some(Const::Num(lo)), Some(Const::Num(hi))) = (constant(low), constant(high)) else {
             return;
         };
-        if let Some(Const::Num(v)) = c(value) {
+        if let Some(Const::Num(v)) = constant(value) {
             let result = lo <= v && v <= hi;
             self.out.push(
                 Diagnostic::warning(
                     "W001",
-                    expr.span,
-                    format!("`{}` is always {result}", print_expr(expr)),
+                    node.span,
+                    format!("`{}` is always {result}", self.text(node.span)),
                 )
                 .with_label("compares constants")
                 .with_help("compare a field, or write `true` / `false` if that is what you mean"),
@@ -465,34 +374,32 @@ impl Linter<'_> {
             self.out.push(
                 Diagnostic::warning(
                     "W001",
-                    expr.span,
-                    format!("`{}` is always false", print_expr(expr)),
+                    node.span,
+                    format!("`{}` is always false", self.text(node.span)),
                 )
                 .with_label("the lower bound is above the upper bound")
                 .with_help(format!(
                     "bounds are inclusive, lower first: `{} between {} and {}`",
-                    print_expr(value),
-                    print_expr(high),
-                    print_expr(low)
+                    self.text(value.span),
+                    self.text(high.span),
+                    self.text(low.span)
                 )),
             );
         }
     }
 
-    fn contradictions(&mut self, expr: &Expr) {
-        let mut clauses = Vec::new();
-        conjuncts(expr, &mut clauses);
+    fn contradictions(&mut self, clauses: &[Node]) {
         // per field: the tightest bounds so far, the clause that set each, the symbols
         struct State<'e> {
-            lo: Option<(f64, bool, &'e Expr)>,
-            hi: Option<(f64, bool, &'e Expr)>,
-            is: Option<(String, &'e Expr)>,
-            is_not: Vec<(String, &'e Expr)>,
+            lo: Option<(f64, bool, &'e Node)>,
+            hi: Option<(f64, bool, &'e Node)>,
+            is: Option<(String, &'e Node)>,
+            is_not: Vec<(String, &'e Node)>,
         }
         let mut fields: HashMap<String, State<'_>> = HashMap::new();
         let mut reported: HashSet<String> = HashSet::new();
         for clause in clauses {
-            let Some((field, fact)) = fact(clause, &self.scope) else {
+            let Some((field, fact)) = fact(clause) else {
                 continue;
             };
             let st = fields.entry(field.clone()).or_insert(State {
@@ -501,7 +408,7 @@ impl Linter<'_> {
                 is: None,
                 is_not: Vec::new(),
             });
-            let mut conflict: Option<&Expr> = None;
+            let mut conflict: Option<&Node> = None;
             match fact {
                 Fact::Range(lo, hi) => {
                     if let Some((v, inc)) = lo
@@ -554,8 +461,8 @@ impl Linter<'_> {
                         earlier.span.to(clause.span),
                         format!(
                             "`{}` and `{}` cannot both be true",
-                            print_expr(earlier),
-                            print_expr(clause)
+                            self.text(earlier.span),
+                            self.text(clause.span)
                         ),
                     )
                     .with_label(format!("contradictory conditions on `{field}`"))
@@ -567,8 +474,8 @@ impl Linter<'_> {
 
     fn optional_reads(
         &mut self,
-        expr: &Expr,
-        operands: &[&Expr],
+        node: &Node,
+        operands: &[&Node],
         guarded: &HashSet<String>,
         negated: bool,
     ) {
@@ -577,7 +484,7 @@ impl Linter<'_> {
             self.optional_fields(operand, &mut reads);
         }
         if let Some(field) = reads.into_iter().find(|f| !guarded.contains(f)) {
-            let text = print_expr(expr);
+            let text = self.text(node.span);
             let yields = if negated {
                 "false (so the `not` around it makes it true)"
             } else {
@@ -586,7 +493,7 @@ impl Linter<'_> {
             self.out.push(
                 Diagnostic::warning(
                     "W004",
-                    expr.span,
+                    node.span,
                     format!("`{field}` is optional: when it is missing or null, `{text}` is {yields}"),
                 )
                 .with_label(format!("reads `{field}`, which may be missing"))
@@ -598,83 +505,18 @@ impl Linter<'_> {
     }
 
     /// Optional fields an operand reads (through arithmetic and calls, not through conditions).
-    fn optional_fields(&self, expr: &Expr, out: &mut Vec<String>) {
-        match &expr.kind {
-            ExprKind::Name { .. } | ExprKind::Field { .. } if self.scope.is_optional(expr) => {
-                out.extend(self.scope.field(expr));
+    fn optional_fields(&self, node: &Node, out: &mut Vec<String>) {
+        match &node.kind {
+            NodeKind::Field { .. } | NodeKind::Coerce(_)
+                if self.declared(node).is_some_and(|(optional, _)| optional) =>
+            {
+                out.extend(path_text(node));
             }
-            ExprKind::Binary {
-                op: BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem,
-                left,
-                right,
-            } => {
-                self.optional_fields(left, out);
-                self.optional_fields(right, out);
+            NodeKind::Arith { .. } | NodeKind::Neg(_) | NodeKind::Call { .. } => {
+                node.children().for_each(|c| self.optional_fields(c, out))
             }
-            ExprKind::Unary {
-                op: UnaryOp::Neg,
-                operand,
-            } => self.optional_fields(operand, out),
-            ExprKind::Call { args, .. } => args.iter().for_each(|a| self.optional_fields(a, out)),
             _ => {}
         }
-    }
-}
-
-/// Lint the rules of one file that checked cleanly (W001, W002, W004, W005).
-pub(crate) fn lint_file(
-    file: &RuleFile,
-    schema: Option<&Schema>,
-    rule_names: &HashSet<&str>,
-) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for rule in &file.rules {
-        let mut linter = Linter {
-            scope: Scope {
-                rules: rule_names,
-                params: rule.params.iter().map(|p| p.name.name.as_str()).collect(),
-                locals: Vec::new(),
-                schema,
-            },
-            out: Vec::new(),
-        };
-        linter.walk(&rule.body, &HashSet::new(), false);
-        out.extend(linter.out);
-    }
-    out.sort_by_key(|d| (d.span.start, d.span.end));
-    out.dedup();
-    out
-}
-
-/// Every bare word and call name in an expression (a superset of the rules it uses).
-pub(crate) fn collect_names(expr: &Expr, out: &mut HashSet<String>) {
-    match &expr.kind {
-        ExprKind::Name { head, .. } => {
-            out.insert(head.name.clone());
-        }
-        ExprKind::Call { name, args } => {
-            out.insert(name.name.clone());
-            args.iter().for_each(|a| collect_names(a, out));
-        }
-        ExprKind::Literal { .. } | ExprKind::Field { .. } => {}
-        ExprKind::List { items } => items.iter().for_each(|a| collect_names(a, out)),
-        ExprKind::Quantifier {
-            list, predicate, ..
-        } => {
-            collect_names(list, out);
-            collect_names(predicate, out);
-        }
-        ExprKind::Unary { operand, .. } => collect_names(operand, out),
-        ExprKind::Binary { left, right, .. } => {
-            collect_names(left, out);
-            collect_names(right, out);
-        }
-        ExprKind::Between { value, low, high } => {
-            collect_names(value, out);
-            collect_names(low, out);
-            collect_names(high, out);
-        }
-        ExprKind::IsNull { value, .. } => collect_names(value, out),
     }
 }
 
@@ -683,13 +525,11 @@ pub(crate) fn collect_names(expr: &Expr, out: &mut HashSet<String>) {
 /// when test files are among its inputs.
 pub fn unused_rules(set: &RuleSet, used: &HashSet<String>) -> Vec<Diagnostics> {
     let mut referenced: HashSet<String> = used.clone();
-    for (_, file) in set.files() {
-        for rule in &file.rules {
-            let mut names = HashSet::new();
-            collect_names(&rule.body, &mut names);
-            names.remove(&rule.name.name);
-            referenced.extend(names);
-        }
+    for (name, rule) in set.checked_rules() {
+        let mut names = HashSet::new();
+        rules_in(&rule.body, &mut names);
+        names.remove(name);
+        referenced.extend(names);
     }
     let mut out: Vec<Diagnostics> = Vec::new();
     for (source, file) in set.files() {
@@ -720,29 +560,32 @@ pub fn unused_rules(set: &RuleSet, used: &HashSet<String>) -> Vec<Diagnostics> {
     out
 }
 
-/// Span helper for tests: the text a diagnostic points at.
-#[cfg(test)]
-fn at(text: &str, span: crate::diag::Span) -> &str {
-    text.get(span.range()).unwrap_or("")
+/// The rules a checked tree refers to (as resolved, not as bare words).
+pub(crate) fn rules_in(node: &Node, out: &mut HashSet<String>) {
+    if let NodeKind::Rule { name, .. } = &node.kind {
+        out.insert(name.clone());
+    }
+    for child in node.children() {
+        rules_in(child, out);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use crate::diag::Source;
     use crate::rules::{Env, RuleSet};
 
     /// (code, text under the span) of every warning of a rule file.
     fn lints(text: &str) -> Vec<(&'static str, String)> {
         let set = RuleSet::compile(vec![Source::new("t.rules", text)], &Env::new())
             .unwrap_or_else(|e| panic!("{e}"));
-        set.warnings()
+        lint(&set)
             .iter()
             .flat_map(|d| {
                 d.items
                     .iter()
-                    .map(|i| (i.code, at(text, i.span).to_string()))
+                    .map(|i| (i.code, text.get(i.span.range()).unwrap_or("").to_string()))
             })
             .collect()
     }

@@ -23,27 +23,37 @@
 
 mod api;
 pub mod ast;
+mod bind;
 mod check;
+mod checked;
+mod clause;
 mod compile;
+mod conform;
+mod context;
 mod explain;
 mod fastparse;
 mod flat;
 pub mod format;
 mod functions;
+mod lexical;
+mod limits;
 pub mod lint;
 mod ops;
 mod parse;
 mod prescan;
 mod print;
+mod ruleset;
 mod schema;
 pub mod testfile;
 
-pub use api::{
-    Context, DEFAULT_MAX_STEPS, Env, EvalError, Program, RuleErrors, RuleSet, read_text,
-};
-pub use explain::{Explanation, Read};
+pub use api::{Context, Env, EvalError, Program, RuleError, RuleErrors, RuleSet, read_text};
+pub use bind::{BindError, Bound, RecordType};
+pub use conform::{Problem, SchemaError};
+pub use explain::{Cause, ClauseKind, Explanation, Read};
 pub use functions::{DuplicateFunction, Function, Functions};
-pub use parse::{MAX_DEPTH, MAX_SOURCE_BYTES, parse_expr, parse_rule_file};
+pub use lexical::KEYWORDS;
+pub use limits::{DEFAULT_MAX_STEPS, MAX_DEPTH, MAX_SOURCE_BYTES};
+pub use parse::{parse_expr, parse_rule_file};
 #[doc(hidden)]
 pub use parse::{parse_expr_fast, parse_expr_pest, parse_rule_file_pest};
 pub use print::{print_expr, print_rule_file};

@@ -1,34 +1,163 @@
-//! Runtime operations on values: comparison, equality, arithmetic, membership.
+//! Runtime operations on values: reading fields and paths, comparison,
+//! equality, ordering, membership, `between`, arithmetic, the null rule for
+//! function arguments, the quantifier step budget, and conditions.
 //!
-//! These functions define the semantics written in `docs/language.md`; both
-//! the compiled fast path and the explaining interpreter call them, so the two
-//! can never disagree.
+//! These functions define the semantics written in `docs/language.md`. Every
+//! evaluator (the flat jump list in `flat`, the closures in `compile`, the
+//! explaining interpreter in `explain`) calls them and keeps only *how* it
+//! evaluates, so they can never disagree about *what* an operator means.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta};
 
-use super::api::EvalError;
 use super::ast::BinaryOp;
-use crate::value::{OwnedValue, Value, cmp_int_float};
+use super::checked::Step;
+use super::context::EvalError;
+use super::functions::Function;
+use super::lexical;
+use super::schema::Type;
+use crate::value::{FieldRef, OwnedValue, Record, Value, cmp_int_float, json_value};
 
-/// Parse a date (`YYYY-MM-DD`) from text.
-pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+/// Read a top-level field by slot (and name); a float that is not finite is
+/// rejected, whichever record type produced it.
+#[inline]
+pub(crate) fn read_field<'r, R: Record + ?Sized>(
+    record: &'r R,
+    name: &str,
+    slot: u32,
+) -> Result<Option<Value<'r>>, EvalError> {
+    let v = record.field(FieldRef {
+        name,
+        slot: Some(slot),
+    });
+    if let Some(Value::Float(x)) = v
+        && !x.is_finite()
+    {
+        return Err(EvalError::NotFinite(name.to_string()));
+    }
+    Ok(v)
 }
 
-/// Parse an RFC 3339 datetime from text.
-pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<FixedOffset>> {
-    DateTime::parse_from_rfc3339(s).ok()
+/// Follow one path step: a field of an object, an element of a list.
+pub(crate) fn walk<'r>(v: Value<'r>, step: &Step) -> Option<Value<'r>> {
+    match (v, step) {
+        (Value::Object(o), Step::Field(name)) => o.field(FieldRef { name, slot: None }),
+        (Value::OwnedObject(o), Step::Field(name)) => {
+            o.get(name).map(|j| Value::from_json_owned(j.clone()))
+        }
+        (Value::List(l), Step::Index(i)) => l.get(*i),
+        (Value::OwnedList(l), Step::Index(i)) => l.get(*i).cloned(),
+        _ => None,
+    }
+}
+
+/// Follow a whole path; missing as soon as a step is.
+pub(crate) fn walk_path<'r>(v: Option<Value<'r>>, steps: &[Step]) -> Option<Value<'r>> {
+    let mut cur = v;
+    for step in steps {
+        cur = walk(cur?, step);
+    }
+    cur
+}
+
+/// A value the schema declares `date`, `datetime` or `duration`, read from data
+/// that may hold it as text: the text decoded as literals are (`2024-01-31`,
+/// RFC 3339, `30d`); other values, and text that does not decode, as they are.
+pub(crate) fn coerce<'r>(v: Value<'r>, ty: &Type) -> Value<'r> {
+    if let Value::Str(s) = &v {
+        let decoded = match ty {
+            Type::Date => lexical::date(s).map(Value::Date),
+            Type::DateTime => lexical::datetime(s).map(Value::DateTime),
+            Type::Duration => lexical::duration(s).map(Value::Duration),
+            _ => None,
+        };
+        if let Some(d) = decoded {
+            return d;
+        }
+    }
+    v
+}
+
+/// Missing or null both mean "no value" to an operator.
+#[inline]
+pub(crate) fn present(v: Option<Value<'_>>) -> Option<Value<'_>> {
+    match v {
+        None | Some(Value::Null) => None,
+        v => v,
+    }
+}
+
+/// A value used as a condition: `true` holds; `false`, missing and null do
+/// not; any other value is an error (`what` names the expression), never a
+/// silent `false`. With a known type this is a compile error (E106) instead.
+#[inline]
+pub(crate) fn truth(
+    v: &Option<Value<'_>>,
+    what: impl FnOnce() -> String,
+) -> Result<bool, EvalError> {
+    match v {
+        Some(Value::Bool(b)) => Ok(*b),
+        None | Some(Value::Null) => Ok(false),
+        Some(other) => Err(not_a_condition(what(), other)),
+    }
+}
+
+#[cold]
+fn not_a_condition(what: String, v: &Value<'_>) -> EvalError {
+    EvalError::NotACondition {
+        what,
+        found: v.type_name(),
+    }
+}
+
+/// The arguments a function is called with, by the null rule: a built-in given
+/// a missing or null argument yields missing (`None` here: do not call it); a
+/// custom function receives `null`.
+pub(crate) fn call_args<'r>(
+    func: &Function,
+    args: impl IntoIterator<Item = Option<Value<'r>>>,
+) -> Option<Vec<Value<'r>>> {
+    let mut out = Vec::new();
+    for a in args {
+        match present(a) {
+            Some(v) => out.push(v),
+            None if func.builtin.is_some() => return None,
+            None => out.push(Value::Null),
+        }
+    }
+    Some(out)
+}
+
+/// Charge a quantifier's visit of `n` elements to the evaluation's step budget.
+#[inline]
+pub(crate) fn charge_steps(steps: &mut u64, n: usize, max_steps: u64) -> Result<(), EvalError> {
+    *steps = steps.saturating_add(n as u64);
+    if *steps > max_steps {
+        return Err(EvalError::CostExceeded(max_steps));
+    }
+    Ok(())
+}
+
+/// The element `i` of a list value (null past the end, which cannot happen
+/// below its length).
+pub(crate) fn element<'r>(list: &Value<'r>, i: usize) -> Value<'r> {
+    let el = match list {
+        Value::List(items) => items.get(i),
+        Value::OwnedList(items) => items.get(i).cloned(),
+        _ => None,
+    };
+    el.unwrap_or(Value::Null)
 }
 
 fn date_to_datetime(d: NaiveDate) -> DateTime<FixedOffset> {
     d.and_time(NaiveTime::MIN).and_utc().fixed_offset()
 }
 
-/// Order two values, or `None` when they cannot be ordered (different types,
-/// lists, objects, an unparsable date string).
+/// Order two values, or `None` when they have no order: different types,
+/// booleans, lists, objects, a date string that does not parse. (The checker's
+/// [`Type::orderable_with`] is the same test on types.)
 pub(crate) fn compare(a: &Value<'_>, b: &Value<'_>) -> Option<Ordering> {
     use Value::*;
     match (a, b) {
@@ -37,7 +166,6 @@ pub(crate) fn compare(a: &Value<'_>, b: &Value<'_>) -> Option<Ordering> {
         (Int(x), Float(y)) => cmp_int_float(*x, *y),
         (Float(x), Int(y)) => cmp_int_float(*y, *x).map(Ordering::reverse),
         (Str(x), Str(y)) => Some(x.as_ref().cmp(y.as_ref())),
-        (Bool(x), Bool(y)) => Some(x.cmp(y)),
         (Date(x), Date(y)) => Some(x.cmp(y)),
         (DateTime(x), DateTime(y)) => Some(x.cmp(y)),
         (Date(x), DateTime(y)) => Some(date_to_datetime(*x).cmp(y)),
@@ -49,25 +177,42 @@ pub(crate) fn compare(a: &Value<'_>, b: &Value<'_>) -> Option<Ordering> {
     }
 }
 
+/// A date (`YYYY-MM-DD`) or RFC 3339 datetime string as that value.
+fn temporal(s: &str) -> Option<OwnedValue> {
+    lexical::date(s)
+        .map(Value::Date)
+        .or_else(|| lexical::datetime(s).map(Value::DateTime))
+}
+
+/// An integral float as an int when it fits in 64 bits (`9.22e18` does,
+/// `-9223372036854775808.0` does, `9223372036854775808.0` does not).
+pub(crate) fn float_to_int(x: f64) -> Option<i64> {
+    // 2^63 is exact as a float
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    (x.fract() == 0.0 && (-TWO_63..TWO_63).contains(&x)).then_some(x as i64)
+}
+
 /// Parse a string as the same temporal kind as `like` (a date string may also
 /// compare with a datetime, and the other way round).
 fn temporal_from_str(like: &Value<'_>, s: &str) -> Option<OwnedValue> {
     match like {
-        Value::Date(_) => parse_date(s)
+        Value::Date(_) => lexical::date(s)
             .map(Value::Date)
-            .or_else(|| parse_datetime(s).map(Value::DateTime)),
-        _ => parse_datetime(s)
+            .or_else(|| lexical::datetime(s).map(Value::DateTime)),
+        _ => lexical::datetime(s)
             .map(Value::DateTime)
-            .or_else(|| parse_date(s).map(Value::Date)),
+            .or_else(|| lexical::date(s).map(Value::Date)),
     }
 }
 
 /// Equality: numbers mathematically, strings exactly, dates against date strings,
-/// lists element by element; values of different types are not equal.
+/// lists element by element and objects key by key (by this same equality, so
+/// `{"k": 1} == {"k": 1.0}`); values of different types are not equal.
 pub(crate) fn equals(a: &Value<'_>, b: &Value<'_>) -> bool {
     use Value::*;
     match (a, b) {
         (Null, Null) => true,
+        (Bool(x), Bool(y)) => x == y,
         (Str(x), Str(y)) => x == y,
         (List(_) | OwnedList(_), List(_) | OwnedList(_)) => {
             let (Some(n), Some(m)) = (a.list_len(), b.list_len()) else {
@@ -79,8 +224,29 @@ pub(crate) fn equals(a: &Value<'_>, b: &Value<'_>) -> bool {
                     _ => false,
                 })
         }
-        (Object(_) | OwnedObject(_), Object(_) | OwnedObject(_)) => a.to_json() == b.to_json(),
+        (Object(_) | OwnedObject(_), Object(_) | OwnedObject(_)) => {
+            let (Some(x), Some(y)) = (object_map(a), object_map(b)) else {
+                return false;
+            };
+            x.len() == y.len()
+                && x.iter().all(|(k, v)| {
+                    y.get(k)
+                        .is_some_and(|w| equals(&json_value(v), &json_value(w)))
+                })
+        }
         _ => compare(a, b) == Some(Ordering::Equal),
+    }
+}
+
+/// The keys and values of an object value (`None` for a record that cannot list them).
+fn object_map<'v>(v: &'v Value<'_>) -> Option<Cow<'v, serde_json::Map<String, serde_json::Value>>> {
+    match v {
+        Value::OwnedObject(map) => Some(Cow::Borrowed(&**map)),
+        Value::Object(record) => match record.to_json()? {
+            serde_json::Value::Object(map) => Some(Cow::Owned(map)),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -109,6 +275,28 @@ pub(crate) fn ordering_holds(op: BinaryOp, ord: Ordering) -> bool {
         BinaryOp::Ge => ord != Ordering::Less,
         _ => false,
     }
+}
+
+/// A membership or string test (`in`, `not in`, `contains`, `starts_with`,
+/// `ends_with`) on present, non-null values.
+pub(crate) fn member_op(op: BinaryOp, a: &Value<'_>, b: &Value<'_>) -> bool {
+    match op {
+        BinaryOp::In => list_contains(b, a).unwrap_or(false),
+        BinaryOp::NotIn => list_contains(b, a).is_some_and(|x| !x),
+        BinaryOp::Contains => contains(a, b),
+        BinaryOp::StartsWith => {
+            matches!((a, b), (Value::Str(x), Value::Str(y)) if x.starts_with(y.as_ref()))
+        }
+        BinaryOp::EndsWith => {
+            matches!((a, b), (Value::Str(x), Value::Str(y)) if x.ends_with(y.as_ref()))
+        }
+        _ => false,
+    }
+}
+
+/// `x between lo and hi`, inclusive, on present, non-null values.
+pub(crate) fn between(x: &Value<'_>, lo: &Value<'_>, hi: &Value<'_>) -> bool {
+    compare(x, lo).is_some_and(|o| o.is_ge()) && compare(x, hi).is_some_and(|o| o.is_le())
 }
 
 /// Is `needle` an element of the list `haystack` (by [`equals`])?
@@ -159,6 +347,24 @@ pub(crate) fn arith<'a>(
 ) -> Result<Option<Value<'a>>, EvalError> {
     use Value::*;
     let overflow = || EvalError::Overflow(what.to_string());
+    // a date or datetime string next to a date, a datetime or a duration is
+    // read as one, as comparisons read it
+    let additive = matches!(op, BinaryOp::Add | BinaryOp::Sub);
+    match (a, b) {
+        (Str(s), Duration(_) | Date(_) | DateTime(_)) if additive => {
+            return match temporal(s) {
+                Some(t) => arith(op, &t, b, what),
+                None => Ok(None),
+            };
+        }
+        (Duration(_) | Date(_) | DateTime(_), Str(s)) if additive => {
+            return match temporal(s) {
+                Some(t) => arith(op, a, &t, what),
+                None => Ok(None),
+            };
+        }
+        _ => {}
+    }
     match (op, a, b) {
         (_, Int(x), Int(y)) => {
             let (x, y) = (*x, *y);
@@ -180,7 +386,8 @@ pub(crate) fn arith<'a>(
                     if y == 0 {
                         return Err(EvalError::DivisionByZero(what.to_string()));
                     }
-                    x.checked_rem(y).ok_or_else(overflow)?
+                    // `i64::MIN % -1` is 0, though the division overflows
+                    x.checked_rem(y).unwrap_or(0)
                 }
                 _ => return Ok(None),
             };
@@ -286,7 +493,7 @@ mod tests {
 
     #[test]
     fn dates_compare_with_strings() {
-        let d = Value::Date(parse_date("2024-01-31").unwrap());
+        let d = Value::Date(lexical::date("2024-01-31").unwrap());
         assert_eq!(compare(&d, &Value::str("2024-02-01")), Some(Ordering::Less));
         assert_eq!(compare(&d, &Value::str("nope")), None);
         assert_eq!(

@@ -14,7 +14,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate};
 use pest::Parser;
 use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::{Pair, Pairs};
@@ -23,9 +22,12 @@ use super::ast::{
     BinaryOp, Expr, ExprKind, FieldDecl, Ident, Literal, Param, PathSegment, Quantifier, RuleDecl,
     RuleFile, SchemaDecl, TypeExpr, UnaryOp,
 };
+use super::lexical::{self, Numeric, OutOfRange, numeric_kind};
+use super::limits::{MAX_SOURCE_BYTES, MAX_TREE_DEPTH};
 use super::prescan::{
     EndMeaning, Scan, ScanMode, check_size, doc_comment, rule_starts, scan_nesting,
 };
+use super::schema::TYPE_NAMES;
 use crate::diag::{Diagnostic, Diagnostics, Source, Span, did_you_mean};
 
 /// The pest parser generated from `grammar/spec.pest`.
@@ -37,19 +39,6 @@ mod grammar {
 }
 
 use grammar::{Rule, SpecParser};
-
-/// Largest source text accepted, in bytes.
-pub const MAX_SOURCE_BYTES: usize = 1 << 20;
-/// Deepest nesting of parentheses, brackets, calls and prefix operators accepted.
-pub const MAX_DEPTH: usize = 64;
-/// Deepest syntax tree accepted: chains such as `a or b or c` nest as well
-/// (left-associatively), and later phases walk the tree recursively.
-pub(super) const MAX_TREE_DEPTH: usize = 4 * MAX_DEPTH;
-
-/// The type names a schema accepts.
-const TYPE_NAMES: [&str; 10] = [
-    "int", "uint", "float", "number", "string", "bool", "date", "datetime", "duration", "any",
-];
 
 /// Parse one expression.
 ///
@@ -289,7 +278,7 @@ impl<'t> Builder<'t> {
             (true, Some(found)) => format!("unexpected `{}`", shorten(found)),
             (true, None) => "unexpected end of input".to_string(),
         };
-        Diagnostic::error("E001", span, message)
+        Diagnostic::error("E001", span, message).with_help_opt(suggestion(self.text, pos, found))
     }
 
     // ----- entry points --------------------------------------------------
@@ -757,16 +746,25 @@ impl<'t> Builder<'t> {
                 let head = self.ident(&inner.next()?);
                 let mut rest = Vec::new();
                 for segment in inner {
-                    if segment.as_rule() == Rule::call {
+                    let seg_rule = segment.as_rule();
+                    if seg_rule == Rule::call {
                         let (args, depth) = self.expr_list(segment)?;
                         return self.node(ExprKind::Call { name: head, args }, span, depth);
                     }
                     let seg_span = self.span(&segment);
                     let step = segment.into_inner().next()?;
-                    if step.as_rule() == Rule::ident {
-                        rest.push(PathSegment::Field(self.ident(&step)));
-                    } else {
-                        match step.as_str().parse::<u32>() {
+                    match seg_rule {
+                        Rule::dot_segment => rest.push(PathSegment::Field(self.ident(&step))),
+                        Rule::key_segment => {
+                            let Some(Literal::String(name)) = self.literal(step) else {
+                                return None;
+                            };
+                            rest.push(PathSegment::Field(Ident {
+                                name,
+                                span: seg_span,
+                            }));
+                        }
+                        _ => match step.as_str().parse::<u32>() {
                             Ok(index) => rest.push(PathSegment::Index(index)),
                             Err(_) => {
                                 self.error(
@@ -776,7 +774,7 @@ impl<'t> Builder<'t> {
                                 );
                                 return None;
                             }
-                        }
+                        },
                     }
                 }
                 let kind = if explicit {
@@ -866,14 +864,18 @@ impl<'t> Builder<'t> {
                 let start = self.base + raw.as_span().start();
                 self.string(raw.as_str(), start).map(Literal::String)
             }
+            Rule::raw_string => {
+                let raw = pair.into_inner().next()?;
+                Some(Literal::String(raw.as_str().to_string()))
+            }
             _ => None,
         }
     }
 
     fn date(&mut self, text: &str, span: Span) -> Option<Literal> {
-        match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            Ok(date) => Some(Literal::Date(date)),
-            Err(_) => {
+        match lexical::date(text) {
+            Some(date) => Some(Literal::Date(date)),
+            None => {
                 self.error("E005", span, format!("invalid date `{text}`"));
                 None
             }
@@ -881,9 +883,9 @@ impl<'t> Builder<'t> {
     }
 
     fn datetime(&mut self, text: &str, span: Span) -> Option<Literal> {
-        match DateTime::parse_from_rfc3339(text) {
-            Ok(datetime) => Some(Literal::DateTime(datetime)),
-            Err(_) => {
+        match lexical::datetime(text) {
+            Some(datetime) => Some(Literal::DateTime(datetime)),
+            None => {
                 self.diags.push(
                     Diagnostic::error(
                         "E005",
@@ -899,138 +901,71 @@ impl<'t> Builder<'t> {
 
     /// An int, float or duration literal, negated when a `minus` comes before it.
     fn number(&mut self, pair: &Pair<'t, Rule>, minus: Option<Span>) -> Option<Literal> {
-        let negative = minus.is_some();
         let span = minus.map_or_else(|| self.span(pair), |m| m.to(self.span(pair)));
         let text = pair.as_str();
-        let sign = if negative { "-" } else { "" };
-        match numeric_kind(text) {
-            Numeric::Int => {
-                match format!("{sign}{text}").parse::<i64>() {
-                    Ok(n) => Some(Literal::Int(n)),
-                    Err(_) => {
-                        self.diags.push(
-                        Diagnostic::error("E002", span, format!("integer `{sign}{}` is out of range", shorten(text)))
-                            .with_help("integers are 64-bit: from -9223372036854775808 to 9223372036854775807"),
-                    );
-                        None
-                    }
-                }
+        let sign = if minus.is_some() { "-" } else { "" };
+        match lexical::number(text, minus.is_some()) {
+            Ok(value) => Some(value),
+            Err(OutOfRange::Int) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "E002",
+                        span,
+                        format!("integer `{sign}{}` is out of range", shorten(text)),
+                    )
+                    .with_help(
+                        "integers are 64-bit: from -9223372036854775808 to 9223372036854775807",
+                    ),
+                );
+                None
             }
-            Numeric::Float => match text.parse::<f64>() {
-                Ok(f) if f.is_finite() => Some(Literal::Float(if negative { -f } else { f })),
-                _ => {
-                    self.error(
-                        "E003",
-                        span,
-                        format!("float `{sign}{}` is out of range", shorten(text)),
-                    );
-                    None
-                }
-            },
-            _ => match duration_ms(text) {
-                Some(ms) => Some(Literal::Duration(if negative { -ms } else { ms })),
-                None => {
-                    self.error(
-                        "E006",
-                        span,
-                        format!("duration `{sign}{}` is out of range", shorten(text)),
-                    );
-                    None
-                }
-            },
+            Err(OutOfRange::Float) => {
+                self.error(
+                    "E003",
+                    span,
+                    format!("float `{sign}{}` is out of range", shorten(text)),
+                );
+                None
+            }
+            Err(OutOfRange::Duration) => {
+                self.error(
+                    "E006",
+                    span,
+                    format!("duration `{sign}{}` is out of range", shorten(text)),
+                );
+                None
+            }
         }
     }
 
     /// Decode the escapes of a string body starting at byte `start` of the text.
     fn string(&mut self, raw: &str, start: usize) -> Option<String> {
-        let mut out = String::with_capacity(raw.len());
-        let mut ok = true;
-        let mut chars = raw.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
-            if c != '\\' {
-                out.push(c);
-                continue;
-            }
-            let Some((_, esc)) = chars.next() else {
-                ok = false;
-                self.error(
-                    "E004",
-                    Span::new(start + i, start + i + 1),
-                    "invalid escape `\\`",
-                );
-                continue;
-            };
-            let decoded = match esc {
-                '"' => Some('"'),
-                '\'' => Some('\''),
-                '\\' => Some('\\'),
-                'n' => Some('\n'),
-                't' => Some('\t'),
-                'r' => Some('\r'),
-                'u' => {
-                    // `\u{` 1 to 6 hex digits `}`
-                    let mut end = i + 2;
-                    let mut code = None;
-                    if chars.peek().is_some_and(|(_, c)| *c == '{') {
-                        chars.next();
-                        end += 1;
-                        let mut digits = String::new();
-                        while let Some(&(j, d)) = chars.peek() {
-                            if d == '}' {
-                                chars.next();
-                                end = j + 1;
-                                code = (1..=6)
-                                    .contains(&digits.len())
-                                    .then(|| u32::from_str_radix(&digits, 16).ok())
-                                    .flatten()
-                                    .and_then(char::from_u32);
-                                break;
-                            }
-                            if !d.is_ascii_hexdigit() || digits.len() > 6 {
-                                end = j;
-                                break;
-                            }
-                            digits.push(d);
-                            chars.next();
-                            end = j + 1;
-                        }
-                    }
-                    if code.is_none() {
-                        let shown = raw.get(i..end).unwrap_or("\\u");
-                        self.diags.push(
-                            Diagnostic::error(
-                                "E004",
-                                Span::new(start + i, start + end),
-                                format!("invalid unicode escape `{}`", shorten(shown)),
-                            )
-                            .with_help("write a unicode escape as `\\u{1F600}`"),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    code
-                }
-                _ => None,
-            };
-            match decoded {
-                Some(c) => out.push(c),
-                None => {
-                    ok = false;
-                    let end = i + 1 + esc.len_utf8();
-                    self.diags.push(
+        match lexical::unescape(raw) {
+            Ok(s) => Some(s),
+            Err(bad) => {
+                for b in bad {
+                    let span = Span::new(start + b.start, start + b.end);
+                    let shown = raw.get(b.start..b.end).unwrap_or("\\");
+                    let diag = if b.unicode {
                         Diagnostic::error(
                             "E004",
-                            Span::new(start + i, start + end),
-                            format!("invalid escape `\\{esc}`"),
+                            span,
+                            format!("invalid unicode escape `{}`", shorten(shown)),
                         )
-                        .with_help(
-                            "the escapes are `\\\"` `\\'` `\\\\` `\\n` `\\t` `\\r` `\\u{...}`",
-                        ),
-                    );
+                        .with_help("write a unicode escape as `\\u{1F600}`")
+                    } else if b.end == b.start + 1 {
+                        Diagnostic::error("E004", span, "invalid escape `\\`")
+                    } else {
+                        Diagnostic::error("E004", span, format!("invalid escape `{shown}`"))
+                            .with_help(
+                                "the escapes are `\\\"` `\\'` `\\\\` `\\n` `\\t` `\\r` `\\u{...}`; in a raw string `r\"...\"` a backslash is just a backslash",
+                            )
+                    };
+                    self.diags.push(diag);
                 }
+                None
             }
         }
-        ok.then_some(out)
     }
 }
 
@@ -1051,73 +986,12 @@ fn first_inner<'t>(pairs: &mut Pairs<'t, Rule>, rule: Rule) -> Option<Pair<'t, R
     pairs.next().filter(|p| p.as_rule() == rule)
 }
 
-/// Milliseconds of a duration such as `1h30m`, or `None` on overflow.
-pub(super) fn duration_ms(text: &str) -> Option<i64> {
-    let mut total: i64 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits_end = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let (digits, after) = rest.split_at(digits_end);
-        let unit_len = if after.starts_with("ms") { 2 } else { 1 };
-        let (unit, after) = after.split_at(unit_len.min(after.len()));
-        let scale: i64 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            _ => return None,
-        };
-        let n: i64 = digits.parse().ok()?;
-        total = total.checked_add(n.checked_mul(scale)?)?;
-        rest = after;
-    }
-    Some(total)
-}
-
 /// Whether `op` is the tighter of the two levels of its chain (`and`, `* / %`).
 fn binds_tight(op: BinaryOp) -> bool {
     matches!(
         op,
         BinaryOp::And | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem
     )
-}
-
-/// The shape of a [`Rule::numeric`] literal, told apart by its text.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Numeric {
-    Int,
-    Float,
-    Duration,
-    Date,
-    DateTime,
-}
-
-/// The shape of a numeric literal accepted by the grammar: a date prefix is
-/// four digits and a `-` (no other shape has four digits then `-`); durations have a
-/// unit letter; floats a `.` or an exponent.
-pub(super) fn numeric_kind(text: &str) -> Numeric {
-    let bytes = text.as_bytes();
-    let date_prefix = bytes.get(4) == Some(&b'-')
-        && bytes
-            .get(..4)
-            .is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    if date_prefix {
-        if bytes.len() == 10 {
-            Numeric::Date
-        } else {
-            Numeric::DateTime
-        }
-    } else if bytes.iter().any(|b| b"wdhms".contains(b)) {
-        Numeric::Duration
-    } else if bytes.iter().any(|b| b".eE".contains(b)) {
-        Numeric::Float
-    } else {
-        Numeric::Int
-    }
 }
 
 /// The binary operator a pest rule stands for.
@@ -1170,7 +1044,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::op_neg
         | Rule::kw_any
         | Rule::kw_all => "an expression",
-        Rule::ident | Rule::param | Rule::field_decl | Rule::field_list => "a name",
+        Rule::raw_string => "an expression",
+        Rule::ident | Rule::key | Rule::param | Rule::field_decl | Rule::field_list => "a name",
         Rule::type_expr | Rule::list_type | Rule::object_type | Rule::named_or_enum_type => {
             "a type"
         }
@@ -1198,6 +1073,34 @@ fn describe(rule: Rule) -> Option<&'static str> {
     })
 }
 
+/// Help for the spellings of other languages: `&&`, `||`, `=`, `!`, `AND`.
+/// `found` is the token at the error; a keyword in capitals may also be the
+/// word just before it (`NOT a` reads `NOT` as a field, then stops at `a`).
+fn suggestion(text: &str, pos: usize, found: Option<&str>) -> Option<String> {
+    let keyword_help = |word: &str| {
+        let lower = word.to_ascii_lowercase();
+        (lower != word && super::lexical::is_keyword(&lower))
+            .then(|| format!("keywords are lowercase: write `{lower}`"))
+    };
+    match found {
+        Some("&&" | "&") => return Some("write `and` to require both".to_string()),
+        Some("||" | "|") => return Some("write `or` for either".to_string()),
+        Some("=") => return Some("write `==` to compare".to_string()),
+        Some("!") => return Some("write `not` to negate, or `!=` to compare".to_string()),
+        Some(word) => {
+            if let Some(help) = keyword_help(word) {
+                return Some(help);
+            }
+        }
+        None => {}
+    }
+    let before = text.get(..pos)?.trim_end();
+    let start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    keyword_help(before.get(start..)?)
+}
+
 /// `a`, `a or b`, `a, b or c`.
 fn join_or(items: &[&str]) -> String {
     match items {
@@ -1221,7 +1124,7 @@ fn token_at(text: &str, pos: usize, end: usize) -> &str {
             .min(rest.find('\n').unwrap_or(rest.len())),
         Some(c) => {
             let two = rest.get(..2).unwrap_or("");
-            if ["==", "!=", "<=", ">="].contains(&two) {
+            if ["==", "!=", "<=", ">=", "&&", "||"].contains(&two) {
                 2
             } else {
                 c.len_utf8()
@@ -1247,14 +1150,6 @@ fn shorten(text: &str) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_add_up() {
-        assert_eq!(duration_ms("1h30m"), Some(5_400_000));
-        assert_eq!(duration_ms("250ms"), Some(250));
-        assert_eq!(duration_ms("2w"), Some(1_209_600_000));
-        assert_eq!(duration_ms("99999999999999999w"), None);
-    }
 
     #[test]
     fn rule_lines_are_found() {

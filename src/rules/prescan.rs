@@ -2,9 +2,10 @@
 //! rule file into pieces. Size is checked first (E007); nesting of brackets and
 //! runs of prefix `not` / `-` is measured with a loop, outside strings and
 //! comments (E008), so no parser ever recurses deeper than
-//! [`MAX_DEPTH`](super::MAX_DEPTH).
+//! [`MAX_DEPTH`].
 
-use super::parse::{MAX_DEPTH, MAX_SOURCE_BYTES};
+use super::lexical::{OPERATOR_WORDS, string_end, string_starts};
+use super::limits::{MAX_DEPTH, MAX_SOURCE_BYTES};
 use crate::diag::{Diagnostic, Span};
 
 /// E007 when the text is too large.
@@ -125,22 +126,9 @@ pub(super) fn scan_nesting(
                 last_word_is_list = is_list_word;
                 continue;
             }
-            b'"' | b'\'' => {
-                let quote = b;
+            _ if string_starts(bytes, i) => {
                 let open_at = i;
-                i += 1;
-                loop {
-                    match bytes.get(i) {
-                        _ if i >= end => return Err(unterminated(open_at)),
-                        Some(b'\n') | None => return Err(unterminated(open_at)),
-                        Some(b'\\') => i += 2,
-                        Some(c) if *c == quote => {
-                            i += 1;
-                            break;
-                        }
-                        Some(_) => i += 1,
-                    }
-                }
+                i = string_end(bytes, i, end).map_err(|()| unterminated(open_at))?;
                 prev = Prev::Operand;
                 pending = 0;
             }
@@ -190,8 +178,7 @@ pub(super) fn scan_nesting(
                             return Err(too_deep(word_start, 3));
                         }
                     }
-                    "and" | "or" | "not" | "in" | "is" | "between" | "contains" | "starts_with"
-                    | "ends_with" | "matches" => {
+                    _ if OPERATOR_WORDS.contains(&word) => {
                         prev = Prev::Operator;
                         pending = 0;
                     }

@@ -2,8 +2,9 @@
 //! `parse(print(ast)) == ast` for every tree the parser can produce.
 //!
 //! Canonical style: single spaces around binary operators, parentheses only
-//! where precedence needs them and around `and` inside `or`, double-quoted strings, floats always with a
-//! `.` or an exponent, durations in their largest exact unit.
+//! where precedence needs them and around `and` inside `or`, double-quoted strings (raw
+//! `r"..."` when the text has a backslash and no quote), keys that are not words as
+//! `["key"]`, floats always with a `.` or an exponent, durations in their largest exact unit.
 
 use std::fmt::Write;
 
@@ -30,6 +31,19 @@ pub fn print_expr(expr: &Expr) -> String {
     let mut out = String::new();
     write_expr(&mut out, expr, Level::Or);
     out
+}
+
+/// A rule's name and parameters as it is called: `high_value(threshold = 100)`.
+pub(crate) fn print_rule_signature(decl: &super::ast::RuleDecl) -> String {
+    let params: Vec<String> = decl
+        .params
+        .iter()
+        .map(|p| match &p.default {
+            Some(d) => format!("{} = {}", p.name.name, print_expr(d)),
+            None => p.name.name.clone(),
+        })
+        .collect();
+    format!("{}({})", decl.name.name, params.join(", "))
 }
 
 /// Print a rule file in canonical style.
@@ -285,9 +299,15 @@ fn write_path(out: &mut String, head: &str, rest: &[PathSegment]) {
     out.push_str(head);
     for segment in rest {
         match segment {
-            PathSegment::Field(ident) => {
+            // a key that is not a word is written as a string: `headers["content-type"]`
+            PathSegment::Field(ident) if super::lexical::is_word(&ident.name) => {
                 out.push('.');
                 out.push_str(&ident.name);
+            }
+            PathSegment::Field(ident) => {
+                out.push('[');
+                write_string(out, &ident.name);
+                out.push(']');
             }
             PathSegment::Index(i) => {
                 let _ = write!(out, "[{i}]");
@@ -324,6 +344,13 @@ fn write_literal(out: &mut String, value: &Literal) {
 }
 
 fn write_string(out: &mut String, s: &str) {
+    // a backslash reads best in a raw string (`r"^\d+$"`), when one can hold the text
+    if s.contains('\\') && !s.contains('"') && !s.chars().any(char::is_control) {
+        out.push_str("r\"");
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     out.push('"');
     for c in s.chars() {
         match c {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use super::ast::{FieldDecl, SchemaDecl, TypeExpr};
 use crate::diag::{Diagnostic, Span, did_you_mean};
-use crate::value::{FieldRef, OwnedValue, Record, Row, Value, json_value};
 
 /// A value type.
 #[derive(Clone, Debug, PartialEq)]
@@ -134,6 +133,26 @@ impl Type {
     }
 }
 
+impl Type {
+    /// Do values of this type have an order (`<`, `between`)? Numbers,
+    /// strings and symbols, dates, datetimes and durations do; booleans,
+    /// lists, objects and null do not. `any` may.
+    pub fn is_orderable(&self) -> bool {
+        self.is_numeric()
+            || self.is_stringy()
+            || matches!(
+                self,
+                Type::Date | Type::DateTime | Type::Duration | Type::Any
+            )
+    }
+
+    /// Can values of these two types be ordered against each other? The test
+    /// `ops::compare` makes on values, made on types.
+    pub fn orderable_with(&self, other: &Type) -> bool {
+        self.is_orderable() && other.is_orderable() && self.comparable_with(other)
+    }
+}
+
 /// A schema: the top-level fields of the records rules read.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Schema {
@@ -178,147 +197,6 @@ impl Schema {
     pub fn field_names(&self) -> Vec<String> {
         self.root.fields.iter().map(|f| f.name.clone()).collect()
     }
-
-    /// Check a record against the schema, field by field (read by slot): required
-    /// fields present and not null, values of the declared type (ints for `int`,
-    /// never negative for `uint`, known symbols for enums, parsable dates). Fields
-    /// the schema does not declare are not looked at.
-    pub fn check_record(&self, record: &dyn Record) -> Result<(), String> {
-        for (slot, field) in self.root.fields.iter().enumerate() {
-            let value = record.field(FieldRef {
-                name: &field.name,
-                slot: u32::try_from(slot).ok(),
-            });
-            match value {
-                None | Some(Value::Null) if field.optional => {}
-                None => return Err(format!("field `{}` is missing", field.name)),
-                Some(Value::Null) => return Err(format!("field `{}` is null", field.name)),
-                Some(v) => {
-                    fits(&field.ty, &v).map_err(|e| format!("field `{}`: {e}", field.name))?
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Turn a JSON object into a schema-typed [`Row`], checking every field:
-    /// required fields present, types right, enum symbols known, dates parsed.
-    /// Fields the schema does not declare are ignored.
-    pub fn row(&self, json: &serde_json::Value) -> Result<Row, String> {
-        let serde_json::Value::Object(map) = json else {
-            return Err(format!("expected a JSON object, found {}", json_kind(json)));
-        };
-        let mut values = Vec::with_capacity(self.root.fields.len());
-        for field in &self.root.fields {
-            let value = match map.get(&field.name) {
-                None | Some(serde_json::Value::Null) if field.optional => None,
-                None => return Err(format!("field `{}` is missing", field.name)),
-                Some(v) => Some(
-                    conform(&field.ty, v).map_err(|e| format!("field `{}`: {e}", field.name))?,
-                ),
-            };
-            values.push(value);
-        }
-        Ok(Row {
-            names: self.field_names().into(),
-            values,
-        })
-    }
-}
-
-/// Does a value fit a declared type? (The shallow check of [`Schema::check_record`].)
-fn fits(ty: &Type, v: &Value<'_>) -> Result<(), String> {
-    let ok = match (ty, v) {
-        (Type::Any, _) => true,
-        (Type::Int, Value::Int(_)) => true,
-        (Type::Int | Type::UInt, Value::Float(x)) => {
-            x.fract() == 0.0 && (*ty == Type::Int || *x >= 0.0)
-        }
-        (Type::UInt, Value::Int(i)) => *i >= 0,
-        (Type::Float | Type::Number, Value::Int(_) | Value::Float(_)) => true,
-        (Type::String, Value::Str(_)) | (Type::Bool, Value::Bool(_)) => true,
-        (Type::Enum(variants), Value::Str(s)) => {
-            if !variants.iter().any(|x| x == s) {
-                return Err(format!("`{s}` is not one of {ty}"));
-            }
-            true
-        }
-        (Type::Date, Value::Date(_)) | (Type::DateTime, Value::DateTime(_)) => true,
-        (Type::Duration, Value::Duration(_)) => true,
-        (Type::Date, Value::Str(s)) => super::ops::parse_date(s).is_some(),
-        (Type::DateTime, Value::Str(s)) => super::ops::parse_datetime(s).is_some(),
-        (Type::Duration, Value::Str(s)) => parse_duration_text(s).is_some(),
-        (Type::List(_), Value::List(_) | Value::OwnedList(_)) => true,
-        (Type::Object(_), Value::Object(_) | Value::OwnedObject(_)) => true,
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else if *ty == Type::UInt && matches!(v, Value::Int(_) | Value::Float(_)) {
-        Err(format!("expected {ty}, found a negative number"))
-    } else {
-        Err(format!("expected {ty}, found {} `{v}`", v.type_name()))
-    }
-}
-
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a bool",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "a list",
-        serde_json::Value::Object(_) => "an object",
-    }
-}
-
-/// Convert one JSON value to the schema type, or say why it does not fit.
-fn conform(ty: &Type, v: &serde_json::Value) -> Result<OwnedValue, String> {
-    let value = json_value(v);
-    let bad = || format!("expected {ty}, found {}", json_kind(v));
-    Ok(match (ty, &value) {
-        (Type::Any, _) => value.into_owned(),
-        (Type::Int, Value::Int(_)) => value.into_owned(),
-        (Type::UInt, Value::Int(i)) if *i >= 0 => value.into_owned(),
-        (Type::UInt, Value::Int(_)) => {
-            return Err(format!("expected {ty}, found a negative number"));
-        }
-        (Type::Int, Value::Float(x)) if x.fract() == 0.0 && x.abs() < 9.2e18 => {
-            Value::Int(*x as i64)
-        }
-        (Type::Float | Type::Number, Value::Int(_) | Value::Float(_)) => value.into_owned(),
-        (Type::Bool, Value::Bool(_)) | (Type::String, Value::Str(_)) => value.into_owned(),
-        (Type::Enum(variants), Value::Str(s)) => {
-            if !variants.iter().any(|x| x == s) {
-                return Err(format!("`{s}` is not one of {ty}"));
-            }
-            value.into_owned()
-        }
-        (Type::Date, Value::Str(s)) => Value::Date(super::ops::parse_date(s).ok_or_else(bad)?),
-        (Type::DateTime, Value::Str(s)) => {
-            Value::DateTime(super::ops::parse_datetime(s).ok_or_else(bad)?)
-        }
-        (Type::Duration, Value::Str(s)) => Value::Duration(parse_duration_text(s).ok_or_else(bad)?),
-        (Type::List(_), Value::List(_)) | (Type::Object(_), Value::Object(_)) => value.into_owned(),
-        _ => return Err(bad()),
-    })
-}
-
-/// Parse `30d`, `12h`, `15m`, `10s`, `250ms`, `2w` as a duration.
-pub(crate) fn parse_duration_text(s: &str) -> Option<chrono::TimeDelta> {
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (digits, unit) = s.split_at(split);
-    let n: i64 = digits.parse().ok()?;
-    let ms_per = match unit {
-        "w" => 604_800_000,
-        "d" => 86_400_000,
-        "h" => 3_600_000,
-        "m" => 60_000,
-        "s" => 1_000,
-        "ms" => 1,
-        _ => return None,
-    };
-    chrono::TimeDelta::try_milliseconds(n.checked_mul(ms_per)?)
 }
 
 fn object_from_decls(fields: &[FieldDecl], diags: &mut Vec<Diagnostic>) -> ObjectType {
@@ -341,7 +219,8 @@ fn object_from_decls(fields: &[FieldDecl], diags: &mut Vec<Diagnostic>) -> Objec
     out
 }
 
-const TYPE_NAMES: [&str; 10] = [
+/// The type names a schema accepts.
+pub(crate) const TYPE_NAMES: [&str; 10] = [
     "int", "uint", "float", "number", "string", "bool", "date", "datetime", "duration", "any",
 ];
 

@@ -32,7 +32,6 @@ use serde_saphyr::Spanned;
 
 use super::api::{Context, Env, EvalError, Program, RuleErrors, RuleSet, read_text};
 use super::explain::Explanation;
-use crate::diag::Source;
 
 /// The serialised form of a test file, as written.
 #[derive(Debug, Deserialize)]
@@ -378,11 +377,7 @@ fn yaml_path_at(text: &str, line: u64) -> Option<String> {
 
 /// Is `text` a plain rule name (as opposed to an expression)?
 fn is_name(text: &str) -> bool {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    super::lexical::is_word(text)
 }
 
 /// Load and validate a test file: the YAML, its rule files, records and expectations.
@@ -519,6 +514,22 @@ pub fn load_test_file(path: &Path, env: &Env) -> Result<TestSuite, LoadError> {
                         ));
                     }
                 }
+                // every value fits, nested ones included: a test of data the rules
+                // would reject proves nothing
+                if let Err(e) = schema.check_json(record) {
+                    return Err(match &case.data {
+                        None => file_error(
+                            Some(line),
+                            at(&format!(".record.{}", e.path)),
+                            e.to_string(),
+                        ),
+                        Some(data) => file_error(
+                            Some(line),
+                            at(".data"),
+                            format!("`{}`: record {n}: {e}", dir.join(data).display()),
+                        ),
+                    });
+                }
             }
         }
         if case.expect.0.is_empty() {
@@ -531,7 +542,10 @@ pub fn load_test_file(path: &Path, env: &Env) -> Result<TestSuite, LoadError> {
         let mut expectations = Vec::new();
         for (target, expected) in &case.expect.0 {
             let program = if is_name(target) {
-                rules.require(target)
+                rules.condition(target).map_err(|e| match e.help() {
+                    Some(help) => format!("{e} ({help})"),
+                    None => e.to_string(),
+                })
             } else {
                 rules.compile_expr(target).map_err(|d| {
                     d.items
@@ -602,18 +616,12 @@ impl TestSuite {
         self.cases.iter().map(TestCase::run).collect()
     }
 
-    /// The rules this file's expectations name or call (for the unused-rule lint).
+    /// The rules this file's expectations use (for the unused-rule lint).
     pub fn used_rules(&self) -> HashSet<String> {
         let mut used = HashSet::new();
         for case in &self.cases {
             for e in &case.expectations {
-                if is_name(&e.target) {
-                    used.insert(e.target.clone());
-                } else if let Ok(expr) =
-                    super::parse_expr(&Source::new("<expect>", e.target.clone()))
-                {
-                    super::lint::collect_names(&expr, &mut used);
-                }
+                used.extend(e.program.rules_used());
             }
         }
         used

@@ -1,6 +1,9 @@
-//! Shared by the property tests: proptest strategies for random syntax trees
-//! (every construct, every literal kind, identifiers that avoid keywords).
+//! Shared by the tests: proptest strategies for random syntax trees (every
+//! construct, every literal kind, identifiers that avoid keywords), and the
+//! CLI harness (`cli`).
 #![allow(dead_code)]
+
+pub mod cli;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use proptest::prelude::*;
@@ -9,25 +12,7 @@ use rulesaga::rules::ast::{
     BinaryOp, Expr, ExprKind, Ident, Literal, PathSegment, Quantifier, UnaryOp,
 };
 
-pub const KEYWORDS: &[&str] = &[
-    "and",
-    "or",
-    "not",
-    "in",
-    "is",
-    "null",
-    "true",
-    "false",
-    "between",
-    "contains",
-    "starts_with",
-    "ends_with",
-    "matches",
-    "any",
-    "all",
-    "rule",
-    "schema",
-];
+pub const KEYWORDS: &[&str] = &rulesaga::rules::KEYWORDS;
 
 pub fn e(kind: ExprKind) -> Expr {
     Expr::new(kind, Span::default())
@@ -83,9 +68,26 @@ pub fn literal() -> impl Strategy<Value = Literal> {
     ]
 }
 
+/// A key after `.` or in `["..."]`: a name, a keyword (`m.in`), or any text.
+pub fn key() -> impl Strategy<Value = Ident> {
+    prop_oneof![
+        ident(),
+        prop::sample::select(KEYWORDS)
+            .prop_map(|k| k.to_string())
+            .prop_map(|name| Ident {
+                name,
+                span: Span::default(),
+            }),
+        "[a-z\\-\\\\ \"'é]{0,6}".prop_map(|name| Ident {
+            name,
+            span: Span::default(),
+        }),
+    ]
+}
+
 pub fn segment() -> impl Strategy<Value = PathSegment> {
     prop_oneof![
-        ident().prop_map(PathSegment::Field),
+        key().prop_map(PathSegment::Field),
         any::<u32>().prop_map(PathSegment::Index)
     ]
 }

@@ -2,7 +2,7 @@
 //! and enum checks), membership and string tests, `matches`, and arithmetic
 //! typing. Part of the checker (`super`), split out to keep files small.
 
-use super::{Checker, Node, NodeKind, Pos, REGEX_SIZE_LIMIT, describe, known};
+use super::{Checker, Node, NodeKind, Pos, REGEX_SIZE_LIMIT, Symbols, describe, known};
 use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::rules::ast::{BinaryOp, Expr, ExprKind, Literal};
 use crate::rules::schema::Type;
@@ -47,7 +47,8 @@ impl Checker<'_> {
                         span,
                     );
                 }
-                let r = self.expr(right, Pos::SymbolOk);
+                self.symbols = Some(symbols_for(&l.ty));
+                let r = self.expr(right, Pos::Symbol);
                 // a symbol against a non-string field has its own, more helpful error
                 if !self.check_symbol(&l, &r, right) {
                     self.expect_comparable(&l, &r, op.as_str());
@@ -57,11 +58,12 @@ impl Checker<'_> {
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
                 let l = self.expr(left, Pos::Value);
                 let r = self.expr(right, Pos::Value);
-                self.expect_comparable(&l, &r, op.as_str());
+                self.expect_orderable(&l, &r, op.as_str());
                 self.compare_node(op, l, r, span)
             }
             BinaryOp::In | BinaryOp::NotIn => {
                 let l = self.expr(left, Pos::Value);
+                self.symbols = Some(symbols_for(&Type::List(Box::new(l.ty.clone()))));
                 let r = self.expr(right, Pos::Value);
                 match &r.ty {
                     Type::List(elem) => {
@@ -252,7 +254,10 @@ impl Checker<'_> {
             return false;
         };
         match &l.ty {
-            Type::Enum(variants) if !variants.iter().any(|v| v == sym) => {
+            // a field name is reported as such (E117), not as an unknown value
+            Type::Enum(variants)
+                if !variants.iter().any(|v| v == sym) && !self.is_schema_field(sym) =>
+            {
                 let help = did_you_mean(sym, variants.iter().map(String::as_str))
                     .unwrap_or_else(|| format!("the values are {}", variants.join(", ")));
                 self.error(
@@ -297,8 +302,10 @@ impl Checker<'_> {
         };
         let n = list.list_len().unwrap_or(0);
         for (i, item) in items.iter().enumerate().take(n) {
+            let bare = matches!(&item.kind, ExprKind::Name { rest, .. } if rest.is_empty());
             if let Some(Value::Str(s)) = list.list_get(i)
                 && !variants.iter().any(|v| v == &*s)
+                && !(bare && self.is_schema_field(&s))
             {
                 let help = did_you_mean(&s, variants.iter().map(String::as_str))
                     .unwrap_or_else(|| format!("the values are {}", variants.join(", ")));
@@ -314,6 +321,31 @@ impl Checker<'_> {
         }
     }
 
+    /// Both sides of an ordering (`<`, `between`) must have an order, and the same one.
+    pub(super) fn expect_orderable(&mut self, l: &Node, r: &Node, op: &str) {
+        let unordered = [l, r].into_iter().find(|n| !n.ty.is_orderable());
+        if let Some(n) = unordered {
+            let ty = n.ty.clone();
+            let help = match ty {
+                Type::Null => "to test for a missing value, write `x is null`".to_string(),
+                Type::Bool => "booleans have no order: compare with `==`".to_string(),
+                _ => "lists and objects have no order: compare their elements, or use `==`"
+                    .to_string(),
+            };
+            self.error(
+                Diagnostic::error(
+                    "E106",
+                    l.span.to(r.span),
+                    format!("`{op}` needs values that have an order, found {ty}"),
+                )
+                .with_label(format!("{} is {ty}", describe(n)))
+                .with_help(help),
+            );
+            return;
+        }
+        self.expect_comparable(l, r, op);
+    }
+
     pub(super) fn expect_comparable(&mut self, l: &Node, r: &Node, op: &str) {
         if known(&l.ty) && known(&r.ty) && !l.ty.comparable_with(&r.ty) {
             let (lt, rt) = (l.ty.clone(), r.ty.clone());
@@ -326,6 +358,22 @@ impl Checker<'_> {
                 .with_label(format!("{} is {lt}", describe(l))),
             );
         }
+    }
+}
+
+/// What bare words on the right are compared with, for a left side of type `left`
+/// (a list's symbols with its elements).
+fn symbols_for(left: &Type) -> Symbols {
+    let scalar = match left {
+        Type::List(element) => &**element,
+        t => t,
+    };
+    Symbols {
+        variants: match scalar {
+            Type::Enum(variants) => variants.clone(),
+            _ => Vec::new().into(),
+        },
+        compared_with_other_type: known(scalar) && !scalar.is_stringy(),
     }
 }
 

@@ -8,121 +8,25 @@
 //! Every diagnostic of the source is collected; nothing stops at the first.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use super::ast::{self, BinaryOp, Expr, ExprKind, Literal, PathSegment, Quantifier, UnaryOp};
+use super::ast::{self, Expr, ExprKind, Literal, PathSegment, Quantifier, UnaryOp};
+pub(crate) use super::checked::{Node, NodeKind, Step};
 use super::functions::{Builtin, Function, Functions};
 use super::schema::{ObjectType, Schema, Type};
-use crate::diag::{Diagnostic, Source, Span, did_you_mean};
+use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::value::{OwnedValue, Value};
 
 mod binary;
+mod rules;
 
-/// Most nodes one expression may expand to (rule references are inlined).
-pub(crate) const MAX_NODES: usize = 20_000;
-/// Largest compiled regex, in bytes of the regex crate's program.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
-/// A checked expression node.
-#[derive(Clone, Debug)]
-pub(crate) struct Node {
-    pub kind: NodeKind,
-    pub ty: Type,
-    pub span: Span,
-}
-
-/// One step of a path after its head.
-#[derive(Clone, Debug)]
-pub(crate) enum Step {
-    Field(String),
-    Index(usize),
-}
-
-#[derive(Clone, Debug)]
-pub(crate) enum NodeKind {
-    Const(OwnedValue),
-    /// A top-level field by slot in the program's field table, then a path.
-    Field {
-        slot: u32,
-        name: String,
-        rest: Vec<Step>,
-    },
-    /// A quantifier variable (index into the frame's locals), then a path.
-    Local {
-        index: usize,
-        name: String,
-        rest: Vec<Step>,
-    },
-    /// A parameter that has no value (checking a rule body standalone).
-    Unbound,
-    Not(Box<Node>),
-    Neg(Box<Node>),
-    And(Vec<Node>),
-    Or(Vec<Node>),
-    Compare {
-        op: BinaryOp,
-        left: Box<Node>,
-        right: Box<Node>,
-    },
-    Arith {
-        op: BinaryOp,
-        left: Box<Node>,
-        right: Box<Node>,
-    },
-    /// `in`, `not in`, `contains`, `starts_with`, `ends_with`.
-    Member {
-        op: BinaryOp,
-        left: Box<Node>,
-        right: Box<Node>,
-    },
-    Matches {
-        value: Box<Node>,
-        regex: regex::Regex,
-    },
-    Between {
-        value: Box<Node>,
-        low: Box<Node>,
-        high: Box<Node>,
-    },
-    IsNull {
-        value: Box<Node>,
-        negated: bool,
-    },
-    Call {
-        func: Function,
-        args: Vec<Node>,
-    },
-    Quant {
-        quantifier: Quantifier,
-        index: usize,
-        list: Box<Node>,
-        predicate: Box<Node>,
-    },
-    List(Vec<Node>),
-    /// An inlined rule, kept for explanations.
-    Rule {
-        name: String,
-        args: Vec<(String, Node)>,
-        body: Box<Node>,
-        source: Arc<Source>,
-    },
-}
-
-/// A rule declaration as the checker sees it.
-#[derive(Clone, Debug)]
-pub(crate) struct RuleDef {
-    pub decl: ast::RuleDecl,
-    /// The file the rule is declared in.
-    pub source: Arc<Source>,
-    /// Parameter defaults, already checked (constants).
-    pub defaults: Vec<Option<Node>>,
-}
+use super::limits::{MAX_NODES, REGEX_SIZE_LIMIT};
+pub(crate) use rules::{CheckedRule, CheckedRules, RuleDef, RuleScope, RuleTable, rule_def};
 
 /// Everything names can resolve to, besides fields.
 pub(crate) struct Scope<'a> {
     pub schema: Option<&'a Schema>,
     pub functions: &'a Functions,
-    pub rules: &'a HashMap<String, RuleDef>,
+    pub rules: &'a dyn RuleScope,
 }
 
 pub(crate) struct Checker<'a> {
@@ -130,21 +34,25 @@ pub(crate) struct Checker<'a> {
     /// Top-level field names; a field's index is its slot.
     pub fields: Vec<String>,
     pub diags: Vec<Diagnostic>,
-    /// Parameter bindings of the rules being expanded (innermost last).
-    params: Vec<HashMap<String, Node>>,
+    /// The parameters of the rule whose body is being checked: position and type.
+    params: HashMap<String, (usize, Type)>,
     /// Quantifier variables in scope (innermost last). A variable's position
-    /// is its slot in the frame, so inlined rules continue the numbering.
+    /// is its slot in the frame; inlined rules continue the numbering.
     locals: Vec<(String, Type)>,
-    /// Variables below this position belong to a caller and are not visible.
-    local_floor: usize,
-    /// Rules being expanded, to find cycles.
-    expanding: Vec<String>,
-    /// Inside an inlined rule body: its diagnostics were reported with the rule.
-    quiet: usize,
-    /// A cycle found inside an inlined body, reported at the outermost reference.
-    cycle: Option<String>,
-    n_nodes: usize,
+    pub n_nodes: usize,
     too_big: bool,
+    /// Set by an operator for the expression on its right: what a bare word
+    /// read as a symbol there is compared with.
+    symbols: Option<Symbols>,
+}
+
+/// What symbols on the right of `==`, `!=` or `in` are compared with.
+#[derive(Clone, Debug, Default)]
+struct Symbols {
+    /// The values of the enum on the left, if it is one (or a list of one).
+    variants: std::sync::Arc<[String]>,
+    /// The left side is not text: E114 reports a bare word there.
+    compared_with_other_type: bool,
 }
 
 fn lit_value(lit: &Literal) -> OwnedValue {
@@ -188,21 +96,16 @@ impl<'a> Checker<'a> {
             scope,
             fields,
             diags: Vec::new(),
-            params: Vec::new(),
+            params: HashMap::new(),
             locals: Vec::new(),
-            local_floor: 0,
-            expanding: Vec::new(),
-            quiet: 0,
-            cycle: None,
             n_nodes: 0,
             too_big: false,
+            symbols: None,
         }
     }
 
     fn error(&mut self, d: Diagnostic) {
-        if self.quiet == 0 {
-            self.diags.push(d);
-        }
+        self.diags.push(d);
     }
 
     fn node(&mut self, kind: NodeKind, ty: Type, span: Span) -> Node {
@@ -210,44 +113,29 @@ impl<'a> Checker<'a> {
         Node { kind, ty, span }
     }
 
-    /// Check the body of a rule on its own, parameters bound to their defaults
-    /// (or left unbound when they have none).
-    pub fn check_rule(&mut self, def: &RuleDef) -> Node {
-        let mut bindings = HashMap::new();
-        for (param, default) in def.decl.params.iter().zip(&def.defaults) {
-            let node = match default {
-                Some(node) => node.clone(),
-                None => self.node(NodeKind::Unbound, Type::Any, param.name.span),
-            };
-            bindings.insert(param.name.name.clone(), node);
-        }
-        self.expanding.push(def.decl.name.name.clone());
-        self.params.push(bindings);
-        let body = self.expr(&def.decl.body, Pos::Cond);
-        self.params.pop();
-        self.expanding.pop();
-        body
+    /// Check a top-level expression that must be a condition (E106 when its
+    /// type says it is not true or false).
+    pub fn check_condition(&mut self, expr: &Expr) -> Node {
+        let node = self.cond(expr);
+        self.check_depth(&node);
+        node
     }
 
-    /// Check a top-level expression.
-    pub fn check_expr(&mut self, expr: &Expr) -> Node {
-        self.expr(expr, Pos::Value)
+    /// Check a top-level expression whose value is wanted, of any type.
+    pub fn check_value(&mut self, expr: &Expr) -> Node {
+        let node = self.expr(expr, Pos::Value);
+        self.check_depth(&node);
+        node
     }
 
     fn expr(&mut self, expr: &Expr, pos: Pos) -> Node {
         if self.n_nodes > MAX_NODES {
-            if !self.too_big {
-                self.too_big = true;
-                self.diags.push(
-                    Diagnostic::error("E109", expr.span, "expression expands to too many nodes")
-                        .with_help(format!(
-                            "rule references are inlined; the limit is {MAX_NODES} nodes"
-                        )),
-                );
-            }
+            self.too_many_nodes(expr.span);
             return self.node(NodeKind::Const(Value::Null), Type::Any, expr.span);
         }
         let span = expr.span;
+        // what a bare word read as a symbol is compared with: for this node only
+        let symbols = self.symbols.take();
         match &expr.kind {
             ExprKind::Literal { value } => {
                 let v = lit_value(value);
@@ -255,7 +143,13 @@ impl<'a> Checker<'a> {
                 self.node(NodeKind::Const(v), ty, span)
             }
             ExprKind::List { items } => {
-                let nodes: Vec<Node> = items.iter().map(|e| self.expr(e, Pos::ListItem)).collect();
+                let nodes: Vec<Node> = items
+                    .iter()
+                    .map(|e| {
+                        self.symbols = Some(symbols.clone().unwrap_or_default());
+                        self.expr(e, Pos::Symbol)
+                    })
+                    .collect();
                 let elem = common_type(nodes.iter().map(|n| &n.ty));
                 let ty = Type::List(Box::new(elem));
                 if nodes.iter().all(|n| matches!(n.kind, NodeKind::Const(_))) {
@@ -271,7 +165,10 @@ impl<'a> Checker<'a> {
                     self.node(NodeKind::List(nodes), ty, span)
                 }
             }
-            ExprKind::Name { head, rest } => self.name(head, rest, pos, span),
+            ExprKind::Name { head, rest } => {
+                self.symbols = symbols;
+                self.name(head, rest, pos, span)
+            }
             ExprKind::Field { head, rest } => self.field(head, rest, span),
             ExprKind::Call { name, args } => self.call(name, args, span),
             ExprKind::Quantifier {
@@ -307,6 +204,7 @@ impl<'a> Checker<'a> {
                 self.node(
                     NodeKind::Quant {
                         quantifier: *quantifier,
+                        var: var.name.clone(),
                         index,
                         list: Box::new(list),
                         predicate: Box::new(predicate),
@@ -349,8 +247,8 @@ impl<'a> Checker<'a> {
                 let value = self.expr(value, Pos::Value);
                 let low = self.expr(low, Pos::Value);
                 let high = self.expr(high, Pos::Value);
-                self.expect_comparable(&value, &low, "between");
-                self.expect_comparable(&value, &high, "between");
+                self.expect_orderable(&value, &low, "between");
+                self.expect_orderable(&value, &high, "between");
                 self.node(
                     NodeKind::Between {
                         value: Box::new(value),
@@ -377,9 +275,8 @@ impl<'a> Checker<'a> {
 
     /// An operand of `and`, `or`, `not` or a quantifier: must be a condition.
     fn cond(&mut self, expr: &Expr) -> Node {
-        let node = self.expr(expr, Pos::Cond);
-        if !matches!(node.ty, Type::Bool | Type::Any) {
-            let ty = node.ty.clone();
+        let node = self.expr(expr, Pos::Value);
+        if let Some(ty) = node.not_a_condition() {
             self.error(
                 Diagnostic::error(
                     "E106",
@@ -395,15 +292,12 @@ impl<'a> Checker<'a> {
 
     fn name(&mut self, head: &ast::Ident, rest: &[PathSegment], pos: Pos, span: Span) -> Node {
         let name = head.name.as_str();
+        let symbols = self.symbols.take();
         // 1. quantifier variables, innermost first
-        if let Some(index) = self.locals[self.local_floor..]
-            .iter()
-            .rposition(|(n, _)| n == name)
-            .map(|i| i + self.local_floor)
-        {
+        if let Some(index) = self.locals.iter().rposition(|(n, _)| n == name) {
             let ty = self.locals[index].1.clone();
             let (steps, ty) = self.path_steps(ty, rest);
-            return self.node(
+            let local = self.node(
                 NodeKind::Local {
                     index,
                     name: name.to_string(),
@@ -412,17 +306,34 @@ impl<'a> Checker<'a> {
                 ty,
                 span,
             );
+            return self.coerce(local);
         }
-        // 2. parameters of the rule being expanded
-        if let Some(bound) = self.params.last().and_then(|p| p.get(name)).cloned() {
-            if rest.is_empty() {
-                return Node { span, ..bound };
-            }
-            let (steps, ty) = self.path_steps(bound.ty.clone(), rest);
-            return self.with_path(bound, steps, ty, span);
+        // 2. parameters of the rule being checked
+        if let Some((index, ty)) = self.params.get(name).cloned() {
+            let (steps, ty) = self.path_steps(ty, rest);
+            let has_path = !steps.is_empty();
+            let param = self.node(NodeKind::Param { index, rest: steps }, ty, span);
+            return if has_path { self.coerce(param) } else { param };
         }
         // 3. a bare word where a symbol is expected
-        if rest.is_empty() && matches!(pos, Pos::SymbolOk | Pos::ListItem) {
+        if rest.is_empty() && pos == Pos::Symbol {
+            let symbols = symbols.unwrap_or_default();
+            if self.is_schema_field(name)
+                && !symbols.compared_with_other_type
+                && !symbols.variants.iter().any(|v| v == name)
+            {
+                self.error(
+                    Diagnostic::error(
+                        "E117",
+                        span,
+                        format!("`{name}` is a field of the schema, but here it is the string \"{name}\""),
+                    )
+                    .with_label("read as a string")
+                    .with_help(format!(
+                        "write `${name}` to compare with the field, or \"{name}\" for the string"
+                    )),
+                );
+            }
             return self.node(
                 NodeKind::Const(Value::Str(name.to_string().into())),
                 Type::String,
@@ -430,24 +341,29 @@ impl<'a> Checker<'a> {
             );
         }
         // 4. a rule
-        if rest.is_empty() && self.scope.rules.contains_key(name) {
+        if rest.is_empty() && self.scope.rules.def(name).is_some() {
             return self.rule_ref(head, &[], span);
         }
         // 5. a field
         self.field(head, rest, span)
     }
 
-    /// A parameter value followed by a path: evaluate the value, then walk.
-    fn with_path(&mut self, base: Node, steps: Vec<Step>, ty: Type, span: Span) -> Node {
-        // Parameters are constants; walk the path now.
-        if let NodeKind::Const(v) = &base.kind {
-            let mut cur = Some(v.clone());
-            for step in &steps {
-                cur = cur.and_then(|v| walk_owned(&v, step));
-            }
-            return self.node(NodeKind::Const(cur.unwrap_or(Value::Null)), ty, span);
+    /// Does the schema declare a top-level field of this name?
+    fn is_schema_field(&self, name: &str) -> bool {
+        self.scope
+            .schema
+            .is_some_and(|s| s.root.get(name).is_some())
+    }
+
+    /// A value the schema says is a date, datetime or duration, read from data
+    /// that may hold it as text: converted when read (`ops::coerce`).
+    fn coerce(&mut self, node: Node) -> Node {
+        if matches!(node.ty, Type::Date | Type::DateTime | Type::Duration) {
+            let (ty, span) = (node.ty.clone(), node.span);
+            self.node(NodeKind::Coerce(Box::new(node)), ty, span)
+        } else {
+            node
         }
-        base
     }
 
     fn field(&mut self, head: &ast::Ident, rest: &[PathSegment], span: Span) -> Node {
@@ -456,9 +372,10 @@ impl<'a> Checker<'a> {
             Some(schema) => match schema.root.get(name) {
                 Some((slot, f)) => (slot, f.ty.clone()),
                 None => {
-                    let help = schema.root.suggest(name).or_else(|| {
-                        did_you_mean(name, self.scope.rules.keys().map(String::as_str))
-                    });
+                    let help = schema
+                        .root
+                        .suggest(name)
+                        .or_else(|| did_you_mean(name, self.scope.rules.names()));
                     self.error(
                         Diagnostic::error("E101", head.span, format!("unknown field `{name}`"))
                             .with_label("not in the schema")
@@ -470,7 +387,7 @@ impl<'a> Checker<'a> {
             None => (self.slot_of(name), Type::Any),
         };
         let (steps, ty) = self.path_steps(ty, rest);
-        self.node(
+        let field = self.node(
             NodeKind::Field {
                 slot: u32::try_from(slot).unwrap_or(u32::MAX),
                 name: name.to_string(),
@@ -478,7 +395,8 @@ impl<'a> Checker<'a> {
             },
             ty,
             span,
-        )
+        );
+        self.coerce(field)
     }
 
     fn slot_of(&mut self, name: &str) -> usize {
@@ -543,117 +461,6 @@ impl<'a> Checker<'a> {
         (steps, ty)
     }
 
-    fn rule_ref(&mut self, name: &ast::Ident, args: &[Expr], span: Span) -> Node {
-        let Some(def) = self.scope.rules.get(&name.name) else {
-            return self.node(NodeKind::Const(Value::Null), Type::Any, span);
-        };
-        let def = def.clone();
-        if self.expanding.iter().any(|r| r == &name.name) {
-            let start = self
-                .expanding
-                .iter()
-                .position(|r| r == &name.name)
-                .unwrap_or(0);
-            // the same cycle reads the same from whichever rule it is found
-            let mut members: Vec<&str> =
-                self.expanding[start..].iter().map(String::as_str).collect();
-            let first = members
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, m)| **m)
-                .map_or(0, |(i, _)| i);
-            members.rotate_left(first);
-            let cycle = format!("`{}` → `{}`", members.join("` → `"), members[0]);
-            if self.quiet == 0 {
-                self.diags.push(cycle_error(name, &cycle));
-            } else {
-                self.cycle.get_or_insert(cycle);
-            }
-            return self.node(NodeKind::Const(Value::Bool(false)), Type::Bool, span);
-        }
-        let params = &def.decl.params;
-        if args.len() > params.len() {
-            self.error(
-                Diagnostic::error(
-                    "E103",
-                    span,
-                    format!(
-                        "rule `{}` takes {} argument{}, but {} were given",
-                        name.name,
-                        params.len(),
-                        plural(params.len()),
-                        args.len()
-                    ),
-                )
-                .with_help(signature(&def.decl)),
-            );
-        }
-        let mut bindings = HashMap::new();
-        let mut shown = Vec::new();
-        for (i, param) in params.iter().enumerate() {
-            let node = if let Some(arg) = args.get(i) {
-                let node = self.expr(arg, Pos::Value);
-                if let Some(Some(default)) = def.defaults.get(i)
-                    && !node.ty.comparable_with(&default.ty)
-                {
-                    let (got, want) = (node.ty.clone(), default.ty.clone());
-                    self.error(Diagnostic::error(
-                        "E106",
-                        node.span,
-                        format!(
-                            "argument `{}` of rule `{}` expects {want}, found {got}",
-                            param.name.name, name.name
-                        ),
-                    ));
-                }
-                node
-            } else if let Some(Some(default)) = def.defaults.get(i) {
-                default.clone()
-            } else {
-                self.error(
-                    Diagnostic::error(
-                        "E103",
-                        span,
-                        format!(
-                            "rule `{}` needs a value for `{}`",
-                            name.name, param.name.name
-                        ),
-                    )
-                    .with_help(signature(&def.decl)),
-                );
-                self.node(NodeKind::Unbound, Type::Any, span)
-            };
-            shown.push((param.name.name.clone(), node.clone()));
-            bindings.insert(param.name.name.clone(), node);
-        }
-        self.expanding.push(name.name.clone());
-        self.params.push(bindings);
-        // Quantifier variables of the caller are not visible in the rule.
-        let saved_floor = std::mem::replace(&mut self.local_floor, self.locals.len());
-        self.quiet += 1;
-        let body = self.expr(&def.decl.body, Pos::Cond);
-        self.quiet -= 1;
-        if self.quiet == 0
-            && let Some(cycle) = self.cycle.take()
-        {
-            self.diags.push(cycle_error(name, &cycle));
-        }
-        self.local_floor = saved_floor;
-        self.params.pop();
-        self.expanding.pop();
-        let ty = body.ty.clone();
-        self.node(
-            NodeKind::Rule {
-                name: name.name.clone(),
-                args: shown,
-                body: Box::new(body),
-                source: def.source.clone(),
-            },
-            ty,
-            span,
-        )
-    }
-
     fn call(&mut self, name: &ast::Ident, args: &[Expr], span: Span) -> Node {
         if let Some(func) = self.scope.functions.get(&name.name) {
             let func = func.clone();
@@ -682,8 +489,8 @@ impl<'a> Checker<'a> {
                 );
             } else {
                 for (i, node) in nodes.iter().enumerate() {
-                    let want = sig.get(i).or(sig.last()).cloned().unwrap_or(Type::Any);
-                    if !accepts(&want, &node.ty) {
+                    if !func.accepts(i, &node.ty) {
+                        let want = func.param_text(i);
                         let got = node.ty.clone();
                         self.error(
                             Diagnostic::error(
@@ -703,14 +510,14 @@ impl<'a> Checker<'a> {
             let ty = result_type(&func, &nodes);
             return self.node(NodeKind::Call { func, args: nodes }, ty, span);
         }
-        if self.scope.rules.contains_key(&name.name) {
+        if self.scope.rules.def(&name.name).is_some() {
             return self.rule_ref(name, args, span);
         }
         let candidates: Vec<&str> = self
             .scope
             .functions
             .names()
-            .chain(self.scope.rules.keys().map(String::as_str))
+            .chain(self.scope.rules.names())
             .collect();
         let help = did_you_mean(&name.name, candidates.iter().copied());
         self.error(
@@ -731,24 +538,10 @@ impl<'a> Checker<'a> {
 /// Where an expression stands, for the bare-word rule.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pos {
-    /// Right of `==` / `!=`: a bare word is a symbol.
-    SymbolOk,
-    /// An element of a list literal: a bare word is a symbol.
-    ListItem,
-    /// An operand of `and`/`or`/`not`.
-    Cond,
+    /// Right of `==` / `!=`, or an element of a list literal: a bare word is a symbol.
+    Symbol,
     /// Anywhere else.
     Value,
-}
-
-fn cycle_error(name: &ast::Ident, cycle: &str) -> Diagnostic {
-    Diagnostic::error(
-        "E104",
-        name.span,
-        format!("rules refer to each other in a cycle: {cycle}"),
-    )
-    .with_label(format!("`{}` leads back here", name.name))
-    .with_help("a rule cannot use itself, directly or through other rules")
 }
 
 fn quant_name(q: Quantifier) -> &'static str {
@@ -760,18 +553,6 @@ fn quant_name(q: Quantifier) -> &'static str {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-fn signature(decl: &ast::RuleDecl) -> String {
-    let params: Vec<String> = decl
-        .params
-        .iter()
-        .map(|p| match &p.default {
-            Some(d) => format!("{} = {}", p.name.name, super::print::print_expr(d)),
-            None => p.name.name.clone(),
-        })
-        .collect();
-    format!("the rule is `{}({})`", decl.name.name, params.join(", "))
 }
 
 fn describe(node: &Node) -> String {
@@ -816,94 +597,10 @@ fn common_type<'t>(mut types: impl Iterator<Item = &'t Type>) -> Type {
     acc
 }
 
-/// Does a parameter of type `want` accept an argument of type `got`?
-fn accepts(want: &Type, got: &Type) -> bool {
-    match (want, got) {
-        (Type::Any, _) | (_, Type::Any) => true,
-        (Type::Number | Type::Float, g) if g.is_numeric() => true,
-        (Type::String, g) if g.is_stringy() => true,
-        (Type::Int, Type::UInt) => true,
-        (Type::List(_), Type::List(_)) => true,
-        (w, g) => w == g,
-    }
-}
-
 fn result_type(func: &Function, args: &[Node]) -> Type {
     match func.builtin {
         // abs, min and max keep the argument type
         Some(Builtin::Abs | Builtin::Min | Builtin::Max) => common_type(args.iter().map(|a| &a.ty)),
         _ => func.ret.clone(),
-    }
-}
-
-/// Shared constructor for rule definitions: check the parameter defaults.
-pub(crate) fn rule_def(
-    decl: &ast::RuleDecl,
-    source: &Arc<Source>,
-    diags: &mut Vec<Diagnostic>,
-) -> RuleDef {
-    let mut defaults = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
-    for p in &decl.params {
-        if seen.contains(&p.name.name.as_str()) {
-            diags.push(Diagnostic::error(
-                "E111",
-                p.name.span,
-                format!("parameter `{}` is declared twice", p.name.name),
-            ));
-        }
-        seen.push(&p.name.name);
-        defaults.push(p.default.as_ref().map(|d| match const_of(d) {
-            Some(v) => {
-                let ty = type_of_value(&v);
-                Node {
-                    kind: NodeKind::Const(v),
-                    ty,
-                    span: d.span,
-                }
-            }
-            None => {
-                diags.push(Diagnostic::error(
-                    "E116",
-                    d.span,
-                    "a parameter default must be a literal",
-                ));
-                Node {
-                    kind: NodeKind::Const(Value::Null),
-                    ty: Type::Any,
-                    span: d.span,
-                }
-            }
-        }));
-    }
-    RuleDef {
-        decl: decl.clone(),
-        source: source.clone(),
-        defaults,
-    }
-}
-
-/// The constant value of a literal, a negated literal, or a list of them.
-/// Bare words in a list are symbols.
-fn const_of(e: &Expr) -> Option<OwnedValue> {
-    match &e.kind {
-        ExprKind::Literal { value } => Some(lit_value(value)),
-        ExprKind::Unary {
-            op: UnaryOp::Neg,
-            operand,
-        } => super::ops::negate(&const_of(operand)?, "-").ok().flatten(),
-        ExprKind::List { items } => {
-            let values: Option<Vec<OwnedValue>> = items
-                .iter()
-                .map(|i| match &i.kind {
-                    ExprKind::Name { head, rest } if rest.is_empty() => {
-                        Some(Value::Str(head.name.clone().into()))
-                    }
-                    _ => const_of(i),
-                })
-                .collect();
-            Some(Value::OwnedList(Arc::from(values?)))
-        }
-        _ => None,
     }
 }

@@ -45,13 +45,15 @@ impl Validator<'_> {
     }
 
     /// Compile a parsed expression against the schema of what `scope` may read: a plain
-    /// path from a root runs as a path, anything else as a program.
+    /// path from a root runs as a path, anything else as a program. A `condition` must
+    /// be true or false (E106, said as S013), a value may be anything.
     fn compile(
         &mut self,
         parsed: Parsed,
         loc: &Location,
         path: &str,
         scope: Scope,
+        condition: bool,
     ) -> Option<Compiled> {
         let text = parsed.source.text.as_str();
         if text.len() > MAX_EXPR_BYTES {
@@ -61,7 +63,7 @@ impl Validator<'_> {
         }
         let found = reads(&parsed.tree);
         let extra = if scope.entity_fields {
-            entity_fields(&found)
+            entity_fields(&parsed.tree)
         } else {
             Vec::new()
         };
@@ -70,7 +72,12 @@ impl Validator<'_> {
             .env
             .clone()
             .with_schema(self.schema(scope, extra));
-        match Program::compile(parsed.source.clone(), &env) {
+        let compiled = if condition {
+            Program::compile(parsed.source.clone(), &env)
+        } else {
+            Program::compile_value(parsed.source.clone(), &env)
+        };
+        match compiled {
             Ok(program) => Some(match plain_path(&parsed.tree, text, scope) {
                 Some(p) => Compiled::Path(p),
                 None => Compiled::Program(program),
@@ -192,7 +199,7 @@ impl Validator<'_> {
         let parsed = self.parse(&s.value, &s.referenced, path)?;
         Some(Expr {
             text: s.value.clone(),
-            compiled: self.compile(parsed, &s.referenced, path, scope)?,
+            compiled: self.compile(parsed, &s.referenced, path, scope, true)?,
         })
     }
 
@@ -220,13 +227,15 @@ impl Validator<'_> {
                 {
                     return Some(ValueExpr::Const(Json::String(s.clone())));
                 }
-                Some(match self.compile(parsed, &t.referenced, path, scope)? {
-                    Compiled::Path(p) => ValueExpr::Path(p),
-                    program => ValueExpr::Expr(Expr {
-                        text: text.clone(),
-                        compiled: program,
-                    }),
-                })
+                Some(
+                    match self.compile(parsed, &t.referenced, path, scope, false)? {
+                        Compiled::Path(p) => ValueExpr::Path(p),
+                        program => ValueExpr::Expr(Expr {
+                            text: text.clone(),
+                            compiled: program,
+                        }),
+                    },
+                )
             }
             Template::List(items) => {
                 let mut out = Vec::new();

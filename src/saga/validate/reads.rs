@@ -21,7 +21,7 @@
 use std::sync::Arc;
 
 use super::Validator;
-use crate::rules::ast::{Expr, ExprKind, Ident, PathSegment};
+use crate::rules::ast::{BinaryOp, Expr, ExprKind, Ident, PathSegment};
 use crate::rules::{FieldType, ObjectType, Schema, Type};
 use crate::saga::model::InputType;
 use crate::saga::scope::ROOTS;
@@ -204,12 +204,40 @@ pub(super) fn read_at<'r, 'e>(
 }
 
 /// The names a `where` reads from the entity: every first name but the saga's roots.
-pub(super) fn entity_fields(reads: &[Read<'_>]) -> Vec<String> {
+pub(super) fn entity_fields(expr: &Expr) -> Vec<String> {
+    // a bare word where the rules language reads a symbol (right of `==`/`!=`, in a
+    // list) is a string, not a field of the entity
+    let symbol = |e: &Expr| matches!(&e.kind, ExprKind::Name { rest, .. } if rest.is_empty());
     let mut names: Vec<String> = Vec::new();
-    for r in reads {
-        let name = r.head.name.as_str();
-        if !ROOTS.contains(&name) && !names.iter().any(|n| n == name) {
-            names.push(name.to_string());
+    let mut todo = vec![expr];
+    while let Some(e) = todo.pop() {
+        match &e.kind {
+            ExprKind::Name { head, .. } | ExprKind::Field { head, .. } => {
+                let name = head.name.as_str();
+                if !ROOTS.contains(&name) && !names.iter().any(|n| n == name) {
+                    names.push(name.to_string());
+                }
+            }
+            ExprKind::Binary {
+                op: BinaryOp::Eq | BinaryOp::Ne,
+                left,
+                right,
+            } => {
+                todo.push(left);
+                if !symbol(right) {
+                    todo.push(right);
+                }
+            }
+            ExprKind::List { items } => todo.extend(items.iter().filter(|i| !symbol(i))),
+            ExprKind::Literal { .. } => {}
+            ExprKind::Call { args, .. } => todo.extend(args),
+            ExprKind::Quantifier {
+                list, predicate, ..
+            } => todo.extend([&**list, &**predicate]),
+            ExprKind::Unary { operand, .. } => todo.push(operand),
+            ExprKind::Binary { left, right, .. } => todo.extend([&**left, &**right]),
+            ExprKind::Between { value, low, high } => todo.extend([&**value, &**low, &**high]),
+            ExprKind::IsNull { value, .. } => todo.push(value),
         }
     }
     names
