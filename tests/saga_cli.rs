@@ -400,7 +400,7 @@ fn usage_and_data_errors_exit_2() {
         r#"{"order_id": 1}"#,
     ]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("missing field `customer`"), "{stderr}");
+    assert!(stderr.contains("`input.customer` is missing"), "{stderr}");
     let (code, _, stderr) = sb.run(&[
         "saga",
         "run",

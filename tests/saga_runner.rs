@@ -438,8 +438,8 @@ async fn input_is_checked_before_anything_runs() {
             assert_eq!(
                 problems,
                 [
-                    "missing field `order_id`",
-                    "field `qty` must be int, found `\"3\"`"
+                    "`input.order_id` is missing",
+                    "input.qty: expected int, found string \"3\""
                 ]
             );
         }
@@ -547,4 +547,105 @@ async fn a_store_failure_stops_the_saga_and_no_action_runs_unlogged() {
     let state = runner(&w2, fresh).resume(&saga, &log).await.unwrap();
     assert_eq!(state.status, SagaStatus::Completed);
     assert_eq!(calls(&w2, "do"), ["b", "c", "d"]);
+}
+
+#[tokio::test]
+async fn nested_input_is_checked_all_the_way_down_with_the_path_of_the_bad_value() {
+    let w = world();
+    let saga = load(
+        "saga: i\ninput:\n  loans: 'list<{amount: number, defaulted: bool}>'\n  applicant: '{dob: date}'\n  tier: standard | vip\n  tags: list\n  extra: object?\nsteps:\n  - name: a\n    action: {handler: do}\n    compensation: none\n",
+        &w,
+    );
+    let events = mem();
+    let bad = json!({
+        "loans": [{"amount": 1, "defaulted": false}, {"amount": "lots", "defaulted": "yes"}],
+        "applicant": {"dob": "nope"},
+        "tier": "gold",
+        "tags": "a",
+        "extra": 3,
+    });
+    match runner(&w, events.clone())
+        .run(&saga, bad)
+        .await
+        .unwrap_err()
+    {
+        RunError::Input(problems) => assert_eq!(
+            problems,
+            [
+                "input.applicant.dob: expected date, found string \"nope\"",
+                "input.extra: expected {}, found int 3",
+                "input.loans[1].amount: expected number, found string \"lots\"",
+                "input.tags: expected list<any>, found string \"a\"",
+                "input.tier: `gold` is not one of standard | vip",
+            ]
+        ),
+        other => panic!("{other}"),
+    }
+    assert!(events.list(&Default::default()).await.unwrap().is_empty());
+    assert!(calls(&w, "do").is_empty());
+    let good = json!({
+        "loans": [{"amount": 1.5, "defaulted": false}],
+        "applicant": {"dob": "1990-02-03"},
+        "tier": "vip",
+        "tags": [],
+    });
+    let ok = runner(&w, events).run(&saga, good).await.unwrap();
+    assert_eq!(ok.status, SagaStatus::Completed);
+}
+
+#[tokio::test]
+async fn a_when_that_reads_a_value_that_is_not_boolean_fails_instead_of_skipping() {
+    let w = world();
+    let text = abcd("").replacen("  - name: b\n", "  - name: b\n    when: input.with_b\n", 1);
+    let saga = load(&text, &w);
+    let state = runner(&w, mem())
+        .run(&saga, json!({"with_b": "yes"}))
+        .await
+        .unwrap();
+    assert_eq!(failed_step(&state), Some("b"));
+    let problem = state.problem().unwrap();
+    assert!(
+        problem
+            .reason
+            .contains("`input.with_b` is not true or false: it is string"),
+        "{problem:?}"
+    );
+    assert_eq!(calls(&w, "do"), ["a"]);
+    assert_eq!(calls(&w, "undo"), ["a"]);
+    assert_eq!(state.status, SagaStatus::Compensated);
+}
+
+#[tokio::test]
+async fn a_failed_expect_says_which_clause_failed_with_the_values_read() {
+    let w = world();
+    let text = r#"saga: e
+input: {id: string, qty: int}
+steps:
+  - name: add
+    action: {insert: log, id: input.id, values: {qty: 2, status: '"open"'}}
+    compensate: {delete: log, id: input.id}
+  - name: take
+    action:
+      update: log
+      id: input.id
+      values: {qty: entity.qty - input.qty}
+      expect: 'entity.status == "open" and entity.qty >= input.qty'
+    compensation: none
+"#;
+    let saga = load(text, &w);
+    let state = runner(&w, mem())
+        .run(&saga, json!({"id": "x", "qty": 5}))
+        .await
+        .unwrap();
+    assert_eq!(failed_step(&state), Some("take"));
+    let error = &state.problem().unwrap().reason;
+    assert!(
+        error.contains(
+            "expected `entity.status == \"open\" and entity.qty >= input.qty` for `log/x`: "
+        ),
+        "{error}"
+    );
+    // the clause that failed, with the values it read; not the one that held
+    assert!(error.ends_with(": needs entity.qty ≥ 5 (is 2)"), "{error}");
+    assert_eq!(state.status, SagaStatus::Compensated);
 }

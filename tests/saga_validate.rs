@@ -35,6 +35,26 @@ fn render(diags: &Diagnostics) -> Vec<String> {
 /// (what the row shows, the saga, its diagnostics)
 const CASES: &[(&str, &str, &[&str])] = &[
     (
+        "input types are the rules language's, with did-you-mean; one type per field",
+        r#"saga: s
+input:
+  a: strng
+  b: 'list<{amount: numbr}>'
+  c: int } rule x = 1
+  d: 'list<{amount: number, paid: bool}>'
+  e: standard | vip
+steps:
+  - name: a
+    action: {handler: echo}
+    compensation: none
+"#,
+        &[
+            "S021 3:6 `strng` unknown type `strng` (help: did you mean `string`?)",
+            "S021 4:6 `'list<{amount: numbr}>'` unknown type `numbr` (help: did you mean `number`?)",
+            "S021 5:6 `int } rule x = 1` `int } rule x = 1` is not a type",
+        ],
+    ),
+    (
         "a typo in `input` is an unknown name, with did-you-mean",
         r#"saga: s
 steps:

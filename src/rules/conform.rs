@@ -12,7 +12,7 @@ use std::fmt;
 
 use super::lexical;
 use super::ops;
-use super::schema::{ObjectType, Schema, Type};
+use super::schema::{FieldType, ObjectType, Schema, Type};
 use crate::value::{FieldRef, OwnedValue, Record, Row, Value, json_value};
 
 /// A value that does not fit its schema: where, and how.
@@ -116,6 +116,31 @@ impl Schema {
         self.check_record(json)
     }
 
+    /// Check every declared field of a JSON object, as [`Schema::check_json`]
+    /// does, but report the first bad value of each field rather than of the
+    /// whole object; paths start with `prefix` (`input.qty`). Empty when it fits.
+    pub fn check_json_fields(&self, json: &serde_json::Value, prefix: &str) -> Vec<SchemaError> {
+        let Some(object) = json.as_object() else {
+            return vec![SchemaError {
+                path: prefix.to_string(),
+                problem: Problem::Expected {
+                    expected: "an object".to_string(),
+                    found: found(&json_value(json)),
+                },
+            }];
+        };
+        let mut path = String::new();
+        self.root
+            .fields
+            .iter()
+            .filter_map(|field| {
+                path.clear();
+                path.push_str(prefix);
+                check_field(field, object.get(&field.name).map(json_value), &mut path).err()
+            })
+            .collect()
+    }
+
     /// Check a JSON object ([`Schema::check_json`]) and turn it into a
     /// schema-typed [`Row`]: top-level values converted to their declared
     /// types (dates parsed, integral floats of `int` fields made ints).
@@ -154,19 +179,29 @@ fn check_fields<'v>(
     path: &mut String,
 ) -> Result<(), SchemaError> {
     for (slot, field) in obj.fields.iter().enumerate() {
-        let len = path.len();
-        if len > 0 {
-            path.push('.');
-        }
-        path.push_str(&field.name);
-        match get(slot, &field.name) {
-            None | Some(Value::Null) if field.optional => {}
-            None => return Err(error(path, Problem::Missing)),
-            Some(Value::Null) => return Err(error(path, Problem::Null)),
-            Some(v) => check_value(&field.ty, &v, path)?,
-        }
-        path.truncate(len);
+        check_field(field, get(slot, &field.name), path)?;
     }
+    Ok(())
+}
+
+/// Check one declared field's value (`None`: missing), at `path` + its name.
+fn check_field(
+    field: &FieldType,
+    value: Option<Value<'_>>,
+    path: &mut String,
+) -> Result<(), SchemaError> {
+    let len = path.len();
+    if len > 0 {
+        path.push('.');
+    }
+    path.push_str(&field.name);
+    match value {
+        None | Some(Value::Null) if field.optional => {}
+        None => return Err(error(path, Problem::Missing)),
+        Some(Value::Null) => return Err(error(path, Problem::Null)),
+        Some(v) => check_value(&field.ty, &v, path)?,
+    }
+    path.truncate(len);
     Ok(())
 }
 

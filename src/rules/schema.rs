@@ -89,6 +89,7 @@ impl fmt::Display for Type {
             Type::Null => write!(f, "null"),
             Type::Enum(v) => write!(f, "{}", v.join(" | ")),
             Type::List(t) => write!(f, "list<{t}>"),
+            Type::Object(o) if o.fields.is_empty() => write!(f, "{{}}"),
             Type::Object(o) => {
                 write!(f, "{{ ")?;
                 for (i, field) in o.fields.iter().enumerate() {
@@ -158,6 +159,51 @@ impl Type {
 pub struct Schema {
     /// The top-level fields; a field's index is its slot.
     pub root: ObjectType,
+}
+
+impl Type {
+    /// Parse a type as a schema block writes it (`int`, `premium | vip`,
+    /// `list<{amount: number}>`): what saga input schemas declare, so both files
+    /// share one type language. The error is a message and its help.
+    pub(crate) fn parse(text: &str) -> Result<Type, (String, Option<String>)> {
+        let not_a_type = || (format!("`{text}` is not a type"), None);
+        // one type, not the end of the wrapping block and more
+        let mut depth = 0i32;
+        for c in text.chars() {
+            depth += match c {
+                '{' | '<' => 1,
+                '}' | '>' => -1,
+                '#' | '\n' => return Err(not_a_type()),
+                _ => 0,
+            };
+            if depth < 0 {
+                return Err(not_a_type());
+            }
+        }
+        let source = crate::diag::Source::new("<type>", format!("schema {{ x: {text} }}"));
+        let file = super::parse::parse_rule_file(&source).map_err(|d| match d.items.first() {
+            Some(first) => (first.message.clone(), first.help.clone()),
+            None => not_a_type(),
+        })?;
+        let Some(decl) = file
+            .schema
+            .filter(|s| s.fields.len() == 1 && file.rules.is_empty())
+        else {
+            return Err(not_a_type());
+        };
+        let mut diags = Vec::new();
+        let schema = Schema::from_decl(&decl, &mut diags);
+        if let Some(first) = diags.first() {
+            return Err((first.message.clone(), first.help.clone()));
+        }
+        schema
+            .root
+            .fields
+            .into_iter()
+            .next()
+            .map(|f| f.ty)
+            .ok_or_else(not_a_type)
+    }
 }
 
 impl Schema {

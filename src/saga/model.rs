@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 
 use crate::diag::Source;
-use crate::rules::{Context, EvalError, Program};
+use crate::rules::{Context, EvalError, FieldType, Program, Schema};
 use crate::value::{FieldRef, Record, Value, json_value};
 
 /// A validated saga.
@@ -28,8 +28,9 @@ pub struct Saga {
     /// The definition text, pinned by the run (kept for recovery).
     #[serde(skip)]
     pub(crate) source: Arc<Source>,
-    /// Input schema.
-    pub(crate) input: Vec<InputField>,
+    /// Input schema: the rules language's types, checked all the way down.
+    #[serde(serialize_with = "ser_input")]
+    pub(crate) input: Schema,
     /// Deadline of the whole saga.
     #[serde(serialize_with = "ser_opt_duration")]
     pub(crate) deadline: Option<Duration>,
@@ -76,9 +77,20 @@ impl Saga {
     pub fn source(&self) -> &Arc<Source> {
         &self.source
     }
-    /// The input schema.
-    pub fn input(&self) -> &[InputField] {
-        &self.input
+    /// The input schema's fields.
+    pub fn input(&self) -> &[FieldType] {
+        &self.input.root.fields
+    }
+
+    /// Check `input` against the input schema: the first bad value of each declared
+    /// field, by its path (`input.loans[0].amount: expected number, found string
+    /// "lots"`), or nothing when it fits. Fields not declared are not looked at.
+    pub fn check_input(&self, input: &Json) -> Vec<String> {
+        self.input
+            .check_json_fields(input, "input")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
     /// The deadline of the whole saga, counted from its start.
     pub fn deadline(&self) -> Option<Duration> {
@@ -103,90 +115,6 @@ impl Saga {
     /// The rule files the saga was validated with.
     pub fn rule_files(&self) -> &[RuleText] {
         &self.rule_files
-    }
-}
-
-/// One field of the input schema.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct InputField {
-    /// Field name.
-    pub name: String,
-    /// Its type.
-    #[serde(rename = "type")]
-    pub ty: InputType,
-    /// May be missing or null.
-    pub optional: bool,
-}
-
-/// Types an input field may declare.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InputType {
-    /// A string.
-    String,
-    /// An integer.
-    Int,
-    /// A float.
-    Float,
-    /// An int or a float.
-    Number,
-    /// `true` or `false`.
-    Bool,
-    /// A list.
-    List,
-    /// An object.
-    Object,
-    /// Anything.
-    Any,
-}
-
-impl InputType {
-    /// All type names, for messages.
-    pub const NAMES: [&'static str; 8] = [
-        "string", "int", "float", "number", "bool", "list", "object", "any",
-    ];
-
-    /// The type's name, as files write it.
-    pub fn name(self) -> &'static str {
-        match self {
-            InputType::String => "string",
-            InputType::Int => "int",
-            InputType::Float => "float",
-            InputType::Number => "number",
-            InputType::Bool => "bool",
-            InputType::List => "list",
-            InputType::Object => "object",
-            InputType::Any => "any",
-        }
-    }
-
-    /// The type named `name`.
-    pub fn parse(name: &str) -> Option<InputType> {
-        Some(match name {
-            "string" => InputType::String,
-            "int" => InputType::Int,
-            "float" => InputType::Float,
-            "number" => InputType::Number,
-            "bool" => InputType::Bool,
-            "list" => InputType::List,
-            "object" => InputType::Object,
-            "any" => InputType::Any,
-            _ => return None,
-        })
-    }
-
-    /// True when `v` has this type.
-    pub fn accepts(self, v: &Json) -> bool {
-        match self {
-            InputType::String => v.is_string(),
-            InputType::Int => v.is_i64() || v.is_u64(),
-            InputType::Float => v.is_f64(),
-            InputType::Number => v.is_number(),
-            InputType::Bool => v.is_boolean(),
-            InputType::List => v.is_array(),
-            InputType::Object => v.is_object(),
-            InputType::Any => true,
-        }
     }
 }
 
@@ -421,20 +349,28 @@ pub(crate) enum Compiled {
 }
 
 impl Expr {
-    /// Evaluate as a condition.
+    /// Evaluate as a condition: missing and null are false, anything else that is not
+    /// true or false is an error (as in the rules language).
     pub fn matches(&self, record: &dyn Record, ctx: &Context) -> Result<bool, EvalError> {
         match &self.compiled {
             Compiled::Program(p) => p.matches(record, ctx),
-            Compiled::Path(path) => {
-                let Some((PathSegment::Field(root), rest)) = path.segments.split_first() else {
-                    return Ok(false);
-                };
-                let field = FieldRef {
-                    name: root,
-                    slot: None,
-                };
-                Ok(record.field(field).is_some_and(|v| path_is_true(v, rest)))
-            }
+            Compiled::Path(_) => match self.evaluate(record, ctx)? {
+                None | Some(Json::Null) => Ok(false),
+                Some(Json::Bool(b)) => Ok(b),
+                Some(other) => Err(EvalError::NotACondition {
+                    what: self.text.clone(),
+                    found: json_value(&other).type_name(),
+                }),
+            },
+        }
+    }
+
+    /// Why a condition did not hold, as `: reason; reason` (the explanation's
+    /// reasons, with the values read), or nothing when there is no more to say.
+    pub(crate) fn why_not(&self, record: &dyn Record, ctx: &Context) -> String {
+        match &self.compiled {
+            Compiled::Program(p) => why_not(p, record, ctx),
+            Compiled::Path(_) => String::new(),
         }
     }
 
@@ -453,13 +389,6 @@ impl Expr {
                 Ok(record.field(field).and_then(|v| path_json(v, rest)))
             }
         }
-    }
-}
-
-fn path_is_true(v: Value<'_>, rest: &[PathSegment]) -> bool {
-    match rest.split_first() {
-        None => matches!(v, Value::Bool(true)),
-        Some((seg, tail)) => step(&v, seg, &mut |x| path_is_true(x, tail)).unwrap_or(false),
     }
 }
 
@@ -609,10 +538,39 @@ fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_duration(*d))
 }
 
+/// The input schema as `[{name, type, optional}]`, types written as files write them.
+fn ser_input<S: Serializer>(schema: &Schema, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    #[derive(Serialize)]
+    struct Field<'a> {
+        name: &'a str,
+        #[serde(rename = "type")]
+        ty: String,
+        optional: bool,
+    }
+    let mut seq = s.serialize_seq(Some(schema.root.fields.len()))?;
+    for f in &schema.root.fields {
+        seq.serialize_element(&Field {
+            name: &f.name,
+            ty: f.ty.to_string(),
+            optional: f.optional,
+        })?;
+    }
+    seq.end()
+}
+
 fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => s.serialize_str(&format_duration(*d)),
         None => s.serialize_none(),
+    }
+}
+
+/// Why `program` did not hold on `record`: `: reason; reason`, or nothing.
+pub(crate) fn why_not(program: &Program, record: &dyn Record, ctx: &Context) -> String {
+    match program.explain(record, ctx) {
+        Ok(ex) if !ex.reasons().is_empty() => format!(": {}", ex.reasons().join("; ")),
+        _ => String::new(),
     }
 }
 

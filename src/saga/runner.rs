@@ -167,26 +167,9 @@ impl Runner {
         &self.store
     }
 
-    /// Check `input` against the saga's input schema: every problem, or nothing.
+    /// Check `input` against the saga's input schema ([`Saga::check_input`]).
     pub fn check_input(saga: &Saga, input: &Json) -> Result<(), RunError> {
-        let Json::Object(fields) = input else {
-            return Err(RunError::Input(vec![
-                "the input must be a JSON object".into(),
-            ]));
-        };
-        let mut problems = Vec::new();
-        for f in saga.input() {
-            match fields.get(&f.name) {
-                None | Some(Json::Null) if f.optional => {}
-                None => problems.push(format!("missing field `{}`", f.name)),
-                Some(v) if !f.ty.accepts(v) => problems.push(format!(
-                    "field `{}` must be {}, found `{v}`",
-                    f.name,
-                    f.ty.name()
-                )),
-                Some(_) => {}
-            }
-        }
+        let problems = saga.check_input(input);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -626,10 +609,7 @@ impl<'r> Run<'r> {
                     None => "the input".to_string(),
                     Some(e) => format!("the `{}` entity", e.repo),
                 };
-                let why = match req.rule.program.explain(record, &self.ctx) {
-                    Ok(ex) if !ex.reasons().is_empty() => format!(": {}", ex.reasons().join("; ")),
-                    _ => String::new(),
-                };
+                let why = super::model::why_not(&req.rule.program, record, &self.ctx);
                 Err(ActionError::permanent(format!(
                     "rule `{}` does not hold for {on}{why}",
                     req.rule.name

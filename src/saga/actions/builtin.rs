@@ -197,8 +197,9 @@ fn check_expect(
         Ok(())
     } else {
         Err(ActionError::permanent(format!(
-            "expected `{}` for `{repo}/{id}`",
-            expect.text
+            "expected `{}` for `{repo}/{id}`{}",
+            expect.text,
+            expect.why_not(scope, call.ctx)
         )))
     }
 }

@@ -78,9 +78,11 @@ impl Validator<'_> {
             Program::compile_value(parsed.source.clone(), &env)
         };
         match compiled {
+            // A plain path is read directly as a value; a condition always runs the
+            // program, which refuses a value that is not true or false.
             Ok(program) => Some(match plain_path(&parsed.tree, text, scope) {
-                Some(p) => Compiled::Path(p),
-                None => Compiled::Program(program),
+                Some(p) if !condition => Compiled::Path(p),
+                _ => Compiled::Program(program),
             }),
             Err(diags) => {
                 let items = diags

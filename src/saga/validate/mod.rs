@@ -20,12 +20,10 @@ use sha2::{Digest, Sha256};
 
 use super::file::{RetryFile, SagaFile, StepFile, Template};
 use super::handlers::HandlerRegistry;
-use super::model::{
-    EntityRef, InputField, InputType, Require, RetryPolicy, RuleRef, RuleText, Saga, Step, Undo,
-};
+use super::model::{EntityRef, Require, RetryPolicy, RuleRef, RuleText, Saga, Step, Undo};
 use super::yaml::{location_span, parse_yaml};
 use crate::diag::{Diagnostic, Diagnostics, Source, Span, did_you_mean};
-use crate::rules::{Env, FieldType, ObjectType, RuleSet, Type};
+use crate::rules::{Env, FieldType, ObjectType, RuleSet, Schema, Type};
 use reads::Scope;
 
 /// Largest saga file (1 MiB).
@@ -297,46 +295,39 @@ impl Validator<'_> {
         })
     }
 
-    fn input_schema(&mut self, file: &SagaFile) -> Vec<InputField> {
-        let mut fields = Vec::new();
-        let Some(input) = &file.input else {
-            return fields;
-        };
+    /// The input schema: each field's type in the rules language's type syntax,
+    /// plus `list` (of anything) and `object` (any object) for short.
+    fn input_schema(&mut self, file: &SagaFile) -> Schema {
         let mut types = Vec::new();
-        for (name, ty) in &input.value {
-            let path = format!("input.{name}");
-            let (ty_name, optional) = match ty.value.trim().strip_suffix('?') {
-                Some(t) => (t.trim(), true),
-                None => (ty.value.trim(), false),
-            };
-            let parsed = InputType::parse(ty_name);
-            // a field of an unknown type is still declared: read as `any`
-            types.push(FieldType {
-                name: name.clone(),
-                ty: parsed.map_or(Type::Any, reads::input_type),
-                optional,
-            });
-            match parsed {
-                Some(t) => fields.push(InputField {
+        if let Some(input) = &file.input {
+            for (name, ty) in &input.value {
+                let path = format!("input.{name}");
+                let (text, optional) = match ty.value.trim().strip_suffix('?') {
+                    Some(t) => (t.trim(), true),
+                    None => (ty.value.trim(), false),
+                };
+                let parsed = match text {
+                    "list" => Ok(Type::List(Box::new(Type::Any))),
+                    "object" => Ok(Type::Object(Arc::default())),
+                    text => Type::parse(text),
+                };
+                // a field of an unknown type is still declared: read as `any`
+                let ty = parsed.unwrap_or_else(|(message, help)| {
+                    self.error_help("S021", &ty.referenced, &path, message, help);
+                    Type::Any
+                });
+                types.push(FieldType {
                     name: name.clone(),
-                    ty: t,
+                    ty,
                     optional,
-                }),
-                None => {
-                    let help = did_you_mean(ty_name, InputType::NAMES)
-                        .or_else(|| Some(format!("types are {}", InputType::NAMES.join(", "))));
-                    self.error_help(
-                        "S021",
-                        &ty.referenced,
-                        &path,
-                        format!("unknown type `{ty_name}`"),
-                        help,
-                    );
-                }
+                });
             }
         }
-        self.input = Some(Arc::new(ObjectType { fields: types }));
-        fields
+        let root = ObjectType { fields: types };
+        if file.input.is_some() {
+            self.input = Some(Arc::new(root.clone()));
+        }
+        Schema { root }
     }
 
     fn duration(&mut self, d: &Spanned<String>, path: &str, zero_ok: bool) -> Option<Duration> {

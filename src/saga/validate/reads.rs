@@ -23,7 +23,6 @@ use std::sync::Arc;
 use super::Validator;
 use crate::rules::ast::{BinaryOp, Expr, ExprKind, Ident, PathSegment};
 use crate::rules::{FieldType, ObjectType, Schema, Type};
-use crate::saga::model::InputType;
 use crate::saga::scope::ROOTS;
 
 /// Where an expression stands: which roots it may read.
@@ -65,18 +64,6 @@ impl Scope {
 }
 
 /// The rules type of a declared input type.
-pub(super) fn input_type(ty: InputType) -> Type {
-    match ty {
-        InputType::String => Type::String,
-        InputType::Int => Type::Int,
-        InputType::Float => Type::Float,
-        InputType::Number => Type::Number,
-        InputType::Bool => Type::Bool,
-        InputType::List => Type::List(Box::new(Type::Any)),
-        InputType::Object | InputType::Any => Type::Any,
-    }
-}
-
 fn any_field(name: &str) -> FieldType {
     FieldType {
         name: name.to_string(),
