@@ -525,18 +525,19 @@ async fn a_hung_blocking_handler_is_abandoned_at_its_timeout() {
 async fn a_store_failure_stops_the_saga_and_no_action_runs_unlogged() {
     let w = world();
     let saga = load(&abcd(""), &w);
-    // saga started, a started, a succeeded, then "b started" fails
+    // commits: [saga started, a started], [a succeeded, b started], then the
+    // commit of b's outcome (with c's start) fails: c must never run
     let inner = mem();
-    let store = Arc::new(FailingAppends::new(inner.clone(), 3));
+    let store = Arc::new(FailingAppends::new(inner.clone(), 2));
     let err = runner(&w, store.clone())
         .run(&saga, json!({}))
         .await
         .unwrap_err();
     assert!(matches!(err, RunError::Store(_)), "{err}");
-    assert_eq!(calls(&w, "do"), ["a"]);
+    assert_eq!(calls(&w, "do"), ["a", "b"]);
     let id = inner.unfinished().await.unwrap()[0];
     let log = inner.load(id).await.unwrap();
-    assert_eq!(log.len(), 3);
+    assert_eq!(log.len(), 4);
     // and the saga can be resumed from what was logged
     let w2 = world();
     let state = runner(&w2, mem()).resume(&saga, &log).await;
@@ -546,7 +547,18 @@ async fn a_store_failure_stops_the_saga_and_no_action_runs_unlogged() {
     append_events(fresh.as_ref(), &log).await.unwrap();
     let state = runner(&w2, fresh).resume(&saga, &log).await.unwrap();
     assert_eq!(state.status, SagaStatus::Completed);
+    // b's outcome was lost: it runs again, with the same idempotency key
     assert_eq!(calls(&w2, "do"), ["b", "c", "d"]);
+    let key = |log: &Log| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .find(|c| c.1 == "b")
+            .unwrap()
+            .3
+            .clone()
+    };
+    assert_eq!(key(&w.log), key(&w2.log));
 }
 
 #[tokio::test]
@@ -648,4 +660,72 @@ steps:
     // the clause that failed, with the values it read; not the one that held
     assert!(error.ends_with(": needs entity.qty ≥ 5 (is 2)"), "{error}");
     assert_eq!(state.status, SagaStatus::Compensated);
+}
+
+#[tokio::test]
+async fn a_step_costs_one_commit() {
+    let w = world();
+    w.fail_do.lock().unwrap().insert("d".into(), u32::MAX);
+    let text = abcd("").replacen("  - name: b\n", "  - name: b\n    when: input.with_b\n", 1);
+    let saga = load(&text, &w);
+    let inner = mem();
+    let store = Arc::new(FailingAppends::new(inner.clone(), usize::MAX));
+    let state = runner(&w, store.clone())
+        .run(&saga, json!({"with_b": false}))
+        .await
+        .unwrap();
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(inner.load(state.saga_id).await.unwrap().len(), 14);
+    // [saga started, a started], [a ok, b skipped, c started], [c ok, d started],
+    // [d failed, compensation started, c undo started], [c undone, a undo started],
+    // [a undone, saga compensated]: each outcome carries what follows it up to
+    // the next start (the write-ahead test above checks that start is durable
+    // before the action runs)
+    assert_eq!(store.appends(), 6);
+}
+
+#[tokio::test]
+async fn with_one_commit_per_step_each_start_is_still_durable_before_its_action_runs() {
+    let inner = mem();
+    let mut handlers = HandlerRegistry::with_builtins();
+    let violations: Arc<Mutex<Vec<String>>> = Arc::default();
+    {
+        let (store, violations) = (inner.clone(), violations.clone());
+        handlers.register_async("probe", move |call| {
+            let (store, violations) = (store.clone(), violations.clone());
+            async move {
+                let log = store.load(call.saga_id).await.unwrap();
+                let durable = matches!(
+                    log.last().map(|e| &e.kind),
+                    Some(EventKind::StepStarted { step, attempt }
+                        | EventKind::StepCompensationStarted { step, attempt })
+                        if *step == call.step && *attempt == call.attempt
+                );
+                if !durable {
+                    violations
+                        .lock()
+                        .unwrap()
+                        .push(call.idempotency_key.clone());
+                }
+                if call.step == "c" && !call.compensating {
+                    return Err(HandlerError::permanent("c breaks"));
+                }
+                Ok(Json::Null)
+            }
+        });
+    }
+    let w = World {
+        handlers,
+        ..world()
+    };
+    let text = abcd("")
+        .replace("handler: do", "handler: probe")
+        .replace("handler: undo", "handler: probe");
+    let saga = load(&text, &w);
+    let state = runner(&w, inner.clone())
+        .run(&saga, json!({}))
+        .await
+        .unwrap();
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert!(violations.lock().unwrap().is_empty(), "{violations:?}");
 }

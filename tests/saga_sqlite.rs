@@ -185,10 +185,20 @@ async fn a_store_failure_at_any_append_stops_the_saga_and_resume_finishes_it() {
         let clean_db = TempDb::new();
         let clean = clean_db.store().await;
         let saga = place_order(clean.repositories());
-        let done = runner(&clean).run(&saga, input(scenario)).await.unwrap();
-        let n_events = clean.load(done.saga_id).await.unwrap().len();
+        let counted = Arc::new(FailingAppends::new(clean.clone(), usize::MAX));
+        let done = runner_with(counted.clone(), &[])
+            .run(&saga, input(scenario))
+            .await
+            .unwrap();
+        let kinds = |log: &[rulesaga::saga::Event]| -> Vec<&'static str> {
+            log.iter().map(|e| e.kind.type_name()).collect()
+        };
+        let clean_log = clean.load(done.saga_id).await.unwrap();
         let expected = export(&clean).await;
-        for fail_at in 1..=n_events {
+        let mut appended = 0;
+        // one failing commit at a time (a commit holds a step's outcome and what
+        // follows it up to the next start)
+        for fail_at in 1..=counted.appends() {
             let db = TempDb::new();
             let store = db.store().await;
             let faulty = Arc::new(FailingAppends::new(store.clone(), fail_at - 1));
@@ -201,7 +211,13 @@ async fn a_store_failure_at_any_append_stops_the_saga_and_resume_finishes_it() {
             assert!(matches!(err, RunError::Store(_)), "{err}");
             // everything appended before the failure is there, nothing after it
             let log = store.load(id).await.unwrap();
-            assert_eq!(log.len(), fail_at - 1, "{scenario} at {fail_at}");
+            assert_eq!(kinds(&log), kinds(&clean_log[..log.len()]));
+            assert!(
+                fail_at == 1 || log.len() > appended,
+                "{scenario} at {fail_at}"
+            );
+            assert!(log.len() < clean_log.len(), "{scenario} at {fail_at}");
+            appended = log.len();
             if log.is_empty() {
                 continue;
             }

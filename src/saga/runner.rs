@@ -259,10 +259,11 @@ impl Runner {
     ) -> Result<SagaState, RunError> {
         let span = tracing::info_span!("saga", saga_id = %run.saga_id, saga = run.saga.name());
         let result = async {
-            if let Some(kind) = first {
-                run.append(kind).await?;
-            }
-            run.drive().await
+            let next = match first {
+                Some(kind) => unwritten(run.settle(kind, None, Utc::now()).await?)?,
+                None => None,
+            };
+            run.drive(next).await
         }
         .instrument(span)
         .await;
@@ -339,62 +340,64 @@ impl<'r> Run<'r> {
         }
     }
 
-    async fn drive(&mut self) -> Result<(), RunError> {
+    /// Run commands until the saga stops. `next` is an attempt whose "started" event
+    /// is already durable (appended with the outcome before it).
+    async fn drive(&mut self, mut next: Option<Attempt<'r>>) -> Result<(), RunError> {
         loop {
+            if let Some(a) = next.take() {
+                next = self.traced(a, true).await?;
+                continue;
+            }
             // one clock reading serves the decision and what it appends first
             let now = Utc::now();
             match decide(&self.state, self.saga, now) {
                 Command::Stop => return Ok(()),
-                Command::Append(kind) => unwritten(self.commit(kind, None, now).await?)?,
-                Command::Attempt(a) => {
-                    let span = tracing::info_span!(
-                        "step",
-                        step = a.step.name(),
-                        phase = ?a.phase,
-                        attempt = a.number
-                    );
-                    // an attempt is a large future: wrap it only when someone listens
-                    if span.is_disabled() {
-                        self.attempt(a, now).await?;
-                    } else {
-                        self.attempt(a, now).instrument(span).await?;
-                    }
-                }
+                Command::Append(kind) => next = unwritten(self.settle(kind, None, now).await?)?,
+                Command::Attempt(a) => next = self.traced(a, false).await?,
             }
         }
     }
 
-    /// Append an event without writes, as [`Run::append`] does.
-    async fn append(&mut self, kind: EventKind) -> Result<(), RunError> {
-        unwritten(self.commit(kind, None, Utc::now()).await?)
+    /// [`Run::attempt`] inside a tracing span, when someone listens.
+    async fn traced(
+        &mut self,
+        a: Attempt<'r>,
+        started: bool,
+    ) -> Result<Option<Attempt<'r>>, RunError> {
+        let span = tracing::info_span!(
+            "step",
+            step = a.step.name(),
+            phase = ?a.phase,
+            attempt = a.number
+        );
+        // an attempt is a large future: wrap it only when someone listens
+        if span.is_disabled() {
+            self.attempt(a, started).await
+        } else {
+            self.attempt(a, started).instrument(span).await
+        }
     }
 
-    /// Apply `kind` to the state and append it with `writes`, all or nothing.
-    /// `Ok(Err(_))`: the writes do not apply; nothing was appended and the state is
-    /// as before.
-    async fn commit(
+    /// Append events already applied to the state (which stood at `before`); on a
+    /// write that does not apply, put back the `saved` state.
+    async fn append_applied(
         &mut self,
-        kind: EventKind,
+        events: Vec<Event>,
         writes: Option<UnitOfWork>,
+        before: crate::saga::state::SagaPhase,
+        saved: Option<Box<SagaState>>,
         at: DateTime<Utc>,
     ) -> Result<Result<(), RepoError>, RunError> {
-        let event = Event {
-            saga_id: self.saga_id,
-            seq: self.state.last_seq + 1,
-            at,
-            kind,
-        };
-        let writes = writes.filter(|u| !u.writes.is_empty());
-        let before = self.state.phase();
-        let saved = writes.as_ref().map(|_| Box::new(self.state.clone()));
-        self.state.apply(&event)?;
-        let release = event.kind.is_final();
+        let release = events.iter().any(|e| e.kind.is_final());
         // extend the lease when half of it is gone (a heartbeat covers long waits)
         let renew_until = (at >= self.renew_after).then(|| after(at, self.runner.lease_ttl));
-        let (seq, ty) = (event.seq, event.kind.type_name());
-        let copy = (!self.runner.subscribers.is_empty()).then(|| Box::new(event.clone()));
+        let copies = (!self.runner.subscribers.is_empty()).then(|| events.clone());
+        let (seq, ty) = match events.last() {
+            Some(e) => (e.seq, e.kind.type_name()),
+            None => return Ok(Ok(())),
+        };
         let commit = Commit {
-            events: vec![event],
+            events,
             writes,
             lease: LeaseOp {
                 lease: Some(&self.lease),
@@ -411,8 +414,8 @@ impl<'r> Run<'r> {
                     self.renew_after = after(at, self.runner.lease_ttl / 2);
                 }
                 tracing::debug!(seq, event = ty, "appended");
-                if let Some(event) = copy {
-                    self.runner.notify(&event);
+                for event in copies.iter().flatten() {
+                    self.runner.notify(event);
                 }
                 Ok(Ok(()))
             }
@@ -423,6 +426,114 @@ impl<'r> Run<'r> {
                 Ok(Err(e))
             }
             Err(CommitError::Store(e)) => Err(lost(e)),
+        }
+    }
+
+    /// Append an event that leaves no attempt in flight (an outcome, a skip, a
+    /// saga-level event) with `writes`, together with what follows it without a
+    /// wait or a call: more such events and the "started" of the next attempt, so
+    /// a step costs one commit. The write-ahead rule holds: the attempt returned is
+    /// durable as started before anything calls its action.
+    async fn settle(
+        &mut self,
+        kind: EventKind,
+        writes: Option<UnitOfWork>,
+        at: DateTime<Utc>,
+    ) -> Result<Result<Option<Attempt<'r>>, RepoError>, RunError> {
+        self.commit(kind, writes, at, true).await
+    }
+
+    /// Apply `kind` to the state and append it with `writes`, all or nothing, in
+    /// one commit; with `follow`, what follows it too ([`Run::settle`]).
+    /// `Ok(Err(_))`: the writes do not apply; nothing was appended and the state is
+    /// as before.
+    async fn commit(
+        &mut self,
+        kind: EventKind,
+        writes: Option<UnitOfWork>,
+        at: DateTime<Utc>,
+        follow: bool,
+    ) -> Result<Result<Option<Attempt<'r>>, RepoError>, RunError> {
+        let writes = writes.filter(|u| !u.writes.is_empty());
+        let before = self.state.phase();
+        let saved = writes.as_ref().map(|_| Box::new(self.state.clone()));
+        let mut events = Vec::with_capacity(2);
+        self.push(&mut events, kind, at)?;
+        let next = if follow {
+            self.follow(&mut events, at)?
+        } else {
+            None
+        };
+        match self
+            .append_applied(events, writes, before, saved, at)
+            .await?
+        {
+            Ok(()) => Ok(Ok(next)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    fn push(
+        &mut self,
+        events: &mut Vec<Event>,
+        kind: EventKind,
+        at: DateTime<Utc>,
+    ) -> Result<(), RunError> {
+        let event = Event {
+            saga_id: self.saga_id,
+            seq: self.state.last_seq + 1,
+            at,
+            kind,
+        };
+        self.state.apply(&event)?;
+        events.push(event);
+        Ok(())
+    }
+
+    /// Decide on from the state as `events` leave it, adding what needs neither a
+    /// wait nor a call; stop at the next attempt (its "started" added) or at a wait.
+    fn follow(
+        &mut self,
+        events: &mut Vec<Event>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Attempt<'r>>, RunError> {
+        // bounded: every event moves the saga on, and a saga has finitely many steps
+        for _ in 0..FOLLOW_LIMIT {
+            match decide(&self.state, self.saga, at) {
+                Command::Stop => return Ok(None),
+                Command::Append(kind) => self.push(events, kind, at)?,
+                Command::Attempt(a) => {
+                    if a.not_before.is_some_and(|t| t > at)
+                        || phase_action(a.step, a.phase).is_none()
+                    {
+                        return Ok(None);
+                    }
+                    match self.first_sight(&a) {
+                        Some(kind) => self.push(events, kind, at)?,
+                        None => {
+                            self.push(events, started(a.phase, a.step.name.clone(), a.number), at)?;
+                            return Ok(Some(a));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// A step seen for the first time whose `when` does not let it run: its
+    /// skip, or its failure when the condition cannot be evaluated.
+    fn first_sight(&self, a: &Attempt<'_>) -> Option<EventKind> {
+        let when = a.step.when.as_ref().filter(|_| a.check_when)?;
+        match when.matches(&self.scope(), &self.ctx) {
+            Ok(true) => None,
+            Ok(false) => Some(EventKind::StepSkipped {
+                step: a.step.name.clone(),
+            }),
+            Err(e) => {
+                let error = ActionError::permanent(format!("`when` failed: `{}`: {e}", when.text));
+                Some(failed(a.phase, a.step.name.clone(), 0, &error, false))
+            }
         }
     }
 
@@ -471,43 +582,38 @@ impl<'r> Run<'r> {
     }
 
     /// One attempt of a step's action or compensation: `when` on first sight, the
-    /// "started" event, the executor under the attempt's timeout, the outcome.
-    async fn attempt(&mut self, a: Attempt<'r>, now: DateTime<Utc>) -> Result<(), RunError> {
-        if let Some(t) = a.not_before
-            && t > now
-        {
-            // the wait may have crossed the deadline: decide again
-            self.sleep_until(t).await?;
-            return Ok(());
+    /// "started" event (unless `started`: already durable), the executor under the
+    /// attempt's timeout, the outcome. Returns the next attempt when the outcome's
+    /// commit also started it.
+    async fn attempt(
+        &mut self,
+        a: Attempt<'r>,
+        started: bool,
+    ) -> Result<Option<Attempt<'r>>, RunError> {
+        let now = Utc::now();
+        if !started {
+            if let Some(t) = a.not_before
+                && t > now
+            {
+                // the wait may have crossed the deadline: decide again
+                self.sleep_until(t).await?;
+                return Ok(None);
+            }
+            if let Some(kind) = self.first_sight(&a) {
+                return unwritten(self.settle(kind, None, now).await?);
+            }
         }
         let step = a.step;
         let name = &step.name;
-        if a.check_when
-            && let Some(when) = &step.when
-        {
-            match when.matches(&self.scope(), &self.ctx) {
-                Ok(true) => {}
-                Ok(false) => {
-                    let kind = EventKind::StepSkipped { step: name.clone() };
-                    return unwritten(self.commit(kind, None, now).await?);
-                }
-                Err(e) => {
-                    let error =
-                        ActionError::permanent(format!("`when` failed: `{}`: {e}", when.text));
-                    let kind = failed(a.phase, name.clone(), 0, &error, false);
-                    return unwritten(self.commit(kind, None, now).await?);
-                }
-            }
-        }
         let Some(action) = phase_action(step, a.phase) else {
             return Err(RunError::Mismatch(format!(
                 "step `{name}` has no compensation to run"
             )));
         };
-        unwritten(
-            self.commit(started(a.phase, name.clone(), a.number), None, now)
-                .await?,
-        )?;
+        if !started {
+            let kind = self::started(a.phase, name.clone(), a.number);
+            unwritten(self.commit(kind, None, now, false).await?)?;
+        }
         let timeout = attempt_timeout(&self.state, self.saga, step, a.phase, now);
         let result = {
             let call = ActionCall {
@@ -536,8 +642,8 @@ impl<'r> Run<'r> {
                         attempt: a.number,
                     },
                 };
-                match self.commit(kind, Some(writes), Utc::now()).await? {
-                    Ok(()) => return Ok(()),
+                match self.settle(kind, Some(writes), Utc::now()).await? {
+                    Ok(next) => return Ok(next),
                     Err(e) => ActionError::from(e),
                 }
             }
@@ -545,7 +651,7 @@ impl<'r> Run<'r> {
         };
         let now = Utc::now();
         let kind = self.failure(&a, &failure, now);
-        unwritten(self.commit(kind, None, now).await?)
+        unwritten(self.settle(kind, None, now).await?)
     }
 
     /// The event of a failed attempt, with whether another follows.
@@ -623,8 +729,12 @@ impl<'r> Run<'r> {
     }
 }
 
+/// Events one commit may add after an outcome before it stops looking ahead (a
+/// bound on a loop that every event moves forward anyway).
+const FOLLOW_LIMIT: usize = 64;
+
 /// The outcome of a commit without writes (so none can fail to apply).
-fn unwritten(r: Result<(), RepoError>) -> Result<(), RunError> {
+fn unwritten<T>(r: Result<T, RepoError>) -> Result<T, RunError> {
     r.map_err(|e| RunError::Store(StoreError::Io(e.to_string())))
 }
 

@@ -567,6 +567,11 @@ impl FailingAppends {
             seen: AtomicUsize::new(0),
         }
     }
+
+    /// The appends (commits) asked for so far, failed ones included.
+    pub fn appends(&self) -> usize {
+        self.seen.load(Ordering::SeqCst)
+    }
 }
 
 impl EventLog for FailingAppends {
