@@ -70,6 +70,33 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // The disk's commit rate, in the same run: one small row per transaction on a
+    // database with the store's pragmas (WAL, synchronous=FULL). A saga step costs
+    // one commit, so this is the bound for one saga at a time.
+    let mut raw = c.benchmark_group("sqlite_raw_commit");
+    raw.sample_size(10);
+    raw.measurement_time(Duration::from_secs(8));
+    let conn = rusqlite::Connection::open(dir.join("raw.db")).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+         CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+    )
+    .unwrap();
+    raw.throughput(Throughput::Elements(STEPS));
+    raw.bench_function("commits", |b| {
+        b.iter(|| {
+            for _ in 0..STEPS {
+                conn.execute(
+                    "INSERT INTO t (body) VALUES ('{\"kind\":\"step_succeeded\"}')",
+                    [],
+                )
+                .unwrap();
+            }
+        })
+    });
+    raw.finish();
+    drop(conn);
     drop(runner);
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
