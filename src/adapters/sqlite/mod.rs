@@ -273,9 +273,15 @@ impl Drop for SqliteStore {
 impl EventLog for SqliteStore {
     fn append<'a>(&'a self, c: Commit<'a>) -> CommitFuture<'a> {
         Box::pin(async move {
-            // the read model's row is computed here, in the caller's task: the
-            // writer thread only writes it
+            // the read model's row and the events' text are computed here, in the
+            // caller's task: the writer thread only writes them
+            let rows = c
+                .events
+                .iter()
+                .map(|e| (time_text(&e.at), crate::saga::events::encode(e)))
+                .collect();
             let commit = OwnedCommit {
+                rows,
                 lease: c.lease.lease.cloned(),
                 renew_until: c.lease.renew_until,
                 release: c.lease.release,

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::schema::{Tables, io, parse_time, time_text, upsert_summary, write_lease};
 use crate::repo::{RepoError, UnitOfWork, apply_unit};
-use crate::saga::events::{Event, encode};
+use crate::saga::events::Event;
 use crate::saga::read_model::ProjectionUpdate;
 use crate::saga::store::{CommitError, Lease, LeaseOp, StoreError, check_sequence, lease};
 
@@ -51,6 +51,8 @@ pub(super) type Job = Box<dyn FnOnce(&Connection) -> Result<(), CommitError> + S
 /// An owned [`crate::saga::store::Commit`], sent to the writer thread.
 pub(super) struct OwnedCommit {
     pub events: Vec<Event>,
+    /// Each event's time and encoded body, as stored (encoded by the caller).
+    pub rows: Vec<(String, String)>,
     pub writes: Option<UnitOfWork>,
     pub lease: Option<Lease>,
     pub renew_until: Option<DateTime<Utc>>,
@@ -280,7 +282,7 @@ fn append(conn: &Connection, c: &OwnedCommit) -> Result<(), CommitError> {
     if let Some(unit) = &c.writes {
         apply(conn, unit)?;
     }
-    for event in &c.events {
+    for (event, (at, body)) in c.events.iter().zip(&c.rows) {
         let inserted = conn
             .prepare_cached(
                 "INSERT INTO events (saga_id, seq, at, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -289,9 +291,9 @@ fn append(conn: &Connection, c: &OwnedCommit) -> Result<(), CommitError> {
                 st.execute(params![
                     id_text,
                     event.seq as i64,
-                    time_text(&event.at),
+                    at,
                     event.kind.type_name(),
-                    encode(event)
+                    body
                 ])
             });
         match inserted {
