@@ -59,7 +59,8 @@ pub struct Shared {
     default: Mutex<Option<Reply>>,
     in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
-    /// Idempotency key → times its effect was applied (once) and times it was seen.
+    /// Idempotency key → times its effect was applied: the server deduplicates by key,
+    /// so at most once however often the key is sent.
     pub effects: Mutex<HashMap<String, usize>>,
     released: tokio::sync::Notify,
     released_flag: std::sync::atomic::AtomicBool,
@@ -131,6 +132,17 @@ impl Server {
             .collect()
     }
 
+    /// How many effects the key's requests applied (0 or 1: deduplicated).
+    pub fn effects(&self, key: &str) -> usize {
+        self.shared
+            .effects
+            .lock()
+            .unwrap()
+            .get(key)
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight.load(Ordering::SeqCst)
     }
@@ -185,7 +197,7 @@ async fn handle(
     if response.status().is_success()
         && let Some(k) = key
     {
-        *shared.effects.lock().unwrap().entry(k).or_default() += 1;
+        shared.effects.lock().unwrap().entry(k).or_insert(1);
     }
     response
 }
