@@ -8,6 +8,10 @@
 #[path = "support/services.rs"]
 mod services;
 
+#[path = "../examples/shop_services/shop.rs"]
+#[allow(dead_code)]
+mod shop;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -692,4 +696,47 @@ steps:
         got[0].2,
         "step `change` (http POST api) does not say how it is undone"
     );
+}
+
+/// The shipped saga against the example services: an order that completes, one whose
+/// card is declined (compensated over HTTP), and the services' state after both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_http_saga_places_and_compensates_orders_against_the_example_services() {
+    let shop = Arc::new(shop::Shop {
+        default_stock: 10,
+        card_limit: 1000,
+        payments_token: Some("t0ken".into()),
+        ..shop::Shop::default()
+    });
+    let mut vars = Vec::new();
+    for (var, router) in [
+        ("ORDERS_URL", shop::orders(shop.clone())),
+        ("INVENTORY_URL", shop::inventory(shop.clone())),
+        ("PAYMENTS_URL", shop::payments(shop.clone())),
+    ] {
+        let addr = shop::serve(router, 0).await.unwrap();
+        vars.push((var, format!("http://{addr}")));
+    }
+    vars.push(("PAYMENTS_TOKEN", "t0ken".into()));
+    let svc = service(&vars);
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sagas/place_order_http.yaml"
+    ))
+    .unwrap();
+    let input = |name: &str| -> Json {
+        let path = format!("{}/sagas/inputs/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let ok = run(&svc, &text, input("order_http_ok.json")).await;
+    assert_eq!(ok.status, SagaStatus::Completed, "{ok:?}");
+    let declined = run(&svc, &text, input("order_http_declined.json")).await;
+    assert_eq!(declined.status, SagaStatus::Compensated, "{declined:?}");
+    let state = shop.state();
+    assert_eq!(state["orders"]["h-1"]["status"], "confirmed");
+    assert_eq!(state["orders"]["h-2"]["status"], "cancelled");
+    assert_eq!(state["reservations"]["h-2"]["status"], "released");
+    assert_eq!(state["charges"]["h-1"]["status"], "captured");
+    // 2 units for h-1; h-2's unit came back
+    assert_eq!(state["stock"]["item1"], 8);
 }

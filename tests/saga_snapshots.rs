@@ -42,6 +42,11 @@ fn place_order_model() {
 }
 
 #[test]
+fn place_order_http_model() {
+    insta::assert_yaml_snapshot!(load_file("place_order_http.yaml"));
+}
+
+#[test]
 fn apply_discount_model() {
     insta::assert_yaml_snapshot!(load_file("apply_discount.yaml"));
 }
