@@ -77,10 +77,10 @@ pub(crate) struct Permit<'b> {
 }
 
 impl Permit<'_> {
-    /// Record the call's outcome.
-    pub fn record(mut self, failed: bool) {
+    /// Record the call's outcome, known at `now`.
+    pub fn record(mut self, failed: bool, now: Instant) {
         self.recorded = true;
-        self.breaker.record(self.generation, failed, Instant::now());
+        self.breaker.record(self.generation, failed, now);
     }
 }
 
@@ -259,7 +259,7 @@ mod tests {
     fn call(b: &Breaker, now: Instant, failed: bool) -> bool {
         match b.acquire(now) {
             Ok(p) => {
-                p.record(failed);
+                p.record(failed, now);
                 true
             }
             Err(_) => false,
@@ -307,9 +307,9 @@ mod tests {
         let p2 = b.acquire(later).unwrap();
         // only `half_open_calls` trials
         assert_eq!(b.acquire(later).err(), Some(Duration::ZERO));
-        p1.record(false);
+        p1.record(false, later);
         assert_eq!(b.state(later), BreakerState::HalfOpen);
-        p2.record(true);
+        p2.record(true, later);
         // 1 of 2 failed: 0.5 >= 0.5, open again
         assert_eq!(b.state(later), BreakerState::Open);
         let again = later + Duration::from_secs(10);
@@ -330,11 +330,12 @@ mod tests {
             drop(b.acquire(t).unwrap());
         }
         assert_eq!(b.state(t), BreakerState::Open);
-        let later = t + Duration::from_secs(10);
+        // a dropped permit records its failure at the real time of the drop
+        let later = Instant::now() + Duration::from_secs(10);
         let trial = b.acquire(later).unwrap();
         // the call that started while closed ends now: it does not count as a trial
-        stale.record(true);
-        trial.record(false);
+        stale.record(true, later);
+        trial.record(false, later);
         assert!(call(&b, later, false));
         assert_eq!(b.state(later), BreakerState::Closed);
     }

@@ -356,7 +356,7 @@ async fn request(
         Some(Json::String(p)) if p.starts_with('/') => p,
         Some(other) => {
             return Err(ActionError::permanent(format!(
-                "{what}: the path must be a string starting with `/`, found `{other}`"
+                "permanent: {what}: the path must be a string starting with `/`, found `{other}`"
             )));
         }
         None => {
@@ -421,7 +421,7 @@ async fn request(
             &outcome,
             Err(e) if matches!(e.class, ErrorClass::Transient | ErrorClass::TimedOut)
         );
-        p.record(failed);
+        p.record(failed, Instant::now());
     }
     outcome
 }
