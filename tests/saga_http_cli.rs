@@ -213,3 +213,47 @@ async fn a_crash_after_the_response_repeats_the_request_with_the_same_key() {
     let keys: std::collections::HashSet<_> = reqs.iter().map(|r| r.key.clone()).collect();
     assert_eq!(keys.len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_run_shares_one_breaker_logs_its_changes_and_reports_its_state() {
+    let server = Server::start().await;
+    server.default_reply(services::Reply::Text(503, "down".into()));
+    let dir = Dir::new();
+    let saga = SAGA.replace(
+        "    headers: {authorization: '\"Bearer \" + env.SHOP_TOKEN'}\n",
+        "    headers: {authorization: '\"Bearer \" + env.SHOP_TOKEN'}\n    circuit_breaker: {window: 3, failure_rate: 1, open_for: 1h}\n",
+    );
+    assert_ne!(saga, SAGA);
+    std::fs::write(dir.0.join("breaker.yaml"), saga).unwrap();
+    let inputs: String = (0..5)
+        .map(|i| format!("{{\"order_id\": \"b-{i}\"}}\n"))
+        .collect();
+    std::fs::write(dir.0.join("inputs.jsonl"), inputs).unwrap();
+    let db = dir.db();
+    let mut env = vars(&server);
+    env.push(("RUST_LOG", "rulesaga=warn".into()));
+    let out = rulesaga(
+        &dir.0,
+        &[
+            "saga",
+            "run",
+            "breaker.yaml",
+            "--db",
+            &db,
+            "--inputs",
+            "inputs.jsonl",
+        ],
+        &env,
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // three sagas filled the window; the other two never reached the service
+    assert_eq!(server.requests().len(), 3, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("service shop: circuit breaker open"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("circuit breaker changed state"), "{stderr}");
+    assert!(stdout.contains("circuit open"), "{stdout}");
+}
