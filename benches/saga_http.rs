@@ -72,15 +72,12 @@ async fn services() -> Setup {
         payments_token: Some("bench-token".into()),
         ..shop::Shop::default()
     });
-    let mut vars = HashMap::new();
-    for (var, router) in [
-        ("ORDERS_URL", shop::orders(shop.clone())),
-        ("INVENTORY_URL", shop::inventory(shop.clone())),
-        ("PAYMENTS_URL", shop::payments(shop.clone())),
-    ] {
-        let addr = shop::serve(router, 0).await.unwrap();
-        vars.insert(var.to_string(), format!("http://{addr}"));
-    }
+    let mut vars: HashMap<String, String> = shop::serve_all(&shop, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     vars.insert("PAYMENTS_TOKEN".into(), "bench-token".into());
     Setup { shop, vars }
 }

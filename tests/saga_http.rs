@@ -708,15 +708,7 @@ async fn the_shipped_http_saga_places_and_compensates_orders_against_the_example
         payments_token: Some("t0ken".into()),
         ..shop::Shop::default()
     });
-    let mut vars = Vec::new();
-    for (var, router) in [
-        ("ORDERS_URL", shop::orders(shop.clone())),
-        ("INVENTORY_URL", shop::inventory(shop.clone())),
-        ("PAYMENTS_URL", shop::payments(shop.clone())),
-    ] {
-        let addr = shop::serve(router, 0).await.unwrap();
-        vars.push((var, format!("http://{addr}")));
-    }
+    let mut vars = shop::serve_all(&shop, 0).await.unwrap();
     vars.push(("PAYMENTS_TOKEN", "t0ken".into()));
     let svc = service(&vars);
     let text = std::fs::read_to_string(concat!(

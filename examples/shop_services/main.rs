@@ -97,22 +97,17 @@ fn main() -> ExitCode {
         };
     }
     rt.block_on(async {
-        let port = |i: u16| if args.port == 0 { 0 } else { args.port + i };
-        let routers = [
-            ("ORDERS_URL", shop::orders(shop.clone())),
-            ("INVENTORY_URL", shop::inventory(shop.clone())),
-            ("PAYMENTS_URL", shop::payments(shop.clone())),
-        ];
-        let mut exports = Vec::new();
-        for (i, (var, router)) in (0u16..).zip(routers) {
-            match shop::serve(router, port(i)).await {
-                Ok(addr) => exports.push(format!("{var}=http://{addr}")),
-                Err(e) => {
-                    eprintln!("error: cannot listen on 127.0.0.1:{}: {e}", port(i));
-                    return ExitCode::from(1);
-                }
+        let vars = match shop::serve_all(&shop, args.port).await {
+            Ok(vars) => vars,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot listen on 127.0.0.1 from port {}: {e}",
+                    args.port
+                );
+                return ExitCode::from(1);
             }
-        }
+        };
+        let mut exports: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
         exports.push(format!("PAYMENTS_TOKEN={}", args.token));
         println!("export {}", exports.join(" "));
         println!(

@@ -209,16 +209,7 @@ async fn cancel_order(
     Path(id): Path<String>,
     h: HeaderMap,
 ) -> Response {
-    let s = &shop.orders;
-    s.handle(&h, || match s.record(&id) {
-        None => (404, json!({"error": format!("no order {id}")})),
-        Some(mut o) => {
-            o["status"] = json!("cancelled");
-            s.put(&id, o.clone());
-            (200, o)
-        }
-    })
-    .await
+    set_order_status(&shop, &id, &h, "cancelled").await
 }
 
 async fn confirm_order(
@@ -226,12 +217,16 @@ async fn confirm_order(
     Path(id): Path<String>,
     h: HeaderMap,
 ) -> Response {
+    set_order_status(&shop, &id, &h, "confirmed").await
+}
+
+async fn set_order_status(shop: &Shop, id: &str, h: &HeaderMap, status: &str) -> Response {
     let s = &shop.orders;
-    s.handle(&h, || match s.record(&id) {
+    s.handle(h, || match s.record(id) {
         None => (404, json!({"error": format!("no order {id}")})),
         Some(mut o) => {
-            o["status"] = json!("confirmed");
-            s.put(&id, o.clone());
+            o["status"] = json!(status);
+            s.put(id, o.clone());
             (200, o)
         }
     })
@@ -359,4 +354,25 @@ pub async fn serve(router: Router, port: u16) -> std::io::Result<std::net::Socke
         let _ = axum::serve(listener, router).await;
     });
     Ok(addr)
+}
+
+/// Serve the three services of `shop` on `port`, `port + 1` and `port + 2` (0: any
+/// free ports): the environment variables the shipped saga reads, with their values
+/// (`ORDERS_URL`, `INVENTORY_URL`, `PAYMENTS_URL`).
+pub async fn serve_all(
+    shop: &Arc<Shop>,
+    port: u16,
+) -> std::io::Result<Vec<(&'static str, String)>> {
+    let routers = [
+        ("ORDERS_URL", orders(shop.clone())),
+        ("INVENTORY_URL", inventory(shop.clone())),
+        ("PAYMENTS_URL", payments(shop.clone())),
+    ];
+    let mut vars = Vec::new();
+    for (i, (var, router)) in (0u16..).zip(routers) {
+        let p = if port == 0 { 0 } else { port + i };
+        let addr = serve(router, p).await?;
+        vars.push((var, format!("http://{addr}")));
+    }
+    Ok(vars)
 }
