@@ -732,3 +732,51 @@ async fn the_shipped_http_saga_places_and_compensates_orders_against_the_example
     // 2 units for h-1; h-2's unit came back
     assert_eq!(state["stock"]["item1"], 8);
 }
+
+/// A call abandoned (by its step's timeout) while it waits for a bulkhead slot never
+/// reached the service: the breaker counts it as nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_abandoned_waiting_for_a_slot_does_not_count_for_the_breaker() {
+    let server = Server::start().await;
+    server.default_reply(Reply::Hang);
+    let text = r#"
+saga: wait
+services:
+  api:
+    base_url: env.API_URL
+    bulkhead: {max_concurrent: 1, max_wait: 1h}
+    circuit_breaker: {window: 1, failure_rate: 1, open_for: 1h}
+steps:
+  - name: call
+    timeout: 50ms
+    when: not input.hold
+    action: {http: {service: api, method: POST, path: '"/work"'}}
+    compensation: none
+  - name: hold
+    when: input.hold
+    action: {http: {service: api, method: POST, path: '"/hold"'}}
+    compensation: none
+"#;
+    let svc = service(&[("API_URL", server.url())]);
+    let saga = Arc::new(load(&svc, text));
+    let holder = {
+        let (svc, saga) = (svc.clone(), saga.clone());
+        tokio::spawn(async move {
+            svc.start(&saga, rulesaga::saga::Start::new(json!({"hold": true})))
+                .await
+                .unwrap()
+                .state
+        })
+    };
+    while server.requests().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let waited = run(&svc, text, json!({"hold": false})).await;
+    let errs = errors(&svc.history(waited.saga_id).await.unwrap());
+    assert_eq!(errs[0].0, "timed out after 50ms");
+    assert_eq!(server.calls(), ["POST /hold"]);
+    server.release();
+    assert_eq!(holder.await.unwrap().status, SagaStatus::Completed);
+    // one success in a window of one: closed (the abandoned wait recorded nothing)
+    assert_eq!(svc.service_status()[0].breaker, Some(BreakerState::Closed));
+}

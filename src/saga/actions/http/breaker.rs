@@ -84,20 +84,6 @@ impl Permit<'_> {
     }
 }
 
-impl Permit<'_> {
-    /// The call never reached the service: record nothing, and give a half-open
-    /// breaker its trial back.
-    pub fn cancel(mut self) {
-        self.recorded = true;
-        let mut g = self.breaker.lock();
-        if g.generation == self.generation
-            && let Inner::HalfOpen { issued, .. } = &mut g.inner
-        {
-            *issued = issued.saturating_sub(1);
-        }
-    }
-}
-
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if !self.recorded {
@@ -144,6 +130,15 @@ impl Breaker {
             generation: g.generation,
             recorded: false,
         })
+    }
+
+    /// How long the breaker stays open from `now` (`None`: it lets calls through, or
+    /// will at the next one).
+    pub fn open_for(&self, now: Instant) -> Option<Duration> {
+        match self.lock().inner {
+            Inner::Open { until } if now < until => Some(until - now),
+            _ => None,
+        }
     }
 
     /// Where the breaker stands at `now` (an open breaker whose time is up reads as
@@ -278,6 +273,8 @@ mod tests {
         // 2 of 3 failed: 0.67 >= 0.5
         assert_eq!(b.state(t), BreakerState::Open);
         assert_eq!(b.acquire(t).err(), Some(Duration::from_secs(10)));
+        assert_eq!(b.open_for(t), Some(Duration::from_secs(10)));
+        assert_eq!(b.open_for(t + Duration::from_secs(10)), None);
     }
 
     #[test]

@@ -389,31 +389,37 @@ async fn request(
     if let Some(t) = ep.timeout {
         req = req.timeout(t);
     }
-    let permit = match &ep.live.breaker {
-        None => None,
-        Some(b) => Some(b.acquire(Instant::now()).map_err(|wait| {
-            let mut e = ActionError::transient(format!(
-                "transient: {what}: circuit open (the service failed too often), not called"
-            ));
-            e.retry_after = (!wait.is_zero()).then_some(wait);
-            e
-        })?),
+    let open = |wait: Duration| {
+        let mut e = ActionError::transient(format!(
+            "transient: {what}: circuit open (the service failed too often), not called"
+        ));
+        e.retry_after = (!wait.is_zero()).then_some(wait);
+        e
     };
+    // an open breaker fails fast, without waiting for a slot
+    if let Some(wait) = ep
+        .live
+        .breaker
+        .as_ref()
+        .and_then(|b| b.open_for(Instant::now()))
+    {
+        return Err(open(wait));
+    }
     let _slot = match &ep.live.bulkhead {
         None => None,
-        Some(b) => match b.enter().await {
-            Ok(slot) => Some(slot),
-            Err(wait) => {
-                if let Some(p) = permit {
-                    p.cancel();
-                }
-                return Err(ActionError::transient(format!(
-                    "transient: {what}: bulkhead full ({} calls in flight, waited {}), not called",
-                    b.max(),
-                    crate::saga::model::format_duration(wait)
-                )));
-            }
-        },
+        Some(b) => Some(b.enter().await.map_err(|wait| {
+            ActionError::transient(format!(
+                "transient: {what}: bulkhead full ({} calls in flight, waited {}), not called",
+                b.max(),
+                crate::saga::model::format_duration(wait)
+            ))
+        })?),
+    };
+    // the permit is taken with the slot: a call abandoned while waiting for a slot
+    // never reached the service and counts as nothing
+    let permit = match &ep.live.breaker {
+        None => None,
+        Some(b) => Some(b.acquire(Instant::now()).map_err(open)?),
     };
     let outcome = send(req, h, &what, ep).await;
     if let Some(p) = permit {
