@@ -42,8 +42,62 @@ fn place_order_model() {
 }
 
 #[test]
+fn place_order_http_model() {
+    insta::assert_yaml_snapshot!(load_file("place_order_http.yaml"));
+}
+
+#[test]
 fn apply_discount_model() {
     insta::assert_yaml_snapshot!(load_file("apply_discount.yaml"));
+}
+
+/// The Mermaid drawing of every shipped saga.
+#[test]
+fn graphs_of_the_shipped_sagas() {
+    for name in ["place_order", "place_order_http", "apply_discount"] {
+        let saga = load_file(&format!("{name}.yaml"));
+        insta::assert_snapshot!(
+            format!("graph_{name}"),
+            rulesaga::saga::graph::mermaid(&saga)
+        );
+    }
+}
+
+/// A skipped step's edge, failures after the pivot and failed compensations ending in
+/// `failed`, and a step that may time out compensated itself.
+#[test]
+fn graph_of_skips_timeouts_and_failures() {
+    let text = r#"saga: drawn
+steps:
+  - name: hold
+    timeout: 2s
+    action: {handler: echo}
+    compensate: {handler: echo}
+  - name: maybe
+    when: input.vip
+    require: {rule: discount}
+    action: {handler: echo}
+    compensation: none
+  - name: commit
+    pivot: true
+    action: {handler: echo}
+  - name: notify
+    retry: {max_attempts: unlimited, initial_backoff: 10ms}
+    action: {handler: echo}
+"#;
+    let saga = validate::load(Source::new("drawn.yaml", text), &catalog()).unwrap();
+    let drawn = rulesaga::saga::graph::mermaid(&saga);
+    for edge in [
+        "s0 -->|then| s1",
+        "s0 -->|skip| s2",
+        "s0 -. times out .-> u0",
+        "s1 -. fails .-> u0",
+        "s3 -. fails .-> failed",
+        "u0 -. fails .-> failed",
+    ] {
+        assert!(drawn.contains(edge), "no `{edge}` in\n{drawn}");
+    }
+    insta::assert_snapshot!(drawn);
 }
 
 #[test]

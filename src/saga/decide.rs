@@ -182,7 +182,10 @@ fn due(
     } else {
         policy.backoff(counted.max(1), unit)
     };
-    let wait = failure.retry_after.map_or(wait, |r| wait.max(r));
+    // a service's `Retry-After` is honoured up to the policy's longest wait
+    let wait = failure
+        .retry_after
+        .map_or(wait, |r| wait.max(r.min(policy.max_backoff)));
     Some(after(failure.at, wait))
 }
 

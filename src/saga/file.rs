@@ -26,6 +26,8 @@ pub struct SagaFile {
     pub deadline: Option<Spanned<String>>,
     /// Retry policy of every compensation.
     pub compensation_retry: Option<Spanned<RetryFile>>,
+    /// The HTTP services the steps call, by name.
+    pub services: Option<Spanned<BTreeMap<String, Spanned<ServiceFile>>>>,
     /// The steps, in order.
     pub steps: Spanned<Vec<Spanned<StepFile>>>,
 }
@@ -77,6 +79,8 @@ pub struct ActionFile {
     pub find: Option<Spanned<String>>,
     /// Do nothing.
     pub noop: Option<Spanned<bool>>,
+    /// Call an HTTP service.
+    pub http: Option<Spanned<HttpFile>>,
     /// Entity id expression.
     pub id: Option<Spanned<Template>>,
     /// Field values (insert, update).
@@ -88,6 +92,68 @@ pub struct ActionFile {
     pub where_: Option<Spanned<String>>,
     /// Named rule on each entity (find).
     pub rule: Option<Spanned<String>>,
+}
+
+/// `http:`: one request to a service of the `services:` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    /// The service's name.
+    pub service: Spanned<String>,
+    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
+    pub method: Spanned<String>,
+    /// Path expression, joined to the service's base URL (`'"/charges/" + steps.charge.id'`).
+    pub path: Spanned<Template>,
+    /// Query parameters: name → value.
+    pub query: Option<Spanned<Template>>,
+    /// The JSON body.
+    pub body: Option<Spanned<Template>>,
+    /// The statuses that succeed (default: every 2xx).
+    pub success: Option<Spanned<Vec<Spanned<u16>>>>,
+}
+
+/// A service of the `services:` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceFile {
+    /// Expression over `env` (`env.PAYMENTS_URL`), read when a run starts.
+    pub base_url: Spanned<Template>,
+    /// Per-request timeout (`2s`).
+    pub timeout: Option<Spanned<String>>,
+    /// Headers of every request: name → expression over `env`.
+    pub headers: Option<Spanned<BTreeMap<String, Spanned<Template>>>>,
+    /// Follow redirects (default: no).
+    pub follow_redirects: Option<Spanned<bool>>,
+    /// The circuit breaker of the service.
+    pub circuit_breaker: Option<Spanned<BreakerFile>>,
+    /// The bulkhead of the service.
+    pub bulkhead: Option<Spanned<BulkheadFile>>,
+}
+
+/// `circuit_breaker:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerFile {
+    /// Calls in the sliding window.
+    pub window: Option<Spanned<u32>>,
+    /// Calls recorded before the failure rate counts.
+    pub min_calls: Option<Spanned<u32>>,
+    /// Failure rate (0..=1) at which the breaker opens.
+    pub failure_rate: Option<Spanned<f64>>,
+    /// How long it stays open.
+    pub open_for: Option<Spanned<String>>,
+    /// Trial calls while half-open.
+    pub half_open_calls: Option<Spanned<u32>>,
+}
+
+/// `bulkhead:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkheadFile {
+    /// Calls in flight at most.
+    pub max_concurrent: Spanned<u32>,
+    /// Longest wait for a free slot (default 0: fail at once).
+    pub max_wait: Option<Spanned<String>>,
 }
 
 /// `require:`.

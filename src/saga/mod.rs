@@ -36,7 +36,8 @@ pub mod validate;
 mod yaml;
 
 pub use actions::{
-    ActionCall, ActionError, ErrorClass, Executor, FaultLayer, Faults, Layer, Phase,
+    ActionCall, ActionError, BreakerState, ErrorClass, Executor, FaultLayer, Faults, Layer, Phase,
+    ServiceStatus, Vars,
 };
 pub use events::{Event, EventKind};
 pub use handlers::{HandlerCall, HandlerError, HandlerRegistry};

@@ -36,6 +36,9 @@ pub struct Saga {
     pub(crate) deadline: Option<Duration>,
     /// Retry policy of every compensation.
     pub(crate) compensation_retry: RetryPolicy,
+    /// The HTTP services the steps call.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) services: Vec<Service>,
     /// The steps, in order.
     pub(crate) steps: Vec<Step>,
     /// Index of the pivot step.
@@ -99,6 +102,14 @@ impl Saga {
     /// The retry policy of every compensation.
     pub fn compensation_retry(&self) -> &RetryPolicy {
         &self.compensation_retry
+    }
+    /// The HTTP services the steps call.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+    /// The service named `name`.
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
     }
     /// The steps, in order.
     pub fn steps(&self) -> &[Step] {
@@ -253,6 +264,140 @@ pub enum Action {
         /// The filter.
         filter: Filter,
     },
+    /// One request to an HTTP service.
+    Http(Box<HttpAction>),
+}
+
+/// A request of an `http:` action.
+#[derive(Clone, Debug, Serialize)]
+pub struct HttpAction {
+    /// The service (a name of the `services:` section).
+    pub service: String,
+    /// The method.
+    pub method: Method,
+    /// The path below the service's base URL.
+    pub path: ValueExpr,
+    /// Query parameters (a map).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<ValueExpr>,
+    /// The JSON body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<ValueExpr>,
+    /// The statuses that succeed (empty: every 2xx).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub success: Vec<u16>,
+}
+
+/// An HTTP method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// `GET` (read-only: needs no compensation).
+    Get,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+    /// `PATCH`.
+    Patch,
+    /// `DELETE`.
+    Delete,
+}
+
+impl Method {
+    /// Every method, as files write them.
+    pub const NAMES: [&'static str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+    /// The method named `name` (upper case).
+    pub fn parse(name: &str) -> Option<Method> {
+        Some(match name {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            _ => return None,
+        })
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// An HTTP service of the saga: where it is (read from the environment when a run
+/// starts) and how calls to it are protected.
+#[derive(Clone, Debug, Serialize)]
+pub struct Service {
+    /// Its name.
+    pub name: String,
+    /// The base URL, an expression over `env`.
+    pub base_url: ValueExpr,
+    /// Per-request timeout.
+    #[serde(
+        serialize_with = "ser_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+    /// Headers of every request: name (lower case) → expression over `env`. Their
+    /// values are secret: never logged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, ValueExpr)>,
+    /// Follow redirects (at most 10).
+    pub follow_redirects: bool,
+    /// The circuit breaker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<BreakerConfig>,
+    /// The bulkhead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulkhead: Option<BulkheadConfig>,
+    /// The environment variables its configuration reads, sorted.
+    pub env: Vec<String>,
+}
+
+/// A count-based circuit breaker (resilience4j's semantics).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BreakerConfig {
+    /// Outcomes in the sliding window.
+    pub window: u32,
+    /// Outcomes recorded before the failure rate counts.
+    pub min_calls: u32,
+    /// Failure rate (0..=1) at which it opens.
+    pub failure_rate: f64,
+    /// How long it stays open before trial calls.
+    #[serde(serialize_with = "ser_duration")]
+    pub open_for: Duration,
+    /// Trial calls while half-open.
+    pub half_open_calls: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> BreakerConfig {
+        BreakerConfig {
+            window: 100,
+            min_calls: 100,
+            failure_rate: 0.5,
+            open_for: Duration::from_secs(60),
+            half_open_calls: 10,
+        }
+    }
+}
+
+/// A bulkhead: calls in flight at once, across every saga of the process.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BulkheadConfig {
+    /// Calls in flight at most.
+    pub max_concurrent: u32,
+    /// Longest wait for a free slot.
+    #[serde(serialize_with = "ser_duration")]
+    pub max_wait: Duration,
 }
 
 impl Action {
@@ -266,15 +411,17 @@ impl Action {
             Action::Update { repo, .. } => format!("update {repo}"),
             Action::Delete { repo, .. } => format!("delete {repo}"),
             Action::Find { repo, .. } => format!("find {repo}"),
+            Action::Http(h) => format!("http {} {}", h.method.name(), h.service),
         }
     }
 
-    /// True for actions that change nothing.
+    /// True for actions that change nothing (`GET` requests included).
     pub fn is_read_only(&self) -> bool {
-        matches!(
-            self,
-            Action::Noop | Action::Get { .. } | Action::Find { .. }
-        )
+        match self {
+            Action::Noop | Action::Get { .. } | Action::Find { .. } => true,
+            Action::Http(h) => h.method == Method::Get,
+            _ => false,
+        }
     }
 }
 

@@ -19,7 +19,8 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::actions::{
-    ActionCall, ActionError, Builtin, Dispatch, ErrorClass, Executor, Handlers, Layer, Phase, stack,
+    ActionCall, ActionError, Builtin, Dispatch, Endpoints, ErrorClass, Executor, Handlers, Http,
+    Layer, Phase, ResolveError, Services, Vars, process_vars, stack,
 };
 use super::decide::{Attempt, Command, attempt_timeout, decide, will_retry};
 use super::events::{Event, EventKind, PinnedRules};
@@ -71,6 +72,10 @@ pub enum RunError {
     /// An operator command does not apply to the saga as it stands.
     #[error("{0}")]
     Operator(String),
+    /// The saga's services cannot be resolved (an environment variable is not set):
+    /// nothing was appended.
+    #[error("the saga's services cannot be resolved: {0}")]
+    Services(#[from] ResolveError),
 }
 
 /// A new saga to start.
@@ -111,6 +116,8 @@ pub struct Runner {
     subscribers: Vec<Subscriber>,
     owner: Arc<str>,
     lease_ttl: Duration,
+    services: Arc<Services>,
+    vars: Vars,
 }
 
 impl Runner {
@@ -122,7 +129,31 @@ impl Runner {
             subscribers: Vec::new(),
             owner: Arc::from(super::store::lease::process_owner()),
             lease_ttl: DEFAULT_LEASE_TTL,
+            services: Arc::new(Services::new()),
+            vars: process_vars(),
         }
+    }
+
+    /// Share the HTTP services (clients, breakers, bulkheads) of `services`, as every
+    /// runner of a [`crate::saga::SagaService`] does.
+    pub fn with_services(mut self, services: Arc<Services>) -> Runner {
+        self.services = services;
+        self
+    }
+
+    /// Read the environment variables of the saga's services through `vars` (default:
+    /// the process environment).
+    pub fn with_vars(mut self, vars: Vars) -> Runner {
+        self.vars = vars;
+        self
+    }
+
+    /// The saga's services, resolved for one run.
+    fn endpoints(&self, saga: &Saga) -> Result<Endpoints, RunError> {
+        if saga.services().is_empty() {
+            return Ok(Endpoints::default());
+        }
+        Ok(self.services.resolve(saga.services(), &self.vars)?)
     }
 
     /// A runner with the standard executors (the repository verbs over `store`,
@@ -135,6 +166,7 @@ impl Runner {
         let dispatch = Dispatch {
             builtin: Builtin::new(store.clone()),
             handlers: Handlers::new(handlers),
+            http: Http,
         };
         Runner::new(store, stack(Arc::new(dispatch), layers))
     }
@@ -186,6 +218,7 @@ impl Runner {
     /// files are pinned in the store first; the first event takes the saga's lease.
     pub async fn start(&self, saga: &Saga, start: Start) -> Result<SagaState, RunError> {
         Runner::check_input(saga, &start.input)?;
+        let endpoints = self.endpoints(saga)?;
         let definition = &saga.source().text;
         self.store
             .pin(saga.definition_hash(), saga.name(), definition)
@@ -199,7 +232,14 @@ impl Runner {
             });
         }
         let lease = Lease::first(start.saga_id, &self.owner, self.lease_ttl, Utc::now());
-        let run = Run::new(self, saga, SagaState::default(), start.saga_id, lease);
+        let run = Run::new(
+            self,
+            saga,
+            SagaState::default(),
+            start.saga_id,
+            lease,
+            endpoints,
+        );
         let first = EventKind::SagaStarted {
             saga: saga.name().to_string(),
             version: saga.version(),
@@ -242,11 +282,12 @@ impl Runner {
         first: Option<EventKind>,
     ) -> Result<SagaState, RunError> {
         let saga_id = state.saga_id;
+        let endpoints = self.endpoints(saga)?;
         let lease = self
             .store
             .acquire(saga_id, &self.owner, self.lease_ttl)
             .await?;
-        let run = Run::new(self, saga, state, saga_id, lease);
+        let run = Run::new(self, saga, state, saga_id, lease, endpoints);
         self.finish(run, first).await
     }
 
@@ -317,6 +358,7 @@ struct Run<'r> {
     renew_after: DateTime<Utc>,
     released: bool,
     ctx: Context,
+    endpoints: Endpoints,
 }
 
 impl<'r> Run<'r> {
@@ -326,6 +368,7 @@ impl<'r> Run<'r> {
         state: SagaState,
         saga_id: Uuid,
         lease: Lease,
+        endpoints: Endpoints,
     ) -> Run<'r> {
         let half = chrono::Duration::from_std(runner.lease_ttl / 2).unwrap_or_default();
         Run {
@@ -337,6 +380,7 @@ impl<'r> Run<'r> {
             lease,
             released: false,
             ctx: eval_context(),
+            endpoints,
         }
     }
 
@@ -625,6 +669,7 @@ impl<'r> Run<'r> {
                 action,
                 scope: self.scope(),
                 ctx: &self.ctx,
+                endpoints: &self.endpoints,
             };
             self.hold(with_timeout(timeout, self.perform(step, &call)))
                 .await?

@@ -17,8 +17,9 @@ pub(crate) fn eval_context() -> Context {
     }
 }
 
-/// The names of what saga expressions read, whether or not a position may read them.
-pub(crate) const ROOTS: [&str; 4] = ["input", "steps", "entity", "result"];
+/// The names of what saga expressions read, whether or not a position may read them
+/// (`env` only in the `services:` section).
+pub(crate) const ROOTS: [&str; 5] = ["input", "steps", "entity", "result", "env"];
 
 /// The outputs of the steps that succeeded, by step name (`steps.<name>`): read
 /// from the step states themselves, so the state keeps each output once.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::actions::Layer;
+use super::actions::{Layer, ServiceStatus, Services, Vars};
 use super::events::Event;
 use super::handlers::HandlerRegistry;
 use super::model::Saga;
@@ -118,6 +118,8 @@ pub struct SagaService {
     env: Env,
     owner: Option<String>,
     lease_ttl: Option<Duration>,
+    services: Arc<Services>,
+    vars: Option<Vars>,
 }
 
 impl SagaService {
@@ -131,7 +133,22 @@ impl SagaService {
             env: Env::new(),
             owner: None,
             lease_ttl: None,
+            services: Arc::new(Services::new()),
+            vars: None,
         }
+    }
+
+    /// Read the environment variables of sagas' services through `vars` (default: the
+    /// process environment).
+    pub fn with_vars(mut self, vars: Vars) -> SagaService {
+        self.vars = Some(vars);
+        self
+    }
+
+    /// The HTTP services every run of this service (and its clones) has called: their
+    /// breakers and bulkheads are shared by all of them.
+    pub fn service_status(&self) -> Vec<ServiceStatus> {
+        self.services.status()
     }
 
     /// Wrap every action in `layer` (added layers are inside earlier ones).
@@ -181,7 +198,11 @@ impl SagaService {
 
     /// A runner for this service's store, handlers, layers and subscribers.
     pub fn runner(&self) -> Runner {
-        let mut r = Runner::with_handlers(self.store.clone(), self.handlers.clone(), &self.layers);
+        let mut r = Runner::with_handlers(self.store.clone(), self.handlers.clone(), &self.layers)
+            .with_services(self.services.clone());
+        if let Some(v) = &self.vars {
+            r = r.with_vars(v.clone());
+        }
         for s in &self.subscribers {
             r = r.subscribe(s.clone());
         }

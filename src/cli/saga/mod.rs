@@ -534,11 +534,11 @@ fn store_failure(id: Option<uuid::Uuid>, db: &DbArgs, e: &StoreError) -> ExitCod
 fn runtime(concurrency: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
     let built = if concurrency <= 1 {
         tokio::runtime::Builder::new_current_thread()
-            .enable_time()
+            .enable_all()
             .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
-            .enable_time()
+            .enable_all()
             .build()
     };
     built.map_err(|e| usage_error(format!("cannot start the runtime: {e}")))

@@ -13,15 +13,56 @@ use serde_json::Value as Json;
 use super::run::MAX_SEED_BYTES;
 use super::view::{live_view, result_json};
 use super::{Ctx, DbArgs, LeaseArgs, runtime, usage_error};
-use crate::saga::{Event, OperatorAction, SagaService, SagaState, SagaStatus, ServiceError};
+use crate::saga::actions::ActionFuture;
+use crate::saga::{
+    ActionCall, Event, Executor, Layer, OperatorAction, Phase, SagaService, SagaState, SagaStatus,
+    ServiceError,
+};
 
 /// Environment variable of the crash failpoint: kill this process with SIGKILL right
 /// after the n-th event it appended is durable (for crash tests).
 const CRASH_AFTER: &str = "RULESAGA_CRASH_AFTER";
 
-/// Subscribe the live view (unless `quiet`) and the crash failpoint (when set).
+/// Environment variable of the second crash failpoint: kill this process with SIGKILL
+/// right after the action of step `STEP` answered (an HTTP response arrived), before
+/// its outcome is appended (for crash tests).
+const CRASH_AFTER_RESPONSE: &str = "RULESAGA_CRASH_AFTER_RESPONSE";
+
+/// The layer of [`CRASH_AFTER_RESPONSE`].
+struct CrashAfterResponse(String);
+
+impl Layer for CrashAfterResponse {
+    fn wrap(&self, inner: Arc<dyn Executor>) -> Arc<dyn Executor> {
+        Arc::new(CrashingExecutor {
+            step: self.0.clone(),
+            inner,
+        })
+    }
+}
+
+struct CrashingExecutor {
+    step: String,
+    inner: Arc<dyn Executor>,
+}
+
+impl Executor for CrashingExecutor {
+    fn execute<'a>(&'a self, call: &'a ActionCall<'a>) -> ActionFuture<'a> {
+        Box::pin(async move {
+            let out = self.inner.execute(call).await;
+            if call.step == self.step && call.phase == Phase::Action {
+                kill_self();
+            }
+            out
+        })
+    }
+}
+
+/// Subscribe the live view (unless `quiet`) and the crash failpoints (when set).
 pub(super) fn attach(service: SagaService, quiet: bool) -> SagaService {
     let mut service = service;
+    if let Ok(step) = std::env::var(CRASH_AFTER_RESPONSE) {
+        service = service.with_layer(Arc::new(CrashAfterResponse(step)));
+    }
     if !quiet {
         service = service.subscribe(Arc::new(live_view));
     }

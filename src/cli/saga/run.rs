@@ -320,6 +320,14 @@ fn run_many(
     if !json {
         let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
         outln!("{} sagas: {}", results.len(), summary.join(", "));
+        for s in service.service_status() {
+            let breaker = s.breaker.map_or("no breaker", |b| b.name());
+            let in_flight = s
+                .in_flight
+                .map(|n| format!(", {n} calls in flight"))
+                .unwrap_or_default();
+            outln!("service {}: circuit breaker {breaker}{in_flight}", s.name);
+        }
     }
     rt.shutdown_background();
     if store_failed {

@@ -42,6 +42,10 @@ impl Builtin {
             Action::Handler { name, .. } => Err(ActionError::permanent(format!(
                 "handler `{name}` is not a built-in action"
             ))),
+            Action::Http(h) => Err(ActionError::permanent(format!(
+                "the request to `{}` is not a built-in action",
+                h.service
+            ))),
             Action::Get { repo: name, id } => {
                 let id = id_string(eval(id)?, "id").map_err(ActionError::permanent)?;
                 match repo.get(name, &id)? {

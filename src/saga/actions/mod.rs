@@ -4,7 +4,8 @@
 //! back an [`ActionOutput`] (the result, and the repository writes to commit with the
 //! outcome event) or an [`ActionError`] with its [`ErrorClass`] (which decides
 //! retries). Executors: [`Builtin`] (the repository verbs), [`Handlers`] (functions
-//! registered from Rust), and [`Dispatch`], which routes each action to one of them.
+//! registered from Rust), [`Http`] (requests to the saga's services, with their
+//! breakers and bulkheads), and [`Dispatch`], which routes each action to one of them.
 //! A [`Layer`] wraps any executor in another ([`FaultLayer`] injects failures; timeouts,
 //! circuit breakers and bulkheads are layers too), so new kinds of actions and policies
 //! never touch the runner.
@@ -25,10 +26,15 @@ use crate::rules::Context;
 mod builtin;
 mod faults;
 mod handler;
+mod http;
 
 pub use builtin::Builtin;
 pub use faults::{FaultLayer, Faults};
 pub use handler::Handlers;
+pub use http::{
+    BreakerState, Endpoints, Http, MAX_BODY_BYTES, ResolveError, ServiceStatus, Services, Vars,
+    process_vars,
+};
 
 /// Which half of a step an attempt runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,6 +61,8 @@ pub struct ActionCall<'a> {
     pub action: &'a Action,
     pub(crate) scope: Scope<'a>,
     pub(crate) ctx: &'a Context,
+    /// The run's HTTP services.
+    pub(crate) endpoints: &'a Endpoints,
 }
 
 impl ActionCall<'_> {
@@ -170,19 +178,22 @@ pub trait Layer: Send + Sync {
     fn wrap(&self, inner: Arc<dyn Executor>) -> Arc<dyn Executor>;
 }
 
-/// Routes each action to the executor for its kind: handlers to [`Handlers`], the
-/// repository verbs (and `noop`) to [`Builtin`].
+/// Routes each action to the executor for its kind: handlers to [`Handlers`], HTTP
+/// requests to [`Http`], the repository verbs (and `noop`) to [`Builtin`].
 pub struct Dispatch {
     /// The repository verbs.
     pub builtin: Builtin,
     /// Registered handlers.
     pub handlers: Handlers,
+    /// HTTP requests.
+    pub http: Http,
 }
 
 impl Executor for Dispatch {
     fn execute<'a>(&'a self, call: &'a ActionCall<'a>) -> ActionFuture<'a> {
         match call.action {
             Action::Handler { .. } => self.handlers.execute(call),
+            Action::Http(_) => self.http.execute(call),
             _ => self.builtin.execute(call),
         }
     }

@@ -28,6 +28,9 @@ impl Validator<'_> {
         if f.noop.as_ref().is_some_and(|n| n.value) {
             present.push(("noop", None));
         }
+        if f.http.is_some() {
+            present.push(("http", None));
+        }
         let (verb, target) = match present.as_slice() {
             [one] => *one,
             [] => {
@@ -35,7 +38,7 @@ impl Validator<'_> {
                     "S022",
                     &a.referenced,
                     path,
-                    "an action needs one of `handler`, `get`, `insert`, `update`, `delete`, `find`, `noop`".into(),
+                    "an action needs one of `handler`, `get`, `insert`, `update`, `delete`, `find`, `http`, `noop`".into(),
                     None,
                 );
                 return None;
@@ -158,6 +161,10 @@ impl Validator<'_> {
         };
         let action = match verb {
             "noop" => Some(Action::Noop),
+            "http" => f
+                .http
+                .as_ref()
+                .and_then(|h| self.http(h, &format!("{path}.http"), scope)),
             "handler" => {
                 let args = match &f.args {
                     Some(a) => self.template(a, &format!("{path}.args"), scope),

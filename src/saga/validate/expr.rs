@@ -62,6 +62,9 @@ impl Validator<'_> {
             return None;
         }
         let found = reads(&parsed.tree);
+        if scope.env && !self.env_reads_of(&found, loc, path) {
+            return None;
+        }
         let extra = if scope.entity_fields {
             entity_fields(&parsed.tree)
         } else {
@@ -196,6 +199,36 @@ impl Validator<'_> {
         }
     }
 
+    /// Record the variables a service's configuration reads (`env.NAME`); a read of
+    /// `env` as a whole, or by index, is an error (the variables must be known by name
+    /// before a run starts).
+    fn env_reads_of(&mut self, found: &[Read<'_>], loc: &Location, path: &str) -> bool {
+        let mut ok = true;
+        for r in found {
+            if r.head.name != "env" {
+                continue;
+            }
+            match r.rest.first() {
+                Some(ast::PathSegment::Field(id)) => {
+                    if !self.env_reads.contains(&id.name) {
+                        self.env_reads.push(id.name.clone());
+                    }
+                }
+                _ => {
+                    self.error_help(
+                        "S024",
+                        loc,
+                        path,
+                        "`env` is read one variable at a time".into(),
+                        Some("write `env.NAME`".into()),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok
+    }
+
     /// Compile a condition (`when`, `expect`, `where`).
     pub(super) fn expr(&mut self, s: &Spanned<String>, path: &str, scope: Scope) -> Option<Expr> {
         let parsed = self.parse(&s.value, &s.referenced, path)?;
@@ -289,6 +322,7 @@ fn unknown_root(read: &Read<'_>, tree: &ast::Expr, scope: Scope) -> (String, Opt
             "only an `update`'s `values` and the `expect` of `update` and `delete` read the current `entity`".to_string()
         }
         ("result", _) => "only `outputs` read the action's `result`".to_string(),
+        ("env", _) => "only the `services:` section reads `env`: steps call a service by name and never see the environment".to_string(),
         _ => {
             let roots = scope.roots();
             // A bare word as the whole value is almost always a literal string by mistake.

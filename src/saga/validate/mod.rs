@@ -9,6 +9,7 @@ mod action;
 mod expr;
 mod offsets;
 mod reads;
+mod service;
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -85,6 +86,8 @@ pub fn load(source: Arc<Source>, catalog: &Catalog) -> Result<Saga, Diagnostics>
         step_types: Vec::new(),
         steps_types: HashMap::new(),
         input: None,
+        services: Vec::new(),
+        env_reads: Vec::new(),
     };
     let saga = v.saga(&file);
     match saga {
@@ -141,6 +144,10 @@ struct Validator<'c> {
     steps_types: HashMap<usize, Type>,
     /// Declared input fields (`None`: no `input`, not checked).
     input: Option<Arc<ObjectType>>,
+    /// Names of the declared services.
+    services: Vec<String>,
+    /// The `env` variables the service being validated reads.
+    env_reads: Vec<String>,
 }
 
 impl Validator<'_> {
@@ -192,6 +199,7 @@ impl Validator<'_> {
             None => Some(RetryPolicy::compensation_default()),
         };
 
+        let services = self.services(file);
         let steps_file = &file.steps.value;
         if steps_file.is_empty() {
             self.error(
@@ -289,6 +297,7 @@ impl Validator<'_> {
             input,
             deadline,
             compensation_retry: compensation_retry?,
+            services,
             steps,
             pivot,
             rule_files: rule_texts(self.catalog.rules.as_ref()),

@@ -38,6 +38,8 @@ pub(super) struct Scope {
     pub result: bool,
     /// Other names are the fields of the entity being filtered (`find ... where:`).
     pub entity_fields: bool,
+    /// A service's configuration: reads `env` and nothing else.
+    pub env: bool,
 }
 
 impl Scope {
@@ -49,12 +51,21 @@ impl Scope {
             entity: false,
             result: false,
             entity_fields: false,
+            env: false,
+        }
+    }
+
+    /// What a service's configuration reads: `env` alone.
+    pub fn service() -> Scope {
+        Scope {
+            env: true,
+            ..Scope::step(0)
         }
     }
 
     /// The roots this position may read, for messages.
     pub fn roots(self) -> Vec<&'static str> {
-        let allowed = [true, true, self.entity, self.result];
+        let allowed = [!self.env, !self.env, self.entity, self.result, self.env];
         ROOTS
             .into_iter()
             .zip(allowed)
@@ -91,6 +102,16 @@ impl Validator<'_> {
     /// The schema of what an expression at `scope` may read; `entity_fields` are the
     /// names a `where` reads from the entity.
     pub(super) fn schema(&mut self, scope: Scope, entity_fields: Vec<String>) -> Schema {
+        if scope.env {
+            return Schema {
+                root: ObjectType {
+                    fields: vec![FieldType {
+                        optional: false,
+                        ..any_field("env")
+                    }],
+                },
+            };
+        }
         let input = match &self.input {
             Some(fields) => Type::Object(fields.clone()),
             None => Type::Any,
