@@ -276,11 +276,17 @@ async fn respond(
                     .unwrap();
             }
             Reply::Cut => {
-                // promise 100 bytes, send 5: the connection is cut before the body ends
+                // promise 100 bytes, send 5, then fail the body: hyper cuts the
+                // connection before the body ends (a body of a known, shorter length
+                // would trip hyper's own length check in the server task instead)
+                let chunks: [Result<Bytes, std::io::Error>; 2] = [
+                    Ok(Bytes::from_static(b"short")),
+                    Err(std::io::Error::other("cut")),
+                ];
                 return Response::builder()
                     .status(200)
                     .header("content-length", "100")
-                    .body(Body::from("short"))
+                    .body(Body::from_stream(futures_util::stream::iter(chunks)))
                     .unwrap();
             }
         }
