@@ -500,7 +500,13 @@ async fn a_deadline_stops_retries_and_compensates() {
     tokio::time::timeout(Duration::from_secs(20), async {
         let state = runner(&w, mem()).run(&saga, json!({})).await.unwrap();
         assert_eq!(state.status, SagaStatus::Compensated);
-        assert_eq!(calls(&w, "undo"), ["a"]);
+        // the deadline ends b's retries; when it falls during an attempt (a loaded
+        // machine), that attempt times out and may have happened: b is undone too
+        if state.step("b").unwrap().timed_out {
+            assert_eq!(calls(&w, "undo"), ["b", "a"]);
+        } else {
+            assert_eq!(calls(&w, "undo"), ["a"]);
+        }
     })
     .await
     .unwrap();
