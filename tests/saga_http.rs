@@ -300,9 +300,29 @@ async fn a_hung_response_times_out_and_the_step_itself_is_compensated() {
     assert!(
         errs[0]
             .0
-            .starts_with("timed out: POST api /work: no answer within 300ms"),
+            .starts_with("timed out: POST api /work: no complete answer within 300ms"),
         "{errs:?}"
     );
+}
+
+/// The service's timeout covers the whole response, body included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_times_out_as_possibly_done() {
+    let server = Server::start().await;
+    server.script_path("/work", [Reply::SlowBody(100, Duration::from_millis(20))]);
+    let text = FLAKY.replace("max_attempts: 4", "max_attempts: 1");
+    let svc = service(&[("API_URL", server.url())]);
+    let state = run(&svc, &text, json!({})).await;
+    assert_eq!(state.status, SagaStatus::Compensated, "{state:?}");
+    let errs = errors(&svc.history(state.saga_id).await.unwrap());
+    assert!(errs[0].1, "{errs:?}");
+    assert!(
+        errs[0]
+            .0
+            .starts_with("timed out: POST api /work: no complete answer within 300ms"),
+        "{errs:?}"
+    );
+    assert_eq!(server.calls(), ["POST /work", "POST /work/undo"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,6 +38,8 @@ pub enum Reply {
     EchoHeaders(u16),
     /// Wait until this many requests are in flight (or a second passed), then 200.
     Gather(usize),
+    /// A 200 whose body comes in `chunks` pieces, each after `every`.
+    SlowBody(usize, Duration),
 }
 
 /// One recorded request.
@@ -273,6 +275,20 @@ async fn respond(
                     .status(StatusCode::from_u16(status).unwrap())
                     .header("content-type", "application/json")
                     .body(Body::from(body))
+                    .unwrap();
+            }
+            Reply::SlowBody(chunks, every) => {
+                let pieces = futures_util::stream::unfold(0, move |i| async move {
+                    if i == chunks {
+                        return None;
+                    }
+                    tokio::time::sleep(every).await;
+                    Some((Ok::<_, std::io::Error>(Bytes::from_static(b"x")), i + 1))
+                });
+                return Response::builder()
+                    .status(200)
+                    .header("content-type", "text/plain")
+                    .body(Body::from_stream(pieces))
                     .unwrap();
             }
             Reply::Cut => {

@@ -560,7 +560,9 @@ fn transport(e: &reqwest::Error, what: &str, ep: &Endpoint) -> ActionError {
             .unwrap_or_default();
         ActionError::new(
             ErrorClass::TimedOut,
-            format!("timed out: {what}: no answer{after} (the request may have been done)"),
+            format!(
+                "timed out: {what}: no complete answer{after} (the request may have been done)"
+            ),
         )
     } else if e.is_connect() {
         ActionError::transient(format!("transient: {what}: cannot connect: {cause}"))
