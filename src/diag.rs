@@ -211,6 +211,31 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// The bytes of the file at `path`, or of standard input when `path` is `-` (as
+/// every command that reads a file accepts), refused when longer than `limit`.
+/// The error is the message to show after the file's name.
+pub fn read_bytes(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let too_long = |n: u64| format!("the input is {n} bytes or more; the limit is {limit} bytes");
+    if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| e.to_string())?;
+        if bytes.len() as u64 > limit {
+            return Err(too_long(limit.saturating_add(1)));
+        }
+        return Ok(bytes);
+    }
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.len() > limit {
+        return Err(too_long(meta.len()));
+    }
+    std::fs::read(path).map_err(|e| e.to_string())
+}
+
 /// Edit distance suggestion: the closest candidate within a small distance
 /// (1 for names of up to 2 characters, else 2), as starlark's `did_you_mean`.
 pub fn did_you_mean<'a>(

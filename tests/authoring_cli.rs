@@ -408,3 +408,87 @@ fn every_warning_code_renders() {
     assert_eq!(err.matches("W005").count(), 1, "{err}");
     insta::assert_snapshot!("warning_w005", err);
 }
+
+/// Run with `input` on standard input.
+fn run_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut child = bin()
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // a command that refuses early may close its end first
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
+/// `-` is standard input wherever a file is read: check, fmt (to standard output),
+/// parse, `--rules -`, `saga validate -`, `--input @-`; limits hold there too.
+#[test]
+fn a_dash_reads_standard_input_everywhere() {
+    let rules =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/discount.rules")).unwrap();
+    let o = run_stdin(&["check", "-"], &rules);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_stdin(&["check", "-"], b"rule a = x >\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("-:1:13"), "{}", stderr(&o));
+
+    let o = run_stdin(&["fmt", "-"], b"rule a = x>1\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "rule a = x > 1\n");
+    let o = run_stdin(&["fmt", "--check", "-"], b"rule a = x>1\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("+rule a = x > 1"), "{}", stdout(&o));
+
+    let o = run_stdin(&["parse", "-"], b"rule a = x > 1\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("\"rules\""), "{}", stdout(&o));
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = root.join("specs/customers.json");
+    let o = run_stdin(
+        &[
+            "eval",
+            "--rules",
+            "-",
+            "--rule",
+            "premium",
+            "--data",
+            data.to_str().unwrap(),
+            "--count",
+        ],
+        &rules,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "1");
+
+    let saga = std::fs::read(root.join("sagas/place_order.yaml")).unwrap();
+    let o = run_stdin(&["saga", "validate", "-"], &saga);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = temp_dir();
+    let input = std::fs::read(root.join("sagas/inputs/order_ok.json")).unwrap();
+    let o = run_stdin(
+        &[
+            "saga",
+            "run",
+            root.join("sagas/place_order.yaml").to_str().unwrap(),
+            "--input",
+            "@-",
+            "--db",
+            dir.join("s.db").to_str().unwrap(),
+            "--seed",
+            root.join("sagas/store.json").to_str().unwrap(),
+        ],
+        &input,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("saga completed"), "{}", stdout(&o));
+
+    // the size limit holds on a pipe too, and nothing is checked
+    let o = run_stdin(&["check", "-"], &vec![b' '; 2 << 20]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("the limit is"), "{}", stderr(&o));
+}

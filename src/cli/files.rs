@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 /// Files under `paths` that `keep` accepts: folders are searched recursively, in
-/// sorted order; a file named directly is taken whatever its name. A path that
-/// does not exist is an error.
+/// sorted order; a file named directly is taken whatever its name, and `-`
+/// (standard input) as it is. A path that does not exist is an error.
 pub fn find(
     paths: &[PathBuf],
     keep: impl Fn(&Path) -> bool + Copy,
@@ -29,7 +29,10 @@ pub fn find(
     }
     let mut out = Vec::new();
     for path in paths {
-        if path.is_dir() {
+        if path.as_os_str() == "-" {
+            // standard input, read by the command
+            out.push(path.clone());
+        } else if path.is_dir() {
             walk(path, keep, &mut out)
                 .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
         } else if path.exists() {

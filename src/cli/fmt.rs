@@ -74,7 +74,11 @@ pub fn run(args: FmtArgs, format: ErrorFormat) -> ExitCode {
                 continue;
             }
         };
+        let stdin = path.as_os_str() == "-";
         if formatted.text == source.text {
+            if stdin && !args.check {
+                out!("{}", formatted.text);
+            }
             continue;
         }
         n_changed += 1;
@@ -85,6 +89,9 @@ pub fn run(args: FmtArgs, format: ErrorFormat) -> ExitCode {
         if args.check {
             out!("{}", unified_diff(&source.text, &formatted.text, &name));
             code = ExitCode::from(EXIT_RULES);
+        } else if stdin {
+            // standard input is formatted to standard output
+            out!("{}", formatted.text);
         } else if let Err(e) = std::fs::write(path, &formatted.text) {
             err!(
                 "{}",

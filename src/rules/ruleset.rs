@@ -101,15 +101,8 @@ pub fn read_text(path: &Path) -> Result<String, RuleErrors> {
         path: path.to_path_buf(),
         message,
     };
-    let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
-    if meta.len() > super::limits::MAX_SOURCE_BYTES as u64 {
-        return Err(io(format!(
-            "the file is {} bytes; the limit is {} bytes",
-            meta.len(),
-            super::limits::MAX_SOURCE_BYTES
-        )));
-    }
-    let mut bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
+    let mut bytes =
+        crate::diag::read_bytes(path, super::limits::MAX_SOURCE_BYTES as u64).map_err(io)?;
     // a UTF-8 byte order mark is not part of the text
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes.drain(..3);

@@ -557,17 +557,10 @@ fn store_path(explicit: Option<&Path>, saga_file: &Path) -> Option<PathBuf> {
 }
 
 fn read_saga(file: &Path) -> Result<Arc<Source>, ExitCode> {
-    let meta =
-        std::fs::metadata(file).map_err(|e| usage_error(format!("`{}`: {e}", file.display())))?;
-    if meta.len() > validate::MAX_FILE_BYTES as u64 {
-        return Err(usage_error(format!(
-            "`{}` is larger than {} bytes",
-            file.display(),
-            validate::MAX_FILE_BYTES
-        )));
-    }
-    let text = std::fs::read_to_string(file)
+    let bytes = crate::diag::read_bytes(file, validate::MAX_FILE_BYTES as u64)
         .map_err(|e| usage_error(format!("`{}`: {e}", file.display())))?;
+    let text =
+        String::from_utf8(bytes).map_err(|e| usage_error(format!("`{}`: {e}", file.display())))?;
     Ok(Source::new(file.display().to_string(), text))
 }
 

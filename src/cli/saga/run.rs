@@ -75,13 +75,9 @@ pub(crate) struct RunArgs {
 
 fn read_input(arg: &str) -> Result<Json, ExitCode> {
     let text = if let Some(path) = arg.strip_prefix('@') {
-        let meta = std::fs::metadata(path).map_err(|e| usage_error(format!("`{path}`: {e}")))?;
-        if meta.len() > MAX_INPUT_BYTES {
-            return Err(usage_error(format!(
-                "`{path}` is larger than {MAX_INPUT_BYTES} bytes"
-            )));
-        }
-        std::fs::read_to_string(path).map_err(|e| usage_error(format!("`{path}`: {e}")))?
+        let bytes = crate::diag::read_bytes(std::path::Path::new(path), MAX_INPUT_BYTES)
+            .map_err(|e| usage_error(format!("`{path}`: {e}")))?;
+        String::from_utf8(bytes).map_err(|e| usage_error(format!("`{path}`: {e}")))?
     } else {
         arg.to_string()
     };
