@@ -5,12 +5,14 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use std::borrow::Cow;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rulesaga::json::{FieldIndex, SparseRecord};
 use rulesaga::rules::{Bound, RecordType};
 use rulesaga::{Context, Env, FieldRef, Program, Record, RuleSet, Source, Value};
+use serde::Deserialize;
 
 const RULE: &str = "tier == premium or (total >= 100 and days <= 30)";
 const N: usize = 100_000;
@@ -70,6 +72,51 @@ fn customers() -> Vec<Customer> {
             days: (next() % 121) as i64,
         })
         .collect()
+}
+
+/// The baseline for JSON text: serde's derive decoding every field of a
+/// 3-field record, then the closure.
+#[derive(Deserialize)]
+struct Row3<'a> {
+    #[serde(borrow)]
+    tier: Cow<'a, str>,
+    total: i64,
+    days: i64,
+}
+
+/// The same for a 6-field record (the rule still reads three).
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Row6<'a> {
+    id: i64,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    tier: Cow<'a, str>,
+    total: i64,
+    #[serde(borrow)]
+    country: Cow<'a, str>,
+    days: i64,
+}
+
+fn derive3(lines: &[String]) -> usize {
+    lines
+        .iter()
+        .filter(|line| {
+            serde_json::from_str::<Row3<'_>>(line)
+                .is_ok_and(|r| r.tier == "premium" || (r.total >= 100 && r.days <= 30))
+        })
+        .count()
+}
+
+fn derive6(lines: &[String]) -> usize {
+    lines
+        .iter()
+        .filter(|line| {
+            serde_json::from_str::<Row6<'_>>(line)
+                .is_ok_and(|r| r.tier == "premium" || (r.total >= 100 && r.days <= 30))
+        })
+        .count()
 }
 
 fn typed_rule() -> Bound<Customer> {
@@ -141,22 +188,58 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let lines: Vec<String> = json.iter().map(|v| v.to_string()).collect();
-    let index = FieldIndex::new(untyped.fields());
-    g.bench_function("json_text_sparse_parse", |b| {
+    // hand-coded lookups on the same values: the baseline for `serde_json::Value`
+    g.bench_function("serde_json_values_native", |b| {
+        let rule = |v: &serde_json::Value| {
+            v.get("tier").and_then(serde_json::Value::as_str) == Some("premium")
+                || (v
+                    .get("total")
+                    .and_then(serde_json::Value::as_i64)
+                    .is_some_and(|t| t >= 100)
+                    && v.get("days")
+                        .and_then(serde_json::Value::as_i64)
+                        .is_some_and(|d| d <= 30))
+        };
         b.iter(|| {
-            let mut record = SparseRecord::new(&index);
-            let mut n = 0;
-            for line in black_box(&lines) {
-                if record.parse(line, &index).is_ok()
-                    && untyped.matches_typed(&record, &ctx).unwrap_or(false)
-                {
-                    n += 1;
-                }
-            }
-            n
+            black_box(&json)
+                .iter()
+                .filter(|v| rule(black_box(v)))
+                .count()
         })
     });
+
+    // JSON text, 3 and 6 fields per record: serde's derive + the closure, and the sparse scanner
+    let lines3: Vec<String> = json.iter().map(|v| v.to_string()).collect();
+    let lines6: Vec<String> = data
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            serde_json::json!({"id": i, "name": format!("customer-{i}"), "tier": c.tier.as_str(),
+                "total": c.total, "country": "DE", "days": c.days})
+            .to_string()
+        })
+        .collect();
+    let index = FieldIndex::new(untyped.fields());
+    for (name, lines) in [("3", &lines3), ("6", &lines6)] {
+        let derive = if name == "3" { derive3 } else { derive6 };
+        g.bench_function(format!("json_text_{name}_serde_derive"), |b| {
+            b.iter(|| derive(black_box(lines)))
+        });
+        g.bench_function(format!("json_text_{name}_sparse_parse"), |b| {
+            b.iter(|| {
+                let mut record = SparseRecord::new(&index);
+                let mut n = 0;
+                for line in black_box(lines) {
+                    if record.parse(line, &index).is_ok()
+                        && untyped.matches_typed(&record, &ctx).unwrap_or(false)
+                    {
+                        n += 1;
+                    }
+                }
+                n
+            })
+        });
+    }
     g.finish();
 
     c.bench_function("compile_expr", |b| {
