@@ -248,12 +248,17 @@ impl<'de> Scanner<'de> {
         } else {
             loop {
                 self.ws();
-                let (start, end, escaped) = self.string()?;
-                let slot = if escaped {
-                    let key = self.decode_string(start, end)?;
-                    index.slot(&key)
-                } else {
-                    index.slot_of_key(self.b, start + 1, end)
+                let slot = match self.plain_key() {
+                    Some((start, end)) => index.slot_of_key(self.b, start, end),
+                    None => {
+                        let (start, end, escaped) = self.string()?;
+                        if escaped {
+                            let key = self.decode_string(start, end)?;
+                            index.slot(&key)
+                        } else {
+                            index.slot_of_key(self.b, start + 1, end)
+                        }
+                    }
                 };
                 self.ws();
                 self.expect(b':', "`:`")?;
@@ -329,6 +334,30 @@ impl<'de> Scanner<'de> {
                 }
             }
         }
+    }
+
+    /// The usual key, scanned inline: a string without escapes or control
+    /// characters at the current position. Moves past it and returns where its
+    /// text starts and its closing quote is; `None` (nothing consumed) for anything
+    /// else, which [`Scanner::string`] then reads and reports.
+    #[inline(always)]
+    fn plain_key(&mut self) -> Option<(usize, usize)> {
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let start = self.pos + 1;
+        let mut i = start;
+        while let Some(&c) = self.b.get(i) {
+            if SPECIAL[c as usize] {
+                break;
+            }
+            i += 1;
+        }
+        if self.b.get(i) != Some(&b'"') {
+            return None;
+        }
+        self.pos = i + 1;
+        Some((start, i))
     }
 
     /// Validate the escape at `i` (a backslash); returns the position after it.
