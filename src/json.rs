@@ -25,6 +25,18 @@ pub const MAX_JSON_DEPTH: usize = 127;
 #[derive(Clone, Debug)]
 pub struct FieldIndex {
     names: Vec<String>,
+    /// Per slot: the name's length and its first 8 bytes as a number (zero
+    /// padded), so a key is matched by two integer comparisons, not a `memcmp`.
+    heads: Vec<(usize, u64)>,
+}
+
+/// The first 8 bytes of `bytes` (zero padded) as a little-endian number.
+fn head_of(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    for (w, b) in word.iter_mut().zip(bytes) {
+        *w = *b;
+    }
+    u64::from_le_bytes(word)
 }
 
 impl FieldIndex {
@@ -32,12 +44,42 @@ impl FieldIndex {
     pub fn new(names: &[String]) -> FieldIndex {
         FieldIndex {
             names: names.to_vec(),
+            heads: names
+                .iter()
+                .map(|n| (n.len(), head_of(n.as_bytes())))
+                .collect(),
         }
     }
 
     #[inline]
     fn slot(&self, key: &str) -> Option<usize> {
         self.names.iter().position(|n| n == key)
+    }
+
+    /// The slot of the key at `b[start..end]` (no escapes in it). The key's
+    /// head is read as one 8-byte word from the text when 8 bytes are there
+    /// (a key is followed by at least `":` and a value, so they usually are).
+    #[inline]
+    fn slot_of_key(&self, b: &[u8], start: usize, end: usize) -> Option<usize> {
+        let len = end.checked_sub(start)?;
+        let Some(word) = b.get(start..start + 8) else {
+            return self.slot(std::str::from_utf8(b.get(start..end)?).ok()?);
+        };
+        let mut head = u64::from_le_bytes(word.try_into().ok()?);
+        if len < 8 {
+            head &= (1u64 << (8 * len)) - 1;
+        }
+        self.heads
+            .iter()
+            .position(|&(n, h)| n == len && h == head)
+            .and_then(|i| {
+                // a head matched: the rest of a longer name must match too
+                if len <= 8 || self.names.get(i)?.as_bytes().get(8..) == b.get(start + 8..end) {
+                    Some(i)
+                } else {
+                    self.slot(std::str::from_utf8(b.get(start..end)?).ok()?)
+                }
+            })
     }
 
     /// Number of slots.
@@ -88,8 +130,15 @@ impl<'de> SparseRecord<'de> {
     /// Fill from the JSON object in `text` (the whole text must be one object,
     /// surrounding white space allowed).
     pub fn parse(&mut self, text: &'de str, index: &FieldIndex) -> Result<(), JsonError> {
-        self.values.clear();
-        self.values.resize(index.len(), None);
+        // reset in place: the vector keeps its length between records
+        if self.values.len() == index.len() {
+            for v in &mut self.values {
+                *v = None;
+            }
+        } else {
+            self.values.clear();
+            self.values.resize(index.len(), None);
+        }
         let mut s = Scanner {
             text,
             b: text.as_bytes(),
@@ -199,12 +248,17 @@ impl<'de> Scanner<'de> {
         } else {
             loop {
                 self.ws();
-                let (start, end, escaped) = self.string()?;
-                let slot = if escaped {
-                    let key = self.decode_string(start, end)?;
-                    index.slot(&key)
-                } else {
-                    index.slot(self.slice(start + 1, end))
+                let slot = match self.plain_key() {
+                    Some((start, end)) => index.slot_of_key(self.b, start, end),
+                    None => {
+                        let (start, end, escaped) = self.string()?;
+                        if escaped {
+                            let key = self.decode_string(start, end)?;
+                            index.slot(&key)
+                        } else {
+                            index.slot_of_key(self.b, start + 1, end)
+                        }
+                    }
                 };
                 self.ws();
                 self.expect(b':', "`:`")?;
@@ -280,6 +334,30 @@ impl<'de> Scanner<'de> {
                 }
             }
         }
+    }
+
+    /// The usual key, scanned inline: a string without escapes or control
+    /// characters at the current position. Moves past it and returns where its
+    /// text starts and its closing quote is; `None` (nothing consumed) for anything
+    /// else, which [`Scanner::string`] then reads and reports.
+    #[inline(always)]
+    fn plain_key(&mut self) -> Option<(usize, usize)> {
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let start = self.pos + 1;
+        let mut i = start;
+        while let Some(&c) = self.b.get(i) {
+            if SPECIAL[c as usize] {
+                break;
+            }
+            i += 1;
+        }
+        if self.b.get(i) != Some(&b'"') {
+            return None;
+        }
+        self.pos = i + 1;
+        Some((start, i))
     }
 
     /// Validate the escape at `i` (a backslash); returns the position after it.
@@ -362,6 +440,39 @@ impl<'de> Scanner<'de> {
         Ok(integer)
     }
 
+    /// An integer of at most 18 digits (so it fits an `i64`) read in the same
+    /// pass that validates it; `None` (nothing consumed) for anything else —
+    /// a fraction, an exponent, a leading zero, `-0` (the float -0.0), more
+    /// digits — which [`Scanner::number`] then reads and checks.
+    #[inline]
+    fn small_int(&mut self) -> Option<i64> {
+        let negative = self.peek() == Some(b'-');
+        let from = self.pos + usize::from(negative);
+        let mut i = from;
+        let mut n: i64 = 0;
+        while let Some(&c) = self.b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            if i - from == 18 {
+                return None;
+            }
+            n = n * 10 + i64::from(d);
+            i += 1;
+        }
+        let digits = i - from;
+        if digits == 0
+            || (digits > 1 && self.b.get(from) == Some(&b'0'))
+            || matches!(self.b.get(i), Some(b'.' | b'e' | b'E'))
+            || (negative && n == 0)
+        {
+            return None;
+        }
+        self.pos = i;
+        Some(if negative { -n } else { n })
+    }
+
     fn literal(&mut self, word: &[u8]) -> Scan<()> {
         if self.b.get(self.pos..self.pos + word.len()) == Some(word) {
             self.pos += word.len();
@@ -384,6 +495,9 @@ impl<'de> Scanner<'de> {
                 }
             }
             Some(b'-' | b'0'..=b'9') => {
+                if let Some(i) = self.small_int() {
+                    return Ok(Value::Int(i));
+                }
                 let integer = self.number()?;
                 let text = self.slice(start, self.pos);
                 // `-0` is the float -0.0, as serde_json reads it
@@ -585,6 +699,100 @@ mod tests {
                 let index = index(kept);
                 let got = SparseRecord::new(&index).parse(case, &index).is_ok();
                 assert_eq!(got, want, "{case} keeping {kept:?}");
+            }
+        }
+    }
+
+    /// Numbers read in one pass (short integers) and by the full path agree
+    /// with serde_json: an `i64` when it is one, else the nearest float; `-0`
+    /// is a float; invalid numbers are rejected.
+    #[test]
+    fn numbers_agree_with_serde_json() {
+        let cases = [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "10",
+            "100",
+            "123456789012345678",
+            "-123456789012345678",
+            "999999999999999999",
+            "1234567890123456789",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551616",
+            "01",
+            "-01",
+            "00",
+            "-",
+            "1.5",
+            "-0.0",
+            "1e2",
+            "1E+2",
+            "-1e-2",
+            "12.",
+            "12e",
+            "0x1",
+            "1_0",
+        ];
+        let index = index(&["n"]);
+        for case in cases {
+            for text in [
+                format!("{{\"n\":{case}}}"),
+                format!("{{\"n\":{case} ,\"m\":1}}"),
+            ] {
+                let want = serde_json::from_str::<serde_json::Value>(&text);
+                let mut rec = SparseRecord::new(&index);
+                let got = rec.parse(&text, &index);
+                match want {
+                    Err(_) => assert!(got.is_err(), "{text} is invalid"),
+                    Ok(v) => {
+                        assert!(got.is_ok(), "{text}: {got:?}");
+                        let n = &v["n"];
+                        match rec.get(0) {
+                            Some(Value::Int(i)) => assert_eq!(n.as_i64(), Some(*i), "{text}"),
+                            Some(Value::Float(x)) => {
+                                assert!(n.is_f64() || n.is_u64(), "{text}");
+                                assert_eq!(
+                                    n.as_f64().map(f64::to_bits),
+                                    Some(x.to_bits()),
+                                    "{text}"
+                                );
+                            }
+                            other => unreachable!("{text}: {other:?}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keys are matched by length and first word, then the rest: names that
+    /// share a head, keys at the very end of the text, empty and long names.
+    #[test]
+    fn keys_are_matched_exactly() {
+        let index = index(&["abcdefgh1", "abcdefgh2", "a", "", "abcdefgh"]);
+        let mut rec = SparseRecord::new(&index);
+        let text = r#"{"abcdefgh2":2,"abcdefgh":5,"ab":0,"abcdefgh3":0,"":4,"a":3,"abcdefgh1":1}"#;
+        rec.parse(text, &index).unwrap();
+        let got: Vec<_> = (0..5).map(|i| rec.get(i).map(|v| v.to_json())).collect();
+        let want: Vec<_> = [1, 2, 3, 4, 5].map(|n| Some(serde_json::json!(n))).to_vec();
+        assert_eq!(got, want);
+        for text in [r#"{"a":1}"#, r#"{"":1}"#, r#"{"b":1}"#, r#"{"abcdefgh":1}"#] {
+            rec.parse(text, &index).unwrap();
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            for (slot, name) in ["abcdefgh1", "abcdefgh2", "a", "", "abcdefgh"]
+                .iter()
+                .enumerate()
+            {
+                assert_eq!(
+                    rec.get(slot).map(|v| v.to_json()).as_ref(),
+                    v.get(name),
+                    "{text} {name}"
+                );
             }
         }
     }

@@ -286,6 +286,10 @@ pub fn number_value<'a>(n: &serde_json::Number) -> Value<'a> {
 
 /// Compare an integer with a float exactly (no rounding of the integer).
 pub fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
+    // an integer of at most 53 bits is exactly a float: one comparison, no `trunc`
+    if i.unsigned_abs() <= 1 << 53 {
+        return (i as f64).partial_cmp(&f);
+    }
     if f.is_nan() {
         return None;
     }
@@ -431,6 +435,57 @@ mod tests {
             Some(Ordering::Equal)
         );
         assert_eq!(cmp_int_float(1, f64::NAN), None);
+        // the one-comparison path for integers of at most 53 bits agrees with the
+        // exact path (trunc and fraction) on both sides of its boundary
+        let exact = |i: i64, f: f64| -> Option<Ordering> {
+            if f.is_nan() {
+                return None;
+            }
+            if f >= 9_223_372_036_854_775_808.0 {
+                return Some(Ordering::Less);
+            }
+            if f < -9_223_372_036_854_775_808.0 {
+                return Some(Ordering::Greater);
+            }
+            let t = f.trunc();
+            Some(i.cmp(&(t as i64)).then(0.0.partial_cmp(&(f - t))?))
+        };
+        let p53 = 1i64 << 53;
+        for i in [
+            0,
+            1,
+            -1,
+            100,
+            p53 - 1,
+            p53,
+            p53 + 1,
+            -p53,
+            -p53 - 1,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            for f in [
+                0.0,
+                -0.0,
+                0.5,
+                99.5,
+                100.0,
+                100.5,
+                -1.0,
+                9_007_199_254_740_992.0,
+                9_007_199_254_740_994.0,
+                -9_007_199_254_740_992.0,
+                9.3e18,
+                -9.3e18,
+                1e300,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NAN,
+                f64::MIN_POSITIVE,
+            ] {
+                assert_eq!(cmp_int_float(i, f), exact(i, f), "{i} vs {f}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The `rulesaga` binary as a user runs it: check, parse, eval.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -122,6 +124,126 @@ fn filter_prints_jsonl_lines_verbatim() {
     let o = run_stdin(&["eval", "-e", "a > 2", "--data", "-", "--filter"], data);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "{\"a\":5}\n{\"a\" : 7 , \"z\": [1, 2]}\n");
+}
+
+/// JSON lines larger than one chunk are read in chunks: records split across
+/// chunks, line numbers and record indexes of errors, output order all hold.
+#[test]
+fn large_json_lines_are_read_in_chunks() {
+    let mut data = String::new();
+    let mut expected = Vec::new();
+    let mut record = 0;
+    for line in 1..=40_000 {
+        if line == 5 {
+            data.push('\n'); // a blank line: not a record
+        } else if line == 20_001 {
+            data.push_str("{oops\n");
+            record += 1;
+        } else {
+            data.push_str(&format!(
+                "{{\"a\":{line},\"pad\":\"{}\"}}\n",
+                "p".repeat(line % 90 + 40)
+            ));
+            if line % 3 == 0 {
+                expected.push(record);
+            }
+            record += 1;
+        }
+    }
+    assert!(data.len() > 3 << 20);
+    let path = temp_file("big.jsonl", data.as_bytes());
+    let file = path.display().to_string();
+    let rule = "a % 3 == 0";
+    let o = run(&[
+        "eval",
+        "-e",
+        rule,
+        "--data",
+        &file,
+        "--output",
+        "jsonl",
+        "--threads",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with(&format!("error: {file}:20001: record 19999: invalid JSON")),
+        "{}",
+        stderr(&o)
+    );
+    let matched: Vec<usize> = stdout(&o)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["index"], i, "in input order");
+            v
+        })
+        .filter(|v| v["matched"] == true)
+        .map(|v| v["index"].as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(matched, expected);
+    let o = run(&["eval", "-e", rule, "--data", &file, "--count"]);
+    assert_eq!(stdout(&o).trim(), expected.len().to_string());
+    // standard input takes the same path
+    let o = run_stdin(
+        &["eval", "-e", rule, "--data", "-", "--filter"],
+        data.as_bytes(),
+    );
+    let want: Vec<&str> = data
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["a"].as_u64().is_some_and(|a| a % 3 == 0))
+        })
+        .collect();
+    assert_eq!(stdout(&o).lines().collect::<Vec<_>>(), want);
+    assert!(
+        stderr(&o).contains("<stdin>:20001: record 19999"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A reader that goes away (`| head -1`) ends the output quietly: no panic,
+/// no error, and the rest of the input is not read to the end.
+#[test]
+fn a_closed_output_pipe_ends_a_large_filter_quietly() {
+    let data = "{\"a\":1,\"pad\":\"0123456789abcdef0123456789abcdef\"}\n".repeat(200_000);
+    let mut child = support::cli::spawn_piped(&["eval", "-e", "a == 1", "--data", "-", "--filter"]);
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // the process stops reading once its output is closed
+        let _ = stdin.write_all(data.as_bytes());
+    });
+    let mut first = [0u8; 15];
+    std::io::Read::read_exact(&mut child.stdout.take().unwrap(), &mut first).unwrap();
+    assert_eq!(&first, b"{\"a\":1,\"pad\":\"0");
+    // the output pipe is closed here, mid-stream
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+}
+
+/// A line longer than the longest a chunk grows to is an error at its line,
+/// after the records before it.
+#[test]
+fn a_line_too_long_to_read_in_chunks_is_an_error_at_its_line() {
+    let mut data = "{\"a\":1}\n".repeat(3);
+    data.push_str(&format!("{{\"a\":\"{}\"}}\n", "z".repeat(17 << 20)));
+    data.push_str("{\"a\":2}\n");
+    let o = run_stdin(
+        &["eval", "-e", "a >= 1", "--data", "-", "--count"],
+        data.as_bytes(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("<stdin>:4: a line longer than 16 MiB"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o).trim(), "3");
 }
 
 #[test]

@@ -3,6 +3,11 @@
 //! JSON inputs are kept as bytes and split into one slice per record, so each
 //! record can be parsed sparsely (only the fields the rule reads) and printed
 //! verbatim by `--filter`. YAML is converted to JSON values first.
+//!
+//! JSON lines larger than one chunk ([`CHUNK_BYTES`]) are not read whole: [`open`]
+//! hands back a [`LineReader`] that reads them in chunks cut at line boundaries,
+//! so `eval` runs in bounded memory whatever the size of the input. A JSON array,
+//! a single object and YAML are documents, read whole.
 
 use std::io::Read;
 use std::path::Path;
@@ -53,11 +58,6 @@ pub struct RecordSlot {
 }
 
 impl Data {
-    /// The text of a record found by [`Data::shares`] or in [`Layout::Slots`].
-    pub fn record_text(&self, r: &RecordSlot) -> &str {
-        std::str::from_utf8(self.bytes.get(r.start..r.end).unwrap_or(b"")).unwrap_or("")
-    }
-
     /// Split the records into about `n` shares of similar size, in input order.
     pub fn shares(&self, n: usize) -> Vec<Share<'_>> {
         match &self.layout {
@@ -96,6 +96,12 @@ impl Data {
     }
 }
 
+/// The text of a record in the bytes it was found in (empty if not UTF-8,
+/// which [`Share::for_each`] reported).
+pub fn record_text<'b>(bytes: &'b [u8], r: &RecordSlot) -> &'b str {
+    std::str::from_utf8(bytes.get(r.start..r.end).unwrap_or(b"")).unwrap_or("")
+}
+
 /// A share of the records for one worker.
 pub enum Share<'a> {
     /// Records already located.
@@ -111,12 +117,13 @@ pub enum Share<'a> {
 
 impl Share<'_> {
     /// Visit each record of the share in order with its text. Lines are checked
-    /// as UTF-8 here; an invalid line is handed over as an error.
+    /// as UTF-8 here; an invalid line is handed over as an error. Returns the
+    /// number of line ends in a share of lines (0 for located records).
     pub fn for_each<'d>(
         &self,
         bytes: &'d [u8],
         mut f: impl FnMut(RecordSlot, Result<&'d str, String>),
-    ) {
+    ) -> usize {
         match self {
             Share::Slots(slots) => {
                 for slot in *slots {
@@ -126,6 +133,7 @@ impl Share<'_> {
                         });
                     f(*slot, text);
                 }
+                0
             }
             Share::Lines { start, end } => {
                 let chunk = bytes.get(*start..*end).unwrap_or(b"");
@@ -144,11 +152,14 @@ impl Share<'_> {
                         f(slot, text);
                     }
                 };
+                let mut n_lines = 0;
                 for nl in memchr::memchr_iter(b'\n', chunk) {
                     visit(from, nl);
                     from = nl + 1;
+                    n_lines += 1;
                 }
                 visit(from, chunk.len());
+                n_lines
             }
         }
     }
@@ -178,28 +189,156 @@ impl LoadError {
     }
 }
 
-/// Read and split a data file (`-` for standard input).
-pub fn load(path: &Path, format: DataFormat) -> Result<Data, LoadError> {
+/// How much of JSON lines is read at a time: an input no larger is read whole.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// Longest line accepted in JSON lines read in chunks: a chunk grows to hold a
+/// longer line up to this size, so memory stays bounded.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
+/// An opened input: read whole, or JSON lines still to be read in chunks.
+pub enum Input {
+    /// The whole input, split into records.
+    Whole(Data),
+    /// JSON lines larger than one chunk.
+    Lines(LineReader),
+}
+
+/// JSON lines read in chunks that end at a line end (the last one at the end
+/// of the input).
+pub struct LineReader {
+    /// The name used in messages (`<stdin>` for `-`).
+    pub name: String,
+    src: Box<dyn Read + Send>,
+    /// Read but not yet handed out: the start of a line the last chunk cut.
+    carry: Vec<u8>,
+    done: bool,
+}
+
+impl LineReader {
+    /// Fill `buf` with the next chunk of whole lines; returns its length in
+    /// bytes (`buf` itself keeps its size, so a reused buffer is never zeroed
+    /// again), or `None` at the end of the input. After an error (a read
+    /// failed, or a line is longer than [`MAX_LINE_BYTES`]) there are no more chunks.
+    pub fn next_chunk(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>, String> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut len = self.carry.len();
+        if buf.len() < CHUNK_BYTES.max(len) {
+            buf.resize(CHUNK_BYTES.max(len), 0);
+        }
+        buf[..len].copy_from_slice(&self.carry);
+        self.carry.clear();
+        let mut eof = false;
+        loop {
+            while !eof && len < buf.len() {
+                match self.src.read(&mut buf[len..]) {
+                    Ok(0) => eof = true,
+                    Ok(n) => len += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.done = true;
+                        return Err(format!("cannot read `{}`: {e}", self.name));
+                    }
+                }
+            }
+            if eof {
+                self.done = true;
+                return Ok((len > 0).then_some(len));
+            }
+            match memchr::memrchr(b'\n', &buf[..len]) {
+                Some(k) => {
+                    self.carry.extend_from_slice(&buf[k + 1..len]);
+                    return Ok(Some(k + 1));
+                }
+                None if buf.len() >= MAX_LINE_BYTES => {
+                    self.done = true;
+                    return Err(format!(
+                        "a line longer than {} MiB: JSON lines are read in chunks of whole lines",
+                        MAX_LINE_BYTES >> 20
+                    ));
+                }
+                None => buf.resize((buf.len() * 2).min(MAX_LINE_BYTES), 0),
+            }
+        }
+    }
+}
+
+/// Read up to `limit` bytes into `buf`; true when the input ended.
+fn read_up_to(src: &mut dyn Read, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<bool> {
+    let n = src.take(limit as u64).read_to_end(buf)?;
+    Ok(n < limit)
+}
+
+/// Open a data file (`-` for standard input): JSON lines larger than one chunk
+/// are handed back to be read in chunks, anything else is read and split whole.
+pub fn open(path: &Path, format: DataFormat) -> Result<Input, LoadError> {
     let is_stdin = path.as_os_str() == "-";
     let name = if is_stdin {
         "<stdin>".to_string()
     } else {
         path.display().to_string()
     };
-    let read = if is_stdin {
-        let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).map(|_| bytes)
+    let cannot =
+        |e: std::io::Error| LoadError::new(&name, None, None, format!("cannot read `{name}`: {e}"));
+    let mut src: Box<dyn Read + Send> = if is_stdin {
+        Box::new(std::io::stdin())
     } else {
-        read_file(path)
+        Box::new(std::fs::File::open(path).map_err(cannot)?)
     };
-    let mut bytes =
-        read.map_err(|e| LoadError::new(&name, None, None, format!("cannot read `{name}`: {e}")))?;
+    let mut bytes = Vec::with_capacity(CHUNK_BYTES);
+    let ended = read_up_to(&mut src, &mut bytes, CHUNK_BYTES).map_err(cannot)?;
     // a UTF-8 byte order mark (common from Windows tools) is not part of the data
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes.drain(..3);
     }
+    if !ended {
+        let known = match format {
+            DataFormat::Auto => guess(path, &bytes, false),
+            f => Some(f),
+        };
+        if known == Some(DataFormat::Jsonl) {
+            return Ok(Input::Lines(LineReader {
+                name,
+                src,
+                carry: bytes,
+                done: false,
+            }));
+        }
+        src.read_to_end(&mut bytes).map_err(cannot)?;
+    }
+    from_bytes(name, path, bytes, format).map(Input::Whole)
+}
+
+/// Read and split a whole data file (`-` for standard input).
+pub fn load(path: &Path, format: DataFormat) -> Result<Data, LoadError> {
+    match open(path, format)? {
+        Input::Whole(data) => Ok(data),
+        Input::Lines(mut lines) => {
+            let mut bytes = std::mem::take(&mut lines.carry);
+            let name = lines.name;
+            lines.src.read_to_end(&mut bytes).map_err(|e| {
+                LoadError::new(&name, None, None, format!("cannot read `{name}`: {e}"))
+            })?;
+            Ok(Data {
+                name,
+                bytes,
+                layout: Layout::Lines,
+            })
+        }
+    }
+}
+
+/// Split a whole input (its byte order mark removed) into records.
+fn from_bytes(
+    name: String,
+    path: &Path,
+    bytes: Vec<u8>,
+    format: DataFormat,
+) -> Result<Data, LoadError> {
     let format = match format {
-        DataFormat::Auto => guess(path, &bytes),
+        DataFormat::Auto => guess(path, &bytes, true).unwrap_or(DataFormat::Jsonl),
         f => f,
     };
     if format == DataFormat::Jsonl {
@@ -230,42 +369,17 @@ pub fn load(path: &Path, format: DataFormat) -> Result<Data, LoadError> {
     })
 }
 
-/// Read a whole file; a large one is read by one thread per core, each into its
-/// own part of the buffer (the kernel's copy is most of the cost of reading).
-fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let file = std::fs::File::open(path)?;
-    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if len < (16 << 20) || threads < 2 || !file.metadata()?.is_file() {
-        return std::fs::read(path);
-    }
-    let mut buf = vec![0u8; len];
-    let part = len.div_ceil(threads);
-    std::thread::scope(|s| {
-        let file = &file;
-        let handles: Vec<_> = buf
-            .chunks_mut(part)
-            .enumerate()
-            .map(|(i, chunk)| s.spawn(move || file.read_exact_at(chunk, (i * part) as u64)))
-            .collect();
-        for h in handles {
-            h.join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("reader thread failed")))?;
-        }
-        Ok::<(), std::io::Error>(())
-    })?;
-    Ok(buf)
-}
-
-fn guess(path: &Path, bytes: &[u8]) -> DataFormat {
+/// The format of an input from its extension, else its first character; for
+/// `{`, one object or one object per line. `complete` says `bytes` is the whole
+/// input; when it is only the start, `None` means the start does not tell.
+fn guess(path: &Path, bytes: &[u8], complete: bool) -> Option<DataFormat> {
     match path.extension().and_then(|e| e.to_str()) {
-        Some("jsonl" | "ndjson") => return DataFormat::Jsonl,
-        Some("yaml" | "yml") => return DataFormat::Yaml,
+        Some("jsonl" | "ndjson") => return Some(DataFormat::Jsonl),
+        Some("yaml" | "yml") => return Some(DataFormat::Yaml),
         _ => {}
     }
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => DataFormat::Json,
+        Some(b'[') => Some(DataFormat::Json),
         Some(b'{') => {
             // one object, or one object per line?
             let mut stream =
@@ -274,20 +388,21 @@ fn guess(path: &Path, bytes: &[u8]) -> DataFormat {
                 Some(Ok(_)) => {
                     let rest = bytes.get(stream.byte_offset()..).unwrap_or(b"");
                     if rest.iter().all(u8::is_ascii_whitespace) {
-                        DataFormat::Json
+                        complete.then_some(DataFormat::Json)
                     } else {
-                        DataFormat::Jsonl
+                        Some(DataFormat::Jsonl)
                     }
                 }
-                _ => DataFormat::Jsonl,
+                Some(Err(e)) if e.is_eof() && !complete => None,
+                _ => Some(DataFormat::Jsonl),
             }
         }
-        None => DataFormat::Jsonl,
-        _ => DataFormat::Yaml,
+        None => complete.then_some(DataFormat::Jsonl),
+        _ => Some(DataFormat::Yaml),
     }
 }
 
-fn line_of(bytes: &[u8], offset: usize) -> usize {
+pub(super) fn line_of(bytes: &[u8], offset: usize) -> usize {
     bytes
         .get(..offset)
         .map_or(0, |b| memchr::memchr_iter(b'\n', b).count())

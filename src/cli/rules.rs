@@ -84,7 +84,8 @@ pub struct EvalArgs {
     /// rule or expression (`total * 1.2`, `lower(name)`).
     #[arg(long, conflicts_with_all = ["filter", "count", "explain"])]
     value: bool,
-    /// Print only the matching records, verbatim, one per line.
+    /// Print only the matching records, one per line, as they were written
+    /// (not re-serialised, unlike jq).
     #[arg(long, conflicts_with_all = ["count", "explain"])]
     filter: bool,
     /// Print only the number of matching records.
@@ -236,112 +237,97 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let (ctx, data) =
-        match context_and_data(args.now.as_deref(), &args.data, args.data_format, format) {
-            Ok(both) => both,
-            Err(code) => return code,
-        };
+    let ctx = match context(args.now.as_deref(), format) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let input = match data::open(&args.data, args.data_format) {
+        Ok(i) => i,
+        Err(e) => return report_load_error(&e, format),
+    };
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let schema = rules.as_ref().and_then(RuleSet::schema);
-    let evaluated = evaluate_all(
-        &program,
-        schema,
-        &data,
-        &ctx,
-        threads,
-        !args.count,
-        args.value,
-    );
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let errors: Vec<(usize, &RecordSlot, &str)> = evaluated
-        .errors
-        .iter()
-        .map(|(i, slot, e)| (*i, slot, &**e))
-        .collect();
-    for (i, slot, e) in errors.iter().take(20) {
-        let line = match (&data.layout, slot.line) {
-            (_, n) if n > 0 => n,
-            (Layout::Lines, _) => data.line_at(slot.start),
-            _ => 0,
-        };
-        let at = render::At {
-            file: &data.name,
-            line: (line > 0).then_some(line),
-            record: Some(*i),
-            ..render::At::default()
-        };
-        err!("{}", render::data_error(&at, e, format));
-    }
-    let n_errors = errors.len();
-    if n_errors > 20 {
-        err!(
-            "{}",
-            render::plain_error(&format!("{} more records failed", n_errors - 20), format)
-        );
-    }
-    let records = &evaluated.records;
-    let written = if args.count {
-        writeln!(out, "{}", evaluated.n_matched)
-    } else if args.filter {
-        write_filtered(&mut out, &data, records)
-    } else if args.explain {
-        write_explained(&mut out, &program, &data, &ctx, args.output, records)
-    } else {
-        match args.output {
-            Output::Jsonl => write_jsonl(&mut out, records),
-            Output::Table => write_table(&mut out, &program, &data, records, args.value),
-        }
+    let eval = Evaluator {
+        program: &program,
+        schema: rules.as_ref().and_then(RuleSet::schema),
+        ctx: &ctx,
+        index: FieldIndex::new(program.fields()),
+        keep: !args.count,
+        values: args.value,
     };
-    if let Err(e) = written.and_then(|()| out.flush())
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        err!("{}", render::plain_error(&e.to_string(), format));
-        return ExitCode::from(EXIT_DATA);
+    let name = match &input {
+        data::Input::Whole(d) => d.name.clone(),
+        data::Input::Lines(l) => l.name.clone(),
+    };
+    let stdout = std::io::stdout();
+    let mut writer = Writer {
+        out: std::io::BufWriter::with_capacity(1 << 16, stdout.lock()),
+        args: &args,
+        program: &program,
+        ctx: &ctx,
+        name: &name,
+        format,
+        n_records: 0,
+        n_lines: 0,
+        n_matched: 0,
+        n_errors: 0,
+        table: Table::default(),
+        closed: false,
+        failed: None,
+    };
+    match input {
+        data::Input::Whole(data) => {
+            for (share, r) in eval.whole(&data, threads) {
+                writer.emit(&data.bytes, r, matches!(share, Share::Lines { .. }));
+            }
+        }
+        data::Input::Lines(lines) => eval.stream(lines, threads, &mut writer),
     }
-    if n_errors > 0 {
-        ExitCode::from(EXIT_DATA)
-    } else {
-        ExitCode::SUCCESS
+    writer.finish()
+}
+
+/// The clock: `--now`, else the system's.
+fn context(now: Option<&str>, format: ErrorFormat) -> Result<Context, ExitCode> {
+    match now {
+        Some(now) => match chrono::DateTime::parse_from_rfc3339(now) {
+            Ok(t) => Ok(Context::at(t)),
+            Err(e) => {
+                err!(
+                    "{}",
+                    render::plain_error(&format!("--now `{now}`: {e}"), format)
+                );
+                Err(ExitCode::from(EXIT_DATA))
+            }
+        },
+        None => Ok(Context::system()),
     }
 }
 
-/// The clock (`--now`, else the system's) and the records of `--data`, or the exit
-/// code after reporting why not. Shared by `eval` and `diff`.
+fn report_load_error(e: &data::LoadError, format: ErrorFormat) -> ExitCode {
+    let at = render::At {
+        file: &e.file,
+        line: e.line,
+        column: e.column,
+        ..render::At::default()
+    };
+    err!("{}", render::data_error(&at, &e.message, format));
+    ExitCode::from(EXIT_DATA)
+}
+
+/// The clock (`--now`, else the system's) and the records of `--data` read
+/// whole, or the exit code after reporting why not (for `diff`).
 pub(super) fn context_and_data(
     now: Option<&str>,
     path: &std::path::Path,
     data_format: DataFormat,
     format: ErrorFormat,
 ) -> Result<(Context, Data), ExitCode> {
-    let ctx = match now {
-        Some(now) => match chrono::DateTime::parse_from_rfc3339(now) {
-            Ok(t) => Context::at(t),
-            Err(e) => {
-                err!(
-                    "{}",
-                    render::plain_error(&format!("--now `{now}`: {e}"), format)
-                );
-                return Err(ExitCode::from(EXIT_DATA));
-            }
-        },
-        None => Context::system(),
-    };
+    let ctx = context(now, format)?;
     match data::load(path, data_format) {
         Ok(d) => Ok((ctx, d)),
-        Err(e) => {
-            let at = render::At {
-                file: &e.file,
-                line: e.line,
-                column: e.column,
-                ..render::At::default()
-            };
-            err!("{}", render::data_error(&at, &e.message, format));
-            Err(ExitCode::from(EXIT_DATA))
-        }
+        Err(e) => Err(report_load_error(&e, format)),
     }
 }
 
@@ -406,52 +392,55 @@ fn compile(args: &EvalArgs, format: ErrorFormat) -> Result<(Program, Option<Rule
     }
 }
 
-/// The results of one `eval` run, in input order.
-struct Evaluated {
-    n_matched: usize,
-    /// Every record with its outcome (when asked to keep them).
-    records: Vec<(RecordSlot, Outcome)>,
-    /// The records that failed: index, place, message.
-    errors: Vec<(usize, RecordSlot, Box<str>)>,
-}
-
-/// One worker's share of the results.
+/// One share's results, in input order.
 #[derive(Default)]
 struct ShareResult {
     n_records: usize,
     n_matched: usize,
+    /// Line ends in the share (for a share of lines).
+    n_lines: usize,
+    /// Every record with its outcome (when asked to keep them).
     records: Vec<(RecordSlot, Outcome)>,
+    /// The records that failed: index in the share, place, message.
     errors: Vec<(usize, RecordSlot, Box<str>)>,
+    /// Reading stopped here (a failed read, a line too long).
+    stopped: Option<String>,
 }
 
-/// Evaluate every record, each worker on its own share (splitting lines,
-/// checking UTF-8, parsing and evaluating), keeping input order.
-fn evaluate_all(
-    program: &Program,
-    schema: Option<&Schema>,
-    data: &Data,
-    ctx: &Context,
-    threads: usize,
+/// What every worker shares: the program and what to keep of each record.
+struct Evaluator<'a> {
+    program: &'a Program,
+    schema: Option<&'a Schema>,
+    ctx: &'a Context,
+    index: FieldIndex,
     keep: bool,
     values: bool,
-) -> Evaluated {
-    let index = FieldIndex::new(program.fields());
-    let run = |share: &Share<'_>| -> ShareResult {
-        let mut record = SparseRecord::new(&index);
+}
+
+/// Buffers in flight while streaming, per worker: one being evaluated, one
+/// waiting to be written. The total is capped so that memory stays bounded
+/// whatever the number of cores.
+const BUFFERS_PER_WORKER: usize = 2;
+const MAX_BUFFERS: usize = 24;
+
+impl Evaluator<'_> {
+    /// Evaluate one share (splitting lines, checking UTF-8, parsing, evaluating).
+    fn run(&self, share: &Share<'_>, bytes: &[u8]) -> ShareResult {
+        let mut record = SparseRecord::new(&self.index);
         let mut out = ShareResult::default();
-        share.for_each(&data.bytes, |slot, text| {
+        out.n_lines = share.for_each(bytes, |slot, text| {
             let outcome = match text {
                 Err(e) => Outcome::Error(e.into()),
-                Ok(text) => match record.parse(text, &index) {
+                Ok(text) => match record.parse(text, &self.index) {
                     Err(e) => Outcome::Error(format!("invalid JSON: {e}").into()),
                     // with a schema, records must fit it (slots are the schema's)
-                    Ok(()) => match schema.map_or(Ok(()), |s| s.check_record(&record)) {
+                    Ok(()) => match self.schema.map_or(Ok(()), |s| s.check_record(&record)) {
                         Err(e) => Outcome::Error(e.to_string().into()),
-                        Ok(()) if values => match program.evaluate(&record, ctx) {
+                        Ok(()) if self.values => match self.program.evaluate(&record, self.ctx) {
                             Ok(v) => Outcome::Value(v.map(|v| Box::new(v.to_json()))),
                             Err(e) => Outcome::Error(e.to_string().into()),
                         },
-                        Ok(()) => match program.matches_typed(&record, ctx) {
+                        Ok(()) => match self.program.matches_typed(&record, self.ctx) {
                             Ok(m) => Outcome::Matched(m),
                             Err(e) => Outcome::Error(e.to_string().into()),
                         },
@@ -463,72 +452,326 @@ fn evaluate_all(
                 Outcome::Matched(false) | Outcome::Value(_) => {}
                 Outcome::Error(e) => out.errors.push((out.n_records, slot, e.clone())),
             }
-            if keep {
+            if self.keep {
                 out.records.push((slot, outcome));
             }
             out.n_records += 1;
         });
         out
-    };
-    let small = data.bytes.len() < (1 << 20);
-    let shares = data.shares(if small { 1 } else { threads });
-    let results: Vec<ShareResult> = if shares.len() <= 1 {
-        shares.iter().map(run).collect()
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = shares.iter().map(|share| s.spawn(|| run(share))).collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| ShareResult {
-                        errors: vec![(
-                            0,
-                            RecordSlot {
-                                start: 0,
-                                end: 0,
-                                line: 0,
-                            },
-                            "worker failed".into(),
-                        )],
-                        ..ShareResult::default()
-                    })
-                })
-                .collect()
-        })
-    };
-    let mut all = Evaluated {
-        n_matched: 0,
-        records: Vec::new(),
-        errors: Vec::new(),
-    };
-    let mut before = 0;
-    for r in results {
-        all.n_matched += r.n_matched;
-        all.errors.extend(
-            r.errors
-                .into_iter()
-                .map(|(i, slot, e)| (before + i, slot, e)),
-        );
-        if all.records.is_empty() {
-            all.records = r.records;
-        } else {
-            all.records.extend(r.records);
-        }
-        before += r.n_records;
     }
-    all
+
+    /// A whole input: its records in shares, one worker each, in input order.
+    fn whole<'d>(&self, data: &'d Data, threads: usize) -> Vec<(Share<'d>, ShareResult)> {
+        let small = data.bytes.len() < data::CHUNK_BYTES || matches!(data.layout, Layout::Lines);
+        let shares = data.shares(if small { 1 } else { threads });
+        let results: Vec<ShareResult> = if shares.len() <= 1 {
+            shares.iter().map(|s| self.run(s, &data.bytes)).collect()
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = shares
+                    .iter()
+                    .map(|share| s.spawn(|| self.run(share, &data.bytes)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| worker_failed()))
+                    .collect()
+            })
+        };
+        shares.into_iter().zip(results).collect()
+    }
+
+    /// JSON lines read in chunks: each worker takes the next chunk (reading is
+    /// serial, under a lock), evaluates it and hands it to the writer (this
+    /// thread), which writes chunks in input order and gives their buffers
+    /// back. Memory is the buffers in flight, whatever the size of the input.
+    fn stream(&self, lines: data::LineReader, threads: usize, writer: &mut Writer<'_, impl Write>) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Mutex, mpsc};
+        let n_buffers = (threads * BUFFERS_PER_WORKER).clamp(2, MAX_BUFFERS);
+        let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<u8>, usize, ShareResult)>();
+        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+        for _ in 0..n_buffers {
+            let _ = free_tx.send(Vec::new());
+        }
+        // the next chunk's number, the reader, the free buffers
+        let reader = Mutex::new((0usize, lines, free_rx));
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                let done_tx = done_tx.clone();
+                let (reader, stop) = (&reader, &stop);
+                s.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let (seq, mut buf, read) = {
+                            let Ok(mut guard) = reader.lock() else { return };
+                            let (next, lines, free) = &mut *guard;
+                            let Ok(mut buf) = free.recv() else { return };
+                            let read = lines.next_chunk(&mut buf);
+                            if matches!(read, Ok(None)) {
+                                return;
+                            }
+                            *next += 1;
+                            (*next - 1, buf, read)
+                        };
+                        let (len, result) = match read {
+                            Ok(Some(len)) => {
+                                let share = Share::Lines { start: 0, end: len };
+                                (len, self.run(&share, &buf[..len]))
+                            }
+                            Ok(None) => return,
+                            Err(e) => {
+                                let stopped = ShareResult {
+                                    stopped: Some(e),
+                                    ..ShareResult::default()
+                                };
+                                (0, stopped)
+                            }
+                        };
+                        // a buffer grown for a long line is not kept grown
+                        if buf.len() > 2 * data::CHUNK_BYTES {
+                            buf = Vec::new();
+                        }
+                        if done_tx.send((seq, buf, len, result)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut pending = std::collections::BTreeMap::new();
+            let mut next = 0;
+            for (seq, buf, len, result) in done_rx.iter() {
+                pending.insert(seq, (buf, len, result));
+                while let Some((buf, len, result)) = pending.remove(&next) {
+                    if !stop.load(Ordering::Relaxed) {
+                        if result.stopped.is_some() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        writer.emit(&buf[..len], result, true);
+                        if writer.closed {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    let _ = free_tx.send(buf);
+                    next += 1;
+                }
+            }
+        });
+    }
 }
 
+fn worker_failed() -> ShareResult {
+    ShareResult {
+        errors: vec![(
+            0,
+            RecordSlot {
+                start: 0,
+                end: 0,
+                line: 0,
+            },
+            "worker failed".into(),
+        )],
+        ..ShareResult::default()
+    }
+}
+
+/// Most record errors printed; the rest are counted.
+const MAX_ERRORS_SHOWN: usize = 20;
+
+/// Rows of a table whose columns are measured together: a later block widens a
+/// column when it has a wider cell (never narrows it), so a table of any length
+/// is written as it comes.
+const TABLE_BLOCK: usize = 10_000;
+
+/// Writes results as they come, share by share in input order.
+struct Writer<'a, W: Write> {
+    out: W,
+    args: &'a EvalArgs,
+    program: &'a Program,
+    ctx: &'a Context,
+    name: &'a str,
+    format: ErrorFormat,
+    /// Records and line ends of the shares written so far.
+    n_records: usize,
+    n_lines: usize,
+    n_matched: usize,
+    n_errors: usize,
+    table: Table,
+    /// Standard output was closed (a pipe whose reader went away): stop quietly.
+    closed: bool,
+    /// Writing failed otherwise.
+    failed: Option<std::io::Error>,
+}
+
+/// Table rows not yet written and the widths so far.
+#[derive(Default)]
+struct Table {
+    rows: Vec<Vec<String>>,
+    widths: Vec<usize>,
+    started: bool,
+}
+
+impl<W: Write> Writer<'_, W> {
+    /// One share's results; `lines` when its records are lines (their line is
+    /// counted from the share's bytes).
+    fn emit(&mut self, bytes: &[u8], r: ShareResult, lines: bool) {
+        for (i, slot, e) in &r.errors {
+            self.n_errors += 1;
+            if self.n_errors > MAX_ERRORS_SHOWN {
+                continue;
+            }
+            let line = match slot.line {
+                n if n > 0 => n,
+                _ if lines => self.n_lines + data::line_of(bytes, slot.start),
+                _ => 0,
+            };
+            let at = render::At {
+                file: self.name,
+                line: (line > 0).then_some(line),
+                record: Some(self.n_records + i),
+                ..render::At::default()
+            };
+            err!("{}", render::data_error(&at, e, self.format));
+        }
+        if let Some(e) = &r.stopped {
+            self.n_errors += 1;
+            let at = render::At {
+                file: self.name,
+                line: Some(self.n_lines + 1),
+                ..render::At::default()
+            };
+            err!("{}", render::data_error(&at, e, self.format));
+        }
+        if !self.closed && self.failed.is_none() {
+            let written = self.write(bytes, &r.records);
+            self.check(written);
+        }
+        self.n_matched += r.n_matched;
+        self.n_records += r.n_records;
+        self.n_lines += r.n_lines;
+    }
+
+    fn check(&mut self, written: std::io::Result<()>) {
+        match written {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => self.closed = true,
+            Err(e) => self.failed = Some(e),
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8], records: &[(RecordSlot, Outcome)]) -> std::io::Result<()> {
+        let base = self.n_records;
+        if self.args.count {
+            Ok(())
+        } else if self.args.filter {
+            write_filtered(&mut self.out, bytes, records)
+        } else if self.args.explain {
+            let (program, ctx, output) = (self.program, self.ctx, self.args.output);
+            write_explained(&mut self.out, program, bytes, base, ctx, output, records)
+        } else {
+            match self.args.output {
+                Output::Jsonl => write_jsonl(&mut self.out, base, records),
+                Output::Table => {
+                    let rows = table_rows(self.program, bytes, base, records);
+                    self.table.rows.extend(rows);
+                    if self.table.rows.len() >= TABLE_BLOCK {
+                        self.write_table_rows()
+                    } else {
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    fn write_table_rows(&mut self) -> std::io::Result<()> {
+        let table = &mut self.table;
+        if !table.started {
+            let result = if self.args.value { "value" } else { "matched" };
+            let mut header = vec!["#".to_string(), result.to_string()];
+            header.extend(self.program.fields().iter().cloned());
+            table.rows.insert(0, header);
+            table.started = true;
+        }
+        for row in &table.rows {
+            for (c, cell) in row.iter().enumerate() {
+                let n = cell.chars().count();
+                match table.widths.get_mut(c) {
+                    Some(w) => *w = (*w).max(n),
+                    None => table.widths.push(n),
+                }
+            }
+        }
+        let mut line = String::new();
+        for row in table.rows.drain(..) {
+            line.clear();
+            for (c, cell) in row.iter().enumerate() {
+                if c > 0 {
+                    line.push_str("  ");
+                }
+                line.push_str(cell);
+                if c + 1 < row.len() {
+                    let pad = table.widths[c].saturating_sub(cell.chars().count());
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            writeln!(self.out, "{line}")?;
+        }
+        Ok(())
+    }
+
+    /// The count, the rest of a table, the errors not shown; the exit code.
+    fn finish(mut self) -> ExitCode {
+        if !self.closed && self.failed.is_none() {
+            let written = if self.args.count {
+                writeln!(self.out, "{}", self.n_matched)
+            } else if !self.args.filter && !self.args.explain && self.args.output == Output::Table {
+                self.write_table_rows().and_then(|()| {
+                    if self.args.value {
+                        writeln!(self.out, "{} records", self.n_records)
+                    } else {
+                        writeln!(
+                            self.out,
+                            "{} of {} records matched",
+                            self.n_matched, self.n_records
+                        )
+                    }
+                })
+            } else {
+                Ok(())
+            };
+            let flushed = written.and_then(|()| self.out.flush());
+            self.check(flushed);
+        }
+        if self.n_errors > MAX_ERRORS_SHOWN {
+            let more = format!("{} more records failed", self.n_errors - MAX_ERRORS_SHOWN);
+            err!("{}", render::plain_error(&more, self.format));
+        }
+        if let Some(e) = &self.failed {
+            err!("{}", render::plain_error(&e.to_string(), self.format));
+            return ExitCode::from(EXIT_DATA);
+        }
+        if self.n_errors > 0 {
+            ExitCode::from(EXIT_DATA)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The matching records as they were written (not re-serialised, unlike jq):
+/// a line of JSON lines verbatim, without its `\r`; a multi-line element of a
+/// JSON array compactly on one line.
 fn write_filtered(
     out: &mut impl Write,
-    data: &Data,
+    bytes: &[u8],
     records: &[(RecordSlot, Outcome)],
 ) -> std::io::Result<()> {
     for (slot, o) in records {
         if matches!(o, Outcome::Matched(true)) {
-            let text = data.record_text(slot);
+            let text = data::record_text(bytes, slot);
             if text.contains('\n') {
-                // a multi-line element of a JSON array: print it compactly on one line
                 match serde_json::from_str::<serde_json::Value>(text) {
                     Ok(v) => writeln!(out, "{v}")?,
                     Err(_) => writeln!(out, "{text}")?,
@@ -541,8 +784,13 @@ fn write_filtered(
     Ok(())
 }
 
-fn write_jsonl(out: &mut impl Write, records: &[(RecordSlot, Outcome)]) -> std::io::Result<()> {
+fn write_jsonl(
+    out: &mut impl Write,
+    base: usize,
+    records: &[(RecordSlot, Outcome)],
+) -> std::io::Result<()> {
     for (i, (_, o)) in records.iter().enumerate() {
+        let i = base + i;
         let line = match o {
             Outcome::Matched(m) => serde_json::json!({"index": i, "matched": m}),
             Outcome::Value(v) => serde_json::json!({"index": i, "value": v}),
@@ -553,22 +801,18 @@ fn write_jsonl(out: &mut impl Write, records: &[(RecordSlot, Outcome)]) -> std::
     Ok(())
 }
 
-/// Index, result, and the fields the rule reads.
-fn write_table(
-    out: &mut impl Write,
+/// Table rows: index, result, and the fields the rule reads.
+fn table_rows(
     program: &Program,
-    data: &Data,
+    bytes: &[u8],
+    base: usize,
     records: &[(RecordSlot, Outcome)],
-    values: bool,
-) -> std::io::Result<()> {
+) -> Vec<Vec<String>> {
     let index = FieldIndex::new(program.fields());
-    let result = if values { "value" } else { "matched" };
-    let mut header = vec!["#".to_string(), result.to_string()];
-    header.extend(program.fields().iter().cloned());
-    let mut rows = vec![header];
     let mut record = SparseRecord::new(&index);
+    let mut rows = Vec::with_capacity(records.len());
     for (i, (slot, o)) in records.iter().enumerate() {
-        let mut row = vec![i.to_string()];
+        let mut row = vec![(base + i).to_string()];
         row.push(match o {
             Outcome::Matched(true) => "yes".to_string(),
             Outcome::Matched(false) => "no".to_string(),
@@ -579,7 +823,7 @@ fn write_table(
             Outcome::Value(None) => "-".to_string(),
             Outcome::Error(_) => "error".to_string(),
         });
-        let parsed = record.parse(data.record_text(slot), &index).is_ok();
+        let parsed = record.parse(data::record_text(bytes, slot), &index).is_ok();
         for f in 0..program.fields().len() {
             row.push(match record.get(f) {
                 Some(crate::Value::Str(s)) if parsed => s.to_string(),
@@ -589,37 +833,7 @@ fn write_table(
         }
         rows.push(row);
     }
-    let n_cols = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..n_cols)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in &rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c > 0 {
-                line.push_str("  ");
-            }
-            line.push_str(cell);
-            if c + 1 < row.len() {
-                let pad = widths[c].saturating_sub(cell.chars().count());
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
-        }
-        writeln!(out, "{line}")?;
-    }
-    if values {
-        return writeln!(out, "{} records", records.len());
-    }
-    let n = records
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Matched(true)))
-        .count();
-    writeln!(out, "{n} of {} records matched", records.len())
+    rows
 }
 
 /// `--explain`: evaluate each record again on the explaining path. A record
@@ -628,15 +842,17 @@ fn write_table(
 fn write_explained(
     out: &mut impl Write,
     program: &Program,
-    data: &Data,
+    bytes: &[u8],
+    base: usize,
     ctx: &Context,
     output: Output,
     records: &[(RecordSlot, Outcome)],
 ) -> std::io::Result<()> {
     for (i, (slot, outcome)) in records.iter().enumerate() {
+        let i = base + i;
         let explained = match outcome {
             Outcome::Error(e) => Err(e.to_string()),
-            _ => match serde_json::from_str::<serde_json::Value>(data.record_text(slot)) {
+            _ => match serde_json::from_str::<serde_json::Value>(data::record_text(bytes, slot)) {
                 Ok(record) => program.explain(&record, ctx).map_err(|e| e.to_string()),
                 Err(e) => Err(format!("invalid JSON: {e}")),
             },

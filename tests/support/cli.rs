@@ -82,3 +82,18 @@ pub fn check_cases(cases: &[Case]) {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// Start the binary (in the checkout) with standard input, output and error
+/// piped, for tests that stream through it.
+pub fn spawn_piped(args: &[&str]) -> std::process::Child {
+    use std::process::Stdio;
+    Command::new(env!("CARGO_BIN_EXE_rulesaga"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
