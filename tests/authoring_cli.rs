@@ -492,3 +492,41 @@ fn a_dash_reads_standard_input_everywhere() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("the limit is"), "{}", stderr(&o));
 }
+
+/// `eval --exit-status` exits 1 when no record matched, in every output mode;
+/// without it, matching nothing is a success; data errors still exit 2.
+#[test]
+fn exit_status_says_whether_anything_matched() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/customers.json");
+    let data = data.to_str().unwrap();
+    for mode in [
+        &["--count"][..],
+        &["--filter"],
+        &["--explain"],
+        &["--output", "jsonl"],
+        &[],
+    ] {
+        let eval = |expr: &str, exit_status: bool| {
+            let mut args = vec!["eval", "-e", expr, "--data", data];
+            args.extend_from_slice(mode);
+            if exit_status {
+                args.push("--exit-status");
+            }
+            run(&args).status.code()
+        };
+        assert_eq!(eval("tier == premium", true), Some(0), "{mode:?}");
+        assert_eq!(eval("total > 1000000", true), Some(1), "{mode:?}");
+        assert_eq!(eval("total > 1000000", false), Some(0), "{mode:?}");
+    }
+    let bad = temp_dir().join("bad.jsonl");
+    std::fs::write(&bad, "{\"total\": 1}\n{\"total\":\n").unwrap();
+    let o = run(&[
+        "eval",
+        "-e",
+        "total > 5",
+        "--data",
+        bad.to_str().unwrap(),
+        "--exit-status",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -91,6 +91,10 @@ pub struct EvalArgs {
     /// Print only the number of matching records.
     #[arg(long, conflicts_with = "explain")]
     count: bool,
+    /// Exit 1 when no record matched (like `jq -e`), for `if rulesaga eval ...`
+    /// in scripts; data errors still exit 2.
+    #[arg(long, conflicts_with = "value")]
+    exit_status: bool,
     /// Print why each record matched or not: a tree per record (with
     /// `--output jsonl`, the same tree as JSON under `"explain"`).
     #[arg(long)]
@@ -754,11 +758,16 @@ impl<W: Write> Writer<'_, W> {
         }
         if self.n_errors > 0 {
             ExitCode::from(EXIT_DATA)
+        } else if self.args.exit_status && self.n_matched == 0 {
+            ExitCode::from(EXIT_NONE_MATCHED)
         } else {
             ExitCode::SUCCESS
         }
     }
 }
+
+/// `eval --exit-status` when no record matched.
+const EXIT_NONE_MATCHED: u8 = 1;
 
 /// The matching records as they were written (not re-serialised, unlike jq):
 /// a line of JSON lines verbatim, without its `\r`; a multi-line element of a
