@@ -30,6 +30,23 @@ impl Expr {
     pub fn new(kind: ExprKind, span: Span) -> Expr {
         Expr { kind, span }
     }
+
+    /// Push this node's direct subexpressions onto `out`: what an iterative walk
+    /// of the syntax tree (one that a deep expression cannot overflow) visits next.
+    pub fn push_children<'e>(&'e self, out: &mut Vec<&'e Expr>) {
+        match &self.kind {
+            ExprKind::Literal { .. } | ExprKind::Name { .. } | ExprKind::Field { .. } => {}
+            ExprKind::List { items } => out.extend(items),
+            ExprKind::Call { args, .. } => out.extend(args),
+            ExprKind::Quantifier {
+                list, predicate, ..
+            } => out.extend([&**list, &**predicate]),
+            ExprKind::Unary { operand, .. } => out.push(operand),
+            ExprKind::Binary { left, right, .. } => out.extend([&**left, &**right]),
+            ExprKind::Between { value, low, high } => out.extend([&**value, &**low, &**high]),
+            ExprKind::IsNull { value, .. } => out.push(value),
+        }
+    }
 }
 
 /// An identifier with its span.

@@ -32,6 +32,17 @@ struct Node {
     shape: Shape,
 }
 
+impl Node {
+    /// The node's lines, quotes made safe, joined with `sep`.
+    fn text(&self, sep: &str) -> String {
+        self.lines
+            .iter()
+            .map(|l| clean(l))
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
+}
+
 struct Edge {
     from: String,
     to: String,
@@ -226,12 +237,7 @@ pub fn mermaid(saga: &Saga) -> String {
     let g = build(saga);
     let mut out = String::from("flowchart TD\n");
     for n in &g.nodes {
-        let text = n
-            .lines
-            .iter()
-            .map(|l| clean(l))
-            .collect::<Vec<_>>()
-            .join("<br/>");
+        let text = n.text("<br/>");
         let node = match n.shape {
             Shape::Terminal => format!("([\"{text}\"])"),
             Shape::Step => format!("[\"{text}\"]"),
@@ -256,12 +262,7 @@ pub fn dot(saga: &Saga) -> String {
     let g = build(saga);
     let mut out = format!("digraph \"{}\" {{\n  rankdir=TB;\n", clean(&g.title));
     for n in &g.nodes {
-        let text = n
-            .lines
-            .iter()
-            .map(|l| clean(l))
-            .collect::<Vec<_>>()
-            .join("\\n");
+        let text = n.text("\\n");
         let shape = match n.shape {
             Shape::Terminal => "shape=oval",
             Shape::Step => "shape=box",

@@ -176,21 +176,10 @@ pub(super) fn reads(expr: &Expr) -> Vec<Read<'_>> {
     let mut out = Vec::new();
     let mut todo = vec![expr];
     while let Some(e) = todo.pop() {
-        match &e.kind {
-            ExprKind::Literal { .. } => {}
-            ExprKind::Name { head, rest } | ExprKind::Field { head, rest } => {
-                out.push(Read { head, rest });
-            }
-            ExprKind::List { items } => todo.extend(items),
-            ExprKind::Call { args, .. } => todo.extend(args),
-            ExprKind::Quantifier {
-                list, predicate, ..
-            } => todo.extend([&**list, &**predicate]),
-            ExprKind::Unary { operand, .. } => todo.push(operand),
-            ExprKind::Binary { left, right, .. } => todo.extend([&**left, &**right]),
-            ExprKind::Between { value, low, high } => todo.extend([&**value, &**low, &**high]),
-            ExprKind::IsNull { value, .. } => todo.push(value),
+        if let ExprKind::Name { head, rest } | ExprKind::Field { head, rest } = &e.kind {
+            out.push(Read { head, rest });
         }
+        e.push_children(&mut todo);
     }
     out
 }
@@ -237,15 +226,7 @@ pub(super) fn entity_fields(expr: &Expr) -> Vec<String> {
                 }
             }
             ExprKind::List { items } => todo.extend(items.iter().filter(|i| !symbol(i))),
-            ExprKind::Literal { .. } => {}
-            ExprKind::Call { args, .. } => todo.extend(args),
-            ExprKind::Quantifier {
-                list, predicate, ..
-            } => todo.extend([&**list, &**predicate]),
-            ExprKind::Unary { operand, .. } => todo.push(operand),
-            ExprKind::Binary { left, right, .. } => todo.extend([&**left, &**right]),
-            ExprKind::Between { value, low, high } => todo.extend([&**value, &**low, &**high]),
-            ExprKind::IsNull { value, .. } => todo.push(value),
+            _ => e.push_children(&mut todo),
         }
     }
     names
