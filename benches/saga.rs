@@ -38,14 +38,33 @@ fn bench(c: &mut Criterion) {
     ] {
         let saga = validate::load(Source::new("bench.yaml", saga_text(action)), &catalog).unwrap();
         let handlers = Arc::new(HandlerRegistry::new());
+        let fresh = || {
+            let store =
+                MemoryStore::with_repositories(&json!({"items": {"i1": {"qty": 1}}})).unwrap();
+            Runner::with_handlers(Arc::new(store), handlers.clone(), &[])
+        };
+        if let Ok(only) = std::env::var("SAGA_BENCH_ONCE") {
+            if only == name {
+                let runners: Vec<Runner> = (0..RUNS).map(|_| fresh()).collect();
+                let done = measured(&mut || {
+                    runners
+                        .iter()
+                        .map(|runner| {
+                            (rt.block_on(runner.run(&saga, json!({"id": "i1"})))
+                                .unwrap()
+                                .status
+                                == rulesaga::saga::SagaStatus::Completed)
+                                as usize
+                        })
+                        .sum()
+                });
+                println!("{name}: {done} of {RUNS} sagas completed");
+            }
+            continue;
+        }
         group.bench_function(name, |b| {
             b.iter_batched(
-                || {
-                    let store =
-                        MemoryStore::with_repositories(&json!({"items": {"i1": {"qty": 1}}}))
-                            .unwrap();
-                    Runner::with_handlers(Arc::new(store), handlers.clone(), &[])
-                },
+                &fresh,
                 |runner| {
                     let state = rt.block_on(runner.run(&saga, json!({"id": "i1"}))).unwrap();
                     black_box(state)
@@ -55,6 +74,17 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// Sagas per run of `SAGA_BENCH_ONCE` mode.
+const RUNS: usize = 1_000;
+
+/// When `SAGA_BENCH_ONCE` names a case, [`RUNS`] sagas of it run through this and
+/// nothing else, for `valgrind --tool=callgrind --toggle-collect=saga::measured`:
+/// instructions per step = the total / (10 × RUNS), repeatable under load.
+#[inline(never)]
+fn measured(routine: &mut dyn FnMut() -> usize) -> usize {
+    routine()
 }
 
 criterion_group!(benches, bench);
