@@ -136,7 +136,7 @@ fn assert_clean_log(events: &[Event], what: &str) {
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.seq, i as u64 + 1, "{what}");
         let key = match &e.kind {
-            EventKind::SagaStarted { .. } => "started".to_string(),
+            EventKind::SagaStarted(_) => "started".to_string(),
             EventKind::StepSucceeded { step, .. } => format!("ok {step}"),
             EventKind::StepCompensated { step, .. } => format!("undone {step}"),
             EventKind::CompensationStarted { .. } => "compensating".to_string(),

@@ -364,11 +364,8 @@ async fn events_fold_into_the_state_and_are_written_ahead() {
         }
     }
     match &log[0].kind {
-        EventKind::SagaStarted {
-            definition_hash,
-            input,
-            ..
-        } => {
+        EventKind::SagaStarted(s) => {
+            let (definition_hash, input) = (&s.definition_hash, &s.input);
             assert_eq!(definition_hash, saga.definition_hash());
             assert_eq!(input, &json!({"x": 1}));
             assert_eq!(

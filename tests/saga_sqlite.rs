@@ -98,7 +98,7 @@ fn assert_clean_log(log: &[Event]) {
         let key = match &e.kind {
             EventKind::StepSucceeded { step, .. } => format!("ok {step}"),
             EventKind::StepCompensated { step, .. } => format!("undone {step}"),
-            EventKind::SagaStarted { .. } => "start".into(),
+            EventKind::SagaStarted(_) => "start".into(),
             _ => continue,
         };
         assert!(seen.insert(key.clone()), "duplicate `{key}` in {log:#?}");
@@ -476,7 +476,7 @@ async fn a_version_1_database_is_migrated_and_its_events_upcast() {
     assert_eq!(log.len(), 2);
     assert!(matches!(
         &log[0].kind,
-        EventKind::SagaStarted { key: None, rules, .. } if rules.is_empty()
+        EventKind::SagaStarted(s) if s.key.is_none() && s.rules.is_empty()
     ));
     let state = fold(&log).unwrap();
     assert_eq!(state.step_status("a"), rulesaga::saga::StepStatus::Failed);

@@ -15,7 +15,7 @@ use rulesaga::saga::state::{
 use rulesaga::saga::store::{EventLog, append_events};
 use rulesaga::saga::{
     Catalog, Event, EventKind, HandlerError, HandlerRegistry, MemoryStore, OperatorAction, Runner,
-    Saga, SagaState, SagaStatus, StepStatus, fold, validate,
+    Saga, SagaStart, SagaState, SagaStatus, StepStatus, fold, validate,
 };
 use serde_json::{Value as Json, json};
 
@@ -227,14 +227,14 @@ fn ev(seq: u64, kind: EventKind) -> Event {
 }
 
 fn started() -> EventKind {
-    EventKind::SagaStarted {
+    EventKind::SagaStarted(Box::new(SagaStart {
         saga: "s".into(),
         version: None,
         definition_hash: "h".into(),
         input: json!({}),
         key: None,
         rules: Vec::new(),
-    }
+    }))
 }
 
 #[test]

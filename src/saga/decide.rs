@@ -263,12 +263,13 @@ pub fn attempt_timeout(
     saga: &Saga,
     step: &Step,
     phase: Phase,
-    now: DateTime<Utc>,
+    now: impl FnOnce() -> DateTime<Utc>,
 ) -> Option<Duration> {
+    // the clock is read only for a saga with a deadline
     let remaining = match phase {
         Phase::Action => state
             .deadline(saga.deadline)
-            .map(|d| (d - now).to_std().unwrap_or(Duration::ZERO)),
+            .map(|d| (d - now()).to_std().unwrap_or(Duration::ZERO)),
         Phase::Compensation => None,
     };
     match (step.timeout, remaining) {

@@ -5,6 +5,8 @@
 //! reads any older one through [`upcast`], so a log written by an older rulesaga is
 //! read by a newer one. Every store encodes and decodes through these two functions.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -31,6 +33,125 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// A step's name, shared rather than copied by the definition, its events and the
+/// state (a step's events name it several times, on the hot path of every run).
+#[derive(Clone, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StepName(Arc<str>);
+
+/// Names cloned from one definition share their text: equal at a pointer's glance.
+impl PartialEq for StepName {
+    fn eq(&self, other: &StepName) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || *self.0 == *other.0
+    }
+}
+
+/// By the text, as equality is.
+impl std::hash::Hash for StepName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl StepName {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for StepName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for StepName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for StepName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for StepName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Spelled as the text is, so debug output reads as it did with plain strings.
+impl std::fmt::Debug for StepName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl From<&str> for StepName {
+    fn from(s: &str) -> StepName {
+        StepName(Arc::from(s))
+    }
+}
+
+impl From<String> for StepName {
+    fn from(s: String) -> StepName {
+        StepName(Arc::from(s))
+    }
+}
+
+impl From<&String> for StepName {
+    fn from(s: &String) -> StepName {
+        StepName(Arc::from(s.as_str()))
+    }
+}
+
+impl From<StepName> for String {
+    fn from(s: StepName) -> String {
+        s.0.to_string()
+    }
+}
+
+impl PartialEq<str> for StepName {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for StepName {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for StepName {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<StepName> for str {
+    fn eq(&self, other: &StepName) -> bool {
+        *self == *other.0
+    }
+}
+
+impl PartialEq<StepName> for &str {
+    fn eq(&self, other: &StepName) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<StepName> for String {
+    fn eq(&self, other: &StepName) -> bool {
+        **self == *other.0
+    }
+}
+
 /// A rule file pinned with a saga's definition: kept in the store under its hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PinnedRules {
@@ -40,39 +161,44 @@ pub struct PinnedRules {
     pub hash: String,
 }
 
+/// What `saga_started` records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SagaStart {
+    /// The saga's name.
+    pub saga: String,
+    /// The saga's version, when it declares one.
+    pub version: Option<u32>,
+    /// SHA-256 of the definition text, hex.
+    pub definition_hash: String,
+    /// The validated input.
+    pub input: Json,
+    /// The caller's business key: one saga of this name per key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Rule files the definition was validated with, pinned by hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<PinnedRules>,
+}
+
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// The run began: the definition is pinned by its hash (the text is kept in the
-    /// store), with the rule files it uses.
-    SagaStarted {
-        /// The saga's name.
-        saga: String,
-        /// The saga's version, when it declares one.
-        version: Option<u32>,
-        /// SHA-256 of the definition text, hex.
-        definition_hash: String,
-        /// The validated input.
-        input: Json,
-        /// The caller's business key: one saga of this name per key.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        key: Option<String>,
-        /// Rule files the definition was validated with, pinned by hash.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        rules: Vec<PinnedRules>,
-    },
+    /// store), with the rule files it uses. Boxed: it is the largest event by far
+    /// and happens once per saga, while every event is moved several times per step.
+    SagaStarted(Box<SagaStart>),
     /// An attempt of a step's action is about to run (written before the call).
     StepStarted {
         /// Step name.
-        step: String,
+        step: StepName,
         /// 1-based attempt.
         attempt: u32,
     },
     /// The action succeeded.
     StepSucceeded {
         /// Step name.
-        step: String,
+        step: StepName,
         /// Attempt that succeeded.
         attempt: u32,
         /// The step's output, visible to later steps as `steps.<name>`.
@@ -81,7 +207,7 @@ pub enum EventKind {
     /// An attempt failed (or the step failed before an attempt could start).
     StepFailed {
         /// Step name.
-        step: String,
+        step: StepName,
         /// Attempt that failed.
         attempt: u32,
         /// Why.
@@ -101,33 +227,33 @@ pub enum EventKind {
     /// The step's `when` condition was false.
     StepSkipped {
         /// Step name.
-        step: String,
+        step: StepName,
     },
     /// A step failed for good: the saga starts undoing completed steps.
     CompensationStarted {
         /// The step that failed.
-        failed_step: String,
+        failed_step: StepName,
         /// Its error.
         reason: String,
     },
     /// An attempt of a step's compensation is about to run.
     StepCompensationStarted {
         /// Step name.
-        step: String,
+        step: StepName,
         /// 1-based attempt.
         attempt: u32,
     },
     /// The step was undone.
     StepCompensated {
         /// Step name.
-        step: String,
+        step: StepName,
         /// Attempt that succeeded.
         attempt: u32,
     },
     /// An attempt of a compensation failed.
     CompensationFailed {
         /// Step name.
-        step: String,
+        step: StepName,
         /// Attempt that failed.
         attempt: u32,
         /// Why.
@@ -149,7 +275,7 @@ pub enum EventKind {
     /// after the pivot could not finish.
     SagaFailed {
         /// The step that could not be completed or compensated.
-        step: String,
+        step: StepName,
         /// Why.
         reason: String,
     },
@@ -157,21 +283,21 @@ pub enum EventKind {
     /// with a fresh retry budget.
     SagaRetried {
         /// The step tried again.
-        step: String,
+        step: StepName,
         /// Why, in the operator's words.
         reason: String,
     },
     /// An operator declared a failed step done without it: the saga goes on forward.
     StepSkippedByOperator {
         /// Step name.
-        step: String,
+        step: StepName,
         /// Why, in the operator's words.
         reason: String,
     },
     /// An operator declared a step undone by hand: the saga goes on compensating.
     StepMarkedCompensated {
         /// Step name.
-        step: String,
+        step: StepName,
         /// Why, in the operator's words.
         reason: String,
     },
@@ -245,7 +371,7 @@ impl EventKind {
     /// The event's type.
     pub fn event_type(&self) -> EventType {
         match self {
-            EventKind::SagaStarted { .. } => EventType::SagaStarted,
+            EventKind::SagaStarted(_) => EventType::SagaStarted,
             EventKind::StepStarted { .. } => EventType::StepStarted,
             EventKind::StepSucceeded { .. } => EventType::StepSucceeded,
             EventKind::StepFailed { .. } => EventType::StepFailed,
@@ -269,7 +395,7 @@ impl EventKind {
     }
 
     /// The step the event is about, if any.
-    pub fn step(&self) -> Option<&str> {
+    pub fn step(&self) -> Option<&StepName> {
         match self {
             EventKind::StepStarted { step, .. }
             | EventKind::StepSucceeded { step, .. }
@@ -283,9 +409,9 @@ impl EventKind {
             | EventKind::StepSkippedByOperator { step, .. }
             | EventKind::StepMarkedCompensated { step, .. } => Some(step),
             EventKind::CompensationStarted { failed_step, .. } => Some(failed_step),
-            EventKind::SagaStarted { .. }
-            | EventKind::SagaCompleted
-            | EventKind::SagaCompensated => None,
+            EventKind::SagaStarted(_) | EventKind::SagaCompleted | EventKind::SagaCompensated => {
+                None
+            }
         }
     }
 
@@ -396,7 +522,7 @@ mod tests {
         let e = decode(v1).unwrap();
         assert!(matches!(
             e.kind,
-            EventKind::SagaStarted { key: None, ref rules, .. } if rules.is_empty()
+            EventKind::SagaStarted(ref s) if s.key.is_none() && s.rules.is_empty()
         ));
         let again = decode(&encode(&e)).unwrap();
         assert_eq!(again, e);

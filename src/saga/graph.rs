@@ -110,7 +110,7 @@ fn action_lines(saga: &Saga, a: &Action) -> Vec<String> {
 }
 
 fn step_lines(saga: &Saga, s: &Step) -> Vec<String> {
-    let mut lines = vec![s.name.clone()];
+    let mut lines = vec![s.name.to_string()];
     lines.extend(action_lines(saga, &s.action));
     if let Some(w) = &s.when {
         lines.push(format!("when {}", w.text));

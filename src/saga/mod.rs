@@ -39,7 +39,7 @@ pub use actions::{
     ActionCall, ActionError, BreakerState, ErrorClass, Executor, FaultLayer, Faults, Layer, Phase,
     ServiceStatus, Vars,
 };
-pub use events::{Event, EventKind};
+pub use events::{Event, EventKind, SagaStart, StepName};
 pub use handlers::{HandlerCall, HandlerError, HandlerRegistry};
 pub use model::Saga;
 pub use operator::OperatorAction;

@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 
 use crate::diag::Source;
 use crate::rules::{Context, EvalError, FieldType, Program, Schema};
+use crate::saga::events::StepName;
 use crate::value::{FieldRef, Record, Value, json_value};
 
 /// A validated saga.
@@ -133,7 +134,7 @@ impl Saga {
 #[derive(Clone, Debug, Serialize)]
 pub struct Step {
     /// Unique name.
-    pub(crate) name: String,
+    pub(crate) name: StepName,
     /// What it does.
     pub(crate) action: Action,
     /// How it is undone.

@@ -62,20 +62,20 @@ impl OperatorAction {
         };
         match self {
             OperatorAction::Retry { reason } => Ok(EventKind::SagaRetried {
-                step: failed,
+                step: failed.into(),
                 reason: reason.clone(),
             }),
             OperatorAction::Skip { step, reason } => {
                 check_step(step, StepStatus::Failed)?;
                 Ok(EventKind::StepSkippedByOperator {
-                    step: step.clone(),
+                    step: step.into(),
                     reason: reason.clone(),
                 })
             }
             OperatorAction::MarkCompensated { step, reason } => {
                 check_step(step, StepStatus::CompensationFailed)?;
                 Ok(EventKind::StepMarkedCompensated {
-                    step: step.clone(),
+                    step: step.into(),
                     reason: reason.clone(),
                 })
             }

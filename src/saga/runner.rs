@@ -19,11 +19,11 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::actions::{
-    ActionCall, ActionError, Builtin, Dispatch, Endpoints, ErrorClass, Executor, Handlers, Http,
-    Layer, Phase, ResolveError, Services, Vars, process_vars, stack,
+    ActionCall, ActionError, ActionOutput, Builtin, Dispatch, Endpoints, ErrorClass, Executor,
+    Handlers, Http, Layer, Phase, ResolveError, Services, Vars, process_vars, stack,
 };
 use super::decide::{Attempt, Command, attempt_timeout, decide, will_retry};
-use super::events::{Event, EventKind, PinnedRules};
+use super::events::{Event, EventKind, PinnedRules, SagaStart, StepName};
 use super::handlers::HandlerRegistry;
 use super::model::{Action, Require, Saga, Step, Undo};
 use super::operator::OperatorAction;
@@ -240,14 +240,14 @@ impl Runner {
             lease,
             endpoints,
         );
-        let first = EventKind::SagaStarted {
+        let first = EventKind::SagaStarted(Box::new(SagaStart {
             saga: saga.name().to_string(),
             version: saga.version(),
             definition_hash: saga.definition_hash().to_string(),
             input: start.input,
             key: start.key,
             rules,
-        };
+        }));
         self.finish(run, Some(first)).await
     }
 
@@ -408,18 +408,18 @@ impl<'r> Run<'r> {
         a: Attempt<'r>,
         started: bool,
     ) -> Result<Option<Attempt<'r>>, RunError> {
+        // an attempt is a large future, and building a span costs even when nobody
+        // listens: both only when someone does
+        if !tracing::enabled!(kind: tracing::metadata::Kind::SPAN, tracing::Level::INFO) {
+            return self.attempt(a, started).await;
+        }
         let span = tracing::info_span!(
             "step",
             step = a.step.name(),
             phase = ?a.phase,
             attempt = a.number
         );
-        // an attempt is a large future: wrap it only when someone listens
-        if span.is_disabled() {
-            self.attempt(a, started).await
-        } else {
-            self.attempt(a, started).instrument(span).await
-        }
+        self.attempt(a, started).instrument(span).await
     }
 
     /// Append events already applied to the state (which stood at `before`); on a
@@ -634,8 +634,9 @@ impl<'r> Run<'r> {
         a: Attempt<'r>,
         started: bool,
     ) -> Result<Option<Attempt<'r>>, RunError> {
-        let now = Utc::now();
-        if !started {
+        // an attempt started by the previous commit needs the clock only for a deadline
+        let now = (!started).then(Utc::now);
+        if let Some(now) = now {
             if let Some(t) = a.not_before
                 && t > now
             {
@@ -654,11 +655,10 @@ impl<'r> Run<'r> {
                 "step `{name}` has no compensation to run"
             )));
         };
-        if !started {
+        if let Some(now) = now {
             let kind = self::started(a.phase, name.clone(), a.number);
             unwritten(self.commit(kind, None, now, false).await?)?;
         }
-        let timeout = attempt_timeout(&self.state, self.saga, step, a.phase, now);
         let result = {
             let call = ActionCall {
                 saga_id: self.saga_id,
@@ -671,8 +671,15 @@ impl<'r> Run<'r> {
                 ctx: &self.ctx,
                 endpoints: &self.endpoints,
             };
-            self.hold(with_timeout(timeout, self.perform(step, &call)))
-                .await?
+            match self.guard(step, &call) {
+                Ok(()) => {
+                    let out = self
+                        .execute(step, &call, || now.unwrap_or_else(Utc::now))
+                        .await?;
+                    out.and_then(|out| self.outputs(step, &call, out))
+                }
+                Err(e) => Err(e),
+            }
         };
         let failure = match result {
             Ok((output, writes)) => {
@@ -706,18 +713,42 @@ impl<'r> Run<'r> {
         failed(a.phase, a.step.name.clone(), a.number, e, retry)
     }
 
-    /// The guard, the action, and (going forward) the step's outputs.
-    async fn perform(
+    /// The step's guard (`require`), going forward.
+    fn guard(&self, step: &Step, call: &ActionCall<'_>) -> Result<(), ActionError> {
+        match step.require() {
+            Some(req) if call.phase == Phase::Action => self.check_require(req),
+            _ => Ok(()),
+        }
+    }
+
+    /// The executor's call, under the attempt's timeout and while keeping the lease
+    /// ([`Run::hold`]). An action that is done at its first poll (the repository
+    /// verbs, most handlers) needs neither a timer nor a lease renewal, so only one
+    /// that waits builds them (boxed, to keep the attempt's own future small: it is
+    /// moved on every step). `now` is when the attempt started.
+    async fn execute(
         &self,
         step: &Step,
         call: &ActionCall<'_>,
-    ) -> Result<(Json, UnitOfWork), ActionError> {
-        if call.phase == Phase::Action
-            && let Some(req) = step.require()
-        {
-            self.check_require(req)?;
+        now: impl FnOnce() -> DateTime<Utc>,
+    ) -> Result<Result<ActionOutput, ActionError>, RunError> {
+        let mut fut = self.runner.executor.execute(call);
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+        if let std::task::Poll::Ready(out) = first {
+            return Ok(out);
         }
-        let out = self.runner.executor.execute(call).await?;
+        let timeout = attempt_timeout(&self.state, self.saga, step, call.phase, now);
+        Box::pin(self.hold(with_timeout(timeout, fut))).await
+    }
+
+    /// The result of an action, or (going forward) the step's outputs computed
+    /// from it.
+    fn outputs(
+        &self,
+        step: &Step,
+        call: &ActionCall<'_>,
+        out: ActionOutput,
+    ) -> Result<(Json, UnitOfWork), ActionError> {
         if call.phase == Phase::Compensation || step.outputs().is_empty() {
             return Ok((out.result, out.writes));
         }
@@ -807,7 +838,7 @@ async fn with_timeout<T>(
     }
 }
 
-fn started(phase: Phase, step: String, attempt: u32) -> EventKind {
+fn started(phase: Phase, step: StepName, attempt: u32) -> EventKind {
     match phase {
         Phase::Action => EventKind::StepStarted { step, attempt },
         Phase::Compensation => EventKind::StepCompensationStarted { step, attempt },
@@ -816,7 +847,7 @@ fn started(phase: Phase, step: String, attempt: u32) -> EventKind {
 
 fn failed(
     phase: Phase,
-    step: String,
+    step: StepName,
     attempt: u32,
     e: &ActionError,
     will_retry: bool,

@@ -37,7 +37,7 @@ impl<'a> Steps<'a> {
     fn to_map(self) -> Map<String, Json> {
         self.0
             .iter()
-            .filter_map(|s| Some((s.name.clone(), s.output.clone()?)))
+            .filter_map(|s| Some((s.name.to_string(), s.output.clone()?)))
             .collect()
     }
 }

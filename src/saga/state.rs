@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use super::events::{Event, EventKind, EventType, PinnedRules};
+use super::events::{Event, EventKind, EventType, PinnedRules, StepName};
 
 /// Status of a saga.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -120,7 +120,7 @@ impl StepStatus {
 #[serde(default)]
 pub struct StepState {
     /// Step name.
-    pub name: String,
+    pub name: StepName,
     /// Where it stands.
     pub status: StepStatus,
     /// Action attempts started.
@@ -220,7 +220,7 @@ pub struct SagaState {
     /// Steps in the order they were first seen.
     pub steps: Vec<StepState>,
     /// Steps that completed or timed out, in that order: the compensation order reversed.
-    pub done_order: Vec<String>,
+    pub done_order: Vec<StepName>,
     /// The forward failure that started the compensation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<Problem>,
@@ -387,7 +387,8 @@ impl SagaState {
 
     /// The step named `name`.
     pub fn step(&self, name: &str) -> Option<&StepState> {
-        self.steps.iter().find(|s| s.name == name)
+        // from the end: the step an event concerns is nearly always the last one seen
+        self.steps.iter().rev().find(|s| s.name == name)
     }
 
     /// The status of the step named `name` (`not_started` when never seen).
@@ -420,9 +421,9 @@ impl SagaState {
         self.started_at.checked_add_signed(d)
     }
 
-    fn new_step(&mut self, name: &str) -> usize {
+    fn new_step(&mut self, name: &StepName) -> usize {
         self.steps.push(StepState {
-            name: name.to_string(),
+            name: name.clone(),
             ..StepState::default()
         });
         self.steps.len() - 1
@@ -480,7 +481,8 @@ impl SagaState {
                 step_idx: None,
             });
         };
-        let step_idx = self.steps.iter().position(|s| s.name == step);
+        // from the end: the step an event concerns is nearly always the last one seen
+        let step_idx = self.steps.iter().rposition(|s| s.name == *step);
         let state = step_idx.map(|i| &self.steps[i]);
         let from = state.map(|s| s.status).unwrap_or_default();
         // saga-level events that name a step without changing it
@@ -604,20 +606,13 @@ impl SagaState {
             self.steps[i].status = to;
         }
         match &event.kind {
-            EventKind::SagaStarted {
-                saga,
-                definition_hash,
-                input,
-                key,
-                rules,
-                ..
-            } => {
+            EventKind::SagaStarted(s) => {
                 self.saga_id = event.saga_id;
-                self.saga = saga.clone();
-                self.key = key.clone();
-                self.definition_hash = definition_hash.clone();
-                self.rules = rules.clone();
-                self.input = input.clone();
+                self.saga = s.saga.clone();
+                self.key = s.key.clone();
+                self.definition_hash = s.definition_hash.clone();
+                self.rules = s.rules.clone();
+                self.input = s.input.clone();
                 self.started_at = at;
             }
             EventKind::StepStarted { attempt, .. } => {
@@ -666,7 +661,7 @@ impl SagaState {
                 reason,
             } => {
                 self.cause = Some(Problem {
-                    step: failed_step.clone(),
+                    step: failed_step.to_string(),
                     reason: reason.clone(),
                 });
             }
@@ -696,7 +691,7 @@ impl SagaState {
             EventKind::SagaFailed { step, reason } => {
                 self.failed_from = Some(before);
                 self.stuck = Some(Problem {
-                    step: step.clone(),
+                    step: step.to_string(),
                     reason: reason.clone(),
                 });
             }

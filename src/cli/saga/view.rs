@@ -13,7 +13,7 @@ pub(super) fn live_view(e: &Event) {
 /// One event as a line of the live view (steps indented under their saga).
 pub(super) fn event_line(e: &Event) -> String {
     match &e.kind {
-        EventKind::SagaStarted { saga, .. } => format!("saga `{saga}` {} started", e.saga_id),
+        EventKind::SagaStarted(s) => format!("saga `{}` {} started", s.saga, e.saga_id),
         EventKind::StepStarted { step, attempt } if *attempt > 1 => {
             format!("  > {step} (attempt {attempt})")
         }

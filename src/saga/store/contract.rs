@@ -21,7 +21,7 @@ use super::{
     StoreFuture,
 };
 use crate::repo::{Entity, FindError, Read, RepoError, Repository, UnitOfWork, Write};
-use crate::saga::events::{Event, EventKind};
+use crate::saga::events::{Event, EventKind, SagaStart};
 use crate::saga::read_model::{SagaFilter, SagaSummary};
 use crate::saga::state::{SagaState, SagaStatus, fold};
 
@@ -94,26 +94,26 @@ impl Log {
 }
 
 fn started(name: &str, key: Option<&str>) -> EventKind {
-    EventKind::SagaStarted {
+    EventKind::SagaStarted(Box::new(SagaStart {
         saga: name.to_string(),
         version: Some(1),
         definition_hash: "d".repeat(64),
         input: json!({"n": 1}),
         key: key.map(str::to_string),
         rules: Vec::new(),
-    }
+    }))
 }
 
 fn step_started(step: &str, attempt: u32) -> EventKind {
     EventKind::StepStarted {
-        step: step.to_string(),
+        step: step.into(),
         attempt,
     }
 }
 
 fn step_succeeded(step: &str, attempt: u32) -> EventKind {
     EventKind::StepSucceeded {
-        step: step.to_string(),
+        step: step.into(),
         attempt,
         output: json!({"ok": true}),
     }

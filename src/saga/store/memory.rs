@@ -39,7 +39,9 @@ impl Entry {
 
 #[derive(Default)]
 struct Inner {
-    sagas: HashMap<Uuid, Entry>,
+    /// Looked up on every append: hashed with foldhash (seeded per process), not
+    /// SipHash, whose cost showed in the per-step overhead.
+    sagas: HashMap<Uuid, Entry, foldhash::fast::RandomState>,
     /// (saga name, key) → saga.
     keys: HashMap<(String, String), Uuid>,
     pins: HashMap<String, Pinned>,

@@ -638,7 +638,7 @@ impl Validator<'_> {
             }
         };
         Some(Step {
-            name: name.to_string(),
+            name: name.into(),
             action: action?,
             undo: undo?,
             when,
