@@ -415,14 +415,11 @@ fn split_json(bytes: &[u8], name: &str) -> Result<Vec<RecordSlot>, LoadError> {
     if first.is_some_and(|i| bytes[i] == b'[') {
         let items: Vec<&serde_json::value::RawValue> =
             serde_json::from_slice(bytes).map_err(|e| {
-                // serde_json's message ends with its own position: the fields carry it
-                let message = e.to_string();
-                let message = message.split(" at line ").next().unwrap_or(&message);
                 LoadError::new(
                     name,
                     Some(e.line()),
                     Some(e.column()),
-                    format!("invalid JSON: {message}"),
+                    format!("invalid JSON: {}", super::render::json_message(&e)),
                 )
             })?;
         let base = bytes.as_ptr() as usize;

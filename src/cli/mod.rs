@@ -20,6 +20,7 @@ mod data;
 mod diff;
 mod files;
 mod fmt;
+mod output;
 mod render;
 mod rules;
 mod saga;
@@ -89,8 +90,13 @@ pub fn main() -> ExitCode {
 /// saga handlers: `myapp saga run`, `myapp saga recover` and the operator commands
 /// then work for sagas whose handlers only `myapp` registers.
 pub fn run_with(handlers: HandlerRegistry) -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() && render::wants_json_errors(&args) => {
+            err!("{}", render::usage_error_json(&e));
+            return ExitCode::from(2);
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use super::data::{self, Data, DataFormat, Layout, RecordSlot, Share};
+use super::output::JsonItems;
 use super::{ErrorFormat, render};
 use crate::json::{FieldIndex, SparseRecord};
 use crate::rules::{self, RuleError, RuleErrors, Schema};
@@ -28,6 +29,10 @@ pub struct CheckArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     deny_warnings: bool,
+    /// `json`/`jsonl`: a summary on standard output (`{"ok", "files", "rules",
+    /// "errors", "warnings"}`); diagnostics stay on standard error (`--error-format`).
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
 }
 
 /// `rulesaga parse`
@@ -77,7 +82,8 @@ pub struct EvalArgs {
     /// How to read `--data`.
     #[arg(long, value_enum, default_value_t = DataFormat::Auto)]
     data_format: DataFormat,
-    /// How to print results.
+    /// How to print results: a table, one JSON array, or one JSON object per
+    /// record in input order (`{"index":0,"matched":true}`).
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
     /// Print each record's value instead of whether it matched: for a value
@@ -107,14 +113,7 @@ pub struct EvalArgs {
     threads: Option<usize>,
 }
 
-/// `--output` of `eval`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    /// A readable table.
-    Table,
-    /// One JSON object per record, in input order.
-    Jsonl,
-}
+pub use super::output::Output;
 
 fn report_rule_errors(e: &RuleErrors, format: ErrorFormat) -> ExitCode {
     match e {
@@ -140,8 +139,28 @@ pub fn check(args: CheckArgs, format: ErrorFormat) -> ExitCode {
             return ExitCode::from(EXIT_DATA);
         }
     };
+    let summary = |ok: bool, rules: Option<usize>, errors: usize, warnings: usize| {
+        if args.output.is_json() {
+            let s = serde_json::json!({
+                "ok": ok, "files": rule_files.len(), "rules": rules,
+                "errors": errors, "warnings": warnings,
+            });
+            super::output::print_object(args.output, &s);
+        }
+    };
     match RuleSet::load(&rule_files, &Env::new()) {
-        Err(e) => report_rule_errors(&e, format),
+        Err(e) => {
+            let errors = match &e {
+                RuleErrors::Invalid(files) => files
+                    .iter()
+                    .flat_map(|d| &d.items)
+                    .filter(|d| matches!(d.severity, crate::Severity::Error))
+                    .count(),
+                RuleErrors::Io { .. } => 1,
+            };
+            summary(false, None, errors, 0);
+            report_rule_errors(&e, format)
+        }
         Ok(set) => {
             let mut n_warnings = 0;
             let mut warnings = set.lint();
@@ -158,7 +177,7 @@ pub fn check(args: CheckArgs, format: ErrorFormat) -> ExitCode {
                 n_warnings += d.items.len();
                 err!("{}", render::diagnostics(d, format));
             }
-            if format == ErrorFormat::Human {
+            if format == ErrorFormat::Human && !args.output.is_json() {
                 errln!(
                     "checked {} rule{} in {} file{}: {} warning{}",
                     set.names().len(),
@@ -169,7 +188,9 @@ pub fn check(args: CheckArgs, format: ErrorFormat) -> ExitCode {
                     plural(n_warnings)
                 );
             }
-            if args.deny_warnings && n_warnings > 0 {
+            let failed = args.deny_warnings && n_warnings > 0;
+            summary(!failed, Some(set.names().len()), 0, n_warnings);
+            if failed {
                 ExitCode::from(EXIT_RULES)
             } else {
                 ExitCode::SUCCESS
@@ -278,6 +299,7 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         n_matched: 0,
         n_errors: 0,
         table: Table::default(),
+        json: JsonItems::new(args.output),
         closed: false,
         failed: None,
     };
@@ -602,6 +624,8 @@ struct Writer<'a, W: Write> {
     n_matched: usize,
     n_errors: usize,
     table: Table,
+    /// The JSON results written so far.
+    json: JsonItems,
     /// Standard output was closed (a pipe whose reader went away): stop quietly.
     closed: bool,
     /// Writing failed otherwise.
@@ -671,11 +695,14 @@ impl<W: Write> Writer<'_, W> {
         } else if self.args.filter {
             write_filtered(&mut self.out, bytes, records)
         } else if self.args.explain {
-            let (program, ctx, output) = (self.program, self.ctx, self.args.output);
-            write_explained(&mut self.out, program, bytes, base, ctx, output, records)
+            let (program, ctx) = (self.program, self.ctx);
+            let json = self.args.output.is_json().then_some(&mut self.json);
+            write_explained(&mut self.out, program, bytes, base, ctx, json, records)
         } else {
             match self.args.output {
-                Output::Jsonl => write_jsonl(&mut self.out, base, records),
+                Output::Json | Output::Jsonl => {
+                    write_json(&mut self.out, &mut self.json, base, records)
+                }
                 Output::Table => {
                     let rows = table_rows(self.program, bytes, base, records);
                     self.table.rows.extend(rows);
@@ -728,8 +755,14 @@ impl<W: Write> Writer<'_, W> {
     /// The count, the rest of a table, the errors not shown; the exit code.
     fn finish(mut self) -> ExitCode {
         if !self.closed && self.failed.is_none() {
-            let written = if self.args.count {
+            let written = if self.args.count && self.args.output.is_json() {
+                let count =
+                    serde_json::json!({"matched": self.n_matched, "records": self.n_records});
+                writeln!(self.out, "{count}")
+            } else if self.args.count {
                 writeln!(self.out, "{}", self.n_matched)
+            } else if self.args.output.is_json() && !self.args.filter {
+                self.json.end(&mut self.out)
             } else if !self.args.filter && !self.args.explain && self.args.output == Output::Table {
                 self.write_table_rows().and_then(|()| {
                     if self.args.value {
@@ -793,8 +826,10 @@ fn write_filtered(
     Ok(())
 }
 
-fn write_jsonl(
+/// `--output json|jsonl`: `{"index":0,"matched":true}` per record.
+fn write_json(
     out: &mut impl Write,
+    json: &mut JsonItems,
     base: usize,
     records: &[(RecordSlot, Outcome)],
 ) -> std::io::Result<()> {
@@ -805,7 +840,7 @@ fn write_jsonl(
             Outcome::Value(v) => serde_json::json!({"index": i, "value": v}),
             Outcome::Error(e) => serde_json::json!({"index": i, "matched": null, "error": e}),
         };
-        writeln!(out, "{line}")?;
+        json.item(out, &line)?;
     }
     Ok(())
 }
@@ -854,7 +889,7 @@ fn write_explained(
     bytes: &[u8],
     base: usize,
     ctx: &Context,
-    output: Output,
+    mut json: Option<&mut JsonItems>,
     records: &[(RecordSlot, Outcome)],
 ) -> std::io::Result<()> {
     for (i, (slot, outcome)) in records.iter().enumerate() {
@@ -866,16 +901,16 @@ fn write_explained(
                 Err(e) => Err(format!("invalid JSON: {e}")),
             },
         };
-        match (output, explained) {
-            (Output::Jsonl, Ok(e)) => {
+        match (json.as_deref_mut(), explained) {
+            (Some(json), Ok(e)) => {
                 let line = serde_json::json!({"index": i, "matched": e.matched, "explain": e});
-                writeln!(out, "{line}")?;
+                json.item(out, &line)?;
             }
-            (Output::Jsonl, Err(e)) => {
+            (Some(json), Err(e)) => {
                 let line = serde_json::json!({"index": i, "matched": null, "error": e});
-                writeln!(out, "{line}")?;
+                json.item(out, &line)?;
             }
-            (Output::Table, Ok(e)) => {
+            (None, Ok(e)) => {
                 let verdict = if e.matched {
                     "matched"
                 } else {
@@ -885,7 +920,7 @@ fn write_explained(
                 write!(out, "{e}")?;
                 writeln!(out)?;
             }
-            (Output::Table, Err(e)) => writeln!(out, "record {i}: error: {e}\n")?,
+            (None, Err(e)) => writeln!(out, "record {i}: error: {e}\n")?,
         }
     }
     Ok(())

@@ -10,7 +10,10 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::Value as Json;
 
-use super::ErrorFormat;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::output::Output;
+use super::{ErrorFormat, render};
 use crate::adapters::{self, JsonFileRepository};
 use crate::diag::{Diagnostics, Source};
 use crate::repo::Repository;
@@ -57,9 +60,9 @@ pub(crate) enum SagaCommand {
         db: DbArgs,
         #[command(flatten)]
         lease: LeaseArgs,
-        /// Print one final JSON object instead of the live view.
-        #[arg(long, value_enum)]
-        output: Option<OutputFormat>,
+        /// The live view, or one final JSON object (`json` pretty, `jsonl` on one line).
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Continue every saga left running or compensating (after a crash); sagas another
     /// live process holds are left alone.
@@ -120,9 +123,9 @@ pub(crate) enum SagaCommand {
         id: String,
         #[command(flatten)]
         db: DbArgs,
-        /// Print JSON.
-        #[arg(long, value_enum)]
-        output: Option<OutputFormat>,
+        /// A summary for people, or JSON (`json` pretty, `jsonl` on one line).
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// One saga's events as a timeline.
     History {
@@ -130,9 +133,9 @@ pub(crate) enum SagaCommand {
         id: String,
         #[command(flatten)]
         db: DbArgs,
-        /// Print the events as JSON.
-        #[arg(long, value_enum)]
-        output: Option<OutputFormat>,
+        /// A timeline, or the events as JSON (`json`: an array, `jsonl`: one per line).
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Load a JSON store's repositories into the database (those it does not have yet).
     Seed {
@@ -198,13 +201,6 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// `--output`
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum OutputFormat {
-    /// JSON.
-    Json,
-}
-
 /// `--format`
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum GraphFormat {
@@ -225,7 +221,7 @@ pub(crate) fn run(
     handlers: HandlerRegistry,
     error_format: ErrorFormat,
 ) -> ExitCode {
-    let json = |o: Option<OutputFormat>| o == Some(OutputFormat::Json);
+    JSON_ERRORS.store(error_format == ErrorFormat::Json, Ordering::Relaxed);
     let ctx = Ctx {
         handlers,
         error_format,
@@ -243,7 +239,7 @@ pub(crate) fn run(
             db,
             lease,
             output,
-        } => ops::cmd_resume(&ctx, &id, &db, &lease, json(output)),
+        } => ops::cmd_resume(&ctx, &id, &db, &lease, output),
         SagaCommand::Recover {
             db,
             lease,
@@ -282,8 +278,8 @@ pub(crate) fn run(
             OperatorAction::MarkCompensated { step, reason },
         ),
         SagaCommand::List(args) => query::cmd_list(&ctx, &args),
-        SagaCommand::Status { id, db, output } => query::cmd_status(&ctx, &id, &db, json(output)),
-        SagaCommand::History { id, db, output } => query::cmd_history(&ctx, &id, &db, json(output)),
+        SagaCommand::Status { id, db, output } => query::cmd_status(&ctx, &id, &db, output),
+        SagaCommand::History { id, db, output } => query::cmd_history(&ctx, &id, &db, output),
         SagaCommand::Seed { file, db } => ops::cmd_seed(&ctx, &file, &db),
         SagaCommand::Export { db } => ops::cmd_export(&ctx, &db),
         SagaCommand::RebuildProjection { db } => ops::cmd_rebuild(&ctx, &db),
@@ -324,7 +320,7 @@ impl Ctx {
         match e {
             ServiceError::NotFound(_) | ServiceError::Ambiguous { .. } => usage_error(e),
             ServiceError::Held(_) => {
-                errln!("error: {e}");
+                report(&e);
                 ExitCode::from(EXIT_HELD)
             }
             ServiceError::Invalid {
@@ -333,10 +329,10 @@ impl Ctx {
             } => {
                 print_diagnostics(diagnostics, self.error_format);
                 if diagnostics.items.iter().any(|d| d.code == "S011") {
-                    errln!(
-                        "hint: saga {saga_id} uses a handler this program does not register: \
+                    hint(&format!(
+                        "saga {saga_id} uses a handler this program does not register: \
                          continue it from the application that registers it (`rulesaga::cli::run_with`)"
-                    );
+                    ));
                 }
                 ExitCode::from(1)
             }
@@ -345,18 +341,18 @@ impl Ctx {
                 ExitCode::from(1)
             }
             ServiceError::Run(RunError::TakenOver { .. }) => {
-                errln!("error: {e}; this process stopped without advancing it");
+                report(&format!("{e}; this process stopped without advancing it"));
                 ExitCode::from(EXIT_HELD)
             }
             ServiceError::Run(RunError::Store(se)) | ServiceError::Store(se) => {
                 store_failure(None, db, &se)
             }
             ServiceError::Run(RunError::Corrupt(ref t)) => {
-                errln!("error: {e}");
-                errln!(
+                report(&e);
+                hint(&format!(
                     "saga {} has an event its state does not allow: the log was corrupted or edited",
                     t.saga_id
-                );
+                ));
                 ExitCode::from(1)
             }
             ServiceError::Run(_) => usage_error(e),
@@ -366,7 +362,7 @@ impl Ctx {
     fn print_rule_errors(&self, e: &RuleErrors) {
         match e {
             RuleErrors::Io { path, message } => {
-                errln!("error: cannot read `{}`: {message}", path.display());
+                report(&format!("cannot read `{}`: {message}", path.display()));
             }
             RuleErrors::Invalid(files) => {
                 for d in files {
@@ -498,34 +494,70 @@ impl Ctx {
 }
 
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
-    errln!("error: {msg}");
+    report(&msg);
     ExitCode::from(2)
+}
+
+/// `--error-format json` for the saga command being run: errors are reported
+/// far from [`Ctx`] (argument parsing, store failures), so it is kept here.
+static JSON_ERRORS: AtomicBool = AtomicBool::new(false);
+
+fn error_format() -> ErrorFormat {
+    if JSON_ERRORS.load(Ordering::Relaxed) {
+        ErrorFormat::Json
+    } else {
+        ErrorFormat::Human
+    }
+}
+
+/// An error on standard error, in the `--error-format`.
+fn report(message: &dyn std::fmt::Display) {
+    err!(
+        "{}",
+        render::plain_error(&message.to_string(), error_format())
+    );
+}
+
+/// An error about data at a place (file, line, record), in the `--error-format`.
+fn report_at(at: &render::At<'_>, message: &str) {
+    err!("{}", render::data_error(at, message, error_format()));
+}
+
+/// What to do next, after an error: `hint: ...`, or `{"severity":"help","message":...}`.
+fn hint(text: &str) {
+    match error_format() {
+        ErrorFormat::Json => errln!(
+            "{}",
+            serde_json::json!({"severity": "help", "message": text})
+        ),
+        ErrorFormat::Human => errln!("hint: {text}"),
+    }
 }
 
 /// Report a store failure: the saga stopped where its log ends; exit 3 (4 when
 /// another process owns the saga).
 fn store_failure(id: Option<uuid::Uuid>, db: &DbArgs, e: &StoreError) -> ExitCode {
-    errln!("error: {e}");
+    report(e);
     if let StoreError::Fenced { saga_id, .. } = e {
-        errln!(
+        hint(&format!(
             "saga {saga_id} was taken over by another process while this one held it (its \
              lease expired); this process stopped without advancing it"
-        );
+        ));
         return ExitCode::from(EXIT_HELD);
     }
     if let StoreError::Conflict { saga_id, .. } = e {
-        errln!(
+        hint(&format!(
             "another writer appended to saga {saga_id} first; this process stopped without \
              advancing it"
-        );
+        ));
         return ExitCode::from(EXIT_STORE);
     }
     if let Some(id) = id {
-        errln!(
+        hint(&format!(
             "saga {id} stopped without advancing; everything logged is kept. Continue it with \
              `rulesaga saga resume {id} --db {}` once the store works again",
             db.db
-        );
+        ));
     }
     ExitCode::from(EXIT_STORE)
 }

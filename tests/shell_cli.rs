@@ -1,0 +1,352 @@
+//! The CLI in the shell, through the real binary: one `--output` vocabulary,
+//! `--error-format json` in every command.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value as Json;
+use support::cli::{run_in, temp_dir};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn run(args: &[&str]) -> Output {
+    run_in(Path::new(ROOT), args)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Standard output as one JSON document.
+fn json_doc(o: &Output) -> Json {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {}{}", stdout(o), stderr(o)))
+}
+
+/// Standard output as JSON lines.
+fn json_lines(o: &Output) -> Vec<Json> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Standard error as JSON lines (`--error-format json`).
+fn error_lines(o: &Output) -> Vec<Json> {
+    stderr(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+const EVAL: &[&str] = &["eval", "-e", "total > 40", "--data", "specs/customers.json"];
+
+#[test]
+fn eval_prints_table_json_and_jsonl() {
+    let table = run(&[EVAL, &["--output", "table"]].concat());
+    assert!(
+        stdout(&table).contains("2 of 3 records matched"),
+        "{}",
+        stdout(&table)
+    );
+    let doc = json_doc(&run(&[EVAL, &["--output", "json"]].concat()));
+    let matched: Vec<bool> = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["matched"].as_bool().unwrap())
+        .collect();
+    assert_eq!(matched, [true, true, false]);
+    let lines = json_lines(&run(&[EVAL, &["--output", "jsonl"]].concat()));
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1], serde_json::json!({"index": 1, "matched": true}));
+    // the same objects either way
+    assert_eq!(doc.as_array().unwrap(), &lines);
+    let count = json_doc(&run(&[EVAL, &["--count", "--output", "json"]].concat()));
+    assert_eq!(count, serde_json::json!({"matched": 2, "records": 3}));
+    let explained = json_doc(&run(&[EVAL, &["--explain", "--output", "json"]].concat()));
+    assert_eq!(explained[0]["explain"]["matched"], true);
+}
+
+#[test]
+fn check_test_and_diff_print_json() {
+    let o = run(&["check", "specs/discount.rules", "--output", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc = json_doc(&o);
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["files"], 1);
+    assert_eq!(doc["rules"], 5);
+    // the human summary line is not printed beside the JSON
+    assert!(!stderr(&o).contains("checked"), "{}", stderr(&o));
+
+    let doc = json_doc(&run(&["test", "specs/", "--output", "json"]));
+    assert_eq!(doc["ok"], true);
+    assert!(doc["passed"].as_u64().unwrap() > 0);
+    let cases = json_lines(&run(&["test", "specs/", "--output", "jsonl"]));
+    assert_eq!(cases.len() as u64, doc["passed"].as_u64().unwrap());
+    assert!(
+        cases
+            .iter()
+            .all(|c| c["passed"] == true && c["file"].is_string())
+    );
+
+    let dir = temp_dir();
+    let v2 = std::fs::read_to_string(Path::new(ROOT).join("specs/discount.rules"))
+        .unwrap()
+        .replace("threshold = 100", "threshold = 200");
+    std::fs::write(dir.join("v2.rules"), v2).unwrap();
+    let v2 = dir.join("v2.rules").display().to_string();
+    let diff = [
+        "diff",
+        "specs/discount.rules",
+        &v2,
+        "--rule",
+        "discount",
+        "--data",
+        "specs/customers.json",
+        "--output",
+    ];
+    let doc = json_doc(&run(&[&diff[..], &["json"]].concat()));
+    assert_eq!(doc["summary"]["flipped"], 1);
+    assert_eq!(doc["flips"][0]["index"], 1);
+    let lines = json_lines(&run(&[&diff[..], &["jsonl"]].concat()));
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0], doc["flips"][0]);
+    assert_eq!(lines[1]["summary"], doc["summary"]);
+}
+
+#[test]
+fn old_spellings_stay() {
+    // `test --format junit|human`
+    let o = run(&["test", "specs/", "--format", "junit"]);
+    assert!(stdout(&o).starts_with("<?xml"), "{}", stdout(&o));
+    let o = run(&["test", "specs/", "--format", "human"]);
+    assert!(stdout(&o).contains("test result: ok"), "{}", stdout(&o));
+    let o = run(&["test", "specs/", "--output", "junit"]);
+    assert!(stdout(&o).starts_with("<?xml"), "{}", stdout(&o));
+}
+
+/// A fresh folder with one completed saga in `demo.db`; its id.
+fn saga_db() -> (std::path::PathBuf, String) {
+    let dir = temp_dir();
+    let o = run_in(
+        &dir,
+        &[
+            "saga",
+            "run",
+            &format!("{ROOT}/sagas/place_order.yaml"),
+            "--input",
+            &format!("@{ROOT}/sagas/inputs/order_ok.json"),
+            "--db",
+            "demo.db",
+            "--seed",
+            &format!("{ROOT}/sagas/store.json"),
+            "--output",
+            "jsonl",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 1, "one line: {}", stdout(&o));
+    assert_eq!(lines[0]["status"], "completed");
+    (dir, lines[0]["saga_id"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn saga_commands_print_table_json_and_jsonl() {
+    let (dir, id) = saga_db();
+    let db = ["--db", "demo.db"];
+    let list = run_in(
+        &dir,
+        &[&["saga", "list"][..], &db, &["--output", "json"]].concat(),
+    );
+    let doc = json_doc(&list);
+    assert_eq!(doc[0]["saga_id"], id.as_str());
+    let lines = json_lines(&run_in(
+        &dir,
+        &[&["saga", "list"][..], &db, &["--output", "jsonl"]].concat(),
+    ));
+    assert_eq!(lines, doc.as_array().unwrap().clone());
+    let table = run_in(&dir, &[&["saga", "list"][..], &db].concat());
+    assert!(stdout(&table).contains(&id), "{}", stdout(&table));
+
+    let status = json_doc(&run_in(
+        &dir,
+        &[&["saga", "status", &id][..], &db, &["--output", "json"]].concat(),
+    ));
+    assert_eq!(status["status"], "completed");
+    let status_line = json_lines(&run_in(
+        &dir,
+        &[&["saga", "status", &id][..], &db, &["--output", "jsonl"]].concat(),
+    ));
+    assert_eq!(status_line, [status]);
+
+    let history = json_doc(&run_in(
+        &dir,
+        &[&["saga", "history", &id][..], &db, &["--output", "json"]].concat(),
+    ));
+    let events = json_lines(&run_in(
+        &dir,
+        &[&["saga", "history", &id][..], &db, &["--output", "jsonl"]].concat(),
+    ));
+    assert!(events.len() > 2);
+    assert_eq!(history.as_array().unwrap(), &events);
+}
+
+#[test]
+fn saga_run_inputs_json_is_an_array_jsonl_a_line_per_saga() {
+    let dir = temp_dir();
+    let order = std::fs::read_to_string(Path::new(ROOT).join("sagas/inputs/order_ok.json"))
+        .unwrap()
+        .replace('\n', " ");
+    let second = order.replace("order-123", "order-124");
+    std::fs::write(dir.join("orders.jsonl"), format!("{order}\n\n{second}\n")).unwrap();
+    std::fs::copy(
+        Path::new(ROOT).join("sagas/store.json"),
+        dir.join("store.json"),
+    )
+    .unwrap();
+    let run_with = |output: &str| {
+        run_in(
+            &dir,
+            &[
+                "saga",
+                "run",
+                &format!("{ROOT}/sagas/place_order.yaml"),
+                "--inputs",
+                "orders.jsonl",
+                "--db",
+                &format!("{output}.db"),
+                "--seed",
+                "store.json",
+                "--output",
+                output,
+            ],
+        )
+    };
+    let doc = json_doc(&run_with("json"));
+    let lines: Vec<u64> = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [1, 3]);
+    let each = json_lines(&run_with("jsonl"));
+    assert_eq!(each.len(), 2);
+    assert!(each.iter().all(|s| s["status"] == "completed"), "{each:?}");
+}
+
+/// Every command reports its errors as JSON objects with the place as fields.
+#[test]
+fn error_format_json_in_every_command() {
+    let dir = temp_dir();
+    std::fs::write(dir.join("bad.rules"), "rule a = total >\n").unwrap();
+    std::fs::write(dir.join("data.jsonl"), "{\"total\": 1}\nnot json\n").unwrap();
+    std::fs::write(dir.join("inputs.jsonl"), "{}\n\n{\"a\": }\n").unwrap();
+    std::fs::write(
+        dir.join("broken.test.yaml"),
+        "rules: [missing.rules]\ncases: 3\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        Path::new(ROOT).join("sagas/store.json"),
+        dir.join("store.json"),
+    )
+    .unwrap();
+    let json = ["--error-format", "json"];
+    let place_order = format!("{ROOT}/sagas/place_order.yaml");
+    let cases: Vec<(Vec<&str>, i32, Json)> = vec![
+        (
+            vec!["check", "bad.rules"],
+            1,
+            serde_json::json!({"file": "bad.rules", "line": 1, "column": 17}),
+        ),
+        (
+            vec!["eval", "-e", "total > 0", "--data", "data.jsonl"],
+            2,
+            serde_json::json!({"file": "data.jsonl", "line": 2, "record": 1}),
+        ),
+        (
+            vec!["fmt", "--check", "bad.rules"],
+            1,
+            serde_json::json!({"file": "bad.rules", "line": 1}),
+        ),
+        (
+            vec![
+                "saga",
+                "run",
+                &place_order,
+                "--store",
+                "store.json",
+                "--inputs",
+                "inputs.jsonl",
+            ],
+            2,
+            serde_json::json!({"file": "inputs.jsonl", "line": 3, "column": 7, "record": 1}),
+        ),
+        (
+            vec![
+                "saga",
+                "run",
+                &place_order,
+                "--store",
+                "store.json",
+                "--input",
+                "{\n\"a\" 1}",
+            ],
+            2,
+            serde_json::json!({"file": "--input", "line": 2, "column": 5}),
+        ),
+        (
+            vec!["saga", "list", "--db", "none.db"],
+            2,
+            serde_json::json!({"severity": "error"}),
+        ),
+        (
+            vec![
+                "eval",
+                "-e",
+                "true",
+                "--now",
+                "June",
+                "--data",
+                "data.jsonl",
+            ],
+            2,
+            serde_json::json!({"severity": "error"}),
+        ),
+        (
+            vec!["eval", "--no-such-flag"],
+            2,
+            serde_json::json!({"kind": "UnknownArgument"}),
+        ),
+        (
+            vec!["test", "broken.test.yaml"],
+            1,
+            serde_json::json!({"file": "broken.test.yaml"}),
+        ),
+    ];
+    for (args, exit, fields) in cases {
+        let o = run_in(&dir, &[&args[..], &json].concat());
+        assert_eq!(o.status.code(), Some(exit), "{args:?}: {}", stderr(&o));
+        let errors = error_lines(&o);
+        let found = errors.iter().any(|e| {
+            e["severity"] == "error"
+                && e["message"].is_string()
+                && fields
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .all(|(k, v)| &e[k.as_str()] == v)
+        });
+        assert!(found, "{args:?}: no error with {fields}: {}", stderr(&o));
+    }
+}
