@@ -350,3 +350,154 @@ fn error_format_json_in_every_command() {
         assert!(found, "{args:?}: no error with {fields}: {}", stderr(&o));
     }
 }
+
+/// `eval -e EXPR FILE`, `--data FILE`, and standard input when neither is given.
+#[test]
+fn eval_takes_its_data_as_an_argument() {
+    let by_arg = run(&[
+        "eval",
+        "-e",
+        "total > 40",
+        "specs/customers.json",
+        "--count",
+    ]);
+    assert_eq!(stdout(&by_arg), "2\n", "{}", stderr(&by_arg));
+    let by_flag = run(&[
+        "eval",
+        "-e",
+        "total > 40",
+        "--data",
+        "specs/customers.json",
+        "--count",
+    ]);
+    assert_eq!(stdout(&by_flag), "2\n");
+    let both = run(&["eval", "-e", "true", "a.json", "--data", "b.json"]);
+    assert_eq!(both.status.code(), Some(2));
+    // `--rules` takes every file after it: a data file there is named, with the fix
+    let swallowed = run(&[
+        "eval",
+        "--rule",
+        "discount",
+        "--rules",
+        "specs/discount.rules",
+        "specs/customers.json",
+    ]);
+    assert_eq!(swallowed.status.code(), Some(2));
+    assert!(
+        stderr(&swallowed).contains("`specs/customers.json` is given as a rule file"),
+        "{}",
+        stderr(&swallowed)
+    );
+    let o = pipe(
+        &["eval", "-e", "total > 40", "--count"],
+        b"{\"total\": 50}\n{\"total\": 5}\n",
+    );
+    assert_eq!(stdout(&o), "1\n", "{}", stderr(&o));
+    let o = pipe(&["saga", "validate", "-"], b"not: [a saga");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+/// Run with `input` written to a pipe on standard input.
+fn pipe(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rulesaga"))
+        .current_dir(ROOT)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
+/// A running `eval` on a pipe: each line written is evaluated and its result
+/// printed before the next is written (as behind `tail -f`). The timeout only
+/// keeps a broken build from hanging the test; it measures nothing.
+#[test]
+fn eval_on_a_pipe_prints_each_record_as_it_arrives() {
+    use std::io::{BufRead as _, Write as _};
+    use std::process::Stdio;
+    use std::time::Duration;
+    for (output, first, second) in [
+        (
+            "jsonl",
+            r#"{"index":0,"matched":true}"#,
+            r#"{"index":1,"matched":false}"#,
+        ),
+        ("table", "#  matched  total", "0  yes      50"),
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rulesaga"))
+            .args([
+                "eval",
+                "-e",
+                "total > 40",
+                "--output",
+                output,
+                "--threads",
+                "2",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        let guard = Duration::from_secs(120);
+        stdin.write_all(b"{\"total\": 50}\n").unwrap();
+        stdin.flush().unwrap();
+        assert_eq!(rx.recv_timeout(guard).unwrap(), first, "{output}");
+        if output == "table" {
+            assert_eq!(rx.recv_timeout(guard).unwrap(), second, "{output}");
+            stdin.write_all(b"{\"total\": 5}\n").unwrap();
+            stdin.flush().unwrap();
+            assert_eq!(rx.recv_timeout(guard).unwrap(), "1  no       5");
+        } else {
+            stdin.write_all(b"{\"total\": 5}\n").unwrap();
+            stdin.flush().unwrap();
+            assert_eq!(rx.recv_timeout(guard).unwrap(), second, "{output}");
+        }
+        drop(stdin);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{output}");
+        let rest: Vec<String> = rx.iter().collect();
+        if output == "table" {
+            assert_eq!(rest, ["1 of 2 records matched"]);
+        } else {
+            assert!(rest.is_empty(), "{rest:?}");
+        }
+    }
+}
+
+/// `saga run --inputs -`: the lines from standard input.
+#[test]
+fn saga_run_inputs_from_standard_input() {
+    let dir = temp_dir();
+    std::fs::copy(
+        Path::new(ROOT).join("sagas/store.json"),
+        dir.join("store.json"),
+    )
+    .unwrap();
+    let order = std::fs::read(Path::new(ROOT).join("sagas/inputs/order_ok.json")).unwrap();
+    let store = dir.join("store.json").display().to_string();
+    let saga = format!("{ROOT}/sagas/place_order.yaml");
+    let args = [
+        "saga", "run", &saga, "--store", &store, "--inputs", "-", "--output", "jsonl",
+    ];
+    let o = pipe(&args, &order);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["status"], "completed");
+}

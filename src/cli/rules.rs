@@ -76,9 +76,14 @@ pub struct EvalArgs {
     /// Rule files (their rules and schema are available to `-e` too).
     #[arg(long, num_args = 1..)]
     rules: Vec<PathBuf>,
-    /// Records: a JSON array, JSONL, one JSON object, or YAML; `-` for standard input.
-    #[arg(long)]
-    data: PathBuf,
+    /// Records: a JSON array, JSONL, one JSON object, or YAML; `-` for standard
+    /// input (the default). From a pipe, JSON lines are evaluated and printed as
+    /// they arrive (`tail -f log.jsonl | rulesaga eval ...`).
+    #[arg(value_name = "DATA", conflicts_with = "data")]
+    file: Option<PathBuf>,
+    /// The same as the `DATA` argument.
+    #[arg(long, value_name = "DATA")]
+    data: Option<PathBuf>,
     /// How to read `--data`.
     #[arg(long, value_enum, default_value_t = DataFormat::Auto)]
     data_format: DataFormat,
@@ -266,7 +271,12 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let input = match data::open(&args.data, args.data_format) {
+    let path = args
+        .file
+        .as_deref()
+        .or(args.data.as_deref())
+        .unwrap_or(std::path::Path::new("-"));
+    let input = match data::open(path, args.data_format) {
         Ok(i) => i,
         Err(e) => return report_load_error(&e, format),
     };
@@ -282,9 +292,9 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         keep: !args.count,
         values: args.value,
     };
-    let name = match &input {
-        data::Input::Whole(d) => d.name.clone(),
-        data::Input::Lines(l) => l.name.clone(),
+    let (name, streaming) = match &input {
+        data::Input::Whole(d) => (d.name.clone(), false),
+        data::Input::Lines(l) => (l.name.clone(), l.streaming()),
     };
     let stdout = std::io::stdout();
     let mut writer = Writer {
@@ -300,6 +310,7 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         n_errors: 0,
         table: Table::default(),
         json: JsonItems::new(args.output),
+        streaming,
         closed: false,
         failed: None,
     };
@@ -358,6 +369,21 @@ pub(super) fn context_and_data(
 }
 
 fn compile(args: &EvalArgs, format: ErrorFormat) -> Result<(Program, Option<RuleSet>), ExitCode> {
+    // `--rules` takes every file after it: `--rules a.rules data.json` means no data
+    let data_like = |p: &PathBuf| {
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+        ["json", "jsonl", "ndjson", "yaml", "yml"].contains(&ext)
+    };
+    if args.file.is_none()
+        && args.data.is_none()
+        && let Some(data) = args.rules.iter().find(|p| data_like(p))
+    {
+        let message = format!("`{}` is given as a rule file", data.display());
+        let help = "`--rules` takes every file after it: put the data file before `--rules`, \
+                    or give it with `--data FILE`";
+        err!("{}", render::plain_error_with_help(&message, help, format));
+        return Err(ExitCode::from(EXIT_DATA));
+    }
     let ruleset = if args.rules.is_empty() {
         None
     } else {
@@ -626,6 +652,9 @@ struct Writer<'a, W: Write> {
     table: Table,
     /// The JSON results written so far.
     json: JsonItems,
+    /// Records arrive as they are written (a pipe): each share's results are
+    /// written out (a table's rows too) and flushed at once.
+    streaming: bool,
     /// Standard output was closed (a pipe whose reader went away): stop quietly.
     closed: bool,
     /// Writing failed otherwise.
@@ -672,7 +701,16 @@ impl<W: Write> Writer<'_, W> {
             err!("{}", render::data_error(&at, e, self.format));
         }
         if !self.closed && self.failed.is_none() {
-            let written = self.write(bytes, &r.records);
+            let written = self.write(bytes, &r.records).and_then(|()| {
+                if !self.streaming {
+                    return Ok(());
+                }
+                let table = !self.args.count && !self.args.filter && !self.args.explain;
+                if table && self.args.output == Output::Table {
+                    self.write_table_rows()?;
+                }
+                self.out.flush()
+            });
             self.check(written);
         }
         self.n_matched += r.n_matched;
