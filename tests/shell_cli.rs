@@ -501,3 +501,124 @@ fn saga_run_inputs_from_standard_input() {
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["status"], "completed");
 }
+
+/// Every subcommand, with its path (`saga run`), walking clap's command tree.
+fn subcommands(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let full = format!("{path} {}", sub.get_name()).trim().to_string();
+        out.push((full.clone(), sub.clone()));
+        subcommands(sub, &full, out);
+    }
+}
+
+/// Shell words of one command (single and double quotes; `> FILE` dropped).
+fn shell_words(text: &str) -> Vec<String> {
+    let (mut words, mut word, mut quote, mut any) = (Vec::new(), String::new(), None, false);
+    for c in text.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => (quote, any) = (Some(c), true),
+            (Some(q), c) if c == q => quote = None,
+            (None, ' ') => {
+                if any {
+                    words.push(std::mem::take(&mut word));
+                }
+                any = false;
+            }
+            (_, c) => {
+                word.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(word);
+    }
+    if let Some(i) = words.iter().position(|w| w == ">") {
+        words.truncate(i);
+    }
+    words
+}
+
+/// `--help` of every subcommand ends with two or three examples, and each
+/// example is a command line `rulesaga` accepts. A subcommand added later needs
+/// its examples in `src/cli/help.rs`.
+#[test]
+fn every_subcommand_ends_its_help_with_examples_that_parse() {
+    let mut all = Vec::new();
+    subcommands(&rulesaga::cli::command(), "", &mut all);
+    assert!(all.len() > 20, "{}", all.len());
+    for (path, cmd) in &all {
+        let help = cmd
+            .get_after_help()
+            .unwrap_or_else(|| panic!("`rulesaga {path} --help` has no examples (src/cli/help.rs)"))
+            .to_string();
+        let mut lines = help.lines();
+        assert_eq!(lines.next(), Some("Examples:"), "{path}");
+        let examples: Vec<&str> = lines.map(|l| l.strip_prefix("  ").unwrap()).collect();
+        assert!((2..=3).contains(&examples.len()), "{path}: {examples:?}");
+        for example in examples {
+            let words = example
+                .split(" | ")
+                .find(|part| part.starts_with("rulesaga "))
+                .map(shell_words)
+                .unwrap_or_else(|| panic!("{path}: `{example}` does not run rulesaga"));
+            let needed: Vec<&str> = path.split(' ').collect();
+            assert_eq!(&words[1..=needed.len()], needed, "{path}: `{example}`");
+            if let Err(e) = rulesaga::cli::command().try_get_matches_from(&words) {
+                panic!("{path}: `{example}` does not parse: {e}");
+            }
+        }
+    }
+    // through the binary, the examples are the end of `--help`
+    let o = run(&["saga", "run", "--help"]);
+    let help = stdout(&o);
+    let tail: Vec<&str> = help.trim_end().lines().rev().take(4).collect();
+    assert_eq!(tail[3], "Examples:", "{help}");
+    assert!(
+        tail[..3]
+            .iter()
+            .all(|l| l.starts_with("  rulesaga saga run ")),
+        "{help}"
+    );
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = run(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}: {}", stderr(&o));
+        let script = stdout(&o);
+        for word in ["rulesaga", "eval", "mark-compensated", "--error-format"] {
+            assert!(script.contains(word), "{shell}: no `{word}`");
+        }
+    }
+    let o = run(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("possible values"), "{}", stderr(&o));
+}
+
+#[test]
+fn man_pages() {
+    let o = run(&["man"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = stdout(&o);
+    assert!(page.contains(".TH rulesaga 1"), "{page}");
+    assert!(
+        page.contains("Declarative business rules and sagas"),
+        "{page}"
+    );
+    let dir = temp_dir().join("man1");
+    let o = run(&["man", "--dir", &dir.display().to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let eval = std::fs::read_to_string(dir.join("rulesaga-eval.1")).unwrap();
+    // roff escapes dashes: `\-e`
+    assert!(
+        eval.contains("Examples:"),
+        "the examples are in the page: {eval}"
+    );
+    assert!(
+        eval.contains("rulesaga eval \\-e"),
+        "the examples are in the page: {eval}"
+    );
+    assert!(dir.join("rulesaga-saga-run.1").exists());
+}

@@ -12,7 +12,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[macro_use]
 mod out;
@@ -20,6 +20,7 @@ mod data;
 mod diff;
 mod files;
 mod fmt;
+mod help;
 mod output;
 mod render;
 mod rules;
@@ -79,6 +80,16 @@ enum Command {
     /// Run, validate, draw and operate sagas.
     #[command(subcommand)]
     Saga(saga::SagaCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(help::CompletionsArgs),
+    /// Print the man page (roff), or write one per command with `--dir`.
+    Man(help::ManArgs),
+}
+
+/// The `rulesaga` command tree with every subcommand's examples (for
+/// completions, man pages and tests that walk it).
+pub fn command() -> clap::Command {
+    help::with_examples(Cli::command())
 }
 
 /// The `rulesaga` command line, with [`default_handlers`].
@@ -91,7 +102,10 @@ pub fn main() -> ExitCode {
 /// then work for sagas whose handlers only `myapp` registers.
 pub fn run_with(handlers: HandlerRegistry) -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = match Cli::try_parse_from(&args) {
+    let parsed = command()
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() && render::wants_json_errors(&args) => {
             err!("{}", render::usage_error_json(&e));
@@ -115,6 +129,8 @@ pub fn run_with(handlers: HandlerRegistry) -> ExitCode {
         Command::Fmt(args) => fmt::run(args, cli.error_format),
         Command::Test(args) => test::run(args, cli.error_format),
         Command::Saga(cmd) => saga::run(cmd, handlers, cli.error_format),
+        Command::Completions(args) => help::completions(&args),
+        Command::Man(args) => help::man(&args, cli.error_format),
     }
 }
 
