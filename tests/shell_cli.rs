@@ -622,3 +622,29 @@ fn man_pages() {
     );
     assert!(dir.join("rulesaga-saga-run.1").exists());
 }
+
+/// A table measures display width: CJK (two columns a character) aligns, and
+/// a value wider than 40 columns is cut with `…`.
+#[test]
+fn tables_align_wide_characters_and_cut_wide_values() {
+    let dir = temp_dir();
+    let long = "x".repeat(50);
+    let data = format!(
+        "[{{\"name\": \"東京太郎\", \"n\": 1}}, {{\"name\": \"Bob\", \"n\": 22}}, {{\"name\": \"{long}\", \"n\": 3}}]"
+    );
+    std::fs::write(dir.join("people.json"), data).unwrap();
+    let o = run_in(
+        &dir,
+        &["eval", "-e", "name != \"\" and n > 1", "people.json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let cut = format!("{}…", "x".repeat(39));
+    let want = [
+        "#  matched  name                                      n".to_string(),
+        "0  no       東京太郎                                  1".to_string(),
+        "1  yes      Bob                                       22".to_string(),
+        format!("2  yes      {cut}  3"),
+        "2 of 3 records matched".to_string(),
+    ];
+    assert_eq!(stdout(&o).lines().collect::<Vec<_>>(), want);
+}

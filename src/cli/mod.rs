@@ -25,6 +25,7 @@ mod output;
 mod render;
 mod rules;
 mod saga;
+mod table;
 mod test;
 
 pub use saga::default_handlers;

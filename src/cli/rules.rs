@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 
 use super::data::{self, Data, DataFormat, Layout, RecordSlot, Share};
 use super::output::JsonItems;
-use super::{ErrorFormat, render};
+use super::{ErrorFormat, render, table};
 use crate::json::{FieldIndex, SparseRecord};
 use crate::rules::{self, RuleError, RuleErrors, Schema};
 use crate::{Context, Env, Program, RuleSet, Source};
@@ -665,7 +665,7 @@ struct Writer<'a, W: Write> {
 #[derive(Default)]
 struct Table {
     rows: Vec<Vec<String>>,
-    widths: Vec<usize>,
+    columns: table::Columns,
     started: bool,
 }
 
@@ -759,33 +759,15 @@ impl<W: Write> Writer<'_, W> {
         if !table.started {
             let result = if self.args.value { "value" } else { "matched" };
             let mut header = vec!["#".to_string(), result.to_string()];
-            header.extend(self.program.fields().iter().cloned());
+            header.extend(self.program.fields().iter().map(|f| table::cell(f)));
             table.rows.insert(0, header);
             table.started = true;
         }
         for row in &table.rows {
-            for (c, cell) in row.iter().enumerate() {
-                let n = cell.chars().count();
-                match table.widths.get_mut(c) {
-                    Some(w) => *w = (*w).max(n),
-                    None => table.widths.push(n),
-                }
-            }
+            table.columns.measure(row);
         }
-        let mut line = String::new();
         for row in table.rows.drain(..) {
-            line.clear();
-            for (c, cell) in row.iter().enumerate() {
-                if c > 0 {
-                    line.push_str("  ");
-                }
-                line.push_str(cell);
-                if c + 1 < row.len() {
-                    let pad = table.widths[c].saturating_sub(cell.chars().count());
-                    line.extend(std::iter::repeat_n(' ', pad));
-                }
-            }
-            writeln!(self.out, "{line}")?;
+            writeln!(self.out, "{}", table.columns.line(&row))?;
         }
         Ok(())
     }
@@ -899,8 +881,8 @@ fn table_rows(
             Outcome::Matched(true) => "yes".to_string(),
             Outcome::Matched(false) => "no".to_string(),
             Outcome::Value(Some(v)) => match &**v {
-                serde_json::Value::String(s) => s.clone(),
-                v => v.to_string(),
+                serde_json::Value::String(s) => table::cell(s),
+                v => table::cell(&v.to_string()),
             },
             Outcome::Value(None) => "-".to_string(),
             Outcome::Error(_) => "error".to_string(),
@@ -908,8 +890,8 @@ fn table_rows(
         let parsed = record.parse(data::record_text(bytes, slot), &index).is_ok();
         for f in 0..program.fields().len() {
             row.push(match record.get(f) {
-                Some(crate::Value::Str(s)) if parsed => s.to_string(),
-                Some(v) if parsed => v.to_string(),
+                Some(crate::Value::Str(s)) if parsed => table::cell(s),
+                Some(v) if parsed => table::cell(&v.to_string()),
                 _ => "-".to_string(),
             });
         }

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::view::event_line;
 use super::{Ctx, DbArgs, runtime, usage_error};
 use crate::cli::output::{self, Output};
+use crate::cli::table;
 use crate::saga::SagaStatus;
 use crate::saga::read_model::{SagaFilter, SagaSummary};
 use crate::saga::validate::parse_duration;
@@ -54,13 +55,7 @@ fn time(t: &DateTime<Utc>) -> String {
 
 fn note(s: &SagaSummary) -> String {
     match (&s.failed_step, &s.reason) {
-        (Some(step), Some(reason)) => {
-            let mut r = format!("{step}: {reason}");
-            if r.chars().count() > 80 {
-                r = r.chars().take(77).collect::<String>() + "...";
-            }
-            r
-        }
+        (Some(step), Some(reason)) => table::cell_max(&format!("{step}: {reason}"), 80),
         _ => String::new(),
     }
 }
@@ -103,26 +98,23 @@ pub(super) fn cmd_list(ctx: &Ctx, args: &ListArgs) -> ExitCode {
             outln!("no sagas");
             return Ok(ExitCode::SUCCESS);
         }
-        outln!(
-            "{:<36}  {:<16}  {:<16}  {:<12}  {:<19}  {:<19}  NOTE",
-            "ID",
-            "SAGA",
-            "KEY",
-            "STATUS",
-            "STARTED",
-            "UPDATED"
-        );
+        let header = ["ID", "SAGA", "KEY", "STATUS", "STARTED", "UPDATED", "NOTE"];
+        let mut rows = vec![header.map(String::from).to_vec()];
         for s in &sagas {
-            outln!(
-                "{:<36}  {:<16}  {:<16}  {:<12}  {:<19}  {:<19}  {}",
-                s.saga_id,
-                s.saga,
-                s.key.as_deref().unwrap_or("-"),
-                s.status.name(),
+            rows.push(vec![
+                s.saga_id.to_string(),
+                table::cell(&s.saga),
+                table::cell(s.key.as_deref().unwrap_or("-")),
+                s.status.name().to_string(),
                 time(&s.started_at),
                 time(&s.updated_at),
-                note(s)
-            );
+                note(s),
+            ]);
+        }
+        let mut columns = table::Columns::default();
+        rows.iter().for_each(|r| columns.measure(r));
+        for row in &rows {
+            outln!("{}", columns.line(row));
         }
         Ok(ExitCode::SUCCESS)
     };
