@@ -648,3 +648,59 @@ fn tables_align_wide_characters_and_cut_wide_values() {
     ];
     assert_eq!(stdout(&o).lines().collect::<Vec<_>>(), want);
 }
+
+/// Progress is drawn only on a terminal: with standard error piped, a long
+/// `eval` (JSON lines larger than one chunk) and `saga run --inputs` write
+/// nothing there, not a carriage return nor an escape sequence.
+#[test]
+fn no_progress_bytes_when_standard_error_is_piped() {
+    let dir = temp_dir();
+    let data: String = (0..120_000)
+        .map(|i| format!("{{\"a\": {i}, \"pad\": \"xxxxxxxxxx\"}}\n"))
+        .collect();
+    assert!(data.len() > 3 << 20);
+    std::fs::write(dir.join("big.jsonl"), &data).unwrap();
+    for extra in [&["--count"][..], &["--output", "jsonl"], &["--filter"]] {
+        let o = run_in(
+            &dir,
+            &[&["eval", "-e", "a % 3 == 0", "big.jsonl"][..], extra].concat(),
+        );
+        assert_eq!(o.status.code(), Some(0), "{extra:?}");
+        assert!(o.stderr.is_empty(), "{extra:?}: {:?}", stderr(&o));
+    }
+    let o = pipe(&["eval", "-e", "a % 3 == 0", "--count"], data.as_bytes());
+    assert_eq!(stdout(&o), "40000\n");
+    assert!(o.stderr.is_empty(), "{:?}", stderr(&o));
+
+    std::fs::copy(
+        Path::new(ROOT).join("sagas/store.json"),
+        dir.join("store.json"),
+    )
+    .unwrap();
+    let order =
+        std::fs::read_to_string(Path::new(ROOT).join("sagas/inputs/order_ok.json")).unwrap();
+    let orders: String = (0..20)
+        .map(|i| {
+            order
+                .replace("order-123", &format!("o{i}"))
+                .replace('\n', " ")
+                + "\n"
+        })
+        .collect();
+    std::fs::write(dir.join("orders.jsonl"), orders).unwrap();
+    let saga = format!("{ROOT}/sagas/place_order.yaml");
+    let args = [
+        "saga",
+        "run",
+        &saga,
+        "--inputs",
+        "orders.jsonl",
+        "--db",
+        "p.db",
+        "--seed",
+        "store.json",
+    ];
+    let o = run_in(&dir, &args);
+    assert!(stdout(&o).contains("20 sagas:"), "{}", stdout(&o));
+    assert!(o.stderr.is_empty(), "{:?}", stderr(&o));
+}

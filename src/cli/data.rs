@@ -216,6 +216,8 @@ pub struct LineReader {
     /// A pipe or a terminal (not a regular file): hand out the lines read so far
     /// as soon as there is one, instead of waiting for a full chunk.
     streaming: bool,
+    /// The size of the input in bytes, when it is a regular file.
+    pub size: Option<u64>,
 }
 
 impl LineReader {
@@ -309,13 +311,18 @@ pub fn open(path: &Path, format: DataFormat) -> Result<Input, LoadError> {
     };
     let cannot =
         |e: std::io::Error| LoadError::new(&name, None, None, format!("cannot read `{name}`: {e}"));
-    let (mut src, streaming): (Box<dyn Read + Send>, bool) = if is_stdin {
-        (Box::new(std::io::stdin()), !stdin_is_file())
+    let (mut src, size): (Box<dyn Read + Send>, Option<u64>) = if is_stdin {
+        (Box::new(std::io::stdin()), stdin_file_size())
     } else {
         let file = std::fs::File::open(path).map_err(cannot)?;
-        let streaming = !file.metadata().is_ok_and(|m| m.is_file());
-        (Box::new(file), streaming)
+        let size = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
+        (Box::new(file), size)
     };
+    let streaming = size.is_none();
     let mut bytes = Vec::with_capacity(CHUNK_BYTES);
     let (ended, known) = if streaming {
         read_until_known(&mut src, &mut bytes, path, format).map_err(cannot)?
@@ -332,6 +339,7 @@ pub fn open(path: &Path, format: DataFormat) -> Result<Input, LoadError> {
                 carry: bytes,
                 done: false,
                 streaming,
+                size,
             }));
         }
         src.read_to_end(&mut bytes).map_err(cannot)?;
@@ -395,9 +403,10 @@ fn read_until_known(
     }
 }
 
-/// Standard input is a regular file (`< data.jsonl`), read in full chunks;
-/// otherwise (a pipe, a terminal) records are evaluated as they arrive.
-fn stdin_is_file() -> bool {
+/// The size of standard input when it is a regular file (`< data.jsonl`),
+/// read in full chunks; `None` for a pipe or a terminal, whose records are
+/// evaluated as they arrive.
+fn stdin_file_size() -> Option<u64> {
     #[cfg(unix)]
     {
         use std::os::fd::AsFd;
@@ -406,11 +415,13 @@ fn stdin_is_file() -> bool {
             .try_clone_to_owned()
             .map(std::fs::File::from)
             .and_then(|f| f.metadata())
-            .is_ok_and(|m| m.is_file())
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
     }
     #[cfg(not(unix))]
     {
-        false
+        None
     }
 }
 

@@ -22,6 +22,7 @@ mod files;
 mod fmt;
 mod help;
 mod output;
+mod progress;
 mod render;
 mod rules;
 mod saga;

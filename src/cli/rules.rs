@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 
 use super::data::{self, Data, DataFormat, Layout, RecordSlot, Share};
 use super::output::JsonItems;
+use super::progress::{self, Progress};
 use super::{ErrorFormat, render, table};
 use crate::json::{FieldIndex, SparseRecord};
 use crate::rules::{self, RuleError, RuleErrors, Schema};
@@ -311,6 +312,11 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         table: Table::default(),
         json: JsonItems::new(args.output),
         streaming,
+        progress: match &input {
+            // eval over big files: JSON lines larger than one chunk
+            data::Input::Lines(l) if progress::wanted_here(args.count) => Progress::bytes(l.size),
+            _ => Progress::none(),
+        },
         closed: false,
         failed: None,
     };
@@ -655,6 +661,8 @@ struct Writer<'a, W: Write> {
     /// Records arrive as they are written (a pipe): each share's results are
     /// written out (a table's rows too) and flushed at once.
     streaming: bool,
+    /// On standard error when it is a terminal.
+    progress: Progress,
     /// Standard output was closed (a pipe whose reader went away): stop quietly.
     closed: bool,
     /// Writing failed otherwise.
@@ -689,7 +697,8 @@ impl<W: Write> Writer<'_, W> {
                 record: Some(self.n_records + i),
                 ..render::At::default()
             };
-            err!("{}", render::data_error(&at, e, self.format));
+            let text = render::data_error(&at, e, self.format);
+            self.progress.suspend(|| err!("{text}"));
         }
         if let Some(e) = &r.stopped {
             self.n_errors += 1;
@@ -698,7 +707,8 @@ impl<W: Write> Writer<'_, W> {
                 line: Some(self.n_lines + 1),
                 ..render::At::default()
             };
-            err!("{}", render::data_error(&at, e, self.format));
+            let text = render::data_error(&at, e, self.format);
+            self.progress.suspend(|| err!("{text}"));
         }
         if !self.closed && self.failed.is_none() {
             let written = self.write(bytes, &r.records).and_then(|()| {
@@ -716,6 +726,8 @@ impl<W: Write> Writer<'_, W> {
         self.n_matched += r.n_matched;
         self.n_records += r.n_records;
         self.n_lines += r.n_lines;
+        self.progress.inc(bytes.len() as u64);
+        self.progress.message(format!("{} records", self.n_records));
     }
 
     fn check(&mut self, written: std::io::Result<()>) {
@@ -774,6 +786,7 @@ impl<W: Write> Writer<'_, W> {
 
     /// The count, the rest of a table, the errors not shown; the exit code.
     fn finish(mut self) -> ExitCode {
+        self.progress.finish();
         if !self.closed && self.failed.is_none() {
             let written = if self.args.count && self.args.output.is_json() {
                 let count =

@@ -16,6 +16,7 @@ use super::ops::{attach, exit_for, seed_from};
 use super::view::result_json;
 use super::{Ctx, DbArgs, LeaseArgs, read_saga, runtime, store_failure, usage_error};
 use crate::cli::output::{self, Output};
+use crate::cli::progress::{self, Progress};
 use crate::diag::did_you_mean;
 use crate::saga::runner::RunError;
 use crate::saga::service::Started;
@@ -279,10 +280,17 @@ fn run_many(
     };
     let saga = Arc::new(saga);
     let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    // the results are printed when every saga is done: the bar never crosses them
+    let progress = if progress::wanted_here(true) {
+        Progress::items(inputs.len() as u64, "sagas")
+    } else {
+        Progress::none()
+    };
     let results: Vec<(usize, Uuid, Result<Started, ServiceError>)> = rt.block_on(async {
         let mut tasks = Vec::with_capacity(inputs.len());
         for (line, input) in inputs {
             let (service, saga, limit) = (service.clone(), saga.clone(), limit.clone());
+            let progress = progress.clone();
             let key = key_field.and_then(|f| match input.get(f) {
                 Some(Json::String(s)) => Some(s.clone()),
                 Some(Json::Null) | None => None,
@@ -293,6 +301,7 @@ fn run_many(
                 let start = Start::new(input).with_key(key);
                 let id = start.saga_id;
                 let result = service.start(&saga, start).await;
+                progress.inc(1);
                 (line, id, result)
             }));
         }
@@ -304,6 +313,7 @@ fn run_many(
         }
         out
     });
+    progress.finish();
     let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut store_failed = false;
     let mut items = Vec::new();
