@@ -704,3 +704,68 @@ fn no_progress_bytes_when_standard_error_is_piped() {
     assert!(stdout(&o).contains("20 sagas:"), "{}", stdout(&o));
     assert!(o.stderr.is_empty(), "{:?}", stderr(&o));
 }
+
+/// `--now` takes an RFC 3339 time, one without offset (UTC) or a date
+/// (midnight UTC); anything else is refused with what is wrong and what to give.
+#[test]
+fn now_accepts_dates_and_says_what_it_expects() {
+    let now = |text: &str| {
+        pipe(
+            &[
+                "eval", "--value", "-e", "now()", "--now", text, "--output", "jsonl",
+            ],
+            b"{}\n",
+        )
+    };
+    for (text, want) in [
+        ("2024-06-15", "2024-06-15T00:00:00+00:00"),
+        ("2024-06-15T10:30:00", "2024-06-15T10:30:00+00:00"),
+        ("2024-06-15 10:30:00", "2024-06-15T10:30:00+00:00"),
+        ("2024-06-15T10:30:00Z", "2024-06-15T10:30:00+00:00"),
+        ("2024-06-15T10:30:00+02:00", "2024-06-15T10:30:00+02:00"),
+    ] {
+        let o = now(text);
+        assert_eq!(o.status.code(), Some(0), "{text}: {}", stderr(&o));
+        assert_eq!(json_lines(&o)[0]["value"], want, "{text}");
+    }
+    for (text, reason) in [
+        ("June", "--now `June`: not a date or a time"),
+        (
+            "2024-02-30",
+            "--now `2024-02-30`: not a day of the calendar",
+        ),
+        (
+            "2024-06-15T25:00:00Z",
+            "--now `2024-06-15T25:00:00Z`: not a valid time",
+        ),
+    ] {
+        let o = now(text);
+        assert_eq!(o.status.code(), Some(2), "{text}");
+        let err = stderr(&o);
+        assert!(err.starts_with(&format!("error: {reason}")), "{err}");
+        assert!(err.contains("help: give an RFC 3339 time"), "{err}");
+        assert!(
+            err.contains("or a date (`2024-06-15`, midnight UTC)"),
+            "{err}"
+        );
+        assert!(o.stdout.is_empty());
+    }
+    // diff reads the clock the same way
+    let o = run(&[
+        "diff",
+        "specs/discount.rules",
+        "specs/discount.rules",
+        "--rule",
+        "discount",
+        "--data",
+        "specs/customers.json",
+        "--now",
+        "2024-6-15x",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("help: give an RFC 3339 time"),
+        "{}",
+        stderr(&o)
+    );
+}

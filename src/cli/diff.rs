@@ -36,7 +36,8 @@ pub struct DiffArgs {
     /// or one flip per line, then `{"summary": ...}`.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
-    /// Fix the clock for `now()` and `today()` (RFC 3339).
+    /// Fix the clock for `now()` and `today()`: an RFC 3339 time, one without
+    /// offset (UTC), or a date (midnight UTC).
     #[arg(long)]
     now: Option<String>,
 }

@@ -111,7 +111,8 @@ pub struct EvalArgs {
     /// `--output jsonl`, the same tree as JSON under `"explain"`).
     #[arg(long)]
     explain: bool,
-    /// Fix the clock for `now()` and `today()` (RFC 3339), for reproducible runs.
+    /// Fix the clock for `now()` and `today()`, for reproducible runs: an RFC 3339
+    /// time, one without offset (UTC), or a date (midnight UTC).
     #[arg(long)]
     now: Option<String>,
     /// Worker threads (default: all cores).
@@ -334,17 +335,53 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
 /// The clock: `--now`, else the system's.
 fn context(now: Option<&str>, format: ErrorFormat) -> Result<Context, ExitCode> {
     match now {
-        Some(now) => match chrono::DateTime::parse_from_rfc3339(now) {
+        Some(text) => match parse_now(text) {
             Ok(t) => Ok(Context::at(t)),
-            Err(e) => {
+            Err(reason) => {
+                let message = format!("--now `{text}`: {reason}");
                 err!(
                     "{}",
-                    render::plain_error(&format!("--now `{now}`: {e}"), format)
+                    render::plain_error_with_help(&message, NOW_HELP, format)
                 );
                 Err(ExitCode::from(EXIT_DATA))
             }
         },
         None => Ok(Context::system()),
+    }
+}
+
+const NOW_HELP: &str = "give an RFC 3339 time (`2024-06-15T10:30:00Z`, \
+    `2024-06-15T10:30:00+02:00`), a time without offset (`2024-06-15T10:30:00`, UTC) \
+    or a date (`2024-06-15`, midnight UTC)";
+
+/// `--now`: an RFC 3339 time; the same without an offset (UTC); or a date
+/// (midnight UTC). The error says what is wrong with the text.
+fn parse_now(text: &str) -> Result<chrono::DateTime<chrono::FixedOffset>, String> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    let text = text.trim();
+    let rfc3339 = match DateTime::parse_from_rfc3339(text) {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
+    for layout in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, layout) {
+            return Ok(t.and_utc().fixed_offset());
+        }
+    }
+    match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        Ok(d) => Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().fixed_offset()),
+        // a date whose day or month does not exist: say so, not that the time is missing
+        Err(e) if e.kind() == chrono::format::ParseErrorKind::OutOfRange => {
+            Err(format!("not a day of the calendar ({e})"))
+        }
+        Err(_) if text.len() >= 10 && text.as_bytes().get(4) == Some(&b'-') => {
+            Err(format!("not a valid time ({rfc3339})"))
+        }
+        Err(_) => Err("not a date or a time".to_string()),
     }
 }
 
