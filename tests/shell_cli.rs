@@ -123,6 +123,30 @@ fn check_test_and_diff_print_json() {
 }
 
 #[test]
+fn saga_validate_prints_json() {
+    let dir = temp_dir();
+    std::fs::write(dir.join("bad.yaml"), "name: x\nsteps: 3\n").unwrap();
+    let good = format!("{ROOT}/sagas/place_order.yaml");
+    let o = run_in(
+        &dir,
+        &["saga", "validate", &good, "bad.yaml", "--output", "json"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let doc = json_doc(&o);
+    assert_eq!(doc[0]["ok"], true);
+    assert_eq!(doc[0]["saga"], "place_order");
+    assert_eq!(doc[0]["steps"], 4);
+    assert_eq!(doc[1]["file"], "bad.yaml");
+    assert_eq!(doc[1]["ok"], false);
+    assert!(doc[1]["errors"].as_u64().unwrap() > 0);
+    let lines = json_lines(&run_in(
+        &dir,
+        &["saga", "validate", &good, "bad.yaml", "--output", "jsonl"],
+    ));
+    assert_eq!(&lines, doc.as_array().unwrap());
+}
+
+#[test]
 fn old_spellings_stay() {
     // `test --format junit|human`
     let o = run(&["test", "specs/", "--format", "junit"]);

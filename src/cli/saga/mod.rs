@@ -49,6 +49,11 @@ pub(crate) enum SagaCommand {
         /// A handler registered by another program (checked by name only); repeatable.
         #[arg(long = "handler", value_name = "NAME")]
         handlers: Vec<String>,
+        /// `ok: FILE` lines, or JSON: per file `{"file", "ok", "saga", "steps",
+        /// "errors", "warnings"}` (`json`: an array, `jsonl`: one per line);
+        /// diagnostics stay on standard error (`--error-format`).
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Run a saga (or one per line of `--inputs`) to completion or compensation.
     Run(run::RunArgs),
@@ -232,7 +237,8 @@ pub(crate) fn run(
             store,
             rules,
             handlers,
-        } => ctx.validate(&files, store.as_deref(), &rules, &handlers),
+            output,
+        } => ctx.validate(&files, store.as_deref(), &rules, &handlers, output),
         SagaCommand::Run(args) => run::cmd_run(&ctx, args),
         SagaCommand::Resume {
             id,
@@ -419,12 +425,21 @@ impl Ctx {
         store: Option<&Path>,
         rules: &[PathBuf],
         extra: &[String],
+        output: Output,
     ) -> ExitCode {
         let rules = match self.load_rules(rules) {
             Ok(r) => r,
             Err(code) => return code,
         };
         let mut failed = false;
+        let mut results = Vec::new();
+        let count = |diags: &Diagnostics, severity: crate::Severity| {
+            diags
+                .items
+                .iter()
+                .filter(|d| d.severity == severity)
+                .count()
+        };
         for file in files {
             let loaded = read_saga(file).and_then(|source| {
                 Ok((
@@ -436,9 +451,14 @@ impl Ctx {
                 Ok(both) => both,
                 Err(code) => return code,
             };
+            let file_name = file.display().to_string();
             match validate::load(source, &catalog) {
                 Ok(saga) => {
-                    if self.error_format == ErrorFormat::Human {
+                    results.push(serde_json::json!({
+                        "file": file_name, "ok": true, "saga": saga.name(),
+                        "steps": saga.steps().len(), "errors": 0, "warnings": 0,
+                    }));
+                    if !output.is_json() && self.error_format == ErrorFormat::Human {
                         outln!(
                             "ok: {} (saga `{}`, {} steps)",
                             file.display(),
@@ -449,9 +469,17 @@ impl Ctx {
                 }
                 Err(diags) => {
                     failed |= diags.has_errors();
+                    results.push(serde_json::json!({
+                        "file": file_name, "ok": !diags.has_errors(), "saga": null, "steps": null,
+                        "errors": count(&diags, crate::Severity::Error),
+                        "warnings": count(&diags, crate::Severity::Warning),
+                    }));
                     print_diagnostics(&diags, self.error_format);
                 }
             }
+        }
+        if output.is_json() {
+            super::output::print_list(output, &results);
         }
         if failed {
             ExitCode::from(1)
