@@ -133,7 +133,7 @@ fn many_sagas_from_json_lines_share_the_stock_without_lost_updates() {
         "--seed",
         &repo_file("sagas/store.json"),
         "--output",
-        "json",
+        "jsonl",
     ]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     let results: Vec<Json> = stdout

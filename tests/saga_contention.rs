@@ -59,7 +59,7 @@ fn two_thousand_orders_on_three_skus_at_64_leave_no_saga_failed() {
             "--seed",
             "store.json",
             "--output",
-            "json",
+            "jsonl",
         ])
         .output()
         .unwrap();

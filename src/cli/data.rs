@@ -213,6 +213,11 @@ pub struct LineReader {
     /// Read but not yet handed out: the start of a line the last chunk cut.
     carry: Vec<u8>,
     done: bool,
+    /// A pipe or a terminal (not a regular file): hand out the lines read so far
+    /// as soon as there is one, instead of waiting for a full chunk.
+    streaming: bool,
+    /// The size of the input in bytes, when it is a regular file.
+    pub size: Option<u64>,
 }
 
 impl LineReader {
@@ -231,7 +236,17 @@ impl LineReader {
         buf[..len].copy_from_slice(&self.carry);
         self.carry.clear();
         let mut eof = false;
+        // bytes before this were searched for a line end (streaming)
+        let mut searched = 0;
         loop {
+            if self.streaming
+                && let Some(k) = memchr::memrchr(b'\n', &buf[searched..len])
+            {
+                let k = searched + k;
+                self.carry.extend_from_slice(&buf[k + 1..len]);
+                return Ok(Some(k + 1));
+            }
+            searched = len;
             while !eof && len < buf.len() {
                 match self.src.read(&mut buf[len..]) {
                     Ok(0) => eof = true,
@@ -242,10 +257,17 @@ impl LineReader {
                         return Err(format!("cannot read `{}`: {e}", self.name));
                     }
                 }
+                if self.streaming {
+                    // what has arrived is evaluated now (`tail -f`)
+                    break;
+                }
             }
             if eof {
                 self.done = true;
                 return Ok((len > 0).then_some(len));
+            }
+            if len < buf.len() {
+                continue;
             }
             match memchr::memrchr(b'\n', &buf[..len]) {
                 Some(k) => {
@@ -263,6 +285,11 @@ impl LineReader {
             }
         }
     }
+
+    /// True when lines are handed out as they arrive (a pipe, not a file).
+    pub fn streaming(&self) -> bool {
+        self.streaming
+    }
 }
 
 /// Read up to `limit` bytes into `buf`; true when the input ended.
@@ -273,6 +300,8 @@ fn read_up_to(src: &mut dyn Read, buf: &mut Vec<u8>, limit: usize) -> std::io::R
 
 /// Open a data file (`-` for standard input): JSON lines larger than one chunk
 /// are handed back to be read in chunks, anything else is read and split whole.
+/// JSON lines from a pipe (anything but a regular file) are handed back as soon
+/// as the first line tells the format, to be evaluated as they arrive.
 pub fn open(path: &Path, format: DataFormat) -> Result<Input, LoadError> {
     let is_stdin = path.as_os_str() == "-";
     let name = if is_stdin {
@@ -282,33 +311,118 @@ pub fn open(path: &Path, format: DataFormat) -> Result<Input, LoadError> {
     };
     let cannot =
         |e: std::io::Error| LoadError::new(&name, None, None, format!("cannot read `{name}`: {e}"));
-    let mut src: Box<dyn Read + Send> = if is_stdin {
-        Box::new(std::io::stdin())
+    let (mut src, size): (Box<dyn Read + Send>, Option<u64>) = if is_stdin {
+        (Box::new(std::io::stdin()), stdin_file_size())
     } else {
-        Box::new(std::fs::File::open(path).map_err(cannot)?)
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let size = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
+        (Box::new(file), size)
     };
+    let streaming = size.is_none();
     let mut bytes = Vec::with_capacity(CHUNK_BYTES);
-    let ended = read_up_to(&mut src, &mut bytes, CHUNK_BYTES).map_err(cannot)?;
-    // a UTF-8 byte order mark (common from Windows tools) is not part of the data
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
-        bytes.drain(..3);
-    }
+    let (ended, known) = if streaming {
+        read_until_known(&mut src, &mut bytes, path, format).map_err(cannot)?
+    } else {
+        let ended = read_up_to(&mut src, &mut bytes, CHUNK_BYTES).map_err(cannot)?;
+        strip_bom(&mut bytes);
+        (ended, known_format(path, &bytes, format))
+    };
     if !ended {
-        let known = match format {
-            DataFormat::Auto => guess(path, &bytes, false),
-            f => Some(f),
-        };
         if known == Some(DataFormat::Jsonl) {
             return Ok(Input::Lines(LineReader {
                 name,
                 src,
                 carry: bytes,
                 done: false,
+                streaming,
+                size,
             }));
         }
         src.read_to_end(&mut bytes).map_err(cannot)?;
     }
     from_bytes(name, path, bytes, format).map(Input::Whole)
+}
+
+/// A UTF-8 byte order mark (common from Windows tools) is not part of the data.
+fn strip_bom(bytes: &mut Vec<u8>) {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+}
+
+/// The format when the start of the input tells it (`None`: read more).
+fn known_format(path: &Path, start: &[u8], format: DataFormat) -> Option<DataFormat> {
+    match format {
+        DataFormat::Auto => guess(path, start, false),
+        f => Some(f),
+    }
+}
+
+/// From a pipe: read as it arrives until the format is known (JSON lines: the
+/// first line is whole), the input ended, or one chunk was read. A first line
+/// that is one whole JSON value is JSON lines (as one object, it is the same record).
+fn read_until_known(
+    src: &mut dyn Read,
+    bytes: &mut Vec<u8>,
+    path: &Path,
+    format: DataFormat,
+) -> std::io::Result<(bool, Option<DataFormat>)> {
+    let mut piece = vec![0; 64 << 10];
+    loop {
+        let n = match src.read(&mut piece) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        bytes.extend_from_slice(&piece[..n]);
+        if bytes.len() == n {
+            strip_bom(bytes);
+        }
+        if n == 0 {
+            return Ok((true, None));
+        }
+        let Some(nl) = memchr::memchr(b'\n', bytes) else {
+            if bytes.len() >= CHUNK_BYTES {
+                return Ok((false, known_format(path, bytes, format)));
+            }
+            continue;
+        };
+        let known = known_format(path, bytes, format).or_else(|| {
+            let first = &bytes[..nl];
+            serde_json::from_slice::<serde::de::IgnoredAny>(first)
+                .is_ok()
+                .then_some(DataFormat::Jsonl)
+        });
+        if known.is_some() || bytes.len() >= CHUNK_BYTES {
+            return Ok((false, known));
+        }
+    }
+}
+
+/// The size of standard input when it is a regular file (`< data.jsonl`),
+/// read in full chunks; `None` for a pipe or a terminal, whose records are
+/// evaluated as they arrive.
+fn stdin_file_size() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .and_then(|f| f.metadata())
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// Read and split a whole data file (`-` for standard input).
@@ -415,14 +529,11 @@ fn split_json(bytes: &[u8], name: &str) -> Result<Vec<RecordSlot>, LoadError> {
     if first.is_some_and(|i| bytes[i] == b'[') {
         let items: Vec<&serde_json::value::RawValue> =
             serde_json::from_slice(bytes).map_err(|e| {
-                // serde_json's message ends with its own position: the fields carry it
-                let message = e.to_string();
-                let message = message.split(" at line ").next().unwrap_or(&message);
                 LoadError::new(
                     name,
                     Some(e.line()),
                     Some(e.column()),
-                    format!("invalid JSON: {message}"),
+                    format!("invalid JSON: {}", super::render::json_message(&e)),
                 )
             })?;
         let base = bytes.as_ptr() as usize;

@@ -32,10 +32,12 @@ pub struct DiffArgs {
     /// Fields that name a record in the report (default: `id`, `key` or `name`, whichever it has).
     #[arg(long = "key")]
     keys: Vec<String>,
-    /// How to print the flips.
+    /// How to print the flips: text; one JSON object `{"flips": [...], "summary": {...}}`;
+    /// or one flip per line, then `{"summary": ...}`.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
-    /// Fix the clock for `now()` and `today()` (RFC 3339).
+    /// Fix the clock for `now()` and `today()`: an RFC 3339 time, one without
+    /// offset (UTC), or a date (midnight UTC).
     #[arg(long)]
     now: Option<String>,
 }
@@ -181,18 +183,27 @@ pub fn run(args: DiffArgs, format: ErrorFormat) -> ExitCode {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let written = (|| -> std::io::Result<()> {
         match args.output {
-            Output::Jsonl => {
-                for (index, key, was, is, explanation) in &lines {
-                    let line = serde_json::json!({
+            Output::Json | Output::Jsonl => {
+                let flips = lines.iter().map(|(index, key, was, is, explanation)| {
+                    serde_json::json!({
                         "index": index, "key": key, "old": was, "new": is, "explain": explanation,
-                    });
-                    writeln!(out, "{line}")?;
-                }
-                let summary = serde_json::json!({"summary": {
+                    })
+                });
+                let summary = serde_json::json!({
                     "rule": args.rule, "records": n_records, "flipped": n_gained + n_lost,
                     "false_to_true": n_gained, "true_to_false": n_lost, "errors": n_errors,
-                }});
-                writeln!(out, "{summary}")?;
+                });
+                if args.output == Output::Json {
+                    let doc =
+                        serde_json::json!({"flips": flips.collect::<Vec<_>>(), "summary": summary});
+                    let text = serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)?;
+                    writeln!(out, "{text}")?;
+                } else {
+                    for line in flips {
+                        writeln!(out, "{line}")?;
+                    }
+                    writeln!(out, "{}", serde_json::json!({ "summary": summary }))?;
+                }
             }
             Output::Table => {
                 for (index, key, was, is, explanation) in &lines {

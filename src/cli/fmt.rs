@@ -84,7 +84,14 @@ pub fn run(args: FmtArgs, format: ErrorFormat) -> ExitCode {
         n_changed += 1;
         for span in &formatted.moved {
             let (line, _) = source.line_col(span.start);
-            errln!("note: {name}:{line}: a comment inside a rule moves above the rule");
+            let note = "a comment inside a rule moves above the rule";
+            match format {
+                ErrorFormat::Json => errln!(
+                    "{}",
+                    serde_json::json!({"severity": "note", "message": note, "file": name, "line": line})
+                ),
+                ErrorFormat::Human => errln!("note: {name}:{line}: {note}"),
+            }
         }
         if args.check {
             out!("{}", unified_diff(&source.text, &formatted.text, &name));
@@ -98,7 +105,7 @@ pub fn run(args: FmtArgs, format: ErrorFormat) -> ExitCode {
                 render::plain_error(&format!("cannot write `{name}`: {e}"), format)
             );
             code = ExitCode::from(EXIT_DATA);
-        } else {
+        } else if format == ErrorFormat::Human {
             errln!("formatted {name}");
         }
     }

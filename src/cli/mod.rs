@@ -12,7 +12,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[macro_use]
 mod out;
@@ -20,9 +20,13 @@ mod data;
 mod diff;
 mod files;
 mod fmt;
+mod help;
+mod output;
+mod progress;
 mod render;
 mod rules;
 mod saga;
+mod table;
 mod test;
 
 pub use saga::default_handlers;
@@ -78,6 +82,16 @@ enum Command {
     /// Run, validate, draw and operate sagas.
     #[command(subcommand)]
     Saga(saga::SagaCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(help::CompletionsArgs),
+    /// Print the man page (roff), or write one per command with `--dir`.
+    Man(help::ManArgs),
+}
+
+/// The `rulesaga` command tree with every subcommand's examples (for
+/// completions, man pages and tests that walk it).
+pub fn command() -> clap::Command {
+    help::with_examples(Cli::command())
 }
 
 /// The `rulesaga` command line, with [`default_handlers`].
@@ -89,8 +103,16 @@ pub fn main() -> ExitCode {
 /// saga handlers: `myapp saga run`, `myapp saga recover` and the operator commands
 /// then work for sagas whose handlers only `myapp` registers.
 pub fn run_with(handlers: HandlerRegistry) -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = command()
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() && render::wants_json_errors(&args) => {
+            err!("{}", render::usage_error_json(&e));
+            return ExitCode::from(2);
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
@@ -109,6 +131,8 @@ pub fn run_with(handlers: HandlerRegistry) -> ExitCode {
         Command::Fmt(args) => fmt::run(args, cli.error_format),
         Command::Test(args) => test::run(args, cli.error_format),
         Command::Saga(cmd) => saga::run(cmd, handlers, cli.error_format),
+        Command::Completions(args) => help::completions(&args),
+        Command::Man(args) => help::man(&args, cli.error_format),
     }
 }
 

@@ -105,6 +105,43 @@ pub fn data_error(at: &At<'_>, message: &str, format: ErrorFormat) -> String {
     }
 }
 
+/// A command-line usage error (from clap) as one JSON object: `kind` (clap's
+/// name for it, e.g. `UnknownArgument`) and the message.
+pub fn usage_error_json(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let message = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ")
+        .to_string();
+    let kind = format!("{:?}", e.kind());
+    format!(
+        "{}\n",
+        serde_json::json!({"severity": "error", "kind": kind, "message": message, "usage": text.trim_end()})
+    )
+}
+
+/// True when the raw arguments ask for `--error-format json`: a usage error is
+/// reported before the arguments are parsed.
+pub fn wants_json_errors(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .zip(args.iter().skip(1))
+        .any(|(a, b)| a == "--error-format" && b == "json")
+        || args.iter().any(|a| a == "--error-format=json")
+}
+
+/// serde_json's message without the position it ends with (` at line 1 column 5`):
+/// the fields of [`At`] carry it.
+pub fn json_message(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_string()
+}
+
 /// An error with an optional help line, in the chosen format.
 pub fn rule_error(message: &str, help: Option<&str>, format: ErrorFormat) -> String {
     match help {

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use super::data::{self, Data, DataFormat, Layout, RecordSlot, Share};
-use super::{ErrorFormat, render};
+use super::output::JsonItems;
+use super::progress::{self, Progress};
+use super::{ErrorFormat, render, table};
 use crate::json::{FieldIndex, SparseRecord};
 use crate::rules::{self, RuleError, RuleErrors, Schema};
 use crate::{Context, Env, Program, RuleSet, Source};
@@ -28,6 +30,10 @@ pub struct CheckArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     deny_warnings: bool,
+    /// `json`/`jsonl`: a summary on standard output (`{"ok", "files", "rules",
+    /// "errors", "warnings"}`); diagnostics stay on standard error (`--error-format`).
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
 }
 
 /// `rulesaga parse`
@@ -71,13 +77,19 @@ pub struct EvalArgs {
     /// Rule files (their rules and schema are available to `-e` too).
     #[arg(long, num_args = 1..)]
     rules: Vec<PathBuf>,
-    /// Records: a JSON array, JSONL, one JSON object, or YAML; `-` for standard input.
-    #[arg(long)]
-    data: PathBuf,
+    /// Records: a JSON array, JSONL, one JSON object, or YAML; `-` for standard
+    /// input (the default). From a pipe, JSON lines are evaluated and printed as
+    /// they arrive (`tail -f log.jsonl | rulesaga eval ...`).
+    #[arg(value_name = "DATA", conflicts_with = "data")]
+    file: Option<PathBuf>,
+    /// The same as the `DATA` argument.
+    #[arg(long, value_name = "DATA")]
+    data: Option<PathBuf>,
     /// How to read `--data`.
     #[arg(long, value_enum, default_value_t = DataFormat::Auto)]
     data_format: DataFormat,
-    /// How to print results.
+    /// How to print results: a table, one JSON array, or one JSON object per
+    /// record in input order (`{"index":0,"matched":true}`).
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
     /// Print each record's value instead of whether it matched: for a value
@@ -99,7 +111,8 @@ pub struct EvalArgs {
     /// `--output jsonl`, the same tree as JSON under `"explain"`).
     #[arg(long)]
     explain: bool,
-    /// Fix the clock for `now()` and `today()` (RFC 3339), for reproducible runs.
+    /// Fix the clock for `now()` and `today()`, for reproducible runs: an RFC 3339
+    /// time, one without offset (UTC), or a date (midnight UTC).
     #[arg(long)]
     now: Option<String>,
     /// Worker threads (default: all cores).
@@ -107,14 +120,7 @@ pub struct EvalArgs {
     threads: Option<usize>,
 }
 
-/// `--output` of `eval`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    /// A readable table.
-    Table,
-    /// One JSON object per record, in input order.
-    Jsonl,
-}
+pub use super::output::Output;
 
 fn report_rule_errors(e: &RuleErrors, format: ErrorFormat) -> ExitCode {
     match e {
@@ -140,8 +146,28 @@ pub fn check(args: CheckArgs, format: ErrorFormat) -> ExitCode {
             return ExitCode::from(EXIT_DATA);
         }
     };
+    let summary = |ok: bool, rules: Option<usize>, errors: usize, warnings: usize| {
+        if args.output.is_json() {
+            let s = serde_json::json!({
+                "ok": ok, "files": rule_files.len(), "rules": rules,
+                "errors": errors, "warnings": warnings,
+            });
+            super::output::print_object(args.output, &s);
+        }
+    };
     match RuleSet::load(&rule_files, &Env::new()) {
-        Err(e) => report_rule_errors(&e, format),
+        Err(e) => {
+            let errors = match &e {
+                RuleErrors::Invalid(files) => files
+                    .iter()
+                    .flat_map(|d| &d.items)
+                    .filter(|d| matches!(d.severity, crate::Severity::Error))
+                    .count(),
+                RuleErrors::Io { .. } => 1,
+            };
+            summary(false, None, errors, 0);
+            report_rule_errors(&e, format)
+        }
         Ok(set) => {
             let mut n_warnings = 0;
             let mut warnings = set.lint();
@@ -158,7 +184,7 @@ pub fn check(args: CheckArgs, format: ErrorFormat) -> ExitCode {
                 n_warnings += d.items.len();
                 err!("{}", render::diagnostics(d, format));
             }
-            if format == ErrorFormat::Human {
+            if format == ErrorFormat::Human && !args.output.is_json() {
                 errln!(
                     "checked {} rule{} in {} file{}: {} warning{}",
                     set.names().len(),
@@ -169,7 +195,9 @@ pub fn check(args: CheckArgs, format: ErrorFormat) -> ExitCode {
                     plural(n_warnings)
                 );
             }
-            if args.deny_warnings && n_warnings > 0 {
+            let failed = args.deny_warnings && n_warnings > 0;
+            summary(!failed, Some(set.names().len()), 0, n_warnings);
+            if failed {
                 ExitCode::from(EXIT_RULES)
             } else {
                 ExitCode::SUCCESS
@@ -245,7 +273,12 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let input = match data::open(&args.data, args.data_format) {
+    let path = args
+        .file
+        .as_deref()
+        .or(args.data.as_deref())
+        .unwrap_or(std::path::Path::new("-"));
+    let input = match data::open(path, args.data_format) {
         Ok(i) => i,
         Err(e) => return report_load_error(&e, format),
     };
@@ -261,9 +294,9 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         keep: !args.count,
         values: args.value,
     };
-    let name = match &input {
-        data::Input::Whole(d) => d.name.clone(),
-        data::Input::Lines(l) => l.name.clone(),
+    let (name, streaming) = match &input {
+        data::Input::Whole(d) => (d.name.clone(), false),
+        data::Input::Lines(l) => (l.name.clone(), l.streaming()),
     };
     let stdout = std::io::stdout();
     let mut writer = Writer {
@@ -278,6 +311,13 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
         n_matched: 0,
         n_errors: 0,
         table: Table::default(),
+        json: JsonItems::new(args.output),
+        streaming,
+        progress: match &input {
+            // eval over big files: JSON lines larger than one chunk
+            data::Input::Lines(l) if progress::wanted_here(args.count) => Progress::bytes(l.size),
+            _ => Progress::none(),
+        },
         closed: false,
         failed: None,
     };
@@ -295,17 +335,53 @@ pub fn eval(args: EvalArgs, format: ErrorFormat) -> ExitCode {
 /// The clock: `--now`, else the system's.
 fn context(now: Option<&str>, format: ErrorFormat) -> Result<Context, ExitCode> {
     match now {
-        Some(now) => match chrono::DateTime::parse_from_rfc3339(now) {
+        Some(text) => match parse_now(text) {
             Ok(t) => Ok(Context::at(t)),
-            Err(e) => {
+            Err(reason) => {
+                let message = format!("--now `{text}`: {reason}");
                 err!(
                     "{}",
-                    render::plain_error(&format!("--now `{now}`: {e}"), format)
+                    render::plain_error_with_help(&message, NOW_HELP, format)
                 );
                 Err(ExitCode::from(EXIT_DATA))
             }
         },
         None => Ok(Context::system()),
+    }
+}
+
+const NOW_HELP: &str = "give an RFC 3339 time (`2024-06-15T10:30:00Z`, \
+    `2024-06-15T10:30:00+02:00`), a time without offset (`2024-06-15T10:30:00`, UTC) \
+    or a date (`2024-06-15`, midnight UTC)";
+
+/// `--now`: an RFC 3339 time; the same without an offset (UTC); or a date
+/// (midnight UTC). The error says what is wrong with the text.
+fn parse_now(text: &str) -> Result<chrono::DateTime<chrono::FixedOffset>, String> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    let text = text.trim();
+    let rfc3339 = match DateTime::parse_from_rfc3339(text) {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
+    for layout in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, layout) {
+            return Ok(t.and_utc().fixed_offset());
+        }
+    }
+    match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        Ok(d) => Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().fixed_offset()),
+        // a date whose day or month does not exist: say so, not that the time is missing
+        Err(e) if e.kind() == chrono::format::ParseErrorKind::OutOfRange => {
+            Err(format!("not a day of the calendar ({e})"))
+        }
+        Err(_) if text.len() >= 10 && text.as_bytes().get(4) == Some(&b'-') => {
+            Err(format!("not a valid time ({rfc3339})"))
+        }
+        Err(_) => Err("not a date or a time".to_string()),
     }
 }
 
@@ -336,6 +412,21 @@ pub(super) fn context_and_data(
 }
 
 fn compile(args: &EvalArgs, format: ErrorFormat) -> Result<(Program, Option<RuleSet>), ExitCode> {
+    // `--rules` takes every file after it: `--rules a.rules data.json` means no data
+    let data_like = |p: &PathBuf| {
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+        ["json", "jsonl", "ndjson", "yaml", "yml"].contains(&ext)
+    };
+    if args.file.is_none()
+        && args.data.is_none()
+        && let Some(data) = args.rules.iter().find(|p| data_like(p))
+    {
+        let message = format!("`{}` is given as a rule file", data.display());
+        let help = "`--rules` takes every file after it: put the data file before `--rules`, \
+                    or give it with `--data FILE`";
+        err!("{}", render::plain_error_with_help(&message, help, format));
+        return Err(ExitCode::from(EXIT_DATA));
+    }
     let ruleset = if args.rules.is_empty() {
         None
     } else {
@@ -602,6 +693,13 @@ struct Writer<'a, W: Write> {
     n_matched: usize,
     n_errors: usize,
     table: Table,
+    /// The JSON results written so far.
+    json: JsonItems,
+    /// Records arrive as they are written (a pipe): each share's results are
+    /// written out (a table's rows too) and flushed at once.
+    streaming: bool,
+    /// On standard error when it is a terminal.
+    progress: Progress,
     /// Standard output was closed (a pipe whose reader went away): stop quietly.
     closed: bool,
     /// Writing failed otherwise.
@@ -612,7 +710,7 @@ struct Writer<'a, W: Write> {
 #[derive(Default)]
 struct Table {
     rows: Vec<Vec<String>>,
-    widths: Vec<usize>,
+    columns: table::Columns,
     started: bool,
 }
 
@@ -636,7 +734,8 @@ impl<W: Write> Writer<'_, W> {
                 record: Some(self.n_records + i),
                 ..render::At::default()
             };
-            err!("{}", render::data_error(&at, e, self.format));
+            let text = render::data_error(&at, e, self.format);
+            self.progress.suspend(|| err!("{text}"));
         }
         if let Some(e) = &r.stopped {
             self.n_errors += 1;
@@ -645,15 +744,27 @@ impl<W: Write> Writer<'_, W> {
                 line: Some(self.n_lines + 1),
                 ..render::At::default()
             };
-            err!("{}", render::data_error(&at, e, self.format));
+            let text = render::data_error(&at, e, self.format);
+            self.progress.suspend(|| err!("{text}"));
         }
         if !self.closed && self.failed.is_none() {
-            let written = self.write(bytes, &r.records);
+            let written = self.write(bytes, &r.records).and_then(|()| {
+                if !self.streaming {
+                    return Ok(());
+                }
+                let table = !self.args.count && !self.args.filter && !self.args.explain;
+                if table && self.args.output == Output::Table {
+                    self.write_table_rows()?;
+                }
+                self.out.flush()
+            });
             self.check(written);
         }
         self.n_matched += r.n_matched;
         self.n_records += r.n_records;
         self.n_lines += r.n_lines;
+        self.progress.inc(bytes.len() as u64);
+        self.progress.message(format!("{} records", self.n_records));
     }
 
     fn check(&mut self, written: std::io::Result<()>) {
@@ -671,11 +782,14 @@ impl<W: Write> Writer<'_, W> {
         } else if self.args.filter {
             write_filtered(&mut self.out, bytes, records)
         } else if self.args.explain {
-            let (program, ctx, output) = (self.program, self.ctx, self.args.output);
-            write_explained(&mut self.out, program, bytes, base, ctx, output, records)
+            let (program, ctx) = (self.program, self.ctx);
+            let json = self.args.output.is_json().then_some(&mut self.json);
+            write_explained(&mut self.out, program, bytes, base, ctx, json, records)
         } else {
             match self.args.output {
-                Output::Jsonl => write_jsonl(&mut self.out, base, records),
+                Output::Json | Output::Jsonl => {
+                    write_json(&mut self.out, &mut self.json, base, records)
+                }
                 Output::Table => {
                     let rows = table_rows(self.program, bytes, base, records);
                     self.table.rows.extend(rows);
@@ -694,42 +808,31 @@ impl<W: Write> Writer<'_, W> {
         if !table.started {
             let result = if self.args.value { "value" } else { "matched" };
             let mut header = vec!["#".to_string(), result.to_string()];
-            header.extend(self.program.fields().iter().cloned());
+            header.extend(self.program.fields().iter().map(|f| table::cell(f)));
             table.rows.insert(0, header);
             table.started = true;
         }
         for row in &table.rows {
-            for (c, cell) in row.iter().enumerate() {
-                let n = cell.chars().count();
-                match table.widths.get_mut(c) {
-                    Some(w) => *w = (*w).max(n),
-                    None => table.widths.push(n),
-                }
-            }
+            table.columns.measure(row);
         }
-        let mut line = String::new();
         for row in table.rows.drain(..) {
-            line.clear();
-            for (c, cell) in row.iter().enumerate() {
-                if c > 0 {
-                    line.push_str("  ");
-                }
-                line.push_str(cell);
-                if c + 1 < row.len() {
-                    let pad = table.widths[c].saturating_sub(cell.chars().count());
-                    line.extend(std::iter::repeat_n(' ', pad));
-                }
-            }
-            writeln!(self.out, "{line}")?;
+            writeln!(self.out, "{}", table.columns.line(&row))?;
         }
         Ok(())
     }
 
     /// The count, the rest of a table, the errors not shown; the exit code.
     fn finish(mut self) -> ExitCode {
+        self.progress.finish();
         if !self.closed && self.failed.is_none() {
-            let written = if self.args.count {
+            let written = if self.args.count && self.args.output.is_json() {
+                let count =
+                    serde_json::json!({"matched": self.n_matched, "records": self.n_records});
+                writeln!(self.out, "{count}")
+            } else if self.args.count {
                 writeln!(self.out, "{}", self.n_matched)
+            } else if self.args.output.is_json() && !self.args.filter {
+                self.json.end(&mut self.out)
             } else if !self.args.filter && !self.args.explain && self.args.output == Output::Table {
                 self.write_table_rows().and_then(|()| {
                     if self.args.value {
@@ -793,8 +896,10 @@ fn write_filtered(
     Ok(())
 }
 
-fn write_jsonl(
+/// `--output json|jsonl`: `{"index":0,"matched":true}` per record.
+fn write_json(
     out: &mut impl Write,
+    json: &mut JsonItems,
     base: usize,
     records: &[(RecordSlot, Outcome)],
 ) -> std::io::Result<()> {
@@ -805,7 +910,7 @@ fn write_jsonl(
             Outcome::Value(v) => serde_json::json!({"index": i, "value": v}),
             Outcome::Error(e) => serde_json::json!({"index": i, "matched": null, "error": e}),
         };
-        writeln!(out, "{line}")?;
+        json.item(out, &line)?;
     }
     Ok(())
 }
@@ -826,8 +931,8 @@ fn table_rows(
             Outcome::Matched(true) => "yes".to_string(),
             Outcome::Matched(false) => "no".to_string(),
             Outcome::Value(Some(v)) => match &**v {
-                serde_json::Value::String(s) => s.clone(),
-                v => v.to_string(),
+                serde_json::Value::String(s) => table::cell(s),
+                v => table::cell(&v.to_string()),
             },
             Outcome::Value(None) => "-".to_string(),
             Outcome::Error(_) => "error".to_string(),
@@ -835,8 +940,8 @@ fn table_rows(
         let parsed = record.parse(data::record_text(bytes, slot), &index).is_ok();
         for f in 0..program.fields().len() {
             row.push(match record.get(f) {
-                Some(crate::Value::Str(s)) if parsed => s.to_string(),
-                Some(v) if parsed => v.to_string(),
+                Some(crate::Value::Str(s)) if parsed => table::cell(s),
+                Some(v) if parsed => table::cell(&v.to_string()),
                 _ => "-".to_string(),
             });
         }
@@ -854,7 +959,7 @@ fn write_explained(
     bytes: &[u8],
     base: usize,
     ctx: &Context,
-    output: Output,
+    mut json: Option<&mut JsonItems>,
     records: &[(RecordSlot, Outcome)],
 ) -> std::io::Result<()> {
     for (i, (slot, outcome)) in records.iter().enumerate() {
@@ -866,16 +971,16 @@ fn write_explained(
                 Err(e) => Err(format!("invalid JSON: {e}")),
             },
         };
-        match (output, explained) {
-            (Output::Jsonl, Ok(e)) => {
+        match (json.as_deref_mut(), explained) {
+            (Some(json), Ok(e)) => {
                 let line = serde_json::json!({"index": i, "matched": e.matched, "explain": e});
-                writeln!(out, "{line}")?;
+                json.item(out, &line)?;
             }
-            (Output::Jsonl, Err(e)) => {
+            (Some(json), Err(e)) => {
                 let line = serde_json::json!({"index": i, "matched": null, "error": e});
-                writeln!(out, "{line}")?;
+                json.item(out, &line)?;
             }
-            (Output::Table, Ok(e)) => {
+            (None, Ok(e)) => {
                 let verdict = if e.matched {
                     "matched"
                 } else {
@@ -885,7 +990,7 @@ fn write_explained(
                 write!(out, "{e}")?;
                 writeln!(out)?;
             }
-            (Output::Table, Err(e)) => writeln!(out, "record {i}: error: {e}\n")?,
+            (None, Err(e)) => writeln!(out, "record {i}: error: {e}\n")?,
         }
     }
     Ok(())

@@ -19,16 +19,21 @@ use crate::rules::testfile::{self, CaseResult, CheckResult, LoadError};
 pub struct TestArgs {
     /// Test files or folders to search for `*.test.yaml` (default: `specs/`).
     paths: Vec<PathBuf>,
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
-    format: ReportFormat,
+    /// Report format (`--format` is the older spelling).
+    #[arg(long, alias = "format", value_enum, default_value_t = ReportFormat::Table)]
+    output: ReportFormat,
 }
 
-/// `--format` of `test`.
+/// `--output` of `test`: the common vocabulary, and JUnit XML.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     /// Failures with their explanation trees, and a summary line.
-    Human,
+    #[value(alias = "human")]
+    Table,
+    /// One JSON object: every file with its cases, and the counts.
+    Json,
+    /// One JSON object per case (or per file that could not be loaded).
+    Jsonl,
     /// JUnit XML on standard output, for CI systems.
     Junit,
 }
@@ -98,10 +103,14 @@ pub fn run(args: TestArgs, format: ErrorFormat) -> ExitCode {
         FileOutcome::Ran(cases) => cases.iter().any(|c| !c.passed()),
         FileOutcome::Broken(_) => true,
     });
-    let text = match args.format {
-        ReportFormat::Human => {
+    let text = match args.output {
+        ReportFormat::Table => {
             report_load_errors(&outcomes, format);
             human(&outcomes)
+        }
+        ReportFormat::Json | ReportFormat::Jsonl => {
+            report_load_errors(&outcomes, format);
+            json_report(&outcomes, args.output == ReportFormat::Jsonl)
         }
         ReportFormat::Junit => junit(&outcomes),
     };
@@ -227,6 +236,64 @@ fn human(outcomes: &[(PathBuf, FileOutcome)]) -> String {
         plural(outcomes.len())
     );
     out
+}
+
+/// One case as JSON: `file`, `case`, `line`, `passed`, and each failed check.
+fn case_json(path: &std::path::Path, case: &CaseResult) -> serde_json::Value {
+    let failures: Vec<serde_json::Value> = case
+        .failures()
+        .map(|c| {
+            let (actual, error) = match &c.actual {
+                Ok(a) => (Some(*a), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            serde_json::json!({
+                "target": c.target, "record_index": c.record_index, "expected": c.expected,
+                "actual": actual, "error": error, "record": c.record, "explain": c.explanation,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "file": path.display().to_string(), "case": case.name, "line": case.line,
+        "passed": case.passed(), "failures": failures,
+    })
+}
+
+/// `--output json` (one object with every case and the counts) or `jsonl`
+/// (one object per case, or per file that could not be loaded).
+fn json_report(outcomes: &[(PathBuf, FileOutcome)], lines: bool) -> String {
+    let mut items = Vec::new();
+    let (mut passed, mut failed, mut broken) = (0, 0, 0);
+    for (path, outcome) in outcomes {
+        match outcome {
+            FileOutcome::Broken(e) => {
+                broken += 1;
+                let file = path.display().to_string();
+                items.push(serde_json::json!({"file": file, "error": e.to_string()}));
+            }
+            FileOutcome::Ran(cases) => {
+                for case in cases {
+                    if case.passed() {
+                        passed += 1;
+                    } else {
+                        failed += 1;
+                    }
+                    items.push(case_json(path, case));
+                }
+            }
+        }
+    }
+    if lines {
+        return items.iter().map(|i| format!("{i}\n")).collect();
+    }
+    let doc = serde_json::json!({
+        "ok": failed + broken == 0, "passed": passed, "failed": failed,
+        "broken_files": broken, "files": outcomes.len(), "cases": items,
+    });
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    )
 }
 
 fn plural(n: usize) -> &'static str {

@@ -10,7 +10,10 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::Value as Json;
 
-use super::ErrorFormat;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::output::Output;
+use super::{ErrorFormat, render};
 use crate::adapters::{self, JsonFileRepository};
 use crate::diag::{Diagnostics, Source};
 use crate::repo::Repository;
@@ -46,6 +49,11 @@ pub(crate) enum SagaCommand {
         /// A handler registered by another program (checked by name only); repeatable.
         #[arg(long = "handler", value_name = "NAME")]
         handlers: Vec<String>,
+        /// `ok: FILE` lines, or JSON: per file `{"file", "ok", "saga", "steps",
+        /// "errors", "warnings"}` (`json`: an array, `jsonl`: one per line);
+        /// diagnostics stay on standard error (`--error-format`).
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Run a saga (or one per line of `--inputs`) to completion or compensation.
     Run(run::RunArgs),
@@ -57,9 +65,9 @@ pub(crate) enum SagaCommand {
         db: DbArgs,
         #[command(flatten)]
         lease: LeaseArgs,
-        /// Print one final JSON object instead of the live view.
-        #[arg(long, value_enum)]
-        output: Option<OutputFormat>,
+        /// The live view, or one final JSON object (`json` pretty, `jsonl` on one line).
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Continue every saga left running or compensating (after a crash); sagas another
     /// live process holds are left alone.
@@ -120,9 +128,9 @@ pub(crate) enum SagaCommand {
         id: String,
         #[command(flatten)]
         db: DbArgs,
-        /// Print JSON.
-        #[arg(long, value_enum)]
-        output: Option<OutputFormat>,
+        /// A summary for people, or JSON (`json` pretty, `jsonl` on one line).
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// One saga's events as a timeline.
     History {
@@ -130,9 +138,9 @@ pub(crate) enum SagaCommand {
         id: String,
         #[command(flatten)]
         db: DbArgs,
-        /// Print the events as JSON.
-        #[arg(long, value_enum)]
-        output: Option<OutputFormat>,
+        /// A timeline, or the events as JSON (`json`: an array, `jsonl`: one per line).
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Load a JSON store's repositories into the database (those it does not have yet).
     Seed {
@@ -198,13 +206,6 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// `--output`
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum OutputFormat {
-    /// JSON.
-    Json,
-}
-
 /// `--format`
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum GraphFormat {
@@ -225,7 +226,7 @@ pub(crate) fn run(
     handlers: HandlerRegistry,
     error_format: ErrorFormat,
 ) -> ExitCode {
-    let json = |o: Option<OutputFormat>| o == Some(OutputFormat::Json);
+    JSON_ERRORS.store(error_format == ErrorFormat::Json, Ordering::Relaxed);
     let ctx = Ctx {
         handlers,
         error_format,
@@ -236,14 +237,15 @@ pub(crate) fn run(
             store,
             rules,
             handlers,
-        } => ctx.validate(&files, store.as_deref(), &rules, &handlers),
+            output,
+        } => ctx.validate(&files, store.as_deref(), &rules, &handlers, output),
         SagaCommand::Run(args) => run::cmd_run(&ctx, args),
         SagaCommand::Resume {
             id,
             db,
             lease,
             output,
-        } => ops::cmd_resume(&ctx, &id, &db, &lease, json(output)),
+        } => ops::cmd_resume(&ctx, &id, &db, &lease, output),
         SagaCommand::Recover {
             db,
             lease,
@@ -282,8 +284,8 @@ pub(crate) fn run(
             OperatorAction::MarkCompensated { step, reason },
         ),
         SagaCommand::List(args) => query::cmd_list(&ctx, &args),
-        SagaCommand::Status { id, db, output } => query::cmd_status(&ctx, &id, &db, json(output)),
-        SagaCommand::History { id, db, output } => query::cmd_history(&ctx, &id, &db, json(output)),
+        SagaCommand::Status { id, db, output } => query::cmd_status(&ctx, &id, &db, output),
+        SagaCommand::History { id, db, output } => query::cmd_history(&ctx, &id, &db, output),
         SagaCommand::Seed { file, db } => ops::cmd_seed(&ctx, &file, &db),
         SagaCommand::Export { db } => ops::cmd_export(&ctx, &db),
         SagaCommand::RebuildProjection { db } => ops::cmd_rebuild(&ctx, &db),
@@ -324,7 +326,7 @@ impl Ctx {
         match e {
             ServiceError::NotFound(_) | ServiceError::Ambiguous { .. } => usage_error(e),
             ServiceError::Held(_) => {
-                errln!("error: {e}");
+                report(&e);
                 ExitCode::from(EXIT_HELD)
             }
             ServiceError::Invalid {
@@ -333,10 +335,10 @@ impl Ctx {
             } => {
                 print_diagnostics(diagnostics, self.error_format);
                 if diagnostics.items.iter().any(|d| d.code == "S011") {
-                    errln!(
-                        "hint: saga {saga_id} uses a handler this program does not register: \
+                    hint(&format!(
+                        "saga {saga_id} uses a handler this program does not register: \
                          continue it from the application that registers it (`rulesaga::cli::run_with`)"
-                    );
+                    ));
                 }
                 ExitCode::from(1)
             }
@@ -345,18 +347,18 @@ impl Ctx {
                 ExitCode::from(1)
             }
             ServiceError::Run(RunError::TakenOver { .. }) => {
-                errln!("error: {e}; this process stopped without advancing it");
+                report(&format!("{e}; this process stopped without advancing it"));
                 ExitCode::from(EXIT_HELD)
             }
             ServiceError::Run(RunError::Store(se)) | ServiceError::Store(se) => {
                 store_failure(None, db, &se)
             }
             ServiceError::Run(RunError::Corrupt(ref t)) => {
-                errln!("error: {e}");
-                errln!(
+                report(&e);
+                hint(&format!(
                     "saga {} has an event its state does not allow: the log was corrupted or edited",
                     t.saga_id
-                );
+                ));
                 ExitCode::from(1)
             }
             ServiceError::Run(_) => usage_error(e),
@@ -366,7 +368,7 @@ impl Ctx {
     fn print_rule_errors(&self, e: &RuleErrors) {
         match e {
             RuleErrors::Io { path, message } => {
-                errln!("error: cannot read `{}`: {message}", path.display());
+                report(&format!("cannot read `{}`: {message}", path.display()));
             }
             RuleErrors::Invalid(files) => {
                 for d in files {
@@ -423,12 +425,21 @@ impl Ctx {
         store: Option<&Path>,
         rules: &[PathBuf],
         extra: &[String],
+        output: Output,
     ) -> ExitCode {
         let rules = match self.load_rules(rules) {
             Ok(r) => r,
             Err(code) => return code,
         };
         let mut failed = false;
+        let mut results = Vec::new();
+        let count = |diags: &Diagnostics, severity: crate::Severity| {
+            diags
+                .items
+                .iter()
+                .filter(|d| d.severity == severity)
+                .count()
+        };
         for file in files {
             let loaded = read_saga(file).and_then(|source| {
                 Ok((
@@ -440,9 +451,14 @@ impl Ctx {
                 Ok(both) => both,
                 Err(code) => return code,
             };
+            let file_name = file.display().to_string();
             match validate::load(source, &catalog) {
                 Ok(saga) => {
-                    if self.error_format == ErrorFormat::Human {
+                    results.push(serde_json::json!({
+                        "file": file_name, "ok": true, "saga": saga.name(),
+                        "steps": saga.steps().len(), "errors": 0, "warnings": 0,
+                    }));
+                    if !output.is_json() && self.error_format == ErrorFormat::Human {
                         outln!(
                             "ok: {} (saga `{}`, {} steps)",
                             file.display(),
@@ -453,9 +469,17 @@ impl Ctx {
                 }
                 Err(diags) => {
                     failed |= diags.has_errors();
+                    results.push(serde_json::json!({
+                        "file": file_name, "ok": !diags.has_errors(), "saga": null, "steps": null,
+                        "errors": count(&diags, crate::Severity::Error),
+                        "warnings": count(&diags, crate::Severity::Warning),
+                    }));
                     print_diagnostics(&diags, self.error_format);
                 }
             }
+        }
+        if output.is_json() {
+            super::output::print_list(output, &results);
         }
         if failed {
             ExitCode::from(1)
@@ -498,34 +522,70 @@ impl Ctx {
 }
 
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
-    errln!("error: {msg}");
+    report(&msg);
     ExitCode::from(2)
+}
+
+/// `--error-format json` for the saga command being run: errors are reported
+/// far from [`Ctx`] (argument parsing, store failures), so it is kept here.
+static JSON_ERRORS: AtomicBool = AtomicBool::new(false);
+
+fn error_format() -> ErrorFormat {
+    if JSON_ERRORS.load(Ordering::Relaxed) {
+        ErrorFormat::Json
+    } else {
+        ErrorFormat::Human
+    }
+}
+
+/// An error on standard error, in the `--error-format`.
+fn report(message: &dyn std::fmt::Display) {
+    err!(
+        "{}",
+        render::plain_error(&message.to_string(), error_format())
+    );
+}
+
+/// An error about data at a place (file, line, record), in the `--error-format`.
+fn report_at(at: &render::At<'_>, message: &str) {
+    err!("{}", render::data_error(at, message, error_format()));
+}
+
+/// What to do next, after an error: `hint: ...`, or `{"severity":"help","message":...}`.
+fn hint(text: &str) {
+    match error_format() {
+        ErrorFormat::Json => errln!(
+            "{}",
+            serde_json::json!({"severity": "help", "message": text})
+        ),
+        ErrorFormat::Human => errln!("hint: {text}"),
+    }
 }
 
 /// Report a store failure: the saga stopped where its log ends; exit 3 (4 when
 /// another process owns the saga).
 fn store_failure(id: Option<uuid::Uuid>, db: &DbArgs, e: &StoreError) -> ExitCode {
-    errln!("error: {e}");
+    report(e);
     if let StoreError::Fenced { saga_id, .. } = e {
-        errln!(
+        hint(&format!(
             "saga {saga_id} was taken over by another process while this one held it (its \
              lease expired); this process stopped without advancing it"
-        );
+        ));
         return ExitCode::from(EXIT_HELD);
     }
     if let StoreError::Conflict { saga_id, .. } = e {
-        errln!(
+        hint(&format!(
             "another writer appended to saga {saga_id} first; this process stopped without \
              advancing it"
-        );
+        ));
         return ExitCode::from(EXIT_STORE);
     }
     if let Some(id) = id {
-        errln!(
+        hint(&format!(
             "saga {id} stopped without advancing; everything logged is kept. Continue it with \
              `rulesaga saga resume {id} --db {}` once the store works again",
             db.db
-        );
+        ));
     }
     ExitCode::from(EXIT_STORE)
 }

@@ -13,6 +13,7 @@ use serde_json::Value as Json;
 use super::run::MAX_SEED_BYTES;
 use super::view::{live_view, result_json};
 use super::{Ctx, DbArgs, LeaseArgs, runtime, usage_error};
+use crate::cli::output::{self, Output};
 use crate::saga::actions::ActionFuture;
 use crate::saga::{
     ActionCall, Event, Executor, Layer, OperatorAction, Phase, SagaService, SagaState, SagaStatus,
@@ -108,21 +109,18 @@ pub(super) fn cmd_resume(
     id: &str,
     db: &DbArgs,
     lease: &LeaseArgs,
-    json: bool,
+    output: Output,
 ) -> ExitCode {
     let run = || -> Result<ExitCode, ExitCode> {
-        let service = attach(leased(ctx, db, lease)?, json);
+        let service = attach(leased(ctx, db, lease)?, output.is_json());
         let rt = runtime(1)?;
         let fail = |e| ctx.fail(e, db);
         let id = rt.block_on(service.resolve(id)).map_err(fail)?;
         let before = rt.block_on(service.history(id)).map_err(fail)?;
         let state = rt.block_on(service.resume(id)).map_err(fail)?;
-        if json {
+        if output.is_json() {
             let (saga, log) = rt.block_on(service.pinned(id)).map_err(fail)?;
-            outln!(
-                "{}",
-                serde_json::to_string_pretty(&result_json(&saga, &state, &log)).unwrap_or_default()
-            );
+            output::print_object(output, &result_json(&saga, &state, &log));
         } else if before.last().map(|e| e.seq) == Some(state.last_seq) {
             outln!("saga {id} is {}: nothing to do", state.status.name());
         }
@@ -168,7 +166,7 @@ pub(super) fn cmd_recover(
                         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                 ),
                 Err(e) => {
-                    errln!("error: saga {}: ", r.saga_id);
+                    super::report(&format!("saga {}:", r.saga_id));
                     code = ctx.fail(e, db);
                 }
             }

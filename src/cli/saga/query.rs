@@ -8,7 +8,9 @@ use clap::Args;
 use serde_json::json;
 
 use super::view::event_line;
-use super::{Ctx, DbArgs, OutputFormat, runtime, usage_error};
+use super::{Ctx, DbArgs, runtime, usage_error};
+use crate::cli::output::{self, Output};
+use crate::cli::table;
 use crate::saga::SagaStatus;
 use crate::saga::read_model::{SagaFilter, SagaSummary};
 use crate::saga::validate::parse_duration;
@@ -31,9 +33,9 @@ pub(crate) struct ListArgs {
     limit: usize,
     #[command(flatten)]
     db: DbArgs,
-    /// Print JSON.
-    #[arg(long, value_enum)]
-    output: Option<OutputFormat>,
+    /// A table, or JSON (`json`: an array, `jsonl`: one saga per line).
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
 }
 
 fn parse_since(text: &str) -> Option<DateTime<Utc>> {
@@ -53,13 +55,7 @@ fn time(t: &DateTime<Utc>) -> String {
 
 fn note(s: &SagaSummary) -> String {
     match (&s.failed_step, &s.reason) {
-        (Some(step), Some(reason)) => {
-            let mut r = format!("{step}: {reason}");
-            if r.chars().count() > 80 {
-                r = r.chars().take(77).collect::<String>() + "...";
-            }
-            r
-        }
+        (Some(step), Some(reason)) => table::cell_max(&format!("{step}: {reason}"), 80),
         _ => String::new(),
     }
 }
@@ -94,37 +90,31 @@ pub(super) fn cmd_list(ctx: &Ctx, args: &ListArgs) -> ExitCode {
         let sagas = rt
             .block_on(service.list(&filter))
             .map_err(|e| ctx.fail(e, &args.db))?;
-        if args.output == Some(OutputFormat::Json) {
-            outln!(
-                "{}",
-                serde_json::to_string_pretty(&sagas).unwrap_or_default()
-            );
+        if args.output.is_json() {
+            output::print_list(args.output, &sagas);
             return Ok(ExitCode::SUCCESS);
         }
         if sagas.is_empty() {
             outln!("no sagas");
             return Ok(ExitCode::SUCCESS);
         }
-        outln!(
-            "{:<36}  {:<16}  {:<16}  {:<12}  {:<19}  {:<19}  NOTE",
-            "ID",
-            "SAGA",
-            "KEY",
-            "STATUS",
-            "STARTED",
-            "UPDATED"
-        );
+        let header = ["ID", "SAGA", "KEY", "STATUS", "STARTED", "UPDATED", "NOTE"];
+        let mut rows = vec![header.map(String::from).to_vec()];
         for s in &sagas {
-            outln!(
-                "{:<36}  {:<16}  {:<16}  {:<12}  {:<19}  {:<19}  {}",
-                s.saga_id,
-                s.saga,
-                s.key.as_deref().unwrap_or("-"),
-                s.status.name(),
+            rows.push(vec![
+                s.saga_id.to_string(),
+                table::cell(&s.saga),
+                table::cell(s.key.as_deref().unwrap_or("-")),
+                s.status.name().to_string(),
                 time(&s.started_at),
                 time(&s.updated_at),
-                note(s)
-            );
+                note(s),
+            ]);
+        }
+        let mut columns = table::Columns::default();
+        rows.iter().for_each(|r| columns.measure(r));
+        for row in &rows {
+            outln!("{}", columns.line(row));
         }
         Ok(ExitCode::SUCCESS)
     };
@@ -134,7 +124,7 @@ pub(super) fn cmd_list(ctx: &Ctx, args: &ListArgs) -> ExitCode {
 }
 
 /// `saga status ID`
-pub(super) fn cmd_status(ctx: &Ctx, id: &str, db: &DbArgs, json: bool) -> ExitCode {
+pub(super) fn cmd_status(ctx: &Ctx, id: &str, db: &DbArgs, output: Output) -> ExitCode {
     let run = || -> Result<ExitCode, ExitCode> {
         let service = ctx.service(db, false)?;
         let rt = runtime(1)?;
@@ -142,7 +132,7 @@ pub(super) fn cmd_status(ctx: &Ctx, id: &str, db: &DbArgs, json: bool) -> ExitCo
         let id = rt.block_on(service.resolve(id)).map_err(fail)?;
         let report = rt.block_on(service.status(id)).map_err(fail)?;
         let (summary, state) = (&report.summary, &report.state);
-        if json {
+        if output.is_json() {
             let out = json!({
                 "saga_id": summary.saga_id,
                 "saga": summary.saga,
@@ -159,7 +149,7 @@ pub(super) fn cmd_status(ctx: &Ctx, id: &str, db: &DbArgs, json: bool) -> ExitCo
                 "steps": state.steps,
                 "lease": report.lease,
             });
-            outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            output::print_object(output, &out);
             return Ok(ExitCode::SUCCESS);
         }
         outln!("saga        {} ({})", summary.saga, summary.saga_id);
@@ -220,18 +210,15 @@ pub(super) fn cmd_status(ctx: &Ctx, id: &str, db: &DbArgs, json: bool) -> ExitCo
 }
 
 /// `saga history ID`
-pub(super) fn cmd_history(ctx: &Ctx, id: &str, db: &DbArgs, json: bool) -> ExitCode {
+pub(super) fn cmd_history(ctx: &Ctx, id: &str, db: &DbArgs, output: Output) -> ExitCode {
     let run = || -> Result<ExitCode, ExitCode> {
         let service = ctx.service(db, false)?;
         let rt = runtime(1)?;
         let fail = |e| ctx.fail(e, db);
         let id = rt.block_on(service.resolve(id)).map_err(fail)?;
         let events = rt.block_on(service.history(id)).map_err(fail)?;
-        if json {
-            outln!(
-                "{}",
-                serde_json::to_string_pretty(&events).unwrap_or_default()
-            );
+        if output.is_json() {
+            output::print_list(output, &events);
             return Ok(ExitCode::SUCCESS);
         }
         for e in &events {

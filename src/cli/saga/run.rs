@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use super::ops::{attach, exit_for, seed_from};
 use super::view::result_json;
-use super::{Ctx, DbArgs, LeaseArgs, OutputFormat, read_saga, runtime, store_failure, usage_error};
+use super::{Ctx, DbArgs, LeaseArgs, read_saga, runtime, store_failure, usage_error};
+use crate::cli::output::{self, Output};
+use crate::cli::progress::{self, Progress};
 use crate::diag::did_you_mean;
 use crate::saga::runner::RunError;
 use crate::saga::service::Started;
@@ -62,9 +64,10 @@ pub(crate) struct RunArgs {
     rules: Vec<PathBuf>,
     #[command(flatten)]
     lease: LeaseArgs,
-    /// Print one final JSON object (one per line with `--inputs`) instead of the live view.
-    #[arg(long, value_enum)]
-    output: Option<OutputFormat>,
+    /// The live view, or one final JSON object (`json` pretty, `jsonl` on one line);
+    /// with `--inputs`, one result per saga (`json`: an array, `jsonl`: one per line).
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
     /// Make STEP's action fail TIMES times (every time if omitted): `STEP[:TIMES]`.
     #[arg(long = "fail", value_name = "STEP[:TIMES]")]
     fail: Vec<String>,
@@ -81,34 +84,57 @@ fn read_input(arg: &str) -> Result<Json, ExitCode> {
     } else {
         arg.to_string()
     };
-    serde_json::from_str(&text).map_err(|e| usage_error(format!("invalid input JSON: {e}")))
+    serde_json::from_str(&text).map_err(|e| {
+        let at = super::render::At {
+            file: arg.strip_prefix('@').unwrap_or("--input"),
+            line: Some(e.line()),
+            column: Some(e.column()),
+            ..super::render::At::default()
+        };
+        let message = format!("invalid input JSON: {}", super::render::json_message(&e));
+        super::report_at(&at, &message);
+        ExitCode::from(2)
+    })
 }
 
-/// Every non-blank line of a JSON Lines file, parsed, with its line number.
+/// Every non-blank line of a JSON Lines file (`-`: standard input), parsed, with
+/// its line number. A bad line is reported with file, line, column and record index.
 fn read_inputs(path: &PathBuf) -> Result<Vec<(usize, Json)>, ExitCode> {
-    let file =
-        std::fs::File::open(path).map_err(|e| usage_error(format!("`{}`: {e}", path.display())))?;
+    let name = if path.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let src: Box<dyn std::io::Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(|e| usage_error(format!("`{name}`: {e}")))?)
+    };
     let mut out = Vec::new();
-    for (idx, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| usage_error(format!("`{}`: {e}", path.display())))?;
+    for (idx, line) in std::io::BufReader::new(src).lines().enumerate() {
+        let line = line.map_err(|e| usage_error(format!("`{name}`: {e}")))?;
         if line.trim().is_empty() {
             continue;
         }
+        let at = |column: Option<usize>| super::render::At {
+            file: &name,
+            line: Some(idx + 1),
+            column,
+            record: Some(out.len()),
+            ..super::render::At::default()
+        };
         if line.len() as u64 > MAX_INPUT_BYTES {
-            return Err(usage_error(format!(
-                "`{}` line {}: longer than {MAX_INPUT_BYTES} bytes",
-                path.display(),
-                idx + 1
-            )));
+            super::report_at(&at(None), &format!("longer than {MAX_INPUT_BYTES} bytes"));
+            return Err(ExitCode::from(2));
         }
-        let json = serde_json::from_str(&line).map_err(|e| {
-            usage_error(format!(
-                "`{}` line {}: invalid JSON: {e}",
-                path.display(),
-                idx + 1
-            ))
-        })?;
-        out.push((idx + 1, json));
+        match serde_json::from_str(&line) {
+            Ok(json) => out.push((idx + 1, json)),
+            Err(e) => {
+                let message = format!("invalid JSON: {}", super::render::json_message(&e));
+                super::report_at(&at(Some(e.column())), &message);
+                return Err(ExitCode::from(2));
+            }
+        }
     }
     Ok(out)
 }
@@ -164,11 +190,11 @@ fn cmd_run_inner(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, ExitCode> {
         Err(diags) => {
             super::print_diagnostics(&diags, ctx.error_format);
             if service.store().repositories().is_empty() && args.store.is_none() {
-                errln!(
-                    "hint: the store `{}` has no repositories yet: load them with `--seed FILE` \
+                super::hint(&format!(
+                    "the store `{}` has no repositories yet: load them with `--seed FILE` \
                      (a JSON store such as `sagas/store.json`)",
                     db.db
-                );
+                ));
             }
             return Err(ExitCode::from(1));
         }
@@ -177,7 +203,7 @@ fn cmd_run_inner(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, ExitCode> {
         actions: parse_faults(&args.fail, &saga)?,
         compensations: parse_faults(&args.fail_compensation, &saga)?,
     };
-    let json = args.output == Some(OutputFormat::Json);
+    let json = args.output.is_json();
     let mut service = service.with_lease_ttl(args.lease.lease_ttl);
     if !faults.is_empty() {
         service = service.with_layer(Arc::new(FaultLayer::new(faults)));
@@ -191,7 +217,7 @@ fn cmd_run_inner(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, ExitCode> {
             inputs,
             args.concurrency,
             args.key_field.as_deref(),
-            json,
+            args.output,
             &db,
         ));
     }
@@ -204,7 +230,7 @@ fn cmd_run_inner(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, ExitCode> {
         Ok(s) => s,
         Err(ServiceError::Run(RunError::Input(problems))) => {
             for p in problems {
-                errln!("error: invalid input: {p}");
+                super::report(&format!("invalid input: {p}"));
             }
             return Err(ExitCode::from(2));
         }
@@ -231,7 +257,7 @@ fn cmd_run_inner(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, ExitCode> {
         if let Some(o) = out.as_object_mut() {
             o.insert("existing".into(), Json::Bool(existing));
         }
-        outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        output::print_object(args.output, &out);
     }
     // Do not wait for blocking handlers abandoned by a timeout.
     rt.shutdown_background();
@@ -245,7 +271,7 @@ fn run_many(
     inputs: Vec<(usize, Json)>,
     concurrency: usize,
     key_field: Option<&str>,
-    json: bool,
+    output: Output,
     db: &DbArgs,
 ) -> ExitCode {
     let rt = match runtime(concurrency) {
@@ -254,10 +280,17 @@ fn run_many(
     };
     let saga = Arc::new(saga);
     let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    // the results are printed when every saga is done: the bar never crosses them
+    let progress = if progress::wanted_here(true) {
+        Progress::items(inputs.len() as u64, "sagas")
+    } else {
+        Progress::none()
+    };
     let results: Vec<(usize, Uuid, Result<Started, ServiceError>)> = rt.block_on(async {
         let mut tasks = Vec::with_capacity(inputs.len());
         for (line, input) in inputs {
             let (service, saga, limit) = (service.clone(), saga.clone(), limit.clone());
+            let progress = progress.clone();
             let key = key_field.and_then(|f| match input.get(f) {
                 Some(Json::String(s)) => Some(s.clone()),
                 Some(Json::Null) | None => None,
@@ -268,6 +301,7 @@ fn run_many(
                 let start = Start::new(input).with_key(key);
                 let id = start.saga_id;
                 let result = service.start(&saga, start).await;
+                progress.inc(1);
                 (line, id, result)
             }));
         }
@@ -279,8 +313,10 @@ fn run_many(
         }
         out
     });
+    progress.finish();
     let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut store_failed = false;
+    let mut items = Vec::new();
     for (line, id, result) in &results {
         let (id, status, detail) = match result {
             Ok(Started { state, existing }) => {
@@ -303,17 +339,16 @@ fn run_many(
             Err(e) => (*id, "rejected", Some(e.to_string())),
         };
         *counts.entry(status).or_default() += 1;
-        if json {
-            outln!(
-                "{}",
-                json!({"line": line, "saga_id": id, "status": status, "reason": detail})
-            );
+        if output.is_json() {
+            items.push(json!({"line": line, "saga_id": id, "status": status, "reason": detail}));
         } else {
             let detail = detail.map(|d| format!(": {d}")).unwrap_or_default();
             outln!("line {line}: {id} {status}{detail}");
         }
     }
-    if !json {
+    if output.is_json() {
+        output::print_list(output, &items);
+    } else {
         let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
         outln!("{} sagas: {}", results.len(), summary.join(", "));
         for s in service.service_status() {
@@ -327,10 +362,10 @@ fn run_many(
     }
     rt.shutdown_background();
     if store_failed {
-        errln!(
+        super::hint(&format!(
             "some sagas stopped because the store failed: continue them with `rulesaga saga recover --db {}`",
             db.db
-        );
+        ));
         ExitCode::from(super::EXIT_STORE)
     } else if results.iter().all(
         |(_, _, r)| matches!(r, Ok(Started { state, .. }) if state.status == SagaStatus::Completed),
