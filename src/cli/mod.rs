@@ -23,6 +23,7 @@ mod fmt;
 mod render;
 mod rules;
 mod saga;
+mod serve;
 mod test;
 
 pub use saga::default_handlers;
@@ -78,6 +79,8 @@ enum Command {
     /// Run, validate, draw and operate sagas.
     #[command(subcommand)]
     Saga(saga::SagaCommand),
+    /// Serve rules decisions and sagas over HTTP (JSON), until SIGTERM or SIGINT.
+    Serve(serve::ServeArgs),
 }
 
 /// The `rulesaga` command line, with [`default_handlers`].
@@ -109,6 +112,7 @@ pub fn run_with(handlers: HandlerRegistry) -> ExitCode {
         Command::Fmt(args) => fmt::run(args, cli.error_format),
         Command::Test(args) => test::run(args, cli.error_format),
         Command::Saga(cmd) => saga::run(cmd, handlers, cli.error_format),
+        Command::Serve(args) => serve::run(args, handlers, cli.error_format),
     }
 }
 

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
-use serde_json::json;
 
 use super::view::event_line;
 use super::{Ctx, DbArgs, OutputFormat, runtime, usage_error};
@@ -143,22 +142,7 @@ pub(super) fn cmd_status(ctx: &Ctx, id: &str, db: &DbArgs, json: bool) -> ExitCo
         let report = rt.block_on(service.status(id)).map_err(fail)?;
         let (summary, state) = (&report.summary, &report.state);
         if json {
-            let out = json!({
-                "saga_id": summary.saga_id,
-                "saga": summary.saga,
-                "key": summary.key,
-                "status": summary.status,
-                "started_at": summary.started_at,
-                "updated_at": summary.updated_at,
-                "last_seq": summary.last_seq,
-                "failed_step": summary.failed_step,
-                "reason": summary.reason,
-                "definition_hash": state.definition_hash,
-                "rules": state.rules,
-                "input": state.input,
-                "steps": state.steps,
-                "lease": report.lease,
-            });
+            let out = report.to_json();
             outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             return Ok(ExitCode::SUCCESS);
         }
