@@ -400,10 +400,8 @@ impl<'r> Run<'r> {
     /// is already durable (appended with the outcome before it).
     async fn drive(&mut self, mut next: Option<Attempt<'r>>) -> Result<(), RunError> {
         loop {
-            if let Some(a) = next.take() {
-                next = self.traced(a, true).await?;
-                continue;
-            }
+            // parked between two events: an attempt started and not run is run
+            // again by whoever continues the saga, with the same idempotency key
             if self
                 .runner
                 .stop
@@ -412,6 +410,10 @@ impl<'r> Run<'r> {
             {
                 tracing::info!(saga_id = %self.saga_id, "saga parked: the process is stopping");
                 return Ok(());
+            }
+            if let Some(a) = next.take() {
+                next = self.traced(a, true).await?;
+                continue;
             }
             // one clock reading serves the decision and what it appends first
             let now = Utc::now();
