@@ -188,6 +188,30 @@ async fn a_saga_started_twice_with_one_key_is_one_saga() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn starts_racing_with_one_key_are_one_saga() {
+    let s = start(&[]);
+    let mut body = slow(200);
+    body["key"] = json!("race");
+    let starts = (0..8).map(|_| s.post("/v1/sagas/slow?wait=20s", body.clone()));
+    let answers = futures_util::future::join_all(starts).await;
+    let ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|(code, a)| {
+            assert_eq!(*code, 200, "{a}");
+            a["saga_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    let fresh = answers
+        .iter()
+        .filter(|(_, a)| a["existing"] == false)
+        .count();
+    assert_eq!(fresh, 1, "{answers:?}");
+    let (_, list) = s.get("/v1/sagas?name=slow").await;
+    assert_eq!(list["sagas"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_start_answers_202_while_it_runs_and_its_events_stream_to_the_end() {
     let s = start(&[]);
     let (code, started) = s.post("/v1/sagas/slow", slow(3000)).await;
