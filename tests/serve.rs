@@ -345,7 +345,7 @@ async fn a_token_guards_every_route_but_health() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_requests_get_a_clean_4xx_and_the_server_keeps_serving() {
-    let s = start(&["--body-limit", "4096"]);
+    let s = start(&["--body-limit", "4096", "--header-timeout", "300ms"]);
     let send = |r: reqwest::RequestBuilder| async move { answer(r.send().await.unwrap()).await };
     let eval = s.url("/v1/rules/discount:eval");
     let huge = format!("{{\"input\": {{\"name\": \"{}\"}}}}", "x".repeat(10_000));
@@ -378,19 +378,23 @@ async fn hostile_requests_get_a_clean_4xx_and_the_server_keeps_serving() {
     let (code, _) = send(s.http.get(s.url("/v1/sagas?status=gone"))).await;
     assert_eq!(code, 400);
     // slow headers: a connection that sends half a request and stops does not
-    // hold the server up
-    let stalled = {
-        use tokio::io::AsyncWriteExt;
-        let addr = s.base.trim_start_matches("http://").to_string();
-        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
-        c.write_all(b"POST /v1/rules/discount:eval HTTP/1.1\r\nHost: x\r\n")
-            .await
-            .unwrap();
-        c
-    };
+    // hold the server up, and is closed once the header time is over
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(b"POST /v1/rules/discount:eval HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let (code, body) = decide(&s, record("premium", 1, 1)).await;
     assert_eq!((code, body), (200, json!({"result": true})));
-    drop(stalled);
+    let mut rest = Vec::new();
+    let _ = stalled.read_to_end(&mut rest).await;
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(
+        rest.is_empty() || rest.starts_with("HTTP/1.1 408"),
+        "{rest}"
+    );
     assert_eq!(s.get("/healthz").await.0, 200);
 }
 

@@ -49,6 +49,10 @@ pub(crate) struct ServeArgs {
     /// Longest time a request may take (`?wait=` is capped below it).
     #[arg(long, default_value = "30s", value_parser = parse_time)]
     request_timeout: Duration,
+    /// Longest time a client may take to send a request's headers (then its
+    /// connection is closed).
+    #[arg(long, default_value = "10s", value_parser = parse_time)]
+    header_timeout: Duration,
 }
 
 fn parse_time(text: &str) -> Result<Duration, String> {
@@ -98,6 +102,7 @@ pub(crate) fn run(args: ServeArgs, handlers: HandlerRegistry, format: ErrorForma
         token,
         body_limit: args.body_limit,
         request_timeout: args.request_timeout,
+        header_timeout: args.header_timeout,
         discover,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

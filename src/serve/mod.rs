@@ -81,6 +81,8 @@ pub struct Config {
     pub body_limit: usize,
     /// Longest time a request may take (streams excepted, once they started).
     pub request_timeout: Duration,
+    /// Longest time a client may take to send a request's headers.
+    pub header_timeout: Duration,
     /// The rule and saga files.
     pub discover: Discover,
 }
@@ -275,6 +277,7 @@ pub struct Server {
     grace: Duration,
     lease_ttl: Duration,
     body_limit: usize,
+    header_timeout: Duration,
 }
 
 impl Server {
@@ -324,6 +327,7 @@ impl Server {
             grace: config.grace,
             lease_ttl: config.lease_ttl,
             body_limit: config.body_limit,
+            header_timeout: config.header_timeout,
         })
     }
 
@@ -386,13 +390,51 @@ impl Server {
             closing.stop.store(true, Ordering::Relaxed);
             closing.closing.send_replace(true);
         };
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(signal)
-            .await
-            .map_err(|e| ServeError::Io(e.to_string()));
+        accept(self.listener, router, self.header_timeout, signal).await;
         self.app.finish(self.grace).await;
-        served
+        Ok(())
     }
+}
+
+/// Serve connections (HTTP/1.1, with a time limit on reading headers, so a client
+/// that sends half a request loses its connection) until `signal`; then stop
+/// accepting and let the open connections finish their requests.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    signal: impl Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                    let conn = http.serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection closed");
+                        }
+                    });
+                }
+                // out of file descriptors, a reset before accept: wait a little
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut signal => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 impl App {
