@@ -106,53 +106,75 @@ async fn a_sigkilled_server_is_recovered_by_the_next_start() {
     assert_eq!(starts, 2, "the interrupted step ran again: {history}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sighup_reloads_and_a_broken_file_keeps_the_previous_rules() {
-    let dir = world();
+/// A server on a copy of `specs/discount.rules` in `dir/rules`, and the text copied.
+fn serve_rules(dir: &Path, extra: &[&str]) -> (Server, String) {
     std::fs::create_dir_all(dir.join("rules")).unwrap();
     let text = std::fs::read_to_string(root().join("specs/discount.rules")).unwrap();
     std::fs::write(dir.join("rules/discount.rules"), &text).unwrap();
-    let s = Server::start(&dir, &["--db", "demo.db", "--rules", "rules"]);
-    let vip = json!({"input": {"name": "a", "tier": "vip", "total": 1, "days": 1}});
-    let eval = |s: &Server| {
-        let vip = vip.clone();
-        let url = s.url("/v1/rules/discount:eval");
-        let http = s.http.clone();
-        async move {
-            let r = http.post(url).json(&vip).send().await.unwrap();
-            support::server::answer(r).await
-        }
-    };
-    assert_eq!(eval(&s).await, (200, json!({"result": false})));
-    let metric = |s: &Server, outcome: &'static str| {
-        let url = s.url("/metrics");
-        let http = s.http.clone();
-        async move {
-            let text = http.get(url).send().await.unwrap().text().await.unwrap();
-            text.contains(&format!(
-                "rulesaga_reloads_total{{outcome=\"{outcome}\"}} 1"
-            ))
-        }
-    };
-    // a broken file: the previous rules stay, the diagnostics are logged
-    std::fs::write(dir.join("rules/discount.rules"), "rule discount = tier ==").unwrap();
-    s.signal("HUP");
-    while !metric(&s, "error").await {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(eval(&s).await, (200, json!({"result": false})));
-    assert!(s.logs().contains("reload failed"), "{}", s.logs());
-    assert!(s.logs().contains("E001"), "{}", s.logs());
-    // a fixed file with a new rule body
+    let mut args = vec!["--db", "demo.db", "--rules", "rules"];
+    args.extend(extra);
+    (Server::start(dir, &args), text)
+}
+
+/// `discount` for a vip customer who bought little, recently: false with the shipped
+/// rules, true once `premium` means `vip`.
+async fn vip(s: &Server) -> (u16, Json) {
+    s.post(
+        "/v1/rules/discount:eval",
+        json!({"input": {"name": "a", "tier": "vip", "total": 1, "days": 1}}),
+    )
+    .await
+}
+
+/// Write the rules with `premium` meaning `vip`.
+fn premium_means_vip(dir: &Path, text: &str) {
     let changed = text.replace(
         "rule premium = tier == premium",
         "rule premium = tier == vip",
     );
     assert_ne!(changed, text);
     std::fs::write(dir.join("rules/discount.rules"), changed).unwrap();
-    s.signal("HUP");
-    while !metric(&s, "ok").await {
+}
+
+/// Wait until the text of `/metrics` has `line` (a reload happens after the signal
+/// is delivered; a minute without it is a failure, not a slow machine).
+async fn until_metric(s: &Server, line: &str) {
+    for _ in 0..3000 {
+        let (_, text) = s.text("/metrics").await;
+        if text.lines().any(|l| l == line) {
+            return;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(eval(&s).await, (200, json!({"result": true})));
+    panic!("no `{line}` in /metrics; logs:\n{}", s.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_and_a_broken_file_keeps_the_previous_rules() {
+    let dir = world();
+    let (s, text) = serve_rules(&dir, &[]);
+    assert_eq!(vip(&s).await, (200, json!({"result": false})));
+    // a broken file: the previous rules stay, the diagnostics are logged
+    std::fs::write(dir.join("rules/discount.rules"), "rule discount = tier ==").unwrap();
+    s.signal("HUP");
+    until_metric(&s, "rulesaga_reloads_total{outcome=\"error\"} 1").await;
+    assert_eq!(vip(&s).await, (200, json!({"result": false})));
+    assert!(s.logs().contains("reload failed"), "{}", s.logs());
+    assert!(s.logs().contains("E001"), "{}", s.logs());
+    // a fixed file with a new rule body
+    premium_means_vip(&dir, &text);
+    s.signal("HUP");
+    until_metric(&s, "rulesaga_reloads_total{outcome=\"ok\"} 1").await;
+    assert_eq!(vip(&s).await, (200, json!({"result": true})));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_reloads_when_a_file_changes() {
+    let dir = world();
+    let (s, text) = serve_rules(&dir, &["--watch"]);
+    assert_eq!(vip(&s).await, (200, json!({"result": false})));
+    // the modification time may not move within one second: change the length too
+    premium_means_vip(&dir, &(text.clone() + "\n"));
+    until_metric(&s, "rulesaga_reloads_total{outcome=\"ok\"} 1").await;
+    assert_eq!(vip(&s).await, (200, json!({"result": true})));
 }

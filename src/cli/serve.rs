@@ -53,6 +53,9 @@ pub(crate) struct ServeArgs {
     /// connection is closed).
     #[arg(long, default_value = "10s", value_parser = parse_time)]
     header_timeout: Duration,
+    /// Also reload the rule and saga files when one changes (as SIGHUP does).
+    #[arg(long)]
+    watch: bool,
 }
 
 fn parse_time(text: &str) -> Result<Duration, String> {
@@ -103,6 +106,7 @@ pub(crate) fn run(args: ServeArgs, handlers: HandlerRegistry, format: ErrorForma
         body_limit: args.body_limit,
         request_timeout: args.request_timeout,
         header_timeout: args.header_timeout,
+        watch: args.watch,
         discover,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -83,6 +83,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Longest time a client may take to send a request's headers.
     pub header_timeout: Duration,
+    /// Also reload when a file changes (looked at once a second).
+    pub watch: bool,
     /// The rule and saga files.
     pub discover: Discover,
 }
@@ -261,6 +263,46 @@ impl App {
     }
 }
 
+/// What the files are now: each file's path, length and modification time (a
+/// changed list or any changed file changes it).
+fn fingerprint(discover: &Discover) -> Option<Vec<(PathBuf, u64, Option<std::time::SystemTime>)>> {
+    let files = discover().ok()?;
+    Some(
+        files
+            .rules
+            .iter()
+            .chain(&files.sagas)
+            .map(|p| {
+                let meta = std::fs::metadata(p).ok();
+                (
+                    p.clone(),
+                    meta.as_ref().map_or(0, std::fs::Metadata::len),
+                    meta.and_then(|m| m.modified().ok()),
+                )
+            })
+            .collect(),
+    )
+}
+
+impl App {
+    /// `--watch`: reload when the files change, until shutdown.
+    async fn watch(&self) {
+        let mut seen = fingerprint(&self.discover);
+        let mut closing = self.closing.subscribe();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = closing.wait_for(|c| *c) => return,
+            }
+            let now = fingerprint(&self.discover);
+            if now != seen {
+                seen = now;
+                let _ = self.reload();
+            }
+        }
+    }
+}
+
 /// The label of a run that ended: its status, or `parked` when shutdown stopped it.
 fn finish_label(status: &SagaStatus, stop: &AtomicBool) -> &'static str {
     if !status.is_final() && stop.load(Ordering::Relaxed) {
@@ -278,6 +320,7 @@ pub struct Server {
     lease_ttl: Duration,
     body_limit: usize,
     header_timeout: Duration,
+    watch: bool,
 }
 
 impl Server {
@@ -328,6 +371,7 @@ impl Server {
             lease_ttl: config.lease_ttl,
             body_limit: config.body_limit,
             header_timeout: config.header_timeout,
+            watch: config.watch,
         })
     }
 
@@ -383,6 +427,10 @@ impl Server {
                 }
             }
         });
+        if self.watch {
+            let watcher = app.clone();
+            app.spawn(async move { watcher.watch().await });
+        }
         let router = router(app.clone(), self.body_limit);
         let closing = app.clone();
         let signal = async move {

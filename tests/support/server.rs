@@ -83,6 +83,12 @@ impl Server {
         answer(self.http.get(self.url(path)).send().await.unwrap()).await
     }
 
+    /// `GET path`: status and text.
+    pub async fn text(&self, path: &str) -> (u16, String) {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
     /// Send a signal (`TERM`, `HUP`) to the server.
     pub fn signal(&self, name: &str) {
         let pid = self.child.as_ref().unwrap().id().to_string();
