@@ -241,6 +241,11 @@ async fn a_start_answers_202_while_it_runs_and_its_events_stream_to_the_end() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_server_answers_503_with_retry_after() {
     let s = start(&["--concurrency", "1"]);
+    // a waited start answers once its slot is free: the next one finds it
+    for _ in 0..20 {
+        let (code, body) = s.post("/v1/sagas/slow?wait=20s", slow(0)).await;
+        assert_eq!(code, 200, "{body}");
+    }
     let (code, _) = s.post("/v1/sagas/slow", slow(60_000)).await;
     assert_eq!(code, 202);
     let r = s

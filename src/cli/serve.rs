@@ -118,8 +118,9 @@ pub(crate) fn run(args: ServeArgs, handlers: HandlerRegistry, format: ErrorForma
     };
     let served = runtime.block_on(async {
         let server = Server::bind(config, handlers).await?;
+        let signals = server.signals()?;
         outln!("listening on http://{}", server.local_addr()?);
-        server.run().await
+        server.run(signals).await
     });
     match served {
         Ok(()) => ExitCode::SUCCESS,

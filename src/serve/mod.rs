@@ -312,6 +312,13 @@ fn finish_label(status: &SagaStatus, stop: &AtomicBool) -> &'static str {
     }
 }
 
+/// The signals a server answers: SIGTERM and SIGINT stop it, SIGHUP reloads.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
 /// A bound server, not serving yet.
 pub struct Server {
     listener: tokio::net::TcpListener,
@@ -382,13 +389,26 @@ impl Server {
             .map_err(|e| ServeError::Io(e.to_string()))
     }
 
-    /// Serve until SIGTERM or SIGINT (SIGHUP reloads), then shut down gracefully.
-    pub async fn run(self) -> Result<(), ServeError> {
+    /// The signals [`Server::run`] answers, caught from now on: take them before
+    /// saying the server listens, so a signal sent right after is not missed.
+    pub fn signals(&self) -> Result<Signals, ServeError> {
         use tokio::signal::unix::{SignalKind, signal};
         let io = |e: std::io::Error| ServeError::Io(format!("cannot handle signals: {e}"));
-        let mut term = signal(SignalKind::terminate()).map_err(io)?;
-        let mut int = signal(SignalKind::interrupt()).map_err(io)?;
-        let mut hup = signal(SignalKind::hangup()).map_err(io)?;
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(io)?,
+            int: signal(SignalKind::interrupt()).map_err(io)?,
+            hup: signal(SignalKind::hangup()).map_err(io)?,
+        })
+    }
+
+    /// Serve until SIGTERM or SIGINT of `signals` (SIGHUP reloads), then shut down
+    /// gracefully.
+    pub async fn run(self, signals: Signals) -> Result<(), ServeError> {
+        let Signals {
+            mut term,
+            mut int,
+            mut hup,
+        } = signals;
         let app = self.app.clone();
         let reloads = tokio::spawn(async move {
             while hup.recv().await.is_some() {
@@ -532,6 +552,7 @@ fn router(app: Arc<App>, body_limit: usize) -> Router {
         .route("/readyz", axum::routing::get(readyz))
         .merge(api)
         .fallback(|req: Request| async move { Problem::no_route(req.uri().path()) })
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(app.clone(), timeout))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
         .layer(middleware::from_fn_with_state(app.clone(), problems))

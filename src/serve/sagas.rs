@@ -165,15 +165,19 @@ fn stopping() -> Problem {
     .retry_after(1)
 }
 
+/// The end of a run in the background, once its slot is free again.
+type Done = tokio::sync::oneshot::Receiver<Result<SagaState, ServiceError>>;
+
 /// Run `job` (a start or an operator action on `saga_id`) in the background, in a
 /// run slot; answer once the saga has an event from it or the job ended. The id of
-/// the saga the job ran (a start with a used key runs none: the first saga's).
+/// the saga the job ran (a start with a used key runs none: the first saga's), and
+/// the run's end while it still runs.
 async fn launch(
     app: &Arc<App>,
     saga_id: Uuid,
     name: String,
     job: impl Future<Output = Result<SagaState, ServiceError>> + Send + 'static,
-) -> Result<Uuid, Problem> {
+) -> Result<(Uuid, Option<Done>), Problem> {
     if app.stop.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(stopping());
     }
@@ -202,19 +206,19 @@ async fn launch(
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
-                Ok(e) if e.saga_id == saga_id => return Ok(saga_id),
+                Ok(e) if e.saga_id == saga_id => return Ok((saga_id, Some(done))),
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => break,
             },
             r = &mut done => return match r {
-                Ok(Ok(state)) => Ok(state.saga_id),
+                Ok(Ok(state)) => Ok((state.saga_id, None)),
                 Ok(Err(e)) => Err(service_problem(e)),
                 Err(_) => Err(stopping()),
             },
         }
     }
     match done.await {
-        Ok(Ok(state)) => Ok(state.saga_id),
+        Ok(Ok(state)) => Ok((state.saga_id, None)),
         Ok(Err(e)) => Err(service_problem(e)),
         Err(_) => Err(stopping()),
     }
@@ -267,11 +271,23 @@ async fn answer(
     app: &App,
     id: Uuid,
     wait: Option<Duration>,
+    run: Option<Done>,
     existing: bool,
 ) -> Result<Response, Problem> {
-    let report = match wait {
-        Some(w) => wait_final(app, id, w).await?,
-        None => app.service.status(id).await.map_err(service_problem)?,
+    let report = match (wait, run) {
+        // this request's own run: its end (its slot free again, so the client's
+        // next start finds one), then the saga as it stands
+        (Some(w), Some(run)) => {
+            let mut closing = app.closing.subscribe();
+            tokio::select! {
+                _ = tokio::time::sleep(w) => {}
+                _ = closing.wait_for(|c| *c) => {}
+                _ = run => {}
+            }
+            app.service.status(id).await.map_err(service_problem)?
+        }
+        (Some(w), None) => wait_final(app, id, w).await?,
+        (None, _) => app.service.status(id).await.map_err(service_problem)?,
     };
     let status = report.summary.status;
     let code = if status.is_final() {
@@ -373,7 +389,7 @@ pub(super) async fn post(
             .await
             .map_err(|e| service_problem(e.into()))?;
         if let Some(first) = found.iter().find(|s| s.saga == saga.name()) {
-            return answer(&app, first.saga_id, wait, true).await;
+            return answer(&app, first.saga_id, wait, None, true).await;
         }
     }
     let saga_id = Uuid::now_v7();
@@ -385,7 +401,7 @@ pub(super) async fn post(
     let service = app.service.clone();
     let name = saga.name().to_string();
     let counted = app.clone();
-    let ran = launch(&app, saga_id, name.clone(), async move {
+    let (ran, run) = launch(&app, saga_id, name.clone(), async move {
         let started = service.start(&saga, start).await?;
         if !started.existing {
             counted
@@ -395,7 +411,7 @@ pub(super) async fn post(
         Ok(started.state)
     })
     .await?;
-    answer(&app, ran, wait, ran != saga_id).await
+    answer(&app, ran, wait, run, ran != saga_id).await
 }
 
 /// `{"step", "reason"}` of an operator action.
@@ -446,14 +462,14 @@ async fn operate(
         .summary
         .saga;
     let service = app.service.clone();
-    let ran = launch(
+    let (ran, run) = launch(
         &app,
         id,
         name,
         async move { service.operate(id, &action).await },
     )
     .await?;
-    answer(&app, ran, wait, false).await
+    answer(&app, ran, wait, run, false).await
 }
 
 /// `GET /v1/sagas/{id}`: the object of `saga status --output json`.
