@@ -38,24 +38,37 @@ fn depth_exceeds(bytes: &[u8], limit: usize) -> bool {
     false
 }
 
-/// A body that must be one JSON object (an empty body is `{}`).
-pub fn object(bytes: &[u8]) -> Result<Map<String, Json>, Problem> {
+/// A body as `T` (an empty body is `T::default()`): nesting checked first, then
+/// parsed, with the line and column of the first error.
+pub fn parse<'a, T: serde::Deserialize<'a> + Default>(bytes: &'a [u8]) -> Result<T, Problem> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
+        return Ok(T::default());
     }
     if depth_exceeds(bytes, MAX_JSON_DEPTH) {
         return Err(Problem::bad_request(format!(
             "the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"
         )));
     }
-    match serde_json::from_slice::<Json>(bytes) {
-        Ok(Json::Object(map)) => Ok(map),
-        Ok(_) => Err(Problem::bad_request("the body must be a JSON object")),
-        Err(e) => Err(Problem::bad_request(format!(
-            "invalid JSON at line {}, column {}: {e}",
+    serde_json::from_slice(bytes).map_err(|e| {
+        let what = if e.is_data() {
+            "invalid body"
+        } else {
+            "invalid JSON"
+        };
+        Problem::bad_request(format!(
+            "{what} at line {}, column {}: {e}",
             e.line(),
             e.column()
-        ))),
+        ))
+    })
+}
+
+/// A body that must be one JSON object (an empty body, or `null`, is `{}`).
+pub fn object(bytes: &[u8]) -> Result<Map<String, Json>, Problem> {
+    match parse::<Option<Json>>(bytes)? {
+        None => Ok(Map::new()),
+        Some(Json::Object(map)) => Ok(map),
+        Some(_) => Err(Problem::bad_request("the body must be a JSON object")),
     }
 }
 

@@ -10,10 +10,12 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value as Json, json};
 
 use super::problem::Problem;
 use super::{App, body};
+use crate::json::{FieldIndex, SparseRecord};
 use crate::rules::{Context, Program, RuleError, RuleSet};
 
 /// `?explain=`
@@ -86,47 +88,84 @@ fn rule_problem(e: &RuleError, rules: &RuleSet) -> Problem {
     p
 }
 
-/// One record's outcome: its result (and explanation), or what is wrong with it.
-fn eval_one(
-    program: &Program,
-    rules: &RuleSet,
-    record: &Json,
-    explain: bool,
-    ctx: &Context,
-) -> Result<(Json, Option<Json>), Json> {
-    if let Some(schema) = rules.schema() {
-        schema
-            .check_json(record)
-            .map_err(|e| json!({"kind": "schema", "path": e.path, "message": e.to_string()}))?;
-    } else if !record.is_object() {
-        return Err(
-            json!({"kind": "schema", "path": "", "message": "a record must be a JSON object"}),
-        );
-    }
-    let eval_error =
-        |e: crate::rules::EvalError| json!({"kind": "evaluation", "message": e.to_string()});
-    let result = if program.is_condition() {
-        Json::Bool(program.matches(record, ctx).map_err(eval_error)?)
-    } else {
-        program
-            .evaluate(record, ctx)
-            .map_err(eval_error)?
-            .map_or(Json::Null, |v| v.to_json())
-    };
-    let tree = if explain {
-        let e = program.explain(record, ctx).map_err(eval_error)?;
-        Some(serde_json::to_value(e).unwrap_or(Json::Null))
-    } else {
-        None
-    };
-    Ok((result, tree))
+/// `{"input"}` or `{"inputs"}`, each record kept as its text: it is read sparsely
+/// (only the fields the rule reads), as the CLI reads data.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EvalBody<'a> {
+    #[serde(borrow)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow)]
+    inputs: Option<Vec<&'a RawValue>>,
 }
 
-fn outcome(result: &Json) -> &'static str {
+/// What every record of a request shares.
+struct Eval<'a> {
+    program: &'a Program,
+    rules: &'a RuleSet,
+    index: FieldIndex,
+    explain: bool,
+    ctx: Context,
+}
+
+impl Eval<'_> {
+    /// One record's outcome: its result (and explanation), or what is wrong with it.
+    fn one<'t>(
+        &self,
+        record: &mut SparseRecord<'t>,
+        text: &'t str,
+    ) -> Result<(Json, Option<Json>), Json> {
+        let schema_error = |path: &str, message: String| json!({"kind": "schema", "path": path, "message": message});
+        if !text.trim_start().starts_with('{') {
+            return Err(schema_error(
+                "",
+                "a record must be a JSON object".to_string(),
+            ));
+        }
+        record
+            .parse(text, &self.index)
+            .map_err(|e| schema_error("", format!("invalid record: {e}")))?;
+        if let Some(schema) = self.rules.schema() {
+            schema
+                .check_record(record)
+                .map_err(|e| schema_error(&e.path, e.to_string()))?;
+        }
+        let eval_error =
+            |e: crate::rules::EvalError| json!({"kind": "evaluation", "message": e.to_string()});
+        let result = if self.program.is_condition() {
+            Json::Bool(
+                self.program
+                    .matches_typed(record, &self.ctx)
+                    .map_err(eval_error)?,
+            )
+        } else {
+            self.program
+                .evaluate(record, &self.ctx)
+                .map_err(eval_error)?
+                .map_or(Json::Null, |v| v.to_json())
+        };
+        let tree = if self.explain {
+            // the slow path reads the whole record
+            let whole: Json = serde_json::from_str(text)
+                .map_err(|e| schema_error("", format!("invalid record: {e}")))?;
+            let e = self
+                .program
+                .explain(&whole, &self.ctx)
+                .map_err(eval_error)?;
+            Some(serde_json::to_value(e).unwrap_or(Json::Null))
+        } else {
+            None
+        };
+        Ok((result, tree))
+    }
+}
+
+fn outcome(result: &Result<(Json, Option<Json>), Json>) -> &'static str {
     match result {
-        Json::Bool(true) => "true",
-        Json::Bool(false) => "false",
-        _ => "value",
+        Ok((Json::Bool(true), _)) => "true",
+        Ok((Json::Bool(false), _)) => "false",
+        Ok(_) => "value",
+        Err(_) => "error",
     }
 }
 
@@ -149,23 +188,28 @@ pub(super) async fn post(
         ));
     };
     let program = rules.require(name).map_err(|e| rule_problem(&e, rules))?;
-    let body = body::object(&bytes)?;
-    body::only(&body, &["input", "inputs"])?;
-    let ctx = Context::system();
-    let started = Instant::now();
-    let count = |result: &Result<(Json, Option<Json>), Json>| {
-        let o = match result {
-            Ok((r, _)) => outcome(r),
-            Err(_) => "error",
-        };
-        app.metrics.inc(
-            "rulesaga_decisions_total",
-            &[("rule", name), ("outcome", o)],
-        );
+    let body: EvalBody<'_> = body::parse(&bytes)?;
+    let eval = Eval {
+        program: &program,
+        rules,
+        index: FieldIndex::new(program.fields()),
+        explain: q.explain,
+        ctx: Context::system(),
     };
-    let response = match (body.get("input"), body.get("inputs")) {
-        (Some(record), None) => {
-            let r = eval_one(&program, rules, record, q.explain, &ctx);
+    let started = Instant::now();
+    let mut record = SparseRecord::new(&eval.index);
+    // counted per request, not per record: one lock for a batch
+    let mut outcomes: Vec<(&'static str, u64)> = Vec::new();
+    let mut count = |r: &Result<(Json, Option<Json>), Json>| {
+        let o = outcome(r);
+        match outcomes.iter_mut().find(|(k, _)| *k == o) {
+            Some((_, n)) => *n += 1,
+            None => outcomes.push((o, 1)),
+        }
+    };
+    let response = match (body.input, body.inputs) {
+        (Some(raw), None) => {
+            let r = eval.one(&mut record, raw.get());
             count(&r);
             match r {
                 Ok((result, tree)) => {
@@ -190,19 +234,17 @@ pub(super) async fn post(
                 }
             }
         }
-        (None, Some(Json::Array(records))) => {
+        (None, Some(records)) => {
             let mut results = Vec::with_capacity(records.len());
             let mut trees = Vec::new();
             let mut errors = Vec::new();
-            for (index, record) in records.iter().enumerate() {
-                let r = eval_one(&program, rules, record, q.explain, &ctx);
+            for (index, raw) in records.iter().enumerate() {
+                let r = eval.one(&mut record, raw.get());
                 count(&r);
                 match r {
                     Ok((result, tree)) => {
                         results.push(result);
-                        if let Some(t) = tree {
-                            trees.push(t);
-                        }
+                        trees.extend(tree);
                     }
                     Err(mut error) => {
                         error["index"] = json!(index);
@@ -223,9 +265,6 @@ pub(super) async fn post(
             }
             axum::Json(out).into_response()
         }
-        (None, Some(_)) => {
-            return Err(Problem::bad_request("`inputs` must be an array of records"));
-        }
         (Some(_), Some(_)) => {
             return Err(Problem::bad_request("give `input` or `inputs`, not both"));
         }
@@ -235,6 +274,13 @@ pub(super) async fn post(
             ));
         }
     };
+    for (o, n) in outcomes {
+        app.metrics.add(
+            "rulesaga_decisions_total",
+            &[("rule", name), ("outcome", o)],
+            n,
+        );
+    }
     app.metrics.observe(
         "rulesaga_decision_seconds",
         &[("rule", name)],
