@@ -34,6 +34,7 @@ pub mod json;
 pub mod repo;
 pub mod rules;
 pub mod saga;
+pub mod serve;
 pub mod value;
 
 pub use diag::{Diagnostic, Diagnostics, Severity, Source, Span};

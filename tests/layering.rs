@@ -57,8 +57,10 @@ fn the_core_never_imports_adapters_or_the_cli() {
         &[
             "crate::adapters",
             "crate::cli",
+            "crate::serve",
             "rulesaga::adapters",
             "rulesaga::cli",
+            "rulesaga::serve",
         ],
     );
     assert!(found.is_empty(), "{}", found.join("\n"));
@@ -67,7 +69,7 @@ fn the_core_never_imports_adapters_or_the_cli() {
 #[test]
 fn only_the_cli_prints() {
     let found = offenders(
-        &["rules", "repo", "saga", "adapters"],
+        &["rules", "repo", "saga", "adapters", "serve"],
         &[
             "println!",
             "eprintln!",

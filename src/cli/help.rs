@@ -172,6 +172,14 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "serve",
+        &[
+            "rulesaga serve --db /tmp/serve.db --rules specs/ --sagas sagas/",
+            "rulesaga serve --rules specs/ --listen 0.0.0.0:8080 --token-file /etc/rulesaga/token",
+            "rulesaga serve --db /tmp/serve.db --sagas sagas/ --concurrency 128 --watch",
+        ],
+    ),
+    (
         "completions",
         &[
             "rulesaga completions bash > ~/.local/share/bash-completion/completions/rulesaga",

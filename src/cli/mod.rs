@@ -26,6 +26,7 @@ mod progress;
 mod render;
 mod rules;
 mod saga;
+mod serve;
 mod table;
 mod test;
 
@@ -82,6 +83,8 @@ enum Command {
     /// Run, validate, draw and operate sagas.
     #[command(subcommand)]
     Saga(saga::SagaCommand),
+    /// Serve rules decisions and sagas over HTTP (JSON), until SIGTERM or SIGINT.
+    Serve(serve::ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(help::CompletionsArgs),
     /// Print the man page (roff), or write one per command with `--dir`.
@@ -131,6 +134,7 @@ pub fn run_with(handlers: HandlerRegistry) -> ExitCode {
         Command::Fmt(args) => fmt::run(args, cli.error_format),
         Command::Test(args) => test::run(args, cli.error_format),
         Command::Saga(cmd) => saga::run(cmd, handlers, cli.error_format),
+        Command::Serve(args) => serve::run(args, handlers, cli.error_format),
         Command::Completions(args) => help::completions(&args),
         Command::Man(args) => help::man(&args, cli.error_format),
     }

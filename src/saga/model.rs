@@ -90,11 +90,15 @@ impl Saga {
     /// field, by its path (`input.loans[0].amount: expected number, found string
     /// "lots"`), or nothing when it fits. Fields not declared are not looked at.
     pub fn check_input(&self, input: &Json) -> Vec<String> {
-        self.input
-            .check_json_fields(input, "input")
+        self.input_errors(input)
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    /// [`Saga::check_input`] as data: each bad value's path and problem.
+    pub fn input_errors(&self, input: &Json) -> Vec<crate::rules::SchemaError> {
+        self.input.check_json_fields(input, "input")
     }
     /// The deadline of the whole saga, counted from its start.
     pub fn deadline(&self) -> Option<Duration> {

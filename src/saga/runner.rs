@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -118,6 +119,7 @@ pub struct Runner {
     lease_ttl: Duration,
     services: Arc<Services>,
     vars: Vars,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl Runner {
@@ -131,7 +133,17 @@ impl Runner {
             lease_ttl: DEFAULT_LEASE_TTL,
             services: Arc::new(Services::new()),
             vars: process_vars(),
+            stop: None,
         }
+    }
+
+    /// Park runs when `stop` is set: a run looks at it before each next command (the
+    /// attempt in flight finishes and its outcome is appended first), then stops with
+    /// its saga left as it stands and its lease released, for a later `resume` or
+    /// `recover` (a server's graceful shutdown).
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Runner {
+        self.stop = Some(stop);
+        self
     }
 
     /// Share the HTTP services (clients, breakers, bulkheads) of `services`, as every
@@ -388,6 +400,17 @@ impl<'r> Run<'r> {
     /// is already durable (appended with the outcome before it).
     async fn drive(&mut self, mut next: Option<Attempt<'r>>) -> Result<(), RunError> {
         loop {
+            // parked between two events: an attempt started and not run is run
+            // again by whoever continues the saga, with the same idempotency key
+            if self
+                .runner
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+            {
+                tracing::info!(saga_id = %self.saga_id, "saga parked: the process is stopping");
+                return Ok(());
+            }
             if let Some(a) = next.take() {
                 next = self.traced(a, true).await?;
                 continue;

@@ -8,6 +8,7 @@
 //! [`crate::cli::run_with`]) with its own handlers.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -99,6 +100,29 @@ pub struct SagaReport {
     pub lease: Option<Lease>,
 }
 
+impl SagaReport {
+    /// The report as JSON: `saga status --output json` and `GET /v1/sagas/{id}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let (summary, state) = (&self.summary, &self.state);
+        serde_json::json!({
+            "saga_id": summary.saga_id,
+            "saga": summary.saga,
+            "key": summary.key,
+            "status": summary.status,
+            "started_at": summary.started_at,
+            "updated_at": summary.updated_at,
+            "last_seq": summary.last_seq,
+            "failed_step": summary.failed_step,
+            "reason": summary.reason,
+            "definition_hash": state.definition_hash,
+            "rules": state.rules,
+            "input": state.input,
+            "steps": state.steps,
+            "lease": self.lease,
+        })
+    }
+}
+
 /// What recovery did with one saga.
 #[derive(Debug)]
 pub struct Recovered {
@@ -120,6 +144,7 @@ pub struct SagaService {
     lease_ttl: Option<Duration>,
     services: Arc<Services>,
     vars: Option<Vars>,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl SagaService {
@@ -135,7 +160,15 @@ impl SagaService {
             lease_ttl: None,
             services: Arc::new(Services::new()),
             vars: None,
+            stop: None,
         }
+    }
+
+    /// Park every run of this service (and its clones) once `stop` is set
+    /// ([`Runner::with_stop`]).
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> SagaService {
+        self.stop = Some(stop);
+        self
     }
 
     /// Read the environment variables of sagas' services through `vars` (default: the
@@ -211,6 +244,9 @@ impl SagaService {
         }
         if let Some(t) = self.lease_ttl {
             r = r.with_lease_ttl(t);
+        }
+        if let Some(s) = &self.stop {
+            r = r.with_stop(s.clone());
         }
         r
     }

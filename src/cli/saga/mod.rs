@@ -626,7 +626,7 @@ fn read_saga(file: &Path) -> Result<Arc<Source>, ExitCode> {
 
 /// Print diagnostics: `file:line:col: at `path`: message` with the code, the line and a caret;
 /// or one JSON object per line.
-fn print_diagnostics(diags: &Diagnostics, error_format: ErrorFormat) {
+pub(crate) fn print_diagnostics(diags: &Diagnostics, error_format: ErrorFormat) {
     if error_format == ErrorFormat::Json {
         for j in diags.to_json() {
             let mut j = j;

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
-use serde_json::json;
 
 use super::view::event_line;
 use super::{Ctx, DbArgs, runtime, usage_error};
@@ -133,23 +132,7 @@ pub(super) fn cmd_status(ctx: &Ctx, id: &str, db: &DbArgs, output: Output) -> Ex
         let report = rt.block_on(service.status(id)).map_err(fail)?;
         let (summary, state) = (&report.summary, &report.state);
         if output.is_json() {
-            let out = json!({
-                "saga_id": summary.saga_id,
-                "saga": summary.saga,
-                "key": summary.key,
-                "status": summary.status,
-                "started_at": summary.started_at,
-                "updated_at": summary.updated_at,
-                "last_seq": summary.last_seq,
-                "failed_step": summary.failed_step,
-                "reason": summary.reason,
-                "definition_hash": state.definition_hash,
-                "rules": state.rules,
-                "input": state.input,
-                "steps": state.steps,
-                "lease": report.lease,
-            });
-            output::print_object(output, &out);
+            output::print_object(output, &report.to_json());
             return Ok(ExitCode::SUCCESS);
         }
         outln!("saga        {} ({})", summary.saga, summary.saga_id);
