@@ -230,6 +230,14 @@ const TOKENS: &[&str] = &[
     "any(i in items,",
     "all(i in items,",
     "any",
+    "if",
+    "then",
+    "else",
+    "if a then",
+    "else b",
+    "??",
+    "?",
+    "has(",
     "rule",
     "é",
     "#c\n",
@@ -503,6 +511,26 @@ fn constructs_take_the_fast_path() {
         "(a)and(b)",
         "android or order or notice or island or nullable or true_x",
         "((((a))))",
+        "if a then b else c",
+        "if a > 1 then 2 else 3 + 4",
+        "if a then b else c or d",
+        "if if a then b else c then d else e",
+        "if a then if b then c else d else e",
+        "if a then b else if c then d else e",
+        "(if a then b else c) + 1",
+        "f(if a then b else c, [if d then e else f])",
+        "any(i in l, if i then true else false)",
+        "if# c\n a then\tb else(c)",
+        "if_x == then_y or elsewhere",
+        "a ?? b",
+        "a ?? b ?? c",
+        "a + b ?? c * d",
+        "a ?? 0 > 5",
+        "a between b ?? 1 and c ?? 2",
+        "a ?? b is null",
+        "a??b",
+        "has(a.b)",
+        "has($a[\"k\"])",
     ];
     for text in cases {
         check_same(text);
@@ -572,6 +600,20 @@ fn errors_are_left_to_pest() {
         "a)",
         "rule",
         "schema",
+        "if a then b",
+        "if a else b",
+        "if a then b else",
+        "a + if b then c else d",
+        "a and if b then c else d",
+        "not if a then b else c",
+        "if then a else b",
+        "a ? b : c",
+        "a ??",
+        "a ?? ?? b",
+        "a ? ? b",
+        "if",
+        "then",
+        "else",
     ];
     for text in cases {
         check_rejected(text);
@@ -588,6 +630,11 @@ fn limits_agree() {
         check(&format!("{}a", "not ".repeat(n))).unwrap();
         check(&format!("{}5", "-".repeat(n))).unwrap();
         check(&format!("{}a", "- ".repeat(n))).unwrap();
+        check(&format!("{}a{}", "if a then 1 else ".repeat(n), "")).unwrap();
+        check(&format!("{}a then b else c", "if ".repeat(n))).unwrap();
+        // `if`s side by side do not nest
+        let side_by_side = "if a then 1 else 2, ".repeat(n);
+        check_same(&format!("[{}]", side_by_side.trim_end_matches(", ")));
     }
     for n in [100, 200, 250, 255, 256, 257, 300, 1000] {
         let chain = vec!["a"; n];

@@ -72,6 +72,12 @@ const TOKENS: &[&str] = &[
     "high(",
     "discount",
     "recent",
+    "if",
+    "then",
+    "else",
+    "if total > 1 then",
+    "??",
+    "has(",
 ];
 
 fn records() -> Vec<serde_json::Value> {

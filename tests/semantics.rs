@@ -422,6 +422,13 @@ fn step_budget_bounds_quantifiers() {
     );
 }
 
+/// `expr` did not compile, with `code` among its diagnostics.
+fn expect_code(compiled: Result<Program, rulesaga::Diagnostics>, expr: &str, code: &str) {
+    let err = compiled.expect_err(expr);
+    let codes: Vec<&str> = err.items.iter().map(|d| d.code).collect();
+    assert!(codes.contains(&code), "`{expr}`: {codes:?}");
+}
+
 #[test]
 fn schema_turns_mismatches_into_compile_errors() {
     let file = "schema {\n  tier: standard | premium | vip\n  total: number\n  days?: int\n  \
@@ -461,9 +468,7 @@ fn schema_turns_mismatches_into_compile_errors() {
         ("len([other]) > 0", "E117"),
         ("score == m", "E114"),
     ] {
-        let err = set.compile_expr(expr).expect_err(expr);
-        let codes: Vec<&str> = err.items.iter().map(|d| d.code).collect();
-        assert!(codes.contains(&code), "`{expr}`: {codes:?}");
+        expect_code(set.compile_expr(expr), expr, code);
     }
     for ok in [
         "a and days <= 30",
@@ -495,4 +500,184 @@ fn programs_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Program>();
     assert_send_sync::<RuleSet>();
+}
+
+/// Each row: value expression, record, expected JSON value (`None`: missing),
+/// through `evaluate` (the closures); a value that is a condition is also run
+/// through `matches` (the flat path where it applies) and `explain`.
+fn check_values(rows: &[(&str, serde_json::Value, Option<serde_json::Value>)]) {
+    let mut failures = Vec::new();
+    for (expr, record, want) in rows {
+        let p = value_program(expr);
+        let got = p.evaluate(record, &ctx()).map(|v| v.map(|v| v.to_json()));
+        if got.as_ref() != Ok(want) {
+            failures.push(format!(
+                "`{expr}` on {record}: expected {want:?}, got {got:?}"
+            ));
+        }
+        if p.is_condition() && matches!(want, None | Some(serde_json::Value::Bool(_))) {
+            let want_bool = Ok(want == &Some(json!(true)));
+            let matched = p.matches(record, &ctx());
+            let explained = p.explain(record, &ctx()).map(|e| e.matched);
+            if matched != want_bool || explained != want_bool {
+                failures.push(format!(
+                    "`{expr}` on {record}: matches {matched:?}, explain {explained:?}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Each row: value expression, record, the evaluation error.
+fn check_value_errors(rows: &[(&str, serde_json::Value, &str)]) {
+    let mut failures = Vec::new();
+    for (expr, record, want) in rows {
+        let got = value_program(expr)
+            .evaluate(record, &ctx())
+            .map(|v| v.map(|v| v.to_json()));
+        if got.as_ref().map_err(ToString::to_string) != Err(want.to_string()) {
+            failures.push(format!("`{expr}` on {record}: {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn choices_and_defaults() {
+    let r = json!({"vip": true, "weight": 3, "discount": null, "a": {"b": null, "c": 1}, "s": "x", "items": [{"k": 1}]});
+    check_values(&[
+        // `if`: the branch the condition chose, only that one evaluated
+        ("if vip then 0 else weight * 2", r.clone(), Some(json!(0))),
+        (
+            "if not vip then 0 else weight * 2",
+            r.clone(),
+            Some(json!(6)),
+        ),
+        (
+            "if weight > 5 then \"heavy\" else \"light\"",
+            r.clone(),
+            Some(json!("light")),
+        ),
+        // a missing condition is false, like every condition
+        ("if nope then 1 else 2", r.clone(), Some(json!(2))),
+        ("if nope > 1 then 1 else 2", r.clone(), Some(json!(2))),
+        ("if vip then 1 else 1 / 0", r.clone(), Some(json!(1))),
+        ("if vip then nope else 1", r.clone(), None),
+        ("if a.c == 1 then a.c else 0", r.clone(), Some(json!(1))),
+        (
+            "if vip then if weight > 1 then 1 else 2 else 3",
+            r.clone(),
+            Some(json!(1)),
+        ),
+        (
+            "if vip then 1 else if weight > 1 then 2 else 3",
+            r.clone(),
+            Some(json!(1)),
+        ),
+        ("1 + (if vip then 1 else 2)", r.clone(), Some(json!(2))),
+        ("[if vip then 1 else 2, 3]", r.clone(), Some(json!([1, 3]))),
+        // as a condition
+        (
+            "if vip then weight > 1 else weight > 10",
+            r.clone(),
+            Some(json!(true)),
+        ),
+        (
+            "if not vip then true else s == \"y\"",
+            r.clone(),
+            Some(json!(false)),
+        ),
+        // `??`: the right side when the left is missing or null
+        ("discount ?? 0", r.clone(), Some(json!(0))),
+        ("nope ?? 0", r.clone(), Some(json!(0))),
+        ("weight ?? 0", r.clone(), Some(json!(3))),
+        ("nope ?? discount ?? 7", r.clone(), Some(json!(7))),
+        ("weight * 2 ?? 0", r.clone(), Some(json!(6))),
+        ("nope * 2 ?? 0", r.clone(), Some(json!(0))),
+        ("a.b ?? a.c", r.clone(), Some(json!(1))),
+        ("discount ?? null", r.clone(), Some(json!(null))),
+        ("weight ?? 1 / 0", r.clone(), Some(json!(3))),
+        ("(discount ?? 0) > 5", r.clone(), Some(json!(false))),
+        ("discount ?? 10 > 5", r.clone(), Some(json!(true))),
+        ("vip ?? false", r.clone(), Some(json!(true))),
+        ("nope ?? true", r.clone(), Some(json!(true))),
+        ("discount ?? false", r.clone(), Some(json!(false))),
+        // `has`: the path leads to a value, null included
+        ("has(a.b)", r.clone(), Some(json!(true))),
+        ("has(a.c)", r.clone(), Some(json!(true))),
+        ("has(a.d)", r.clone(), Some(json!(false))),
+        ("has(discount)", r.clone(), Some(json!(true))),
+        (
+            "has(discount) and discount is null",
+            r.clone(),
+            Some(json!(true)),
+        ),
+        ("has(nope)", r.clone(), Some(json!(false))),
+        ("has(s.x)", r.clone(), Some(json!(false))),
+        ("has($a[\"c\"])", r.clone(), Some(json!(true))),
+        ("any(i in items, has(i.k))", r.clone(), Some(json!(true))),
+        ("all(i in items, has(i.j))", r.clone(), Some(json!(false))),
+        ("not has(nope)", r, Some(json!(true))),
+    ]);
+    check_value_errors(&[
+        (
+            "if weight then 1 else 2",
+            json!({"weight": 3}),
+            "`weight` is not true or false: it is int",
+        ),
+        (
+            "if vip then 1 / 0 else 2",
+            json!({"vip": true}),
+            "division by zero in `1 / 0`",
+        ),
+        ("nope ?? 1 / 0", json!({}), "division by zero in `1 / 0`"),
+    ]);
+    // an `if` whose branches are not conditions is not one
+    for expr in ["if a then 1 else 2", "x ?? 0", "if a then b else 3"] {
+        let err = Program::compile(Source::new("<expr>", expr), &Env::new()).unwrap_err();
+        assert_eq!(err.items[0].code, "E106", "`{expr}`");
+    }
+}
+
+#[test]
+fn choices_and_defaults_are_checked() {
+    let file = "schema {\n  total: number\n  name: string\n  coupon?: string\n  flag: bool\n  \
+                customer: { address?: { city: string } }\n}\nrule r = flag\n";
+    let set = RuleSet::compile(vec![Source::new("s.rules", file)], &Env::new()).unwrap();
+    for (expr, code) in [
+        ("if total then 1 else 2", "E106"),
+        ("if flag then 1 else \"x\"", "E106"),
+        ("coupon ?? 0", "E106"),
+        ("has(totl)", "E101"),
+        ("has(customer.adress)", "E101"),
+        ("has(total + 1)", "E106"),
+        ("has(\"total\")", "E106"),
+        ("has(total, name)", "E103"),
+    ] {
+        expect_code(set.compile_value(expr), expr, code);
+    }
+    for ok in [
+        "if flag then total else 0",
+        "if flag then name else coupon",
+        "coupon ?? name",
+        "(coupon ?? \"\") == \"SUMMER\"",
+        "has(customer.address.city)",
+        "if has(customer.address) then customer.address.city else \"?\"",
+    ] {
+        assert!(set.compile_value(ok).is_ok(), "`{ok}`");
+    }
+    // the type of the choice is known
+    let p = set.compile_value("if flag then total else 0").unwrap();
+    assert_eq!(p.result_type().to_string(), "number");
+    let p = set.compile_value("coupon ?? name").unwrap();
+    assert_eq!(p.result_type().to_string(), "string");
+    // `has` is a form of the language, not a function to register
+    let mut fns = rulesaga::rules::Functions::new();
+    assert!(
+        fns.register("has", vec![], rulesaga::rules::Type::Bool, |_| Ok(
+            rulesaga::Value::Bool(true)
+        ))
+        .is_err()
+    );
 }

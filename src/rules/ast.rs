@@ -45,6 +45,11 @@ impl Expr {
             ExprKind::Binary { left, right, .. } => out.extend([&**left, &**right]),
             ExprKind::Between { value, low, high } => out.extend([&**value, &**low, &**high]),
             ExprKind::IsNull { value, .. } => out.push(value),
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => out.extend([&**cond, &**then, &**otherwise]),
         }
     }
 }
@@ -153,6 +158,15 @@ pub enum ExprKind {
         /// True for `is not null`.
         negated: bool,
     },
+    /// `if cond then a else b`: `a` when the condition holds, else `b`.
+    If {
+        /// The condition.
+        cond: Box<Expr>,
+        /// The value when it holds.
+        then: Box<Expr>,
+        /// The value when it does not.
+        otherwise: Box<Expr>,
+    },
 }
 
 /// `any` or `all`.
@@ -217,6 +231,8 @@ pub enum BinaryOp {
     Div,
     /// `%`
     Rem,
+    /// `??`: the right side when the left is missing or null.
+    Coalesce,
 }
 
 impl BinaryOp {
@@ -242,6 +258,7 @@ impl BinaryOp {
             BinaryOp::Mul => "*",
             BinaryOp::Div => "/",
             BinaryOp::Rem => "%",
+            BinaryOp::Coalesce => "??",
         }
     }
 

@@ -92,6 +92,19 @@ pub(crate) enum NodeKind {
         value: Box<Node>,
         negated: bool,
     },
+    /// `has(path)`: the path leads to a value, null included.
+    Has(Box<Node>),
+    /// `if cond then a else b`: only the branch taken is evaluated.
+    If {
+        cond: Box<Node>,
+        then: Box<Node>,
+        otherwise: Box<Node>,
+    },
+    /// `a ?? b`: `b` (evaluated only then) when `a` is missing or null.
+    Coalesce {
+        value: Box<Node>,
+        fallback: Box<Node>,
+    },
     Call {
         func: Function,
         args: Vec<Node>,
@@ -156,6 +169,19 @@ impl Node {
             }
             (NodeKind::Neg(_), Type::Any) => Some("the result of `-`".to_string()),
             (NodeKind::Rule { body, .. }, Type::Any) => body.not_a_condition(),
+            // a value that is one of two: either may be what decides
+            (
+                NodeKind::If {
+                    then: a,
+                    otherwise: b,
+                    ..
+                }
+                | NodeKind::Coalesce {
+                    value: a,
+                    fallback: b,
+                },
+                Type::Any,
+            ) => a.not_a_condition().or_else(|| b.not_a_condition()),
             (_, Type::Bool | Type::Any) => None,
             (_, ty) => Some(ty.to_string()),
         }
@@ -169,7 +195,7 @@ impl Node {
         }
         match &self.kind {
             Const(_) | Field { .. } | Local { .. } | Param { .. } => fixed([None, None, None]),
-            Path { base: a, .. } | Coerce(a) | Not(a) | Neg(a) | Rule { body: a, .. } => {
+            Path { base: a, .. } | Coerce(a) | Not(a) | Neg(a) | Has(a) | Rule { body: a, .. } => {
                 fixed([Some(a), None, None])
             }
             Matches { value: a, .. } | IsNull { value: a, .. } => fixed([Some(a), None, None]),
@@ -180,6 +206,12 @@ impl Node {
             | Arith { left, right, .. }
             | Member { left, right, .. } => fixed([Some(left), Some(right), None]),
             Between { value, low, high } => fixed([Some(value), Some(low), Some(high)]),
+            If {
+                cond,
+                then,
+                otherwise,
+            } => fixed([Some(cond), Some(then), Some(otherwise)]),
+            Coalesce { value, fallback } => fixed([Some(value), Some(fallback), None]),
             Quant {
                 list, predicate, ..
             } => fixed([Some(list), Some(predicate), None]),
@@ -204,6 +236,20 @@ impl Node {
             Coerce(a) => Coerce(Box::new(f(a)?)),
             Not(a) => Not(Box::new(f(a)?)),
             Neg(a) => Neg(Box::new(f(a)?)),
+            Has(a) => Has(Box::new(f(a)?)),
+            If {
+                cond,
+                then,
+                otherwise,
+            } => If {
+                cond: Box::new(f(cond)?),
+                then: Box::new(f(then)?),
+                otherwise: Box::new(f(otherwise)?),
+            },
+            Coalesce { value, fallback } => Coalesce {
+                value: Box::new(f(value)?),
+                fallback: Box::new(f(fallback)?),
+            },
             Matches { value, regex } => Matches {
                 value: Box::new(f(value)?),
                 regex: regex.clone(),

@@ -185,6 +185,29 @@ fn to_expr(node: &Node, bindings: &[Option<Binding>]) -> Option<Expr> {
             value: go(value)?,
             negated: *negated,
         }),
+        NodeKind::Has(path) => {
+            let path = to_expr(path, bindings)?;
+            // a variable bound to a value (not a path) cannot be written as one
+            if !matches!(path.kind, ExprKind::Field { .. } | ExprKind::Name { .. }) {
+                return None;
+            }
+            e(ExprKind::Call {
+                name: ident("has"),
+                args: vec![path],
+            })
+        }
+        NodeKind::If {
+            cond,
+            then,
+            otherwise,
+        } => e(ExprKind::If {
+            cond: go(cond)?,
+            then: go(then)?,
+            otherwise: go(otherwise)?,
+        }),
+        NodeKind::Coalesce { value, fallback } => {
+            binary(super::ast::BinaryOp::Coalesce, *go(value)?, *go(fallback)?)
+        }
         NodeKind::Call { func, args } => e(ExprKind::Call {
             name: ident(&func.name),
             args: args

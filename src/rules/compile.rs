@@ -145,6 +145,18 @@ impl Compiler {
                 let negated = *negated;
                 Box::new(move |r, fr| Ok(ops::is_nullish(&v(r, fr)?) != negated))
             }
+            NodeKind::Has(path) => {
+                let v = self.value(path);
+                Box::new(move |r, fr| Ok(ops::has(&v(r, fr)?)))
+            }
+            NodeKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let (c, a, b) = (self.pred(cond), self.pred(then), self.pred(otherwise));
+                Box::new(move |r, fr| if c(r, fr)? { a(r, fr) } else { b(r, fr) })
+            }
             NodeKind::Quant {
                 quantifier,
                 index,
@@ -284,6 +296,21 @@ impl Compiler {
                         vals.push(f(r, fr)?.map_or(Value::Null, Value::into_owned));
                     }
                     Ok(Some(Value::OwnedList(vals.into())))
+                })
+            }
+            NodeKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let (c, a, b) = (self.pred(cond), self.value(then), self.value(otherwise));
+                Box::new(move |r, fr| if c(r, fr)? { a(r, fr) } else { b(r, fr) })
+            }
+            NodeKind::Coalesce { value, fallback } => {
+                let (a, b) = (self.value(value), self.value(fallback));
+                Box::new(move |r, fr| {
+                    let v = a(r, fr)?;
+                    ops::coalesce(v, || b(r, fr))
                 })
             }
             NodeKind::Rule { body, source, .. } => {

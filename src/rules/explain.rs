@@ -62,6 +62,8 @@ pub enum ClauseKind {
     Any,
     /// `all(...)`: true when every element does.
     All,
+    /// `if c then a else b`: its children are the condition and the branch it chose.
+    If,
     /// A test that reads values (a comparison, `in`, `is null`, a field, ...).
     Test,
     /// An operand after the result was decided, whose evaluation failed: it
@@ -150,7 +152,9 @@ impl Explanation {
                 .filter(decisive)
                 .filter(|c| c.matched == self.matched)
                 .collect(),
-            (ClauseKind::Not | ClauseKind::Rule, _) => self.children.iter().collect(),
+            (ClauseKind::Not | ClauseKind::Rule | ClauseKind::If, _) => {
+                self.children.iter().collect()
+            }
         };
         if children.is_empty() {
             out.push(self.cause(result));
@@ -298,7 +302,28 @@ impl<'r> Explainer<'r> {
                     });
                 }
             }
-            NodeKind::Not(a) | NodeKind::Neg(a) | NodeKind::Coerce(a) => self.reads(a, out)?,
+            NodeKind::Not(a) | NodeKind::Neg(a) | NodeKind::Coerce(a) | NodeKind::Has(a) => {
+                self.reads(a, out)?
+            }
+            NodeKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                self.reads(cond, out)?;
+                let branch = if self.explain_bool(cond)? {
+                    then
+                } else {
+                    otherwise
+                };
+                self.reads(branch, out)?;
+            }
+            NodeKind::Coalesce { value, fallback } => {
+                self.reads(value, out)?;
+                if present(self.value(value)?).is_none() {
+                    self.reads(fallback, out)?;
+                }
+            }
             NodeKind::Path { base, .. } => self.reads(base, out)?,
             NodeKind::Compare { left, right, .. }
             | NodeKind::Arith { left, right, .. }
@@ -384,6 +409,18 @@ impl<'r> Explainer<'r> {
             NodeKind::Not(operand) => {
                 let c = self.explain(operand)?;
                 Ok(inner(ClauseKind::Not, !c.matched, vec![c]))
+            }
+            NodeKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.explain(cond)?;
+                let branch = self.explain(if c.matched { then } else { otherwise })?;
+                Ok(Explanation {
+                    clause,
+                    ..inner(ClauseKind::If, branch.matched, vec![c, branch])
+                })
             }
             NodeKind::Rule {
                 name,
@@ -627,6 +664,8 @@ impl<'r> Explainer<'r> {
                 ops::between(&x, &a, &b)
             }
             NodeKind::IsNull { value, negated } => ops::is_nullish(&self.value(value)?) != *negated,
+            NodeKind::Has(path) => ops::has(&self.value(path)?),
+            NodeKind::If { .. } => self.explain(node)?.matched,
             _ => {
                 let v = self.value(node)?;
                 ops::truth(&v, || self.text(node))?
@@ -680,6 +719,21 @@ impl<'r> Explainer<'r> {
                 let v = self.value(body);
                 self.sources.pop();
                 v?
+            }
+            NodeKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                if self.explain_bool(cond)? {
+                    self.value(then)?
+                } else {
+                    self.value(otherwise)?
+                }
+            }
+            NodeKind::Coalesce { value, fallback } => {
+                let v = self.value(value)?;
+                ops::coalesce(v, || self.value(fallback))?
             }
             _ => Some(Value::Bool(self.explain_bool(node)?)),
         })

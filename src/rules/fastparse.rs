@@ -11,9 +11,9 @@
 //! its own bracket nesting and gives up past that, so it never recurses
 //! without bound, and it gives up on trees deeper than the pest path accepts.
 //!
-//! The functions follow the grammar's rules one to one (`expr`, `negation`,
-//! `comparison`, `sum`, `unary`, `primary`), each a loop over its repetition,
-//! so only brackets recurse.
+//! The functions follow the grammar's rules one to one (`expr`, `if_expr`,
+//! `negation`, `comparison`, `coalesce`, `sum`, `unary`, `primary`), each a
+//! loop over its repetition, so only brackets and `if` recurse.
 
 use super::ast::{
     BinaryOp, Expr, ExprKind, Ident, Literal, Param, PathSegment, Quantifier, RuleDecl, UnaryOp,
@@ -158,7 +158,7 @@ struct Parser<'t> {
     text: &'t str,
     bytes: &'t [u8],
     pos: usize,
-    /// Open brackets (parentheses, lists, calls, quantifiers) around `pos`.
+    /// Open brackets (parentheses, lists, calls, quantifiers) and `if`s around `pos`.
     nest: usize,
 }
 
@@ -227,8 +227,12 @@ impl<'t> Parser<'t> {
 
     // ----- expressions ---------------------------------------------------
 
-    /// `negation ((or | and) negation)*`, `and` binding tighter, left-associative.
+    /// `if_expr | negation ((or | and) negation)*`, `and` binding tighter, left-associative.
     fn expr(&mut self) -> Option<Node> {
+        self.skip();
+        if self.peek_word() == "if" {
+            return self.if_expr();
+        }
         let mut loose: Option<Node> = None;
         let mut tight = self.negation()?;
         loop {
@@ -257,6 +261,38 @@ impl<'t> Parser<'t> {
         }
     }
 
+    /// `if cond then a else b`, at its `if`.
+    fn if_expr(&mut self) -> Option<Node> {
+        let start = self.pos;
+        self.pos += 2;
+        self.open()?;
+        let cond = self.expr()?;
+        self.skip();
+        if self.peek_word() != "then" {
+            return None;
+        }
+        self.pos += 4;
+        let then = self.expr()?;
+        self.skip();
+        if self.peek_word() != "else" {
+            return None;
+        }
+        self.pos += 4;
+        let otherwise = self.expr()?;
+        self.close();
+        let span = Span::new(start, start).to(otherwise.expr.span);
+        let depth = cond.depth.max(then.depth).max(otherwise.depth);
+        node(
+            ExprKind::If {
+                cond: Box::new(cond.expr),
+                then: Box::new(then.expr),
+                otherwise: Box::new(otherwise.expr),
+            },
+            span,
+            depth,
+        )
+    }
+
     /// `not* comparison`.
     fn negation(&mut self) -> Option<Node> {
         let mut nots: Vec<Span> = Vec::new();
@@ -283,10 +319,10 @@ impl<'t> Parser<'t> {
         Some(acc)
     }
 
-    /// `sum` with at most one comparison after it (a second one is an error
-    /// the caller gives up on, as it cannot continue with an operator).
+    /// `coalesce` with at most one comparison after it (a second one is an
+    /// error the caller gives up on, as it cannot continue with an operator).
     fn comparison(&mut self) -> Option<Node> {
-        let value = self.sum()?;
+        let value = self.coalesce()?;
         self.skip();
         let next = self.byte_at(self.pos + 1);
         let (op, len) = match self.peek() {
@@ -324,19 +360,19 @@ impl<'t> Parser<'t> {
             _ => return Some(value),
         };
         self.pos += len;
-        let right = self.sum()?;
+        let right = self.coalesce()?;
         binary(value, op, right)
     }
 
     /// The rest of `value between low and high`, after `between`.
     fn between(&mut self, value: Node) -> Option<Node> {
-        let low = self.sum()?;
+        let low = self.coalesce()?;
         self.skip();
         if self.peek_word() != "and" {
             return None;
         }
         self.pos += 3;
-        let high = self.sum()?;
+        let high = self.coalesce()?;
         let depth = value.depth.max(low.depth).max(high.depth);
         let span = value.expr.span.to(high.expr.span);
         node(
@@ -371,6 +407,20 @@ impl<'t> Parser<'t> {
             span,
             value.depth,
         )
+    }
+
+    /// `sum (?? sum)*`, left-associative.
+    fn coalesce(&mut self) -> Option<Node> {
+        let mut acc = self.sum()?;
+        loop {
+            self.skip();
+            if self.peek() != Some(b'?') || self.byte_at(self.pos + 1) != Some(b'?') {
+                return Some(acc);
+            }
+            self.pos += 2;
+            let right = self.sum()?;
+            acc = binary(acc, BinaryOp::Coalesce, right)?;
+        }
     }
 
     /// `unary ((+ | - | * | / | %) unary)*`, `* / %` binding tighter, left-associative.

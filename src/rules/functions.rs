@@ -110,6 +110,10 @@ fn accepts(want: &Type, got: &Type) -> bool {
     }
 }
 
+/// Names that look like calls but are forms of the language, which the
+/// checker reads itself (`has(path)` looks at a path, not at a value).
+pub(crate) const RESERVED: [&str; 1] = ["has"];
+
 /// The functions rules may call: the built-ins plus any registered from Rust.
 #[derive(Clone, Debug)]
 pub struct Functions {
@@ -185,7 +189,7 @@ impl Functions {
         ret: Type,
         imp: impl Fn(&[Value<'_>]) -> Result<OwnedValue, String> + Send + Sync + 'static,
     ) -> Result<(), DuplicateFunction> {
-        if self.by_name.contains_key(name) {
+        if self.by_name.contains_key(name) || RESERVED.contains(&name) {
             return Err(DuplicateFunction(name.to_string()));
         }
         self.by_name.insert(

@@ -14,7 +14,7 @@ use super::ast::Literal;
 
 /// Reserved words, which cannot be identifiers (the grammar's `keyword` rule;
 /// a test checks the two lists agree).
-pub const KEYWORDS: [&str; 17] = [
+pub const KEYWORDS: [&str; 20] = [
     "and",
     "or",
     "not",
@@ -32,10 +32,14 @@ pub const KEYWORDS: [&str; 17] = [
     "all",
     "rule",
     "schema",
+    "if",
+    "then",
+    "else",
 ];
 
-/// The keywords that are infix or prefix operators: after one, `-` and `not` are prefix.
-pub(crate) const OPERATOR_WORDS: [&str; 10] = [
+/// The keywords that are infix or prefix operators (or, like `then`, come
+/// before an operand): after one, `-` and `not` are prefix.
+pub(crate) const OPERATOR_WORDS: [&str; 13] = [
     "and",
     "or",
     "not",
@@ -46,6 +50,9 @@ pub(crate) const OPERATOR_WORDS: [&str; 10] = [
     "starts_with",
     "ends_with",
     "matches",
+    "if",
+    "then",
+    "else",
 ];
 
 /// Is `word` a reserved word?

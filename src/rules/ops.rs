@@ -1,6 +1,7 @@
 //! Runtime operations on values: reading fields and paths, comparison,
-//! equality, ordering, membership, `between`, arithmetic, the null rule for
-//! function arguments, the quantifier step budget, and conditions.
+//! equality, ordering, membership, `between`, arithmetic, `has` and `??`, the
+//! null rule for function arguments, the quantifier step budget, and
+//! conditions (what `and`, `not` and the condition of `if` read).
 //!
 //! These functions define the semantics written in `docs/language.md`. Every
 //! evaluator (the flat jump list in `flat`, the closures in `compile`, the
@@ -310,6 +311,26 @@ pub(crate) fn contains(a: &Value<'_>, b: &Value<'_>) -> bool {
     match (a, b) {
         (Value::Str(x), Value::Str(y)) => x.contains(y.as_ref()),
         _ => list_contains(a, b).unwrap_or(false),
+    }
+}
+
+/// `has(path)`: the path leads to a value, a null one included (`x is not
+/// null` is the test for a value that is not null).
+#[inline]
+pub(crate) fn has(v: &Option<Value<'_>>) -> bool {
+    v.is_some()
+}
+
+/// `a ?? b`: `a` when it is present and not null, else `b`, which is only
+/// evaluated then (so an error in it matters only when the default is used).
+#[inline]
+pub(crate) fn coalesce<'r, E>(
+    a: Option<Value<'r>>,
+    b: impl FnOnce() -> Result<Option<Value<'r>>, E>,
+) -> Result<Option<Value<'r>>, E> {
+    match present(a) {
+        Some(v) => Ok(Some(v)),
+        None => b(),
     }
 }
 

@@ -515,6 +515,7 @@ impl<'t> Builder<'t> {
             Rule::expr
                 | Rule::negation
                 | Rule::comparison
+                | Rule::coalesce
                 | Rule::sum
                 | Rule::unary
                 | Rule::primary
@@ -526,7 +527,8 @@ impl<'t> Builder<'t> {
             }
         }
         match pair.as_rule() {
-            Rule::expr | Rule::sum => self.left_assoc(pair),
+            Rule::expr | Rule::coalesce | Rule::sum => self.left_assoc(pair),
+            Rule::if_expr => self.if_expr(pair),
             Rule::negation => self.negation(pair),
             Rule::comparison => self.comparison(pair),
             Rule::unary => self.unary(pair),
@@ -580,6 +582,29 @@ impl<'t> Builder<'t> {
                 op,
                 left: Box::new(left.expr),
                 right: Box::new(right.expr),
+            },
+            span,
+            depth,
+        )
+    }
+
+    /// `if cond then a else b`: all three built, so every error is reported.
+    fn if_expr(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
+        let start = self.span(&pair).start;
+        let mut parts = pair.into_inner().filter(|p| p.as_rule() == Rule::expr);
+        let (cond, then, otherwise) = (parts.next()?, parts.next()?, parts.next()?);
+        let (cond, then, otherwise) = (self.expr(cond), self.expr(then), self.expr(otherwise));
+        let (cond, then, otherwise) = (cond?, then?, otherwise?);
+        let span = Span {
+            start,
+            end: otherwise.expr.span.end,
+        };
+        let depth = cond.depth.max(then.depth).max(otherwise.depth);
+        self.node(
+            ExprKind::If {
+                cond: Box::new(cond.expr),
+                then: Box::new(then.expr),
+                otherwise: Box::new(otherwise.expr),
             },
             span,
             depth,
@@ -651,7 +676,7 @@ impl<'t> Builder<'t> {
                 )
             }
             Rule::between_compare => {
-                let mut bounds = tail.into_inner().filter(|p| p.as_rule() == Rule::sum);
+                let mut bounds = tail.into_inner().filter(|p| p.as_rule() == Rule::coalesce);
                 let low = self.expr(bounds.next()?)?;
                 let high = self.expr(bounds.next()?)?;
                 let depth = value.depth.max(low.depth).max(high.depth);
@@ -1016,6 +1041,7 @@ fn binary_op(rule: Rule) -> Option<BinaryOp> {
         Rule::op_mul => BinaryOp::Mul,
         Rule::op_div => BinaryOp::Div,
         Rule::op_rem => BinaryOp::Rem,
+        Rule::op_coalesce => BinaryOp::Coalesce,
         _ => return None,
     })
 }
@@ -1027,6 +1053,9 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::expr
         | Rule::negation
         | Rule::comparison
+        | Rule::coalesce
+        | Rule::if_expr
+        | Rule::kw_if
         | Rule::sum
         | Rule::unary
         | Rule::paren
@@ -1065,6 +1094,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::assign => "`=`",
         Rule::kw_in => "`in`",
         Rule::kw_not => "`not`",
+        Rule::kw_then => "`then`",
+        Rule::kw_else => "`else`",
         Rule::between_and => "`and`",
         Rule::prelude_input => "`schema` or `rule`",
         Rule::rule_input => "`rule`",
@@ -1087,6 +1118,11 @@ fn suggestion(text: &str, pos: usize, found: Option<&str>) -> Option<String> {
         Some("||" | "|") => return Some("write `or` for either".to_string()),
         Some("=") => return Some("write `==` to compare".to_string()),
         Some("!") => return Some("write `not` to negate, or `!=` to compare".to_string()),
+        Some("?") => {
+            return Some(
+                "write `if c then a else b` to choose, or `a ?? b` for a default".to_string(),
+            );
+        }
         Some(word) => {
             if let Some(help) = keyword_help(word) {
                 return Some(help);
@@ -1124,7 +1160,7 @@ fn token_at(text: &str, pos: usize, end: usize) -> &str {
             .min(rest.find('\n').unwrap_or(rest.len())),
         Some(c) => {
             let two = rest.get(..2).unwrap_or("");
-            if ["==", "!=", "<=", ">=", "&&", "||"].contains(&two) {
+            if ["==", "!=", "<=", ">=", "&&", "||", "??"].contains(&two) {
                 2
             } else {
                 c.len_utf8()

@@ -17,10 +17,13 @@ use super::ast::{
 /// Binding strength, loosest first (the grammar's levels).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Level {
+    /// `if ... then ... else ...`: only where a whole expression stands.
+    If,
     Or,
     And,
     Not,
     Compare,
+    Coalesce,
     Sum,
     Product,
     Unary,
@@ -29,7 +32,7 @@ enum Level {
 /// Print an expression in canonical style.
 pub fn print_expr(expr: &Expr) -> String {
     let mut out = String::new();
-    write_expr(&mut out, expr, Level::Or);
+    write_expr(&mut out, expr, Level::If);
     out
 }
 
@@ -83,13 +86,13 @@ pub fn print_rule_file(file: &RuleFile) -> String {
                 out.push_str(&param.name.name);
                 if let Some(default) = &param.default {
                     out.push_str(" = ");
-                    write_expr(&mut out, default, Level::Or);
+                    write_expr(&mut out, default, Level::If);
                 }
             }
             out.push(')');
         }
         out.push_str(" = ");
-        write_expr(&mut out, &rule.body, Level::Or);
+        write_expr(&mut out, &rule.body, Level::If);
         out.push('\n');
     }
     out
@@ -143,6 +146,7 @@ fn binary_level(op: BinaryOp) -> Level {
         BinaryOp::And => Level::And,
         BinaryOp::Add | BinaryOp::Sub => Level::Sum,
         BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => Level::Product,
+        BinaryOp::Coalesce => Level::Coalesce,
         _ => Level::Compare,
     }
 }
@@ -150,10 +154,11 @@ fn binary_level(op: BinaryOp) -> Level {
 /// The level one step tighter (the right operand of a left-associative operator).
 fn tighter(level: Level) -> Level {
     match level {
-        Level::Or => Level::And,
+        Level::If | Level::Or => Level::And,
         Level::And => Level::Not,
         Level::Not => Level::Compare,
-        Level::Compare => Level::Sum,
+        Level::Compare => Level::Coalesce,
+        Level::Coalesce => Level::Sum,
         Level::Sum => Level::Product,
         Level::Product | Level::Unary => Level::Unary,
     }
@@ -167,6 +172,7 @@ fn level_of(expr: &Expr) -> Level {
         ExprKind::Unary {
             op: UnaryOp::Not, ..
         } => Level::Not,
+        ExprKind::If { .. } => Level::If,
         _ => Level::Unary,
     }
 }
@@ -175,7 +181,7 @@ fn level_of(expr: &Expr) -> Level {
 fn write_expr(out: &mut String, expr: &Expr, min: Level) {
     if level_of(expr) < min {
         out.push('(');
-        write_expr(out, expr, Level::Or);
+        write_expr(out, expr, Level::If);
         out.push(')');
         return;
     }
@@ -209,10 +215,22 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
             });
             out.push_str(&var.name);
             out.push_str(" in ");
-            write_expr(out, list, Level::Or);
+            write_expr(out, list, Level::If);
             out.push_str(", ");
-            write_expr(out, predicate, Level::Or);
+            write_expr(out, predicate, Level::If);
             out.push(')');
+        }
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            out.push_str("if ");
+            write_expr(out, cond, Level::If);
+            out.push_str(" then ");
+            write_expr(out, then, Level::If);
+            out.push_str(" else ");
+            write_expr(out, otherwise, Level::If);
         }
         ExprKind::Unary {
             op: UnaryOp::Not,
@@ -235,7 +253,7 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
             ) || matches!(&operand.kind, ExprKind::Literal { value: Literal::Float(f) } if f.is_sign_positive());
             if bare_number {
                 out.push('(');
-                write_expr(out, operand, Level::Or);
+                write_expr(out, operand, Level::If);
                 out.push(')');
             } else {
                 write_expr(out, operand, Level::Unary);
@@ -244,7 +262,7 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
         ExprKind::Binary { op, left, right } => {
             let level = binary_level(*op);
             let (mut left_min, mut right_min) = if level == Level::Compare {
-                (Level::Sum, Level::Sum)
+                (Level::Coalesce, Level::Coalesce)
             } else {
                 (level, tighter(level))
             };
@@ -273,14 +291,14 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
             write_expr(out, right, right_min);
         }
         ExprKind::Between { value, low, high } => {
-            write_expr(out, value, Level::Sum);
+            write_expr(out, value, Level::Coalesce);
             out.push_str(" between ");
-            write_expr(out, low, Level::Sum);
+            write_expr(out, low, Level::Coalesce);
             out.push_str(" and ");
-            write_expr(out, high, Level::Sum);
+            write_expr(out, high, Level::Coalesce);
         }
         ExprKind::IsNull { value, negated } => {
-            write_expr(out, value, Level::Sum);
+            write_expr(out, value, Level::Coalesce);
             out.push_str(if *negated { " is not null" } else { " is null" });
         }
     }
@@ -291,7 +309,7 @@ fn write_list(out: &mut String, items: &[Expr]) {
         if i > 0 {
             out.push_str(", ");
         }
-        write_expr(out, item, Level::Or);
+        write_expr(out, item, Level::If);
     }
 }
 

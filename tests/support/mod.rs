@@ -113,6 +113,7 @@ pub fn binary_op() -> impl Strategy<Value = BinaryOp> {
         BinaryOp::Mul,
         BinaryOp::Div,
         BinaryOp::Rem,
+        BinaryOp::Coalesce,
     ])
 }
 
@@ -156,8 +157,15 @@ pub fn expr() -> impl Strategy<Value = Expr> {
                 .prop_map(|(op, left, right)| e(ExprKind::Binary { op, left, right })),
             (boxed.clone(), boxed.clone(), boxed.clone())
                 .prop_map(|(value, low, high)| e(ExprKind::Between { value, low, high })),
-            (boxed, any::<bool>())
+            (boxed.clone(), any::<bool>())
                 .prop_map(|(value, negated)| e(ExprKind::IsNull { value, negated })),
+            (boxed.clone(), boxed.clone(), boxed).prop_map(|(cond, then, otherwise)| e(
+                ExprKind::If {
+                    cond,
+                    then,
+                    otherwise
+                }
+            )),
         ]
     })
 }

@@ -199,6 +199,19 @@ impl Checker<'_> {
                     None => self.node(NodeKind::Const(Value::Bool(false)), Type::Bool, span),
                 }
             }
+            BinaryOp::Coalesce => {
+                let value = self.expr(left, Pos::Value);
+                let fallback = self.expr(right, Pos::Value);
+                let ty = self.either_type(&value, &fallback, "the two sides of `??`");
+                self.node(
+                    NodeKind::Coalesce {
+                        value: Box::new(value),
+                        fallback: Box::new(fallback),
+                    },
+                    ty,
+                    span,
+                )
+            }
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => {
                 let l = self.expr(left, Pos::Value);
                 let r = self.expr(right, Pos::Value);

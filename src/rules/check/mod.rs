@@ -270,7 +270,93 @@ impl<'a> Checker<'a> {
                     span,
                 )
             }
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let cond = self.cond(cond);
+                let then = self.expr(then, Pos::Value);
+                let otherwise = self.expr(otherwise, Pos::Value);
+                let ty = self.either_type(&then, &otherwise, "the branches of `if`");
+                self.node(
+                    NodeKind::If {
+                        cond: Box::new(cond),
+                        then: Box::new(then),
+                        otherwise: Box::new(otherwise),
+                    },
+                    ty,
+                    span,
+                )
+            }
         }
+    }
+
+    /// The type of a value that is one of two (the branches of `if`, the sides
+    /// of `??`): E106 when their types cannot mix (`int` and `string`).
+    pub(super) fn either_type(&mut self, a: &Node, b: &Node, what: &str) -> Type {
+        match (&a.ty, &b.ty) {
+            (Type::Null, t) | (t, Type::Null) => t.clone(),
+            (x, y) if !known(x) || !known(y) => Type::Any,
+            (x, y) if x.comparable_with(y) => common_type([x, y].into_iter()),
+            (x, y) => {
+                let (x, y) = (x.clone(), y.clone());
+                self.error(
+                    Diagnostic::error(
+                        "E106",
+                        a.span.to(b.span),
+                        format!("{what} have different types: {x} and {y}"),
+                    )
+                    .with_label(format!("{x} here"))
+                    .with_help(
+                        "give both the same type, for example write `0` or `\"\"` for the other",
+                    ),
+                );
+                Type::Any
+            }
+        }
+    }
+
+    /// `has(path)`: the path is checked as a field (unknown fields are errors
+    /// under a schema), and must be one: a field, `$field`, a variable or a
+    /// parameter, with its `.key` and `[i]` steps.
+    fn has(&mut self, args: &[Expr], span: Span) -> Node {
+        let [arg] = args else {
+            self.error(
+                Diagnostic::error(
+                    "E103",
+                    span,
+                    format!("`has` takes 1 argument, but {} were given", args.len()),
+                )
+                .with_help("write `has(a.b)` to test that `a` has the key `b`"),
+            );
+            for a in args {
+                self.expr(a, Pos::Value);
+            }
+            return self.node(NodeKind::Const(Value::Bool(false)), Type::Bool, span);
+        };
+        let mut path = self.expr(arg, Pos::Value);
+        if let NodeKind::Coerce(inner) = path.kind {
+            path = *inner;
+        }
+        let is_path = matches!(
+            (&arg.kind, &path.kind),
+            (
+                ExprKind::Name { .. } | ExprKind::Field { .. },
+                NodeKind::Field { .. }
+                    | NodeKind::Local { .. }
+                    | NodeKind::Param { .. }
+                    | NodeKind::Path { .. }
+            )
+        );
+        if !is_path {
+            self.error(
+                Diagnostic::error("E106", arg.span, "`has` needs a field path")
+                    .with_label("not a path")
+                    .with_help("write `has(a.b)`; to test a value for null, write `x is not null`"),
+            );
+        }
+        self.node(NodeKind::Has(Box::new(path)), Type::Bool, span)
     }
 
     /// An operand of `and`, `or`, `not` or a quantifier: must be a condition.
@@ -462,6 +548,9 @@ impl<'a> Checker<'a> {
     }
 
     fn call(&mut self, name: &ast::Ident, args: &[Expr], span: Span) -> Node {
+        if name.name == "has" {
+            return self.has(args, span);
+        }
         if let Some(func) = self.scope.functions.get(&name.name) {
             let func = func.clone();
             let nodes: Vec<Node> = args.iter().map(|a| self.expr(a, Pos::Value)).collect();

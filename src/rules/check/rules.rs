@@ -249,6 +249,15 @@ fn collect_names(expr: &Expr, out: &mut HashSet<String>) {
             collect_names(high, out);
         }
         ExprKind::IsNull { value, .. } => collect_names(value, out),
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            collect_names(cond, out);
+            collect_names(then, out);
+            collect_names(otherwise, out);
+        }
     }
 }
 
