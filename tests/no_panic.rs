@@ -78,6 +78,11 @@ const TOKENS: &[&str] = &[
     "if total > 1 then",
     "??",
     "has(",
+    "sum(",
+    "keys(",
+    "values(",
+    "distinct(",
+    "[1, \"a\"]",
 ];
 
 fn records() -> Vec<serde_json::Value> {

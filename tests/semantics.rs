@@ -681,3 +681,119 @@ fn choices_and_defaults_are_checked() {
         .is_err()
     );
 }
+
+#[test]
+fn list_and_object_functions() {
+    let r = json!({
+        "xs": [3, 1, 2], "fs": [1.5, 2], "empty": [], "words": ["b", "a", "b"],
+        "ds": ["1h", "30m"], "holes": [1, null], "mixed": [1, "a"],
+        "m": {"b": 2, "a": 1}, "n": {}
+    });
+    check_values(&[
+        ("sum(xs)", r.clone(), Some(json!(6))),
+        ("sum(fs)", r.clone(), Some(json!(3.5))),
+        ("sum(empty)", r.clone(), Some(json!(0))),
+        ("sum([1h, 30m])", r.clone(), Some(json!("90m"))),
+        ("sum(holes)", r.clone(), None),
+        ("sum(nope)", r.clone(), None),
+        ("min(xs)", r.clone(), Some(json!(1))),
+        ("max(xs)", r.clone(), Some(json!(3))),
+        ("max(words)", r.clone(), Some(json!("b"))),
+        (
+            "min([2024-01-31, 2023-05-01])",
+            r.clone(),
+            Some(json!("2023-05-01")),
+        ),
+        ("min(empty)", r.clone(), None),
+        ("min(holes)", r.clone(), None),
+        ("min(3, 1, 2)", r.clone(), Some(json!(1))),
+        ("distinct(words)", r.clone(), Some(json!(["b", "a"]))),
+        ("distinct([1, 1.0, 2])", r.clone(), Some(json!([1, 2]))),
+        ("distinct(empty)", r.clone(), Some(json!([]))),
+        ("xs + [4]", r.clone(), Some(json!([3, 1, 2, 4]))),
+        ("[] + empty", r.clone(), Some(json!([]))),
+        ("len(xs + words)", r.clone(), Some(json!(6))),
+        ("len(m)", r.clone(), Some(json!(2))),
+        ("len(n)", r.clone(), Some(json!(0))),
+        ("keys(m)", r.clone(), Some(json!(["a", "b"]))),
+        ("values(m)", r.clone(), Some(json!([1, 2]))),
+        ("keys(xs)", r.clone(), None),
+        ("\"a\" in keys(m)", r.clone(), Some(json!(true))),
+        (
+            "any(k in keys(m), k == \"b\")",
+            r.clone(),
+            Some(json!(true)),
+        ),
+        ("all(v in values(m), v > 0)", r.clone(), Some(json!(true))),
+        ("sum(values(m)) == 3", r, Some(json!(true))),
+    ]);
+    let r = json!({"mixed": [1, "a"], "flags": [true], "xs": [1, [2]]});
+    check_value_errors(&[
+        (
+            "sum(mixed)",
+            r.clone(),
+            "`sum(..)`: element 1 is string \"a\", not a number",
+        ),
+        (
+            "sum([1, 1h])",
+            r.clone(),
+            "`sum(..)`: cannot add duration 1h to int 1",
+        ),
+        (
+            "max(mixed)",
+            r.clone(),
+            "`max(..)`: cannot order int 1 and string \"a\"",
+        ),
+        (
+            "min(flags)",
+            r.clone(),
+            "`min(..)`: cannot order bool true and bool true",
+        ),
+        ("max(xs)", r, "`max(..)`: cannot order int 1 and list [2]"),
+    ]);
+    // the step budget covers what list functions visit
+    let big: Vec<i64> = (0..2000).collect();
+    let mut c = ctx();
+    c.max_steps = 10_000;
+    for expr in ["distinct(xs)", "sum(xs + xs + xs + xs + xs + xs)"] {
+        let got = value_program(expr).evaluate(&json!({ "xs": big }), &c);
+        assert!(
+            matches!(got, Err(EvalError::CostExceeded(10_000))),
+            "{expr}: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn list_and_object_functions_are_checked() {
+    let file = "schema {\n  total: number\n  tags: list<string>\n  scores: list<int>\n  \
+                address: { city: string, zip: string }\n}\nrule r = total > 1\n";
+    let set = RuleSet::compile(vec![Source::new("s.rules", file)], &Env::new()).unwrap();
+    for (expr, code) in [
+        ("sum(tags)", "E106"),
+        ("sum(total)", "E106"),
+        ("keys(tags)", "E106"),
+        ("values(total)", "E106"),
+        ("len(total)", "E106"),
+        ("distinct(total)", "E106"),
+        ("min(tags, 1)", "E106"),
+        ("tags + total", "E106"),
+    ] {
+        expect_code(set.compile_value(expr), expr, code);
+    }
+    for (expr, ty) in [
+        ("sum(scores)", "int"),
+        ("max(scores)", "int"),
+        ("min(tags)", "string"),
+        ("distinct(tags)", "list<string>"),
+        ("tags + [\"x\"]", "list<string>"),
+        ("keys(address)", "list<string>"),
+        ("values(address)", "list<string>"),
+        ("len(address)", "int"),
+    ] {
+        let p = set
+            .compile_value(expr)
+            .unwrap_or_else(|e| panic!("`{expr}`: {e}"));
+        assert_eq!(p.result_type().to_string(), ty, "`{expr}`");
+    }
+}

@@ -31,8 +31,7 @@ pub(crate) struct Frame<'r> {
     pub consts: &'r [OwnedValue],
     pub now: DateTime<FixedOffset>,
     pub locals: Vec<Value<'r>>,
-    pub steps: u64,
-    pub max_steps: u64,
+    pub budget: ops::Budget,
 }
 
 pub(crate) type PredFn =
@@ -174,7 +173,7 @@ impl Compiler {
                     let Some(n) = l.list_len() else {
                         return Ok(false);
                     };
-                    ops::charge_steps(&mut fr.steps, n, fr.max_steps).map_err(boxed)?;
+                    fr.budget.charge(n).map_err(boxed)?;
                     fr.locals.truncate(index);
                     for i in 0..n {
                         fr.locals.push(ops::element(&l, i));
@@ -283,7 +282,7 @@ impl Compiler {
                         vals.push(f(r, fr)?);
                     }
                     match ops::call_args(&func, vals) {
-                        Some(args) => Ok(functions::call(&func, &args, fr.now)?),
+                        Some(args) => Ok(functions::call(&func, &args, fr.now, &mut fr.budget)?),
                         None => Ok(None),
                     }
                 })

@@ -245,8 +245,7 @@ pub(crate) struct Explainer<'r> {
     /// Beside each local: what it stands for, to write clauses standalone.
     bindings: Vec<Option<Binding>>,
     sources: Vec<Arc<Source>>,
-    steps: u64,
-    max_steps: u64,
+    budget: ops::Budget,
 }
 
 fn show(v: &Option<Value<'_>>) -> String {
@@ -277,8 +276,7 @@ impl<'r> Explainer<'r> {
             locals: Vec::new(),
             bindings: Vec::new(),
             sources: vec![source],
-            steps: 0,
-            max_steps: ctx.max_steps,
+            budget: ops::Budget::new(ctx.max_steps),
         }
     }
 
@@ -503,7 +501,7 @@ impl<'r> Explainer<'r> {
                     };
                     return Ok(leaf(false, reads, Some(why)));
                 };
-                ops::charge_steps(&mut self.steps, n, self.max_steps)?;
+                self.budget.charge(n)?;
                 let list_value = l.clone().unwrap_or(Value::Null);
                 let list_clause = clause::to_path(list, &self.bindings);
                 let mut children = Vec::new();
@@ -703,7 +701,7 @@ impl<'r> Explainer<'r> {
                     vals.push(self.value(a)?);
                 }
                 match ops::call_args(func, vals) {
-                    Some(vals) => functions::call(func, &vals, self.now)?,
+                    Some(vals) => functions::call(func, &vals, self.now, &mut self.budget)?,
                     None => return Ok(None),
                 }
             }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset};
 
 use super::context::EvalError;
+use super::ops::{self, Budget};
 use super::schema::Type;
 use crate::value::{OwnedValue, Value};
 
@@ -32,6 +33,10 @@ pub(crate) enum Builtin {
     Max,
     Now,
     Today,
+    Sum,
+    Distinct,
+    Keys,
+    Values,
 }
 
 /// A function callable from rules.
@@ -70,7 +75,10 @@ impl Function {
     /// functions repeat their last parameter).
     pub(crate) fn param_text(&self, i: usize) -> String {
         match self.builtin {
-            Some(Builtin::Len) => "string | list".to_string(),
+            Some(Builtin::Len) => "string | list | object".to_string(),
+            Some(Builtin::Min | Builtin::Max) if i == 0 => "list | number".to_string(),
+            Some(Builtin::Keys | Builtin::Values) => "object".to_string(),
+            Some(Builtin::Sum) => "list<number> | list<duration>".to_string(),
             _ => self
                 .params
                 .get(i)
@@ -79,11 +87,25 @@ impl Function {
         }
     }
 
-    /// Does parameter `i` accept an argument of type `got`? The one test of
-    /// argument types, for built-ins and custom functions alike.
-    pub(crate) fn accepts(&self, i: usize, got: &Type) -> bool {
+    /// Does parameter `i` of a call with `n_args` arguments accept an argument
+    /// of type `got`? The one test of argument types, for built-ins and custom
+    /// functions alike.
+    pub(crate) fn accepts(&self, i: usize, n_args: usize, got: &Type) -> bool {
         match self.builtin {
-            Some(Builtin::Len) => matches!(got, Type::Any | Type::List(_)) || got.is_stringy(),
+            Some(Builtin::Len) => {
+                matches!(got, Type::Any | Type::List(_) | Type::Object(_)) || got.is_stringy()
+            }
+            // `min(xs)` over a list, or `min(a, b, ...)` over numbers
+            Some(Builtin::Min | Builtin::Max) if n_args == 1 => {
+                matches!(got, Type::List(_)) || accepts(&Type::Number, got)
+            }
+            Some(Builtin::Min | Builtin::Max) => accepts(&Type::Number, got),
+            Some(Builtin::Keys | Builtin::Values) => matches!(got, Type::Any | Type::Object(_)),
+            Some(Builtin::Sum) => match got {
+                Type::Any => true,
+                Type::List(t) => summable(t),
+                _ => false,
+            },
             _ => self
                 .params
                 .get(i)
@@ -91,6 +113,11 @@ impl Function {
                 .is_none_or(|want| accepts(want, got)),
         }
     }
+}
+
+/// Can values of this type be added up (`sum`)?
+pub(crate) fn summable(t: &Type) -> bool {
+    t.is_numeric() || matches!(t, Type::Any | Type::Duration)
 }
 
 /// Does a parameter of type `want` accept a value of type `got`? Lists by
@@ -132,12 +159,14 @@ impl Default for Functions {
 pub struct DuplicateFunction(pub String);
 
 impl Functions {
-    /// The built-ins: `len lower upper trim abs round floor ceil min max now today`.
+    /// The built-ins: `len lower upper trim abs round floor ceil min max now
+    /// today sum distinct keys values` (docs/language.md, "Functions").
     pub fn new() -> Functions {
         use Builtin::*;
         let text = || Type::String;
         let num = || Type::Number;
-        let table: [(&str, Builtin, Vec<Type>, bool, Type); 12] = [
+        let list = || Type::List(Box::new(Type::Any));
+        let table: [(&str, Builtin, Vec<Type>, bool, Type); 16] = [
             ("len", Len, vec![Type::Any], false, Type::Int),
             ("lower", Lower, vec![text()], false, text()),
             ("upper", Upper, vec![text()], false, text()),
@@ -146,10 +175,20 @@ impl Functions {
             ("round", Round, vec![num()], false, Type::Int),
             ("floor", Floor, vec![num()], false, Type::Int),
             ("ceil", Ceil, vec![num()], false, Type::Int),
-            ("min", Min, vec![num(), num()], true, num()),
-            ("max", Max, vec![num(), num()], true, num()),
+            ("min", Min, vec![num()], true, num()),
+            ("max", Max, vec![num()], true, num()),
             ("now", Now, vec![], false, Type::DateTime),
             ("today", Today, vec![], false, Type::Date),
+            ("sum", Sum, vec![list()], false, num()),
+            ("distinct", Distinct, vec![list()], false, list()),
+            (
+                "keys",
+                Keys,
+                vec![Type::Any],
+                false,
+                Type::List(Box::new(text())),
+            ),
+            ("values", Values, vec![Type::Any], false, list()),
         ];
         let by_name = table
             .into_iter()
@@ -217,18 +256,20 @@ impl Functions {
 
 /// The int `round`, `floor` or `ceil` gives: an error when it does not fit 64 bits.
 fn to_int(x: f64, name: &str) -> Result<Option<Value<'static>>, EvalError> {
-    match super::ops::float_to_int(x) {
+    match ops::float_to_int(x) {
         Some(i) => Ok(Some(Value::Int(i))),
         None => Err(EvalError::Overflow(format!("{name}(..)"))),
     }
 }
 
 /// Call a function. `Ok(None)` is "no value" (an argument missing, null or of
-/// the wrong type without a schema).
+/// the wrong type without a schema). Functions that visit the elements of a
+/// list charge them to the evaluation's step budget (`budget`).
 pub(crate) fn call<'r>(
     func: &Function,
     args: &[Value<'r>],
     now: DateTime<FixedOffset>,
+    budget: &mut Budget,
 ) -> Result<Option<Value<'r>>, EvalError> {
     use Builtin::*;
     let Some(builtin) = func.builtin else {
@@ -247,9 +288,33 @@ pub(crate) fn call<'r>(
         (Len, Some(Value::Str(s))) => Some(Value::Int(
             i64::try_from(s.chars().count()).unwrap_or(i64::MAX),
         )),
-        (Len, Some(v)) => v
-            .list_len()
-            .map(|n| Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+        (Len, Some(v)) => match ops::object_len(v) {
+            Some(n) => Some(Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+            None => v
+                .list_len()
+                .map(|n| Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+        },
+        (Min | Max, Some(list)) if args.len() == 1 && list.list_len().is_some() => {
+            let want = if builtin == Min {
+                std::cmp::Ordering::Less
+            } else {
+                std::cmp::Ordering::Greater
+            };
+            let n = list.list_len().unwrap_or(0);
+            budget.charge(n)?;
+            let what = if builtin == Min { "min(..)" } else { "max(..)" };
+            ops::extreme((0..n).map(|i| Some(ops::element(list, i))), want, what)?
+        }
+        (Sum, Some(list)) => match list.list_len() {
+            Some(n) => {
+                budget.charge(n)?;
+                ops::sum((0..n).map(|i| Some(ops::element(list, i))), "sum(..)")?
+            }
+            None => None,
+        },
+        (Distinct, Some(list)) => ops::distinct(list, budget)?,
+        (Keys, Some(v)) => ops::keys(v),
+        (Values, Some(v)) => ops::values(v),
         (Lower, Some(Value::Str(s))) => Some(Value::Str(Cow::Owned(s.to_lowercase()))),
         (Upper, Some(Value::Str(s))) => Some(Value::Str(Cow::Owned(s.to_uppercase()))),
         (Trim, Some(Value::Str(Cow::Borrowed(s)))) => Some(Value::Str(Cow::Borrowed(s.trim()))),
@@ -272,7 +337,7 @@ pub(crate) fn call<'r>(
                 best = match best {
                     None => Some(a),
                     Some(b) => {
-                        let ord = super::ops::compare(a, b);
+                        let ord = ops::compare(a, b);
                         let take = match builtin {
                             Min => ord == Some(std::cmp::Ordering::Less),
                             _ => ord == Some(std::cmp::Ordering::Greater),

@@ -131,14 +131,28 @@ pub(crate) fn call_args<'r>(
     Some(out)
 }
 
-/// Charge a quantifier's visit of `n` elements to the evaluation's step budget.
-#[inline]
-pub(crate) fn charge_steps(steps: &mut u64, n: usize, max_steps: u64) -> Result<(), EvalError> {
-    *steps = steps.saturating_add(n as u64);
-    if *steps > max_steps {
-        return Err(EvalError::CostExceeded(max_steps));
+/// The step budget of one evaluation (`Context::max_steps`): every element a
+/// quantifier, comprehension or list function visits is a step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Budget {
+    steps: u64,
+    max: u64,
+}
+
+impl Budget {
+    pub fn new(max: u64) -> Budget {
+        Budget { steps: 0, max }
     }
-    Ok(())
+
+    /// Charge the visit of `n` elements; an error once the budget is spent.
+    #[inline]
+    pub fn charge(&mut self, n: usize) -> Result<(), EvalError> {
+        self.steps = self.steps.saturating_add(n as u64);
+        if self.steps > self.max {
+            return Err(EvalError::CostExceeded(self.max));
+        }
+        Ok(())
+    }
 }
 
 /// The element `i` of a list value (null past the end, which cannot happen
@@ -150,6 +164,143 @@ pub(crate) fn element<'r>(list: &Value<'r>, i: usize) -> Value<'r> {
         _ => None,
     };
     el.unwrap_or(Value::Null)
+}
+
+/// A value as error messages name it: its type and its text (`string "a"`).
+pub(crate) fn shown(v: &Value<'_>) -> String {
+    format!("{} {v}", v.type_name())
+}
+
+#[cold]
+pub(crate) fn value_error(what: &str, message: String) -> EvalError {
+    EvalError::Value {
+        what: what.to_string(),
+        message,
+    }
+}
+
+/// The sum of numbers or durations (`sum(xs)`, `sum(x in xs, e)`): 0 for no
+/// elements, missing when one is missing or null (as arithmetic on a missing
+/// value is), an error for anything else (never a silent skip).
+pub(crate) fn sum<'r>(
+    items: impl Iterator<Item = Option<Value<'r>>>,
+    what: &str,
+) -> Result<Option<Value<'r>>, EvalError> {
+    let mut total: Option<Value<'r>> = None;
+    for (i, item) in items.enumerate() {
+        let Some(v) = present(item) else {
+            return Ok(None);
+        };
+        if !matches!(v, Value::Int(_) | Value::Float(_) | Value::Duration(_)) {
+            let message = format!("element {i} is {}, not a number", shown(&v));
+            return Err(value_error(what, message));
+        }
+        total = Some(match total {
+            None => v,
+            Some(t) => match arith(BinaryOp::Add, &t, &v, what)? {
+                Some(r) => r,
+                None => {
+                    let message = format!("cannot add {} to {}", shown(&v), shown(&t));
+                    return Err(value_error(what, message));
+                }
+            },
+        });
+    }
+    Ok(Some(total.unwrap_or(Value::Int(0))))
+}
+
+/// The smallest (`want` = `Less`) or largest element by [`compare`] (`min(xs)`,
+/// `max(xs)`): missing for no elements or when one is missing or null, an
+/// error for elements that have no order between them.
+pub(crate) fn extreme<'r>(
+    items: impl Iterator<Item = Option<Value<'r>>>,
+    want: Ordering,
+    what: &str,
+) -> Result<Option<Value<'r>>, EvalError> {
+    let mut best: Option<Value<'r>> = None;
+    for item in items {
+        let Some(v) = present(item) else {
+            return Ok(None);
+        };
+        let against = best.as_ref().unwrap_or(&v);
+        let Some(ord) = compare(&v, against) else {
+            let message = format!("cannot order {} and {}", shown(against), shown(&v));
+            return Err(value_error(what, message));
+        };
+        if best.is_none() || ord == want {
+            best = Some(v);
+        }
+    }
+    Ok(best)
+}
+
+/// The elements of a list without repeats (by [`equals`]), first ones kept, in
+/// order; each comparison is a step of the budget.
+pub(crate) fn distinct<'r>(
+    list: &Value<'r>,
+    budget: &mut Budget,
+) -> Result<Option<Value<'r>>, EvalError> {
+    let Some(n) = list.list_len() else {
+        return Ok(None);
+    };
+    let mut out: Vec<OwnedValue> = Vec::new();
+    for i in 0..n {
+        budget.charge(out.len().max(1))?;
+        let v = element(list, i);
+        if !out.iter().any(|o| equals(o, &v)) {
+            out.push(v.into_owned());
+        }
+    }
+    Ok(Some(Value::OwnedList(out.into())))
+}
+
+/// `xs + ys`: the elements of both, in order.
+fn concat<'r>(a: &Value<'r>, b: &Value<'r>) -> Option<Value<'r>> {
+    let (n, m) = (a.list_len()?, b.list_len()?);
+    let items: Vec<OwnedValue> = (0..n)
+        .map(|i| element(a, i))
+        .chain((0..m).map(|i| element(b, i)))
+        .map(Value::into_owned)
+        .collect();
+    Some(Value::OwnedList(items.into()))
+}
+
+/// The keys of an object value, sorted (`None` when it is not one).
+fn sorted_entries(v: &Value<'_>) -> Option<Vec<(String, serde_json::Value)>> {
+    let map = object_map(v)?;
+    let mut entries: Vec<(String, serde_json::Value)> =
+        map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(entries)
+}
+
+/// `keys(m)`: the keys of an object, sorted by code point.
+pub(crate) fn keys(v: &Value<'_>) -> Option<OwnedValue> {
+    let entries = sorted_entries(v)?;
+    let keys: Vec<OwnedValue> = entries
+        .into_iter()
+        .map(|(k, _)| Value::Str(Cow::Owned(k)))
+        .collect();
+    Some(Value::OwnedList(keys.into()))
+}
+
+/// `values(m)`: the values of an object, in the order of its sorted keys.
+pub(crate) fn values(v: &Value<'_>) -> Option<OwnedValue> {
+    let entries = sorted_entries(v)?;
+    let values: Vec<OwnedValue> = entries
+        .into_iter()
+        .map(|(_, v)| Value::from_json_owned(v))
+        .collect();
+    Some(Value::OwnedList(values.into()))
+}
+
+/// The number of keys of an object value (`len(m)`).
+pub(crate) fn object_len(v: &Value<'_>) -> Option<usize> {
+    match v {
+        Value::OwnedObject(map) => Some(map.len()),
+        Value::Object(_) => object_map(v).map(|m| m.len()),
+        _ => None,
+    }
 }
 
 fn date_to_datetime(d: NaiveDate) -> DateTime<FixedOffset> {
@@ -429,6 +580,7 @@ pub(crate) fn arith<'a>(
             };
             finite(r, what)
         }
+        (BinaryOp::Add, List(_) | OwnedList(_), List(_) | OwnedList(_)) => Ok(concat(a, b)),
         (BinaryOp::Add, Str(x), Str(y)) => {
             let mut s = String::with_capacity(x.len() + y.len());
             s.push_str(x);

@@ -408,6 +408,9 @@ fn arith_type(op: BinaryOp, l: &Type, r: &Type) -> Option<Type> {
             }
         }
         (String, String) if op == BinaryOp::Add => String,
+        (List(a), List(b)) if op == BinaryOp::Add => {
+            List(Box::new(super::common_type([&**a, &**b].into_iter())))
+        }
         (Date, Duration) if matches!(op, BinaryOp::Add | BinaryOp::Sub) => Any,
         (DateTime, Duration) if matches!(op, BinaryOp::Add | BinaryOp::Sub) => DateTime,
         (Duration, Date | DateTime) if op == BinaryOp::Add => Any,

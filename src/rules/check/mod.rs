@@ -578,7 +578,7 @@ impl<'a> Checker<'a> {
                 );
             } else {
                 for (i, node) in nodes.iter().enumerate() {
-                    if !func.accepts(i, &node.ty) {
+                    if !func.accepts(i, nodes.len(), &node.ty) {
                         let want = func.param_text(i);
                         let got = node.ty.clone();
                         self.error(
@@ -687,9 +687,29 @@ fn common_type<'t>(mut types: impl Iterator<Item = &'t Type>) -> Type {
 }
 
 fn result_type(func: &Function, args: &[Node]) -> Type {
-    match func.builtin {
+    let first = args.first().map(|a| &a.ty);
+    match (func.builtin, first) {
+        // over a list: its elements' type
+        (Some(Builtin::Min | Builtin::Max), Some(Type::List(t))) if args.len() == 1 => {
+            (**t).clone()
+        }
+        (Some(Builtin::Min | Builtin::Max), Some(Type::Any)) if args.len() == 1 => Type::Any,
         // abs, min and max keep the argument type
-        Some(Builtin::Abs | Builtin::Min | Builtin::Max) => common_type(args.iter().map(|a| &a.ty)),
+        (Some(Builtin::Abs | Builtin::Min | Builtin::Max), _) => {
+            common_type(args.iter().map(|a| &a.ty))
+        }
+        (Some(Builtin::Sum), Some(Type::List(t))) => match &**t {
+            Type::Int | Type::UInt => Type::Int,
+            Type::Duration => Type::Duration,
+            Type::Any => Type::Any,
+            // an empty list of floats sums to the int 0
+            _ => Type::Number,
+        },
+        (Some(Builtin::Sum), _) => Type::Any,
+        (Some(Builtin::Distinct), Some(t @ Type::List(_))) => t.clone(),
+        (Some(Builtin::Values), Some(Type::Object(obj))) => {
+            Type::List(Box::new(common_type(obj.fields.iter().map(|f| &f.ty))))
+        }
         _ => func.ret.clone(),
     }
 }
