@@ -149,6 +149,9 @@ fn condition() -> impl Strategy<Value = String> {
             "b ?? c",
             "has(l[0].x)",
             "has(s)",
+            "len(filter(e in l, e.f)) > 1",
+            "exists_one(e in l, e.x > 0)",
+            "sum(e in l, e.x) > 1",
         ])
         .prop_map(ToString::to_string),
     ];

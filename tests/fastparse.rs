@@ -238,6 +238,9 @@ const TOKENS: &[&str] = &[
     "??",
     "?",
     "has(",
+    "count(x in",
+    "sum(",
+    "map(i in items,",
     "rule",
     "é",
     "#c\n",
@@ -531,6 +534,20 @@ fn constructs_take_the_fast_path() {
         "a??b",
         "has(a.b)",
         "has($a[\"k\"])",
+        "count(i in items, i.price > 1)",
+        "exists_one(i in items, i)",
+        "sum(i in items, i.price * i.qty)",
+        "min (i in l, i)",
+        "max( i # c\n in l , i )",
+        "map(x in xs, x + 1)",
+        "filter(x in xs, x > 1)",
+        "sum(xs)",
+        "sum(xs, ys)",
+        "sum((x in xs), y)",
+        "sum(x not in xs, y)",
+        "count",
+        "counter(x in xs, y)",
+        "sum.x == 1 or sum[0] == 1",
     ];
     for text in cases {
         check_same(text);
@@ -614,9 +631,14 @@ fn errors_are_left_to_pest() {
         "if",
         "then",
         "else",
+        "map(in in xs, p)",
     ];
     for text in cases {
         check_rejected(text);
+    }
+    // a call whose argument starts like a comprehension: valid, and left to pest
+    for text in ["count(x in xs)", "count(x in xs, p, q)"] {
+        assert_eq!(check(text).unwrap(), Outcome::GaveUp, "{text}");
     }
 }
 

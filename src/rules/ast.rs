@@ -115,15 +115,17 @@ pub enum ExprKind {
         /// The arguments.
         args: Vec<Expr>,
     },
-    /// `any(x in list, predicate)` / `all(x in list, predicate)`.
+    /// `any(x in list, predicate)` / `all(x in list, predicate)`, and the
+    /// comprehensions of the same shape: `count(x in xs, p)`, `map(x in xs, e)`, ...
     Quantifier {
-        /// `any` or `all`.
+        /// `any`, `all`, `count`, ...
         quantifier: Quantifier,
         /// The name bound to each element inside the predicate.
         var: Ident,
         /// The list.
         list: Box<Expr>,
-        /// The predicate, evaluated once per element.
+        /// The predicate (for `sum`, `min`, `max` and `map`: the value),
+        /// evaluated once per element.
         predicate: Box<Expr>,
     },
     /// `not e`, `-e`.
@@ -169,7 +171,7 @@ pub enum ExprKind {
     },
 }
 
-/// `any` or `all`.
+/// What `name(x in list, body)` computes over the elements of a list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Quantifier {
@@ -177,6 +179,67 @@ pub enum Quantifier {
     Any,
     /// True when every element satisfies the predicate (true for an empty list).
     All,
+    /// True when exactly one element satisfies the predicate.
+    ExistsOne,
+    /// How many elements satisfy the predicate.
+    Count,
+    /// The elements that satisfy the predicate.
+    Filter,
+    /// The body's value for each element, as a list.
+    Map,
+    /// The sum of the body's values.
+    Sum,
+    /// The smallest of the body's values.
+    Min,
+    /// The largest of the body's values.
+    Max,
+}
+
+impl Quantifier {
+    /// Every quantifier and comprehension.
+    pub const ALL: [Quantifier; 9] = [
+        Quantifier::Any,
+        Quantifier::All,
+        Quantifier::ExistsOne,
+        Quantifier::Count,
+        Quantifier::Filter,
+        Quantifier::Map,
+        Quantifier::Sum,
+        Quantifier::Min,
+        Quantifier::Max,
+    ];
+
+    /// The name as written in rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quantifier::Any => "any",
+            Quantifier::All => "all",
+            Quantifier::ExistsOne => "exists_one",
+            Quantifier::Count => "count",
+            Quantifier::Filter => "filter",
+            Quantifier::Map => "map",
+            Quantifier::Sum => "sum",
+            Quantifier::Min => "min",
+            Quantifier::Max => "max",
+        }
+    }
+
+    /// The comprehension a name starts (`count`, ...); `None` for other
+    /// names, and for the keywords `any` and `all`.
+    pub fn comprehension(name: &str) -> Option<Quantifier> {
+        Quantifier::ALL
+            .into_iter()
+            .skip(2)
+            .find(|q| q.as_str() == name)
+    }
+
+    /// Is its body a condition (every one but `sum`, `min`, `max`, `map`)?
+    pub fn takes_predicate(self) -> bool {
+        !matches!(
+            self,
+            Quantifier::Map | Quantifier::Sum | Quantifier::Min | Quantifier::Max
+        )
+    }
 }
 
 /// Prefix operators.

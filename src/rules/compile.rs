@@ -157,7 +157,7 @@ impl Compiler {
                 Box::new(move |r, fr| if c(r, fr)? { a(r, fr) } else { b(r, fr) })
             }
             NodeKind::Quant {
-                quantifier,
+                quantifier: quantifier @ (Quantifier::Any | Quantifier::All),
                 index,
                 list,
                 predicate,
@@ -216,6 +216,51 @@ impl Compiler {
                 return Ok(false);
             };
             Ok(test(op, &a, &b))
+        })
+    }
+
+    /// A comprehension (`count`, `map`, `sum`, ...): each element with its
+    /// body's result fed to `ops::Fold`.
+    fn comprehension(
+        &mut self,
+        node: &Node,
+        quantifier: Quantifier,
+        index: usize,
+        list: &Node,
+        body: &Node,
+    ) -> ValFn {
+        enum BodyFn {
+            Holds(PredFn),
+            Value(ValFn),
+        }
+        let list = self.value(list);
+        let body = if quantifier.takes_predicate() {
+            BodyFn::Holds(self.pred(body))
+        } else {
+            BodyFn::Value(self.value(body))
+        };
+        let what: Arc<str> = self.describe(node).into();
+        Box::new(move |r, fr| {
+            let Some(n) = list(r, fr)?.and_then(|l| l.list_len().map(|n| (l, n))) else {
+                return Ok(ops::over_nothing(quantifier));
+            };
+            let (l, n) = n;
+            fr.budget.charge(n).map_err(boxed)?;
+            fr.locals.truncate(index);
+            let mut fold = ops::Fold::new(quantifier);
+            for i in 0..n {
+                let element = ops::element(&l, i);
+                fr.locals.push(element.clone());
+                let result = match &body {
+                    BodyFn::Holds(p) => p(r, fr).map(ops::Body::Holds),
+                    BodyFn::Value(v) => v(r, fr).map(ops::Body::Value),
+                };
+                fr.locals.truncate(index);
+                if !fold.push(element, result?, &what)? {
+                    break;
+                }
+            }
+            Ok(fold.finish())
         })
     }
 
@@ -296,6 +341,15 @@ impl Compiler {
                     }
                     Ok(Some(Value::OwnedList(vals.into())))
                 })
+            }
+            NodeKind::Quant {
+                quantifier,
+                index,
+                list,
+                predicate,
+                ..
+            } if *quantifier != Quantifier::Any && *quantifier != Quantifier::All => {
+                self.comprehension(node, *quantifier, *index, list, predicate)
             }
             NodeKind::If {
                 cond,

@@ -322,7 +322,9 @@ impl<'r> Explainer<'r> {
                     self.reads(fallback, out)?;
                 }
             }
-            NodeKind::Path { base, .. } => self.reads(base, out)?,
+            NodeKind::Path { base, .. } | NodeKind::Quant { list: base, .. } => {
+                self.reads(base, out)?
+            }
             NodeKind::Compare { left, right, .. }
             | NodeKind::Arith { left, right, .. }
             | NodeKind::Member { left, right, .. } => {
@@ -481,7 +483,7 @@ impl<'r> Explainer<'r> {
                 Ok(leaf(matched, reads, reason))
             }
             NodeKind::Quant {
-                quantifier,
+                quantifier: quantifier @ (Quantifier::Any | Quantifier::All),
                 list,
                 predicate,
                 index,
@@ -523,10 +525,7 @@ impl<'r> Explainer<'r> {
                         c.text = format!("[{i}] {}", c.text);
                     }
                     let c = c?;
-                    let decisive = match quantifier {
-                        Quantifier::Any => c.matched,
-                        Quantifier::All => !c.matched,
-                    };
+                    let decisive = c.matched == (*quantifier == Quantifier::Any);
                     children.push(c);
                     if decisive {
                         result = *quantifier == Quantifier::Any;
@@ -538,9 +537,10 @@ impl<'r> Explainer<'r> {
                     (Quantifier::All, true) => Some(format!("all {n} elements match")),
                     _ => None,
                 };
-                let kind = match quantifier {
-                    Quantifier::Any => ClauseKind::Any,
-                    Quantifier::All => ClauseKind::All,
+                let kind = if *quantifier == Quantifier::Any {
+                    ClauseKind::Any
+                } else {
+                    ClauseKind::All
                 };
                 Ok(Explanation {
                     reads,
@@ -639,7 +639,10 @@ impl<'r> Explainer<'r> {
             | NodeKind::Not(_)
             | NodeKind::Rule { .. }
             | NodeKind::Compare { .. }
-            | NodeKind::Quant { .. } => self.explain(node)?.matched,
+            | NodeKind::Quant {
+                quantifier: Quantifier::Any | Quantifier::All,
+                ..
+            } => self.explain(node)?.matched,
             NodeKind::Member { op, left, right } => {
                 let (Some(a), Some(b)) = (present(self.value(left)?), present(self.value(right)?))
                 else {
@@ -669,6 +672,41 @@ impl<'r> Explainer<'r> {
                 ops::truth(&v, || self.text(node))?
             }
         })
+    }
+
+    /// A comprehension's value, by the fast path's rules (`ops::Fold`).
+    fn comprehension(
+        &mut self,
+        node: &Node,
+        quantifier: Quantifier,
+        index: usize,
+        list: &Node,
+        body: &Node,
+    ) -> Result<Option<Value<'r>>, EvalError> {
+        let Some((l, n)) = self.value(list)?.and_then(|l| l.list_len().map(|n| (l, n))) else {
+            return Ok(ops::over_nothing(quantifier));
+        };
+        self.budget.charge(n)?;
+        let what = self.text(node);
+        let mut fold = ops::Fold::new(quantifier);
+        for i in 0..n {
+            self.locals.truncate(index);
+            self.bindings.truncate(index);
+            let element = ops::element(&l, i);
+            self.locals.push(element.clone());
+            self.bindings.push(None);
+            let result = if quantifier.takes_predicate() {
+                self.explain_bool(body).map(ops::Body::Holds)
+            } else {
+                self.value(body).map(ops::Body::Value)
+            };
+            self.locals.truncate(index);
+            self.bindings.truncate(index);
+            if !fold.push(element, result?, &what)? {
+                break;
+            }
+        }
+        Ok(fold.finish())
     }
 
     /// A value, by the fast path's rules.
@@ -732,6 +770,15 @@ impl<'r> Explainer<'r> {
             NodeKind::Coalesce { value, fallback } => {
                 let v = self.value(value)?;
                 ops::coalesce(v, || self.value(fallback))?
+            }
+            NodeKind::Quant {
+                quantifier,
+                index,
+                list,
+                predicate,
+                ..
+            } if *quantifier != Quantifier::Any && *quantifier != Quantifier::All => {
+                self.comprehension(node, *quantifier, *index, list, predicate)?
             }
             _ => Some(Value::Bool(self.explain_bool(node)?)),
         })

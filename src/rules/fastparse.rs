@@ -536,7 +536,12 @@ impl<'t> Parser<'t> {
                     }
                     "any" | "all" => {
                         self.pos += 3;
-                        self.quantifier(start, word == "all")
+                        let q = if word == "all" {
+                            Quantifier::All
+                        } else {
+                            Quantifier::Any
+                        };
+                        self.quantifier(start, q)
                     }
                     _ if is_keyword(word) => None,
                     _ => self.path(start, false),
@@ -651,6 +656,12 @@ impl<'t> Parser<'t> {
         if !explicit && rest.is_empty() {
             let after_name = self.pos;
             self.skip();
+            // `count(x in ...`: a comprehension (the grammar tries it before a call)
+            if let Some(q) = Quantifier::comprehension(&head.name)
+                && self.binding_follows()
+            {
+                return self.quantifier(start, q);
+            }
             if self.peek() == Some(b'(') {
                 self.pos += 1;
                 let (args, depth) = self.expr_list(b')')?;
@@ -708,8 +719,26 @@ impl<'t> Parser<'t> {
         Some((items, depth))
     }
 
-    /// The rest of `any(x in list, predicate)`, after `any` / `all`.
-    fn quantifier(&mut self, start: usize, all: bool) -> Option<Node> {
+    /// Does `( name in` follow the cursor? Then a comprehension's name before
+    /// it starts a comprehension, and anything else after that is for pest.
+    fn binding_follows(&self) -> bool {
+        let mut probe = Parser {
+            text: self.text,
+            bytes: self.bytes,
+            pos: self.pos,
+            nest: self.nest,
+        };
+        probe.expect(b'(').is_some() && {
+            probe.skip();
+            probe.ident().is_some() && {
+                probe.skip();
+                probe.peek_word() == "in"
+            }
+        }
+    }
+
+    /// The rest of `any(x in list, predicate)`, after its name.
+    fn quantifier(&mut self, start: usize, quantifier: Quantifier) -> Option<Node> {
         self.expect(b'(')?;
         self.open()?;
         self.skip();
@@ -727,11 +756,7 @@ impl<'t> Parser<'t> {
         let depth = list.depth.max(predicate.depth);
         node(
             ExprKind::Quantifier {
-                quantifier: if all {
-                    Quantifier::All
-                } else {
-                    Quantifier::Any
-                },
+                quantifier,
                 var,
                 list: Box::new(list.expr),
                 predicate: Box::new(predicate.expr),

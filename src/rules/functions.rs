@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 
+use super::ast::Quantifier;
 use super::context::EvalError;
 use super::ops::{self, Budget};
 use super::schema::Type;
@@ -294,24 +295,13 @@ pub(crate) fn call<'r>(
                 .list_len()
                 .map(|n| Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
         },
-        (Min | Max, Some(list)) if args.len() == 1 && list.list_len().is_some() => {
-            let want = if builtin == Min {
-                std::cmp::Ordering::Less
-            } else {
-                std::cmp::Ordering::Greater
-            };
-            let n = list.list_len().unwrap_or(0);
-            budget.charge(n)?;
-            let what = if builtin == Min { "min(..)" } else { "max(..)" };
-            ops::extreme((0..n).map(|i| Some(ops::element(list, i))), want, what)?
+        (Min, Some(list)) if args.len() == 1 && list.list_len().is_some() => {
+            ops::fold_list(Quantifier::Min, list, budget, "min(..)")?
         }
-        (Sum, Some(list)) => match list.list_len() {
-            Some(n) => {
-                budget.charge(n)?;
-                ops::sum((0..n).map(|i| Some(ops::element(list, i))), "sum(..)")?
-            }
-            None => None,
-        },
+        (Max, Some(list)) if args.len() == 1 && list.list_len().is_some() => {
+            ops::fold_list(Quantifier::Max, list, budget, "max(..)")?
+        }
+        (Sum, Some(list)) => ops::fold_list(Quantifier::Sum, list, budget, "sum(..)")?,
         (Distinct, Some(list)) => ops::distinct(list, budget)?,
         (Keys, Some(v)) => ops::keys(v),
         (Values, Some(v)) => ops::values(v),

@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta};
 
-use super::ast::BinaryOp;
+use super::ast::{BinaryOp, Quantifier};
 use super::checked::Step;
 use super::context::EvalError;
 use super::functions::Function;
@@ -179,59 +179,183 @@ pub(crate) fn value_error(what: &str, message: String) -> EvalError {
     }
 }
 
-/// The sum of numbers or durations (`sum(xs)`, `sum(x in xs, e)`): 0 for no
-/// elements, missing when one is missing or null (as arithmetic on a missing
-/// value is), an error for anything else (never a silent skip).
-pub(crate) fn sum<'r>(
-    items: impl Iterator<Item = Option<Value<'r>>>,
-    what: &str,
-) -> Result<Option<Value<'r>>, EvalError> {
-    let mut total: Option<Value<'r>> = None;
-    for (i, item) in items.enumerate() {
-        let Some(v) = present(item) else {
-            return Ok(None);
-        };
-        if !matches!(v, Value::Int(_) | Value::Float(_) | Value::Duration(_)) {
-            let message = format!("element {i} is {}, not a number", shown(&v));
-            return Err(value_error(what, message));
+/// What the body of a quantifier or comprehension gave for one element: a
+/// predicate's truth, or a value (`sum`, `min`, `max`, `map`).
+pub(crate) enum Body<'r> {
+    Holds(bool),
+    Value(Option<Value<'r>>),
+}
+
+/// A quantifier or comprehension computed element by element, the one
+/// semantics of `any all exists_one count filter map sum min max` (and of
+/// `sum(xs)`, `min(xs)`, `max(xs)`): feed it each element with its body's
+/// result until [`Fold::push`] says the result is decided, then [`Fold::finish`].
+///
+/// `sum` adds numbers or durations (0 for no elements); `min`/`max` keep the
+/// smallest/largest by [`compare`] (missing for no elements). Both are missing
+/// as soon as a value is missing or null, as arithmetic on a missing value is,
+/// and an error for a value they cannot take (never a silent skip). `map`
+/// keeps a missing value as null, as a list literal does.
+pub(crate) struct Fold<'r> {
+    quantifier: Quantifier,
+    /// Elements that satisfied the predicate so far.
+    hits: usize,
+    /// The sum, or the best element, so far.
+    acc: Option<Value<'r>>,
+    /// A value was missing or null: the sum or extreme is missing.
+    missing: bool,
+    /// What `filter` and `map` build.
+    items: Vec<OwnedValue>,
+    index: usize,
+}
+
+impl<'r> Fold<'r> {
+    pub fn new(quantifier: Quantifier) -> Fold<'r> {
+        Fold {
+            quantifier,
+            hits: 0,
+            acc: None,
+            missing: false,
+            items: Vec::new(),
+            index: 0,
         }
-        total = Some(match total {
-            None => v,
-            Some(t) => match arith(BinaryOp::Add, &t, &v, what)? {
+    }
+
+    /// Take one element and its body's result; `Ok(false)` once the result is
+    /// decided (no further element can change it). `what` names the
+    /// expression in errors.
+    pub fn push(
+        &mut self,
+        element: Value<'r>,
+        body: Body<'r>,
+        what: &str,
+    ) -> Result<bool, EvalError> {
+        let i = self.index;
+        self.index += 1;
+        let holds = match body {
+            Body::Holds(b) => b,
+            Body::Value(v) => return self.push_value(v, i, what),
+        };
+        if holds {
+            self.hits += 1;
+        }
+        Ok(match self.quantifier {
+            Quantifier::Any => !holds,
+            Quantifier::All => holds,
+            Quantifier::ExistsOne => self.hits < 2,
+            Quantifier::Filter => {
+                if holds {
+                    self.items.push(element.into_owned());
+                }
+                true
+            }
+            _ => true,
+        })
+    }
+
+    fn push_value(
+        &mut self,
+        v: Option<Value<'r>>,
+        i: usize,
+        what: &str,
+    ) -> Result<bool, EvalError> {
+        if self.quantifier == Quantifier::Map {
+            self.items.push(v.map_or(Value::Null, Value::into_owned));
+            return Ok(true);
+        }
+        let Some(v) = present(v) else {
+            self.missing = true;
+            return Ok(false);
+        };
+        let next = match (self.quantifier, self.acc.take()) {
+            (Quantifier::Sum, _)
+                if !matches!(v, Value::Int(_) | Value::Float(_) | Value::Duration(_)) =>
+            {
+                let message = format!("element {i} is {}, not a number", shown(&v));
+                return Err(value_error(what, message));
+            }
+            (_, None) => v,
+            (Quantifier::Sum, Some(t)) => match arith(BinaryOp::Add, &t, &v, what)? {
                 Some(r) => r,
                 None => {
                     let message = format!("cannot add {} to {}", shown(&v), shown(&t));
                     return Err(value_error(what, message));
                 }
             },
-        });
-    }
-    Ok(Some(total.unwrap_or(Value::Int(0))))
-}
-
-/// The smallest (`want` = `Less`) or largest element by [`compare`] (`min(xs)`,
-/// `max(xs)`): missing for no elements or when one is missing or null, an
-/// error for elements that have no order between them.
-pub(crate) fn extreme<'r>(
-    items: impl Iterator<Item = Option<Value<'r>>>,
-    want: Ordering,
-    what: &str,
-) -> Result<Option<Value<'r>>, EvalError> {
-    let mut best: Option<Value<'r>> = None;
-    for item in items {
-        let Some(v) = present(item) else {
-            return Ok(None);
+            (q, Some(best)) => {
+                let Some(ord) = compare(&v, &best) else {
+                    let message = format!("cannot order {} and {}", shown(&best), shown(&v));
+                    return Err(value_error(what, message));
+                };
+                let want = if q == Quantifier::Min {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                };
+                if ord == want { v } else { best }
+            }
         };
-        let against = best.as_ref().unwrap_or(&v);
-        let Some(ord) = compare(&v, against) else {
-            let message = format!("cannot order {} and {}", shown(against), shown(&v));
+        // a single value must have an order too (`min([true])`)
+        if matches!(self.quantifier, Quantifier::Min | Quantifier::Max)
+            && compare(&next, &next).is_none()
+        {
+            let message = format!("cannot order {}", shown(&next));
             return Err(value_error(what, message));
-        };
-        if best.is_none() || ord == want {
-            best = Some(v);
+        }
+        self.acc = Some(next);
+        Ok(true)
+    }
+
+    /// Does it compute a value rather than a condition?
+    pub fn is_value(quantifier: Quantifier) -> bool {
+        !matches!(
+            quantifier,
+            Quantifier::Any | Quantifier::All | Quantifier::ExistsOne
+        )
+    }
+
+    /// The result.
+    pub fn finish(self) -> Option<Value<'r>> {
+        let count = || Value::Int(i64::try_from(self.hits).unwrap_or(i64::MAX));
+        match self.quantifier {
+            Quantifier::Any => Some(Value::Bool(self.hits > 0)),
+            Quantifier::All => Some(Value::Bool(self.hits == self.index)),
+            Quantifier::ExistsOne => Some(Value::Bool(self.hits == 1)),
+            Quantifier::Count => Some(count()),
+            Quantifier::Filter | Quantifier::Map => Some(Value::OwnedList(self.items.into())),
+            _ if self.missing => None,
+            Quantifier::Sum => Some(self.acc.unwrap_or(Value::Int(0))),
+            Quantifier::Min | Quantifier::Max => self.acc,
         }
     }
-    Ok(best)
+}
+
+/// A quantifier or comprehension over a missing, null or non-list value: the
+/// conditions (`any`, `all`, `exists_one`) are false, the others missing.
+pub(crate) fn over_nothing(quantifier: Quantifier) -> Option<OwnedValue> {
+    (!Fold::is_value(quantifier)).then_some(Value::Bool(false))
+}
+
+/// `sum(xs)`, `min(xs)`, `max(xs)`: the comprehension over the list's own
+/// elements, each charged to the budget.
+pub(crate) fn fold_list<'r>(
+    quantifier: Quantifier,
+    list: &Value<'r>,
+    budget: &mut Budget,
+    what: &str,
+) -> Result<Option<Value<'r>>, EvalError> {
+    let Some(n) = list.list_len() else {
+        return Ok(None);
+    };
+    budget.charge(n)?;
+    let mut fold = Fold::new(quantifier);
+    for i in 0..n {
+        let el = element(list, i);
+        if !fold.push(el.clone(), Body::Value(Some(el)), what)? {
+            break;
+        }
+    }
+    Ok(fold.finish())
 }
 
 /// The elements of a list without repeats (by [`equals`]), first ones kept, in

@@ -841,6 +841,9 @@ impl<'t> Builder<'t> {
         for part in pair.into_inner() {
             match part.as_rule() {
                 Rule::kw_all => quantifier = Quantifier::All,
+                Rule::comprehension_name => {
+                    quantifier = Quantifier::comprehension(part.as_str())?;
+                }
                 Rule::ident => var = Some(self.ident(&part)),
                 Rule::expr => exprs.push(part),
                 _ => {}
@@ -1072,7 +1075,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::expr_input
         | Rule::op_neg
         | Rule::kw_any
-        | Rule::kw_all => "an expression",
+        | Rule::kw_all
+        | Rule::comprehension_name => "an expression",
         Rule::raw_string => "an expression",
         Rule::ident | Rule::key | Rule::param | Rule::field_decl | Rule::field_list => "a name",
         Rule::type_expr | Rule::list_type | Rule::object_type | Rule::named_or_enum_type => {

@@ -200,7 +200,22 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
         ExprKind::Call { name, args } => {
             out.push_str(&name.name);
             out.push('(');
-            write_list(out, args);
+            // `sum((x in xs), y)` is a call: unbracketed it would be a comprehension
+            match args.split_first() {
+                Some((first, rest))
+                    if super::ast::Quantifier::comprehension(&name.name).is_some()
+                        && starts_binding(first) =>
+                {
+                    out.push('(');
+                    write_expr(out, first, Level::If);
+                    out.push(')');
+                    for arg in rest {
+                        out.push_str(", ");
+                        write_expr(out, arg, Level::If);
+                    }
+                }
+                _ => write_list(out, args),
+            }
             out.push(')');
         }
         ExprKind::Quantifier {
@@ -209,10 +224,8 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
             list,
             predicate,
         } => {
-            out.push_str(match quantifier {
-                super::ast::Quantifier::Any => "any(",
-                super::ast::Quantifier::All => "all(",
-            });
+            out.push_str(quantifier.as_str());
+            out.push('(');
             out.push_str(&var.name);
             out.push_str(" in ");
             write_expr(out, list, Level::If);
@@ -301,6 +314,18 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
             write_expr(out, value, Level::Coalesce);
             out.push_str(if *negated { " is not null" } else { " is null" });
         }
+    }
+}
+
+/// Does printing `e` start with `name in` (a bare name, then `in` or `not in`)?
+fn starts_binding(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Name { rest, .. } => rest.is_empty(),
+        ExprKind::Binary { left, .. } | ExprKind::Between { value: left, .. } => {
+            starts_binding(left)
+        }
+        ExprKind::IsNull { value, .. } => starts_binding(value),
+        _ => false,
     }
 }
 

@@ -132,21 +132,20 @@ pub fn expr() -> impl Strategy<Value = Expr> {
                 .prop_map(|items| e(ExprKind::List { items })),
             (ident(), prop::collection::vec(inner.clone(), 0..3))
                 .prop_map(|(name, args)| e(ExprKind::Call { name, args })),
-            (any::<bool>(), ident(), boxed.clone(), boxed.clone()).prop_map(
-                |(all, var, list, predicate)| {
-                    let quantifier = if all {
-                        Quantifier::All
-                    } else {
-                        Quantifier::Any
-                    };
+            (
+                prop::sample::select(&Quantifier::ALL[..]),
+                ident(),
+                boxed.clone(),
+                boxed.clone()
+            )
+                .prop_map(|(quantifier, var, list, predicate)| {
                     e(ExprKind::Quantifier {
                         quantifier,
                         var,
                         list,
                         predicate,
                     })
-                }
-            ),
+                }),
             (any::<bool>(), boxed.clone()).prop_map(|(not, operand)| {
                 let op = if not { UnaryOp::Not } else { UnaryOp::Neg };
                 e(ExprKind::Unary { op, operand })

@@ -187,10 +187,7 @@ impl<'a> Checker<'a> {
                             Diagnostic::error(
                                 "E106",
                                 list.span,
-                                format!(
-                                    "`{}` needs a list, found {other}",
-                                    quant_name(*quantifier)
-                                ),
+                                format!("`{}` needs a list, found {other}", quantifier.as_str()),
                             )
                             .with_label("not a list"),
                         );
@@ -198,9 +195,14 @@ impl<'a> Checker<'a> {
                     }
                 };
                 let index = self.locals.len();
-                self.locals.push((var.name.clone(), elem));
-                let predicate = self.cond(predicate);
+                self.locals.push((var.name.clone(), elem.clone()));
+                let predicate = if quantifier.takes_predicate() {
+                    self.cond(predicate)
+                } else {
+                    self.expr(predicate, Pos::Value)
+                };
                 self.locals.pop();
+                let ty = self.comprehension_type(*quantifier, &list.ty, &predicate);
                 self.node(
                     NodeKind::Quant {
                         quantifier: *quantifier,
@@ -209,7 +211,7 @@ impl<'a> Checker<'a> {
                         list: Box::new(list),
                         predicate: Box::new(predicate),
                     },
-                    Type::Bool,
+                    ty,
                     span,
                 )
             }
@@ -288,6 +290,39 @@ impl<'a> Checker<'a> {
                     ty,
                     span,
                 )
+            }
+        }
+    }
+
+    /// What a quantifier or comprehension gives, from its list and body; E106
+    /// when `sum` would add what is not a number, or `min`/`max` order what has no order.
+    fn comprehension_type(&mut self, q: Quantifier, list: &Type, body: &Node) -> Type {
+        let bad = |what: &str| format!("`{}` needs {what}, found {}", q.as_str(), body.ty);
+        match q {
+            Quantifier::Any | Quantifier::All | Quantifier::ExistsOne => Type::Bool,
+            Quantifier::Count => Type::Int,
+            Quantifier::Filter => match list {
+                Type::List(_) => list.clone(),
+                _ => Type::List(Box::new(Type::Any)),
+            },
+            Quantifier::Map => Type::List(Box::new(body.ty.clone())),
+            Quantifier::Sum => match &body.ty {
+                Type::Int | Type::UInt => Type::Int,
+                Type::Duration => Type::Duration,
+                Type::Any => Type::Any,
+                t if t.is_numeric() => Type::Number,
+                _ => {
+                    let message = bad("numbers to add");
+                    self.error(Diagnostic::error("E106", body.span, message));
+                    Type::Any
+                }
+            },
+            Quantifier::Min | Quantifier::Max => {
+                if !body.ty.is_orderable() {
+                    let message = bad("values that have an order");
+                    self.error(Diagnostic::error("E106", body.span, message));
+                }
+                body.ty.clone()
             }
         }
     }
@@ -631,13 +666,6 @@ enum Pos {
     Symbol,
     /// Anywhere else.
     Value,
-}
-
-fn quant_name(q: Quantifier) -> &'static str {
-    match q {
-        Quantifier::Any => "any",
-        Quantifier::All => "all",
-    }
 }
 
 fn plural(n: usize) -> &'static str {
