@@ -241,6 +241,10 @@ const TOKENS: &[&str] = &[
     "count(x in",
     "sum(",
     "map(i in items,",
+    "{",
+    "}",
+    "{a:",
+    ":",
     "rule",
     "é",
     "#c\n",
@@ -548,6 +552,13 @@ fn constructs_take_the_fast_path() {
         "count",
         "counter(x in xs, y)",
         "sum.x == 1 or sum[0] == 1",
+        "{}",
+        "{ }",
+        "{a: 1}",
+        "{a: 1, \"content-type\": \"json\", in: [1], r'x': 2,}",
+        "{ a # c\n : { b : c } }",
+        "{a: if x then 1 else 2} == {a: 1}",
+        "[{a: 1}, {}]",
     ];
     for text in cases {
         check_same(text);
@@ -632,6 +643,14 @@ fn errors_are_left_to_pest() {
         "then",
         "else",
         "map(in in xs, p)",
+        "{,}",
+        "{a}",
+        "{a: }",
+        "{a: 1,,}",
+        "{1: 2}",
+        "{a: 1 b: 2}",
+        "{a: 1",
+        "{\"a\" 1}",
     ];
     for text in cases {
         check_rejected(text);

@@ -938,3 +938,51 @@ fn comprehensions_are_checked() {
         expect_type(&set, expr, ty);
     }
 }
+
+#[test]
+fn object_literals() {
+    let r = json!({"name": "Ann", "n": 2, "m": {"a": 1}});
+    check_values(&[
+        ("{}", r.clone(), Some(json!({}))),
+        (
+            "{a: 1, \"content-type\": \"json\"}",
+            r.clone(),
+            Some(json!({"a": 1, "content-type": "json"})),
+        ),
+        (
+            "{who: name, twice: n * 2}",
+            r.clone(),
+            Some(json!({"who": "Ann", "twice": 4})),
+        ),
+        ("{missing: nope}", r.clone(), Some(json!({"missing": null}))),
+        (
+            "{d: 2024-01-31, t: 30d}",
+            r.clone(),
+            Some(json!({"d": "2024-01-31", "t": "30d"})),
+        ),
+        ("{a: 1} == $m", r.clone(), Some(json!(true))),
+        ("{a: 1.0} == $m", r.clone(), Some(json!(true))),
+        ("{a: n} != $m", r.clone(), Some(json!(true))),
+        ("keys({b: 1, a: 2})", r.clone(), Some(json!(["a", "b"]))),
+        ("len({a: 1, b: [n]})", r.clone(), Some(json!(2))),
+        (
+            "map(x in [1, 2], {x: x})",
+            r,
+            Some(json!([{"x": 1}, {"x": 2}])),
+        ),
+    ]);
+    let set = RuleSet::compile(
+        vec![Source::new(
+            "o.rules",
+            "schema { n: int }\nrule big(o = {limit: 10}) = n > o.limit\n",
+        )],
+        &Env::new(),
+    )
+    .unwrap();
+    let p = set.compile_expr("big({limit: 1}) and not big").unwrap();
+    assert_eq!(p.matches(&json!({"n": 5}), &ctx()), Ok(true));
+    expect_code(set.compile_value("{a: 1, a: 2}"), "{a: 1, a: 2}", "E111");
+    expect_type(&set, "keys({a: n})", "list<string>");
+    expect_type(&set, "values({a: n, b: 2})", "list<int>");
+    expect_code(set.compile_value("len({a: 1}) > \"x\""), "len > x", "E106");
+}

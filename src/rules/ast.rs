@@ -37,6 +37,7 @@ impl Expr {
         match &self.kind {
             ExprKind::Literal { .. } | ExprKind::Name { .. } | ExprKind::Field { .. } => {}
             ExprKind::List { items } => out.extend(items),
+            ExprKind::Object { entries } => out.extend(entries.iter().map(|e| &e.value)),
             ExprKind::Call { args, .. } => out.extend(args),
             ExprKind::Quantifier {
                 list, predicate, ..
@@ -69,6 +70,15 @@ impl PartialEq for Ident {
     }
 }
 
+/// `key: value` in an object literal.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Entry {
+    /// The key (a word, or a string literal for any other text) and its span.
+    pub key: Ident,
+    /// The value.
+    pub value: Expr,
+}
+
 /// One step of a path after its first name: `.field` or `[index]`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -92,6 +102,11 @@ pub enum ExprKind {
     List {
         /// The elements.
         items: Vec<Expr>,
+    },
+    /// An object literal `{name: "x", "content-type": t}`.
+    Object {
+        /// The keys and their values, in order.
+        entries: Vec<Entry>,
     },
     /// A bare word or path: `tier`, `customer.address.country`, `items[0].price`.
     /// The checker resolves the first name (parameter, symbol, rule or field).

@@ -118,6 +118,8 @@ pub(crate) enum NodeKind {
         predicate: Box<Node>,
     },
     List(Vec<Node>),
+    /// An object literal with values computed per record (the keys, then the values).
+    Object(Vec<String>, Vec<Node>),
     /// An inlined rule, kept for explanations.
     Rule {
         name: String,
@@ -199,7 +201,7 @@ impl Node {
                 fixed([Some(a), None, None])
             }
             Matches { value: a, .. } | IsNull { value: a, .. } => fixed([Some(a), None, None]),
-            And(items) | Or(items) | List(items) | Call { args: items, .. } => {
+            And(items) | Or(items) | List(items) | Object(_, items) | Call { args: items, .. } => {
                 Children::Many(items.iter())
             }
             Compare { left, right, .. }
@@ -294,6 +296,10 @@ impl Node {
             And(items) => And(items.iter().map(&mut *f).collect::<Option<_>>()?),
             Or(items) => Or(items.iter().map(&mut *f).collect::<Option<_>>()?),
             List(items) => List(items.iter().map(&mut *f).collect::<Option<_>>()?),
+            Object(keys, items) => Object(
+                keys.clone(),
+                items.iter().map(&mut *f).collect::<Option<_>>()?,
+            ),
             Call { func, args } => Call {
                 func: func.clone(),
                 args: args.iter().map(&mut *f).collect::<Option<_>>()?,

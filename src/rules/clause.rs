@@ -215,6 +215,18 @@ fn to_expr(node: &Node, bindings: &[Option<Binding>]) -> Option<Expr> {
                 .map(|a| to_expr(a, bindings))
                 .collect::<Option<_>>()?,
         }),
+        NodeKind::Object(keys, items) => e(ExprKind::Object {
+            entries: keys
+                .iter()
+                .zip(items)
+                .map(|(k, v)| {
+                    Some(super::ast::Entry {
+                        key: ident(k),
+                        value: to_expr(v, bindings)?,
+                    })
+                })
+                .collect::<Option<_>>()?,
+        }),
         NodeKind::List(items) => e(ExprKind::List {
             items: items
                 .iter()

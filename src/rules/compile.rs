@@ -366,6 +366,17 @@ impl Compiler {
                     ops::coalesce(v, || b(r, fr))
                 })
             }
+            NodeKind::Object(keys, items) => {
+                let keys = keys.clone();
+                let fs: Vec<ValFn> = items.iter().map(|a| self.value(a)).collect();
+                Box::new(move |r, fr| {
+                    let mut vals = Vec::with_capacity(fs.len());
+                    for f in &fs {
+                        vals.push(f(r, fr)?);
+                    }
+                    Ok(Some(ops::object_of(keys.iter().cloned().zip(vals))))
+                })
+            }
             NodeKind::Rule { body, source, .. } => {
                 self.sources.push(source.clone());
                 let f = self.value(body);

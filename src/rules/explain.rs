@@ -771,6 +771,13 @@ impl<'r> Explainer<'r> {
                 let v = self.value(value)?;
                 ops::coalesce(v, || self.value(fallback))?
             }
+            NodeKind::Object(keys, items) => {
+                let mut vals = Vec::with_capacity(items.len());
+                for i in items {
+                    vals.push(self.value(i)?);
+                }
+                Some(ops::object_of(keys.iter().cloned().zip(vals)))
+            }
             NodeKind::Quant {
                 quantifier,
                 index,

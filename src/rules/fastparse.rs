@@ -16,7 +16,8 @@
 //! loop over its repetition, so only brackets and `if` recurse.
 
 use super::ast::{
-    BinaryOp, Expr, ExprKind, Ident, Literal, Param, PathSegment, Quantifier, RuleDecl, UnaryOp,
+    BinaryOp, Entry, Expr, ExprKind, Ident, Literal, Param, PathSegment, Quantifier, RuleDecl,
+    UnaryOp,
 };
 use super::lexical::{
     self, Numeric, is_ident_char, is_ident_start, is_keyword, numeric_kind, string_end,
@@ -73,7 +74,10 @@ pub(super) fn parse_rule(text: &str, start: usize, end: usize) -> Option<RuleDec
                     p.pos += 1;
                     let expr = p.expr()?.expr;
                     // Anything else is an error for pest to report.
-                    if !matches!(expr.kind, ExprKind::Literal { .. } | ExprKind::List { .. }) {
+                    if !matches!(
+                        expr.kind,
+                        ExprKind::Literal { .. } | ExprKind::List { .. } | ExprKind::Object { .. }
+                    ) {
                         return None;
                     }
                     Some(expr)
@@ -586,8 +590,58 @@ impl<'t> Parser<'t> {
                 let (items, depth) = self.expr_list(b']')?;
                 node(ExprKind::List { items }, Span::new(start, self.pos), depth)
             }
+            b'{' => {
+                self.pos += 1;
+                self.object(start)
+            }
             _ => None,
         }
+    }
+
+    /// The rest of `{key: value, ...}` (a trailing comma allowed), after `{`.
+    fn object(&mut self, start: usize) -> Option<Node> {
+        self.open()?;
+        let mut entries = Vec::new();
+        let mut depth = 0;
+        loop {
+            self.skip();
+            if self.peek() == Some(b'}') {
+                self.pos += 1;
+                break;
+            }
+            let key_start = self.pos;
+            let key = if string_starts(self.bytes, key_start) {
+                let name = self.string()?;
+                Ident {
+                    name,
+                    span: Span::new(key_start, self.pos),
+                }
+            } else {
+                self.key()?
+            };
+            self.expect(b':')?;
+            let value = self.expr()?;
+            depth = depth.max(value.depth);
+            entries.push(Entry {
+                key,
+                value: value.expr,
+            });
+            self.skip();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        self.close();
+        node(
+            ExprKind::Object { entries },
+            Span::new(start, self.pos),
+            depth,
+        )
     }
 
     /// An identifier (not a keyword) at the cursor.

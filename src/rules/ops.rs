@@ -398,6 +398,17 @@ fn sorted_entries(v: &Value<'_>) -> Option<Vec<(String, serde_json::Value)>> {
     Some(entries)
 }
 
+/// An object from keys and values (`{k: v}`), kept as JSON (a date or a
+/// duration as its text); a missing value is null.
+pub(crate) fn object_of<'v>(
+    entries: impl Iterator<Item = (String, Option<Value<'v>>)>,
+) -> OwnedValue {
+    let map: serde_json::Map<String, serde_json::Value> = entries
+        .map(|(k, v)| (k, v.map_or(serde_json::Value::Null, |v| v.to_json())))
+        .collect();
+    Value::OwnedObject(std::sync::Arc::new(map))
+}
+
 /// `keys(m)`: the keys of an object, sorted by code point.
 pub(crate) fn keys(v: &Value<'_>) -> Option<OwnedValue> {
     let entries = sorted_entries(v)?;

@@ -19,8 +19,8 @@ use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::{Pair, Pairs};
 
 use super::ast::{
-    BinaryOp, Expr, ExprKind, FieldDecl, Ident, Literal, Param, PathSegment, Quantifier, RuleDecl,
-    RuleFile, SchemaDecl, TypeExpr, UnaryOp,
+    BinaryOp, Entry, Expr, ExprKind, FieldDecl, Ident, Literal, Param, PathSegment, Quantifier,
+    RuleDecl, RuleFile, SchemaDecl, TypeExpr, UnaryOp,
 };
 use super::lexical::{self, Numeric, OutOfRange, numeric_kind};
 use super::limits::{MAX_SOURCE_BYTES, MAX_TREE_DEPTH};
@@ -349,14 +349,16 @@ impl<'t> Builder<'t> {
                 Rule::ident => name = Some(self.ident(&part)),
                 Rule::expr => {
                     let expr = self.expr(part)?.expr;
-                    let is_constant =
-                        matches!(&expr.kind, ExprKind::Literal { .. } | ExprKind::List { .. });
+                    let is_constant = matches!(
+                        &expr.kind,
+                        ExprKind::Literal { .. } | ExprKind::List { .. } | ExprKind::Object { .. }
+                    );
                     if !is_constant {
                         self.diags.push(
                             Diagnostic::error(
                                 "E001",
                                 expr.span,
-                                "a parameter default must be a literal or a list",
+                                "a parameter default must be a literal, a list or an object",
                             )
                             .with_help("for example `threshold = 100` or `tiers = [premium, vip]`"),
                         );
@@ -765,6 +767,7 @@ impl<'t> Builder<'t> {
                 self.node(ExprKind::List { items }, span, depth)
             }
             Rule::quantifier => self.quantifier(pair),
+            Rule::object => self.object(pair),
             Rule::path | Rule::field_ref => {
                 let explicit = pair.as_rule() == Rule::field_ref;
                 let mut inner = pair.into_inner();
@@ -831,6 +834,46 @@ impl<'t> Builder<'t> {
             }
         }
         ok.then_some((items, depth))
+    }
+
+    /// `{key: value, ...}`, every entry built so every error is reported.
+    fn object(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
+        let span = self.span(&pair);
+        let mut entries = Vec::new();
+        let mut depth = 0;
+        let mut ok = true;
+        for entry in pair.into_inner().filter(|p| p.as_rule() == Rule::entry) {
+            let mut parts = entry.into_inner();
+            let key_pair = parts.next()?;
+            let key_span = self.span(&key_pair);
+            let name = match key_pair.as_rule() {
+                Rule::key => Some(key_pair.as_str().to_string()),
+                _ => match self.literal(key_pair) {
+                    Some(Literal::String(s)) => Some(s),
+                    _ => None,
+                },
+            };
+            let value = parts
+                .find(|p| p.as_rule() == Rule::expr)
+                .and_then(|p| self.expr(p));
+            match (name, value) {
+                (Some(name), Some(value)) => {
+                    depth = depth.max(value.depth);
+                    entries.push(Entry {
+                        key: Ident {
+                            name,
+                            span: key_span,
+                        },
+                        value: value.expr,
+                    });
+                }
+                _ => ok = false,
+            }
+        }
+        if !ok {
+            return None;
+        }
+        self.node(ExprKind::Object { entries }, span, depth)
     }
 
     fn quantifier(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
@@ -1063,6 +1106,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::unary
         | Rule::paren
         | Rule::list
+        | Rule::object
         | Rule::quantifier
         | Rule::call
         | Rule::field_ref
@@ -1078,7 +1122,12 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::kw_all
         | Rule::comprehension_name => "an expression",
         Rule::raw_string => "an expression",
-        Rule::ident | Rule::key | Rule::param | Rule::field_decl | Rule::field_list => "a name",
+        Rule::ident
+        | Rule::key
+        | Rule::param
+        | Rule::field_decl
+        | Rule::field_list
+        | Rule::entry => "a name",
         Rule::type_expr | Rule::list_type | Rule::object_type | Rule::named_or_enum_type => {
             "a type"
         }

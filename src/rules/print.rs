@@ -192,6 +192,22 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
             write_list(out, items);
             out.push(']');
         }
+        ExprKind::Object { entries } => {
+            out.push('{');
+            for (i, entry) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                if super::lexical::is_word(&entry.key.name) {
+                    out.push_str(&entry.key.name);
+                } else {
+                    write_string(out, &entry.key.name);
+                }
+                out.push_str(": ");
+                write_expr(out, &entry.value, Level::If);
+            }
+            out.push('}');
+        }
         ExprKind::Name { head, rest } => write_path(out, &head.name, rest),
         ExprKind::Field { head, rest } => {
             out.push('$');

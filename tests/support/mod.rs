@@ -9,7 +9,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use proptest::prelude::*;
 use rulesaga::Span;
 use rulesaga::rules::ast::{
-    BinaryOp, Expr, ExprKind, Ident, Literal, PathSegment, Quantifier, UnaryOp,
+    BinaryOp, Entry, Expr, ExprKind, Ident, Literal, PathSegment, Quantifier, UnaryOp,
 };
 
 pub const KEYWORDS: &[&str] = &rulesaga::rules::KEYWORDS;
@@ -130,6 +130,14 @@ pub fn expr() -> impl Strategy<Value = Expr> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..3)
                 .prop_map(|items| e(ExprKind::List { items })),
+            prop::collection::vec((key(), inner.clone()), 0..3).prop_map(|entries| e(
+                ExprKind::Object {
+                    entries: entries
+                        .into_iter()
+                        .map(|(key, value)| Entry { key, value })
+                        .collect()
+                }
+            )),
             (ident(), prop::collection::vec(inner.clone(), 0..3))
                 .prop_map(|(name, args)| e(ExprKind::Call { name, args })),
             (

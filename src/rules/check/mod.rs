@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use super::ast::{self, Expr, ExprKind, Literal, PathSegment, Quantifier, UnaryOp};
 pub(crate) use super::checked::{Node, NodeKind, Step};
 use super::functions::{Builtin, Function, Functions};
-use super::schema::{ObjectType, Schema, Type};
+use super::schema::{FieldType, ObjectType, Schema, Type};
 use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::value::{OwnedValue, Value};
 
@@ -165,6 +165,7 @@ impl<'a> Checker<'a> {
                     self.node(NodeKind::List(nodes), ty, span)
                 }
             }
+            ExprKind::Object { entries } => self.object(entries, span),
             ExprKind::Name { head, rest } => {
                 self.symbols = symbols;
                 self.name(head, rest, pos, span)
@@ -350,6 +351,41 @@ impl<'a> Checker<'a> {
                 Type::Any
             }
         }
+    }
+
+    /// `{key: value, ...}`: an object type with a field per key (E111 for a
+    /// key given twice); a constant when every value is one.
+    fn object(&mut self, entries: &[ast::Entry], span: Span) -> Node {
+        let mut keys: Vec<String> = Vec::with_capacity(entries.len());
+        let mut values = Vec::with_capacity(entries.len());
+        let mut fields = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let value = self.expr(&entry.value, Pos::Value);
+            if keys.contains(&entry.key.name) {
+                self.error(Diagnostic::error(
+                    "E111",
+                    entry.key.span,
+                    format!("key `{}` is given twice", entry.key.name),
+                ));
+            }
+            fields.push(FieldType {
+                name: entry.key.name.clone(),
+                ty: value.ty.clone(),
+                optional: matches!(value.ty, Type::Null | Type::Any),
+            });
+            keys.push(entry.key.name.clone());
+            values.push(value);
+        }
+        let ty = Type::Object(std::sync::Arc::new(ObjectType { fields }));
+        if values.iter().all(|v| matches!(v.kind, NodeKind::Const(_))) {
+            let map =
+                super::ops::object_of(keys.into_iter().zip(values.iter().map(|v| match &v.kind {
+                    NodeKind::Const(c) => Some(c.reborrow()),
+                    _ => None,
+                })));
+            return self.node(NodeKind::Const(map), ty, span);
+        }
+        self.node(NodeKind::Object(keys, values), ty, span)
     }
 
     /// `has(path)`: the path is checked as a field (unknown fields are errors
