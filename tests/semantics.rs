@@ -723,7 +723,6 @@ fn list_and_object_functions() {
         ("len(n)", r.clone(), Some(json!(0))),
         ("keys(m)", r.clone(), Some(json!(["a", "b"]))),
         ("values(m)", r.clone(), Some(json!([1, 2]))),
-        ("keys(xs)", r.clone(), None),
         ("\"a\" in keys(m)", r.clone(), Some(json!(true))),
         (
             "any(k in keys(m), k == \"b\")",
@@ -751,7 +750,16 @@ fn list_and_object_functions() {
             "`max(..)`: cannot order int 1 and string \"a\"",
         ),
         ("min(flags)", r.clone(), "`min(..)`: cannot order bool true"),
-        ("max(xs)", r, "`max(..)`: cannot order int 1 and list [2]"),
+        (
+            "max(xs)",
+            r.clone(),
+            "`max(..)`: cannot order int 1 and list [2]",
+        ),
+        (
+            "keys(xs)",
+            r,
+            "`keys(..)`: expects (object), found (list [1,[2]])",
+        ),
     ]);
     // the step budget covers what list functions visit
     let big: Vec<i64> = (0..2000).collect();
@@ -985,4 +993,109 @@ fn object_literals() {
     expect_type(&set, "keys({a: n})", "list<string>");
     expect_type(&set, "values({a: n, b: 2})", "list<int>");
     expect_code(set.compile_value("len({a: 1}) > \"x\""), "len > x", "E106");
+}
+
+#[test]
+fn string_functions() {
+    let r =
+        json!({"s": "  héllo wörld  ", "csv": "a,b,,c", "name": "Ann", "n": 5, "tags": ["x", "y"]});
+    check_values(&[
+        (
+            "split(csv, \",\")",
+            r.clone(),
+            Some(json!(["a", "b", "", "c"])),
+        ),
+        (
+            "split(\"abc\", \"\")",
+            r.clone(),
+            Some(json!(["a", "b", "c"])),
+        ),
+        ("split(\"\", \",\")", r.clone(), Some(json!([""]))),
+        ("join(tags, \"-\")", r.clone(), Some(json!("x-y"))),
+        ("join([], \"-\")", r.clone(), Some(json!(""))),
+        (
+            "join(split(csv, \",\"), \";\")",
+            r.clone(),
+            Some(json!("a;b;;c")),
+        ),
+        (
+            "replace(csv, \",\", \"; \")",
+            r.clone(),
+            Some(json!("a; b; ; c")),
+        ),
+        ("replace(name, \"x\", \"y\")", r.clone(), Some(json!("Ann"))),
+        ("substring(\"héllo\", 1, 3)", r.clone(), Some(json!("él"))),
+        (
+            "substring(name, 0, len(name))",
+            r.clone(),
+            Some(json!("Ann")),
+        ),
+        ("substring(name, 3, 3)", r.clone(), Some(json!(""))),
+        ("index_of(\"héllo\", \"l\")", r.clone(), Some(json!(2))),
+        ("index_of(name, \"z\")", r.clone(), Some(json!(-1))),
+        ("index_of(name, \"\")", r.clone(), Some(json!(0))),
+        ("trim_start(s)", r.clone(), Some(json!("héllo wörld  "))),
+        ("trim_end(s)", r.clone(), Some(json!("  héllo wörld"))),
+        ("trim(s)", r.clone(), Some(json!("héllo wörld"))),
+        ("pad_start(\"7\", 3, \"0\")", r.clone(), Some(json!("007"))),
+        ("pad_end(name, 5, \".\")", r.clone(), Some(json!("Ann.."))),
+        ("pad_start(name, 2, \"0\")", r.clone(), Some(json!("Ann"))),
+        ("pad_start(name, -1, \"0\")", r.clone(), Some(json!("Ann"))),
+        ("split(nope, \",\")", r.clone(), None),
+        ("\"b\" in split(csv, \",\")", r, Some(json!(true))),
+    ]);
+    let r = json!({"name": "Ann", "n": 5, "mixed": ["a", 1]});
+    check_value_errors(&[
+        (
+            "substring(name, 2, 9)",
+            r.clone(),
+            "`substring(..)`: 2..9 is not a range of the 3 characters of string \"Ann\"",
+        ),
+        (
+            "substring(name, 2, 1)",
+            r.clone(),
+            "`substring(..)`: 2..1 is not a range of the 3 characters of string \"Ann\"",
+        ),
+        (
+            "replace(name, \"\", \"x\")",
+            r.clone(),
+            "`replace(..)`: the text to replace is empty",
+        ),
+        (
+            "pad_start(name, 5, \"ab\")",
+            r.clone(),
+            "`pad_start(..)`: the fill string \"ab\" is not one character",
+        ),
+        (
+            "join(mixed, \",\")",
+            r.clone(),
+            "`join(..)`: element 1 is int 1, not a string",
+        ),
+        (
+            "pad_start(name, 100000000, \"x\")",
+            r.clone(),
+            "`pad_start(..)`: the result would be 100000000 bytes, more than the limit of 16777216",
+        ),
+        // a built-in given a value of a type it cannot take, without a schema
+        (
+            "split(n, \",\")",
+            r.clone(),
+            "`split(..)`: expects (string, string), found (int 5, string \",\")",
+        ),
+        (
+            "lower(n)",
+            r.clone(),
+            "`lower(..)`: expects (string), found (int 5)",
+        ),
+        (
+            "len(n)",
+            r.clone(),
+            "`len(..)`: expects (string | list | object), found (int 5)",
+        ),
+        (
+            "sum(name)",
+            r,
+            "`sum(..)`: expects (list<number> | list<duration>), found (string \"Ann\")",
+        ),
+    ]);
 }

@@ -14,6 +14,7 @@ use super::ast::Quantifier;
 use super::context::EvalError;
 use super::ops::{self, Budget};
 use super::schema::Type;
+use super::strings;
 use crate::value::{OwnedValue, Value};
 
 /// The body of a custom function: arguments in, a value or an error message out.
@@ -38,6 +39,15 @@ pub(crate) enum Builtin {
     Distinct,
     Keys,
     Values,
+    Split,
+    Join,
+    Replace,
+    Substring,
+    IndexOf,
+    TrimStart,
+    TrimEnd,
+    PadStart,
+    PadEnd,
 }
 
 /// A function callable from rules.
@@ -161,13 +171,16 @@ pub struct DuplicateFunction(pub String);
 
 impl Functions {
     /// The built-ins: `len lower upper trim abs round floor ceil min max now
-    /// today sum distinct keys values` (docs/language.md, "Functions").
+    /// today sum distinct keys values split join replace substring index_of
+    /// trim_start trim_end pad_start pad_end` (docs/language.md, "Functions").
     pub fn new() -> Functions {
         use Builtin::*;
         let text = || Type::String;
         let num = || Type::Number;
         let list = || Type::List(Box::new(Type::Any));
-        let table: [(&str, Builtin, Vec<Type>, bool, Type); 16] = [
+        let int = || Type::Int;
+        let strings = || Type::List(Box::new(Type::String));
+        let table: [(&str, Builtin, Vec<Type>, bool, Type); 25] = [
             ("len", Len, vec![Type::Any], false, Type::Int),
             ("lower", Lower, vec![text()], false, text()),
             ("upper", Upper, vec![text()], false, text()),
@@ -190,6 +203,39 @@ impl Functions {
                 Type::List(Box::new(text())),
             ),
             ("values", Values, vec![Type::Any], false, list()),
+            ("split", Split, vec![text(), text()], false, strings()),
+            ("join", Join, vec![strings(), text()], false, text()),
+            (
+                "replace",
+                Replace,
+                vec![text(), text(), text()],
+                false,
+                text(),
+            ),
+            (
+                "substring",
+                Substring,
+                vec![text(), int(), int()],
+                false,
+                text(),
+            ),
+            ("index_of", IndexOf, vec![text(), text()], false, int()),
+            ("trim_start", TrimStart, vec![text()], false, text()),
+            ("trim_end", TrimEnd, vec![text()], false, text()),
+            (
+                "pad_start",
+                PadStart,
+                vec![text(), int(), text()],
+                false,
+                text(),
+            ),
+            (
+                "pad_end",
+                PadEnd,
+                vec![text(), int(), text()],
+                false,
+                text(),
+            ),
         ];
         let by_name = table
             .into_iter()
@@ -289,26 +335,33 @@ pub(crate) fn call<'r>(
         (Len, Some(Value::Str(s))) => Some(Value::Int(
             i64::try_from(s.chars().count()).unwrap_or(i64::MAX),
         )),
-        (Len, Some(v)) => match ops::object_len(v) {
-            Some(n) => Some(Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
-            None => v
-                .list_len()
-                .map(|n| Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
-        },
+        (Len, Some(v)) if ops::object_len(v).or(v.list_len()).is_some() => {
+            let n = ops::object_len(v).or(v.list_len()).unwrap_or(0);
+            Some(Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+        }
         (Min, Some(list)) if args.len() == 1 && list.list_len().is_some() => {
             ops::fold_list(Quantifier::Min, list, budget, "min(..)")?
         }
         (Max, Some(list)) if args.len() == 1 && list.list_len().is_some() => {
             ops::fold_list(Quantifier::Max, list, budget, "max(..)")?
         }
-        (Sum, Some(list)) => ops::fold_list(Quantifier::Sum, list, budget, "sum(..)")?,
-        (Distinct, Some(list)) => ops::distinct(list, budget)?,
-        (Keys, Some(v)) => ops::keys(v),
-        (Values, Some(v)) => ops::values(v),
+        (Sum, Some(list)) if list.list_len().is_some() => {
+            ops::fold_list(Quantifier::Sum, list, budget, "sum(..)")?
+        }
+        (Distinct, Some(list)) if list.list_len().is_some() => ops::distinct(list, budget)?,
+        (Keys, Some(v)) if ops::object_len(v).is_some() => ops::keys(v),
+        (Values, Some(v)) if ops::object_len(v).is_some() => ops::values(v),
         (Lower, Some(Value::Str(s))) => Some(Value::Str(Cow::Owned(s.to_lowercase()))),
         (Upper, Some(Value::Str(s))) => Some(Value::Str(Cow::Owned(s.to_uppercase()))),
-        (Trim, Some(Value::Str(Cow::Borrowed(s)))) => Some(Value::Str(Cow::Borrowed(s.trim()))),
-        (Trim, Some(Value::Str(s))) => Some(Value::Str(Cow::Owned(s.trim().to_string()))),
+        (Trim | TrimStart | TrimEnd, Some(Value::Str(s))) => {
+            Some(Value::Str(strings::trim(s, builtin)))
+        }
+        (Split | Join | Replace | Substring | IndexOf | PadStart | PadEnd, _) => {
+            match strings::call(builtin, &func.name, args)? {
+                Some(v) => Some(v),
+                None => return Err(wrong_arguments(func, args)),
+            }
+        }
         (Abs, Some(Value::Int(i))) => Some(Value::Int(
             i.checked_abs()
                 .ok_or_else(|| EvalError::Overflow("abs(..)".to_string()))?,
@@ -322,7 +375,7 @@ pub(crate) fn call<'r>(
             let mut best: Option<&Value<'r>> = None;
             for a in args {
                 if !matches!(a, Value::Int(_) | Value::Float(_)) {
-                    return Ok(None);
+                    return Err(wrong_arguments(func, args));
                 }
                 best = match best {
                     None => Some(a),
@@ -338,6 +391,23 @@ pub(crate) fn call<'r>(
             }
             best.cloned()
         }
-        _ => None,
+        _ => return Err(wrong_arguments(func, args)),
     })
+}
+
+/// A built-in given present values it cannot take (only possible where their
+/// types are not known when compiling): an error naming them, never a
+/// silent missing value.
+#[cold]
+fn wrong_arguments(func: &Function, args: &[Value<'_>]) -> EvalError {
+    let shown: Vec<String> = args.iter().map(ops::shown).collect();
+    let params: Vec<String> = (0..args.len()).map(|i| func.param_text(i)).collect();
+    ops::value_error(
+        &format!("{}(..)", func.name),
+        format!(
+            "expects ({}), found ({})",
+            params.join(", "),
+            shown.join(", ")
+        ),
+    )
 }
