@@ -82,6 +82,11 @@ const TOKENS: &[&str] = &[
     "keys(",
     "values(",
     "distinct(",
+    "int(",
+    "string(",
+    "type(",
+    "split(",
+    "substring(",
     "[1, \"a\"]",
 ];
 

@@ -1099,3 +1099,111 @@ fn string_functions() {
         ),
     ]);
 }
+
+#[test]
+fn conversions() {
+    let r = json!({"s": "42", "f": "2.5", "n": 7, "x": 3.0, "d": "2024-01-31", "t": "2024-01-31T12:00:00+02:00", "z": null});
+    check_values(&[
+        ("int(s)", r.clone(), Some(json!(42))),
+        ("int(\"-7\")", r.clone(), Some(json!(-7))),
+        ("int(x)", r.clone(), Some(json!(3))),
+        ("int(n)", r.clone(), Some(json!(7))),
+        ("int(s) + 1 == 43", r.clone(), Some(json!(true))),
+        ("float(f)", r.clone(), Some(json!(2.5))),
+        ("float(n)", r.clone(), Some(json!(7.0))),
+        ("float(\"1e3\")", r.clone(), Some(json!(1000.0))),
+        ("string(n)", r.clone(), Some(json!("7"))),
+        ("string(2.5)", r.clone(), Some(json!("2.5"))),
+        ("string(true)", r.clone(), Some(json!("true"))),
+        ("string(30d)", r.clone(), Some(json!("30d"))),
+        ("string([1, \"a\"])", r.clone(), Some(json!("[1,\"a\"]"))),
+        ("string(n) + \"!\"", r.clone(), Some(json!("7!"))),
+        ("date(d) + 1d", r.clone(), Some(json!("2024-02-01"))),
+        ("date(t)", r.clone(), Some(json!("2024-01-31"))),
+        (
+            "datetime(t) < 2024-01-31T11:00:00Z",
+            r.clone(),
+            Some(json!(true)),
+        ),
+        (
+            "datetime(d)",
+            r.clone(),
+            Some(json!("2024-01-31T00:00:00+00:00")),
+        ),
+        ("type(n)", r.clone(), Some(json!("int"))),
+        ("type(x)", r.clone(), Some(json!("float"))),
+        ("type(s)", r.clone(), Some(json!("string"))),
+        ("type(z)", r.clone(), Some(json!("null"))),
+        ("type(nope)", r.clone(), None),
+        ("type([1])", r.clone(), Some(json!("list"))),
+        ("type({})", r.clone(), Some(json!("object"))),
+        ("type(2024-01-31)", r.clone(), Some(json!("date"))),
+        ("int(nope)", r.clone(), None),
+        ("int(z)", r, None),
+    ]);
+    let r = json!({"s": "4x", "f": 2.5, "big": 1e19, "b": true, "d": "2024-13-01", "l": [1]});
+    check_value_errors(&[
+        (
+            "int(s)",
+            r.clone(),
+            "`int(..)`: cannot convert string \"4x\" to int",
+        ),
+        (
+            "int(\"2.5\")",
+            r.clone(),
+            "`int(..)`: cannot convert string \"2.5\" to int",
+        ),
+        (
+            "int(f)",
+            r.clone(),
+            "`int(..)`: cannot convert float 2.5 to int: it is not a whole number of 64 bits (round, floor and ceil make one)",
+        ),
+        (
+            "int(big)",
+            r.clone(),
+            "`int(..)`: cannot convert float 1e19 to int: it is not a whole number of 64 bits (round, floor and ceil make one)",
+        ),
+        (
+            "int(b)",
+            r.clone(),
+            "`int(..)`: cannot convert bool true to int",
+        ),
+        (
+            "float(s)",
+            r.clone(),
+            "`float(..)`: cannot convert string \"4x\" to float",
+        ),
+        (
+            "float(\"inf\")",
+            r.clone(),
+            "`float(..)`: cannot convert string \"inf\" to float",
+        ),
+        (
+            "float(\"1e400\")",
+            r.clone(),
+            "`float(..)`: cannot convert string \"1e400\" to float",
+        ),
+        (
+            "date(d)",
+            r.clone(),
+            "`date(..)`: cannot convert string \"2024-13-01\" to date (write it as YYYY-MM-DD)",
+        ),
+        (
+            "datetime(d)",
+            r.clone(),
+            "`datetime(..)`: cannot convert string \"2024-13-01\" to datetime (write it in RFC 3339, such as 2024-01-31T12:00:00Z)",
+        ),
+        ("date(l)", r, "`date(..)`: cannot convert list [1] to date"),
+    ]);
+    let set = RuleSet::compile(
+        vec![Source::new(
+            "c.rules",
+            "schema { code: string }\nrule r = int(code) > 1\n",
+        )],
+        &Env::new(),
+    )
+    .unwrap();
+    expect_type(&set, "int(code)", "int");
+    expect_type(&set, "date(code)", "date");
+    expect_type(&set, "type(code)", "string");
+}

@@ -48,6 +48,12 @@ pub(crate) enum Builtin {
     TrimEnd,
     PadStart,
     PadEnd,
+    ToInt,
+    ToFloat,
+    ToString,
+    ToDate,
+    ToDateTime,
+    TypeOf,
 }
 
 /// A function callable from rules.
@@ -172,7 +178,8 @@ pub struct DuplicateFunction(pub String);
 impl Functions {
     /// The built-ins: `len lower upper trim abs round floor ceil min max now
     /// today sum distinct keys values split join replace substring index_of
-    /// trim_start trim_end pad_start pad_end` (docs/language.md, "Functions").
+    /// trim_start trim_end pad_start pad_end int float string date datetime
+    /// type` (docs/language.md, "Functions").
     pub fn new() -> Functions {
         use Builtin::*;
         let text = || Type::String;
@@ -180,7 +187,7 @@ impl Functions {
         let list = || Type::List(Box::new(Type::Any));
         let int = || Type::Int;
         let strings = || Type::List(Box::new(Type::String));
-        let table: [(&str, Builtin, Vec<Type>, bool, Type); 25] = [
+        let table: [(&str, Builtin, Vec<Type>, bool, Type); 31] = [
             ("len", Len, vec![Type::Any], false, Type::Int),
             ("lower", Lower, vec![text()], false, text()),
             ("upper", Upper, vec![text()], false, text()),
@@ -236,6 +243,18 @@ impl Functions {
                 false,
                 text(),
             ),
+            ("int", ToInt, vec![Type::Any], false, int()),
+            ("float", ToFloat, vec![Type::Any], false, Type::Float),
+            ("string", ToString, vec![Type::Any], false, text()),
+            ("date", ToDate, vec![Type::Any], false, Type::Date),
+            (
+                "datetime",
+                ToDateTime,
+                vec![Type::Any],
+                false,
+                Type::DateTime,
+            ),
+            ("type", TypeOf, vec![Type::Any], false, text()),
         ];
         let by_name = table
             .into_iter()
@@ -355,6 +374,9 @@ pub(crate) fn call<'r>(
         (Upper, Some(Value::Str(s))) => Some(Value::Str(Cow::Owned(s.to_uppercase()))),
         (Trim | TrimStart | TrimEnd, Some(Value::Str(s))) => {
             Some(Value::Str(strings::trim(s, builtin)))
+        }
+        (ToInt | ToFloat | ToString | ToDate | ToDateTime | TypeOf, Some(v)) => {
+            Some(ops::convert(builtin, v)?)
         }
         (Split | Join | Replace | Substring | IndexOf | PadStart | PadEnd, _) => {
             match strings::call(builtin, &func.name, args)? {

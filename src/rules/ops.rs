@@ -16,7 +16,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta};
 use super::ast::{BinaryOp, Quantifier};
 use super::checked::Step;
 use super::context::EvalError;
-use super::functions::Function;
+use super::functions::{Builtin, Function};
 use super::lexical;
 use super::schema::Type;
 use crate::value::{FieldRef, OwnedValue, Record, Value, cmp_int_float, json_value};
@@ -115,20 +115,88 @@ fn not_a_condition(what: String, v: &Value<'_>) -> EvalError {
 
 /// The arguments a function is called with, by the null rule: a built-in given
 /// a missing or null argument yields missing (`None` here: do not call it); a
-/// custom function receives `null`.
+/// custom function receives `null`; `type(null)` is `"null"`.
 pub(crate) fn call_args<'r>(
     func: &Function,
     args: impl IntoIterator<Item = Option<Value<'r>>>,
 ) -> Option<Vec<Value<'r>>> {
     let mut out = Vec::new();
     for a in args {
-        match present(a) {
-            Some(v) => out.push(v),
-            None if func.builtin.is_some() => return None,
-            None => out.push(Value::Null),
+        match a {
+            Some(Value::Null) if func.builtin == Some(Builtin::TypeOf) => out.push(Value::Null),
+            a => match present(a) {
+                Some(v) => out.push(v),
+                None if func.builtin.is_some() => return None,
+                None => out.push(Value::Null),
+            },
         }
     }
     Some(out)
+}
+
+/// The conversions `int float string date datetime` and `type`: the value
+/// as that type, or an error that names it (never a default). `int` takes
+/// only whole numbers (`round`, `floor` and `ceil` say how to make one);
+/// strings are read as literals are (`"42"`, `"2.5"`, `2024-01-31`, RFC 3339).
+pub(crate) fn convert<'r>(to: Builtin, v: &Value<'r>) -> Result<Value<'r>, EvalError> {
+    let fail = |name: &str, why: &str| {
+        value_error(
+            &format!("{name}(..)"),
+            format!("cannot convert {} to {name}{why}", shown(v)),
+        )
+    };
+    Ok(match (to, v) {
+        (Builtin::TypeOf, v) => Value::str(v.type_name()),
+        (Builtin::ToInt, Value::Int(i)) => Value::Int(*i),
+        (Builtin::ToInt, Value::Float(x)) => match float_to_int(*x) {
+            Some(i) => Value::Int(i),
+            None => {
+                let why = ": it is not a whole number of 64 bits (round, floor and ceil make one)";
+                return Err(fail("int", why));
+            }
+        },
+        (Builtin::ToInt, Value::Str(s)) => match s.parse::<i64>() {
+            Ok(i) => Value::Int(i),
+            Err(_) => return Err(fail("int", "")),
+        },
+        (Builtin::ToFloat, Value::Int(i)) => Value::Float(*i as f64),
+        (Builtin::ToFloat, Value::Float(x)) => Value::Float(*x),
+        // only decimal text: no `inf` or `NaN`
+        (Builtin::ToFloat, Value::Str(s))
+            if !s.contains(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E') =>
+        {
+            match s.parse::<f64>() {
+                Ok(x) if x.is_finite() => Value::Float(x),
+                _ => return Err(fail("float", "")),
+            }
+        }
+        (Builtin::ToString, Value::Str(s)) => Value::Str(s.clone()),
+        (
+            Builtin::ToString,
+            Value::List(_) | Value::OwnedList(_) | Value::Object(_) | Value::OwnedObject(_),
+        ) => Value::Str(Cow::Owned(v.to_json().to_string())),
+        (Builtin::ToString, v) => Value::Str(Cow::Owned(v.to_string())),
+        // a date string or a datetime string, as comparisons read them
+        (Builtin::ToDate | Builtin::ToDateTime, Value::Str(s)) => match temporal(s) {
+            Some(t) => convert(to, &t)?,
+            None if to == Builtin::ToDate => {
+                return Err(fail("date", " (write it as YYYY-MM-DD)"));
+            }
+            None => {
+                let why = " (write it in RFC 3339, such as 2024-01-31T12:00:00Z)";
+                return Err(fail("datetime", why));
+            }
+        },
+        (Builtin::ToDate, Value::Date(d)) => Value::Date(*d),
+        (Builtin::ToDate, Value::DateTime(d)) => Value::Date(d.date_naive()),
+        (Builtin::ToDateTime, Value::DateTime(d)) => Value::DateTime(*d),
+        (Builtin::ToDateTime, Value::Date(d)) => Value::DateTime(date_to_datetime(*d)),
+        (Builtin::ToInt, _) => return Err(fail("int", "")),
+        (Builtin::ToFloat, _) => return Err(fail("float", "")),
+        (Builtin::ToDate, _) => return Err(fail("date", "")),
+        (Builtin::ToDateTime, _) => return Err(fail("datetime", "")),
+        _ => return Err(fail("a value", "")),
+    })
 }
 
 /// The step budget of one evaluation (`Context::max_steps`): every element a
