@@ -1207,3 +1207,73 @@ fn conversions() {
     expect_type(&set, "date(code)", "date");
     expect_type(&set, "type(code)", "string");
 }
+
+#[test]
+fn computed_indexes() {
+    let r = json!({
+        "items": [{"price": 5}, {"price": 20}], "i": 1, "xs": [10, 20, 30],
+        "headers": {"content-type": "json", "x-id": "7"}, "name": "x-id", "s": "str"
+    });
+    check_values(&[
+        ("xs[i]", r.clone(), Some(json!(20))),
+        ("xs[i + 1]", r.clone(), Some(json!(30))),
+        ("xs[len(xs) - 1]", r.clone(), Some(json!(30))),
+        ("xs[ 0]", r.clone(), Some(json!(10))),
+        ("items[i].price", r.clone(), Some(json!(20))),
+        (
+            "items[i - 1].price < items[i].price",
+            r.clone(),
+            Some(json!(true)),
+        ),
+        ("headers[name]", r.clone(), Some(json!("7"))),
+        (
+            "headers[\"content-\" + \"type\"]",
+            r.clone(),
+            Some(json!("json")),
+        ),
+        ("$headers[name] == \"7\"", r.clone(), Some(json!(true))),
+        ("xs[i + 5]", r.clone(), None),
+        ("xs[-1]", r.clone(), None),
+        ("xs[nope]", r.clone(), None),
+        ("nope[i]", r.clone(), None),
+        ("headers[\"nope\" + \"\"]", r.clone(), None),
+        ("sum(j in [0, 1], xs[j])", r.clone(), Some(json!(30))),
+        (
+            "map(k in keys(headers), headers[k])",
+            r,
+            Some(json!(["json", "7"])),
+        ),
+    ]);
+    let r = json!({"xs": [1], "m": {"a": 1}, "s": "str", "f": 0.5});
+    check_value_errors(&[
+        (
+            "xs[s]",
+            r.clone(),
+            "`xs[s]`: cannot index list [1] by string \"str\"",
+        ),
+        (
+            "xs[f]",
+            r.clone(),
+            "`xs[f]`: cannot index list [1] by float 0.5",
+        ),
+        (
+            "m[xs[0]]",
+            r.clone(),
+            "`m[xs[0]]`: cannot index object {\"a\":1} by int 1",
+        ),
+        (
+            "s[xs[0] - 1]",
+            r,
+            "`s[xs[0] - 1]`: cannot index string \"str\" by int 0",
+        ),
+    ]);
+    let file = "schema {\n  tags: list<string>\n  i: int\n  name: string\n  \
+                address: { city: string }\n}\nrule r = tags[i] == \"x\"\n";
+    let set = RuleSet::compile(vec![Source::new("s.rules", file)], &Env::new()).unwrap();
+    expect_type(&set, "tags[i]", "string");
+    expect_type(&set, "address[name]", "any");
+    expect_type(&set, "tags[i + 1]", "string");
+    expect_code(set.compile_value("tags[name]"), "tags[name]", "E115");
+    expect_code(set.compile_value("i[i]"), "i[i]", "E115");
+    expect_code(set.compile_value("tags[j]"), "tags[j]", "E101");
+}

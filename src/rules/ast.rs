@@ -31,6 +31,15 @@ impl Expr {
         Expr { kind, span }
     }
 
+    /// Give a computed index (`items[i]`) the static steps after it, and the
+    /// span of the whole; both parsers build paths through this.
+    pub(crate) fn end_index(&mut self, steps: Vec<PathSegment>, span: Span) {
+        if let ExprKind::Index { rest, .. } = &mut self.kind {
+            *rest = steps;
+        }
+        self.span = span;
+    }
+
     /// Push this node's direct subexpressions onto `out`: what an iterative walk
     /// of the syntax tree (one that a deep expression cannot overflow) visits next.
     pub fn push_children<'e>(&'e self, out: &mut Vec<&'e Expr>) {
@@ -39,6 +48,7 @@ impl Expr {
             ExprKind::List { items } => out.extend(items),
             ExprKind::Object { entries } => out.extend(entries.iter().map(|e| &e.value)),
             ExprKind::Call { args, .. } => out.extend(args),
+            ExprKind::Index { base, index, .. } => out.extend([&**base, &**index]),
             ExprKind::Quantifier {
                 list, predicate, ..
             } => out.extend([&**list, &**predicate]),
@@ -89,6 +99,37 @@ pub enum PathSegment {
     Index(u32),
 }
 
+impl ExprKind {
+    /// A path `name.a[0]` (`$name...` when `explicit`).
+    pub(crate) fn path(explicit: bool, head: Ident, rest: Vec<PathSegment>) -> ExprKind {
+        if explicit {
+            ExprKind::Field { head, rest }
+        } else {
+            ExprKind::Name { head, rest }
+        }
+    }
+}
+
+impl PathSegment {
+    /// The static step a computed index stands for when it is a literal: a
+    /// non-negative int that fits is `[0]`, a string is `["key"]` (with `span`,
+    /// the brackets'). Both parsers build paths this one way.
+    pub fn from_literal(index: &Expr, span: Span) -> Option<PathSegment> {
+        match &index.kind {
+            ExprKind::Literal {
+                value: Literal::Int(i),
+            } => u32::try_from(*i).ok().map(PathSegment::Index),
+            ExprKind::Literal {
+                value: Literal::String(s),
+            } => Some(PathSegment::Field(Ident {
+                name: s.clone(),
+                span,
+            })),
+            _ => None,
+        }
+    }
+}
+
 /// The kinds of expression.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -113,6 +154,16 @@ pub enum ExprKind {
     Name {
         /// The first name.
         head: Ident,
+        /// The `.field` and `[index]` steps after it.
+        rest: Vec<PathSegment>,
+    },
+    /// A computed index or key: `items[i]`, `headers[name]`, then more static
+    /// steps (`items[i].price`). A literal index or key is a step of a path instead.
+    Index {
+        /// What is indexed.
+        base: Box<Expr>,
+        /// The index (an int, for a list) or key (a string, for an object).
+        index: Box<Expr>,
         /// The `.field` and `[index]` steps after it.
         rest: Vec<PathSegment>,
     },

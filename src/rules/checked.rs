@@ -56,6 +56,11 @@ pub(crate) enum NodeKind {
         base: Box<Node>,
         rest: Vec<Step>,
     },
+    /// A computed index or key: `items[i]`, `headers[name]` (`ops::index`).
+    Index {
+        base: Box<Node>,
+        index: Box<Node>,
+    },
     /// A value the schema declares a date, datetime or duration (the node's
     /// type), which data may hold as text: read as that type (`ops::coerce`).
     Coerce(Box<Node>),
@@ -208,6 +213,7 @@ impl Node {
             | Arith { left, right, .. }
             | Member { left, right, .. } => fixed([Some(left), Some(right), None]),
             Between { value, low, high } => fixed([Some(value), Some(low), Some(high)]),
+            Index { base, index } => fixed([Some(base), Some(index), None]),
             If {
                 cond,
                 then,
@@ -236,6 +242,10 @@ impl Node {
                 rest: rest.clone(),
             },
             Coerce(a) => Coerce(Box::new(f(a)?)),
+            Index { base, index } => Index {
+                base: Box::new(f(base)?),
+                index: Box::new(f(index)?),
+            },
             Not(a) => Not(Box::new(f(a)?)),
             Neg(a) => Neg(Box::new(f(a)?)),
             Has(a) => Has(Box::new(f(a)?)),

@@ -83,6 +83,14 @@ fn extend(base: Expr, rest: &[Step]) -> Option<Expr> {
             rest.extend(more);
             Some(e(ExprKind::Name { head, rest }))
         }
+        ExprKind::Index {
+            base,
+            index,
+            mut rest,
+        } => {
+            rest.extend(more);
+            Some(e(ExprKind::Index { base, index, rest }))
+        }
         kind if more.is_empty() => Some(e(kind)),
         _ => None,
     }
@@ -145,6 +153,20 @@ fn to_expr(node: &Node, bindings: &[Option<Binding>]) -> Option<Expr> {
         },
         NodeKind::Param { .. } => return None,
         NodeKind::Path { base, rest } => return extend(to_expr(base, bindings)?, rest),
+        NodeKind::Index { base, index } => {
+            let base = to_expr(base, bindings)?;
+            if !matches!(
+                base.kind,
+                ExprKind::Field { .. } | ExprKind::Name { .. } | ExprKind::Index { .. }
+            ) {
+                return None;
+            }
+            e(ExprKind::Index {
+                base: Box::new(base),
+                index: go(index)?,
+                rest: Vec::new(),
+            })
+        }
         NodeKind::Coerce(inner) | NodeKind::Rule { body: inner, .. } => {
             return to_expr(inner, bindings);
         }

@@ -294,6 +294,14 @@ impl Compiler {
                 let (f, rest) = (self.value(base), rest.clone());
                 Box::new(move |r, fr| Ok(ops::walk_path(f(r, fr)?, &rest)))
             }
+            NodeKind::Index { base, index } => {
+                let (b, i) = (self.value(base), self.value(index));
+                let what: Arc<str> = self.describe(node).into();
+                Box::new(move |r, fr| {
+                    let base = b(r, fr)?;
+                    Ok(ops::index(base, i(r, fr)?, &what)?)
+                })
+            }
             NodeKind::Coerce(inner) => {
                 let (f, ty) = (self.value(inner), node.ty.clone());
                 Box::new(move |r, fr| Ok(f(r, fr)?.map(|v| ops::coerce(v, &ty))))

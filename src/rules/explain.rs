@@ -327,6 +327,10 @@ impl<'r> Explainer<'r> {
             }
             NodeKind::Compare { left, right, .. }
             | NodeKind::Arith { left, right, .. }
+            | NodeKind::Index {
+                base: left,
+                index: right,
+            }
             | NodeKind::Member { left, right, .. } => {
                 self.reads(left, out)?;
                 self.reads(right, out)?;
@@ -722,6 +726,10 @@ impl<'r> Explainer<'r> {
             NodeKind::Param { .. } => None,
             NodeKind::Path { base, rest } => ops::walk_path(self.value(base)?, rest),
             NodeKind::Coerce(inner) => self.value(inner)?.map(|v| ops::coerce(v, &node.ty)),
+            NodeKind::Index { base, index } => {
+                let base = self.value(base)?;
+                ops::index(base, self.value(index)?, &self.text(node))?
+            }
             NodeKind::Neg(inner) => match present(self.value(inner)?) {
                 Some(v) => ops::negate(&v, &self.text(node))?,
                 None => None,

@@ -133,6 +133,12 @@ struct Node {
     depth: usize,
 }
 
+/// A computed index with the static steps after it, spanning `span`.
+fn with_rest(mut node: Node, steps: Vec<PathSegment>, span: Span) -> Node {
+    node.expr.end_index(steps, span);
+    node
+}
+
 /// A node one level above `child_depth`, or `None` past the tree depth limit.
 fn node(kind: ExprKind, span: Span, child_depth: usize) -> Option<Node> {
     let depth = child_depth + 1;
@@ -672,40 +678,50 @@ impl<'t> Parser<'t> {
     fn path(&mut self, start: usize, explicit: bool) -> Option<Node> {
         let head = if explicit { self.key()? } else { self.ident()? };
         let mut rest = Vec::new();
+        // the path so far once a computed index came (`rest` then follows it)
+        let mut indexed: Option<Node> = None;
         loop {
+            let before = Span::new(start, self.pos);
             match self.peek() {
                 Some(b'.') => {
                     self.pos += 1;
                     rest.push(PathSegment::Field(self.key()?));
                 }
-                Some(b'[') if string_starts(self.bytes, self.pos + 1) => {
-                    let open = self.pos;
-                    self.pos += 1;
-                    let name = self.string()?;
-                    if self.peek() != Some(b']') {
-                        return None;
-                    }
-                    self.pos += 1;
-                    rest.push(PathSegment::Field(Ident {
-                        name,
-                        span: Span::new(open, self.pos),
-                    }));
-                }
                 Some(b'[') => {
-                    let digits_start = self.pos + 1;
-                    let mut end = digits_start;
-                    while self.byte_at(end).is_some_and(|b| b.is_ascii_digit()) {
-                        end += 1;
+                    let open = self.pos;
+                    if let Some(step) = self.static_segment()? {
+                        rest.push(step);
+                        continue;
                     }
-                    if end == digits_start || self.byte_at(end) != Some(b']') {
-                        return None;
+                    self.pos = open + 1;
+                    self.open()?;
+                    let index = self.expr()?;
+                    self.expect(b']')?;
+                    self.close();
+                    if let Some(step) =
+                        PathSegment::from_literal(&index.expr, Span::new(open, self.pos))
+                    {
+                        rest.push(step);
+                        continue;
                     }
-                    let index = self.text.get(digits_start..end)?.parse::<u32>().ok()?;
-                    rest.push(PathSegment::Index(index));
-                    self.pos = end + 1;
+                    let steps = std::mem::take(&mut rest);
+                    let base = match indexed.take() {
+                        Some(node) => with_rest(node, steps, before),
+                        None => node(ExprKind::path(explicit, head.clone(), steps), before, 0)?,
+                    };
+                    let depth = base.depth.max(index.depth);
+                    let kind = ExprKind::Index {
+                        base: Box::new(base.expr),
+                        index: Box::new(index.expr),
+                        rest: Vec::new(),
+                    };
+                    indexed = Some(node(kind, Span::new(start, self.pos), depth)?);
                 }
                 _ => break,
             }
+        }
+        if let Some(node) = indexed {
+            return Some(with_rest(node, rest, Span::new(start, self.pos)));
         }
         if !explicit && rest.is_empty() {
             let after_name = self.pos;
@@ -727,13 +743,41 @@ impl<'t> Parser<'t> {
             }
             self.pos = after_name;
         }
-        let span = Span::new(start, self.pos);
-        let kind = if explicit {
-            ExprKind::Field { head, rest }
-        } else {
-            ExprKind::Name { head, rest }
-        };
-        node(kind, span, 0)
+        node(
+            ExprKind::path(explicit, head, rest),
+            Span::new(start, self.pos),
+            0,
+        )
+    }
+
+    /// At `[`: the grammar's atomic `["key"]` or `[0]` (nothing between the
+    /// brackets but the literal), consumed: `Some(Some(step))`; `Some(None)`
+    /// (cursor unmoved) when it is neither, so a computed index; `None` where
+    /// the grammar reports an error (an index beyond 32 bits, a bad escape).
+    fn static_segment(&mut self) -> Option<Option<PathSegment>> {
+        let open = self.pos;
+        if string_starts(self.bytes, open + 1) {
+            self.pos = open + 1;
+            let name = self.string()?;
+            if self.peek() == Some(b']') {
+                self.pos += 1;
+                let span = Span::new(open, self.pos);
+                return Some(Some(PathSegment::Field(Ident { name, span })));
+            }
+            self.pos = open;
+            return Some(None);
+        }
+        let digits_start = open + 1;
+        let mut end = digits_start;
+        while self.byte_at(end).is_some_and(|b| b.is_ascii_digit()) {
+            end += 1;
+        }
+        if end == digits_start || self.byte_at(end) != Some(b']') {
+            return Some(None);
+        }
+        let index = self.text.get(digits_start..end)?.parse::<u32>().ok()?;
+        self.pos = end + 1;
+        Some(Some(PathSegment::Index(index)))
     }
 
     /// `expr, expr, ...` up to `close` (a trailing comma allowed), after the

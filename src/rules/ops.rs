@@ -54,6 +54,32 @@ pub(crate) fn walk<'r>(v: Value<'r>, step: &Step) -> Option<Value<'r>> {
     }
 }
 
+/// `base[index]` computed (`items[i]`, `headers[name]`): a list by an int
+/// (missing past either end, as `items[5]` is), an object by a string key
+/// (missing when absent); missing when either is missing or null; an error for
+/// an index that cannot index the value (`items["a"]`, `items[1.5]`).
+pub(crate) fn index<'r>(
+    base: Option<Value<'r>>,
+    index: Option<Value<'r>>,
+    what: &str,
+) -> Result<Option<Value<'r>>, EvalError> {
+    let (Some(base), Some(index)) = (present(base), present(index)) else {
+        return Ok(None);
+    };
+    let step = match (&base, &index) {
+        (Value::List(_) | Value::OwnedList(_), Value::Int(i)) => match usize::try_from(*i) {
+            Ok(i) => Step::Index(i),
+            Err(_) => return Ok(None),
+        },
+        (Value::Object(_) | Value::OwnedObject(_), Value::Str(k)) => Step::Field(k.to_string()),
+        _ => {
+            let message = format!("cannot index {} by {}", shown(&base), shown(&index));
+            return Err(value_error(what, message));
+        }
+    };
+    Ok(walk(base, &step))
+}
+
 /// Follow a whole path; missing as soon as a step is.
 pub(crate) fn walk_path<'r>(v: Option<Value<'r>>, steps: &[Step]) -> Option<Value<'r>> {
     let mut cur = v;

@@ -773,6 +773,9 @@ impl<'t> Builder<'t> {
                 let mut inner = pair.into_inner();
                 let head = self.ident(&inner.next()?);
                 let mut rest = Vec::new();
+                // the path so far once a computed index came (`rest` then follows it)
+                let mut indexed: Option<Node> = None;
+                let mut end = head.span.end;
                 for segment in inner {
                     let seg_rule = segment.as_rule();
                     if seg_rule == Rule::call {
@@ -780,6 +783,39 @@ impl<'t> Builder<'t> {
                         return self.node(ExprKind::Call { name: head, args }, span, depth);
                     }
                     let seg_span = self.span(&segment);
+                    let before = Span {
+                        start: span.start,
+                        end,
+                    };
+                    end = seg_span.end;
+                    if seg_rule == Rule::expr_segment {
+                        let index = segment.into_inner().find(|p| p.as_rule() == Rule::expr)?;
+                        let index = self.expr(index)?;
+                        if let Some(step) = PathSegment::from_literal(&index.expr, seg_span) {
+                            rest.push(step);
+                            continue;
+                        }
+                        let steps = std::mem::take(&mut rest);
+                        let base = match indexed.take() {
+                            Some(node) => with_rest(node, steps, before),
+                            None => {
+                                let kind = ExprKind::path(explicit, head.clone(), steps);
+                                self.node(kind, before, 0)?
+                            }
+                        };
+                        let depth = base.depth.max(index.depth);
+                        let kind = ExprKind::Index {
+                            base: Box::new(base.expr),
+                            index: Box::new(index.expr),
+                            rest: Vec::new(),
+                        };
+                        let at = Span {
+                            start: span.start,
+                            end,
+                        };
+                        indexed = Some(self.node(kind, at, depth)?);
+                        continue;
+                    }
                     let step = segment.into_inner().next()?;
                     match seg_rule {
                         Rule::dot_segment => rest.push(PathSegment::Field(self.ident(&step))),
@@ -805,12 +841,10 @@ impl<'t> Builder<'t> {
                         },
                     }
                 }
-                let kind = if explicit {
-                    ExprKind::Field { head, rest }
-                } else {
-                    ExprKind::Name { head, rest }
-                };
-                self.node(kind, span, 0)
+                match indexed {
+                    Some(node) => Some(with_rest(node, rest, span)),
+                    None => self.node(ExprKind::path(explicit, head, rest), span, 0),
+                }
             }
             _ => {
                 let value = self.literal(pair)?;
@@ -1038,6 +1072,12 @@ impl<'t> Builder<'t> {
             }
         }
     }
+}
+
+/// A computed index with the static steps after it, spanning `span`.
+fn with_rest(mut node: Node, steps: Vec<PathSegment>, span: Span) -> Node {
+    node.expr.end_index(steps, span);
+    node
 }
 
 /// End of the last token of `pair` (pest spans of rules ending in a

@@ -213,6 +213,20 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
             out.push('$');
             write_path(out, &head.name, rest);
         }
+        ExprKind::Index { base, index, rest } => {
+            write_expr(out, base, Level::Unary);
+            // `[(4294967296)]`: digits alone would be a static index
+            let digits = matches!(
+                index.kind,
+                ExprKind::Literal {
+                    value: Literal::Int(0..)
+                }
+            );
+            out.push_str(if digits { "[(" } else { "[" });
+            write_expr(out, index, Level::If);
+            out.push_str(if digits { ")]" } else { "]" });
+            write_path(out, "", rest);
+        }
         ExprKind::Call { name, args } => {
             out.push_str(&name.name);
             out.push('(');

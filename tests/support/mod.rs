@@ -130,6 +130,25 @@ pub fn expr() -> impl Strategy<Value = Expr> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..3)
                 .prop_map(|items| e(ExprKind::List { items })),
+            (
+                prop_oneof![
+                    (ident(), prop::collection::vec(segment(), 0..2))
+                        .prop_map(|(head, rest)| e(ExprKind::Name { head, rest })),
+                    (ident(), prop::collection::vec(segment(), 0..2))
+                        .prop_map(|(head, rest)| e(ExprKind::Field { head, rest })),
+                ],
+                inner
+                    .clone()
+                    .prop_filter("a literal index is a static step", |i| {
+                        PathSegment::from_literal(i, Span::default()).is_none()
+                    }),
+                prop::collection::vec(segment(), 0..2),
+            )
+                .prop_map(|(base, index, rest)| e(ExprKind::Index {
+                    base: Box::new(base),
+                    index: Box::new(index),
+                    rest
+                })),
             prop::collection::vec((key(), inner.clone()), 0..3).prop_map(|entries| e(
                 ExprKind::Object {
                     entries: entries

@@ -171,6 +171,7 @@ impl<'a> Checker<'a> {
                 self.name(head, rest, pos, span)
             }
             ExprKind::Field { head, rest } => self.field(head, rest, span),
+            ExprKind::Index { base, index, rest } => self.index(base, index, rest, span),
             ExprKind::Call { name, args } => self.call(name, args, span),
             ExprKind::Quantifier {
                 quantifier,
@@ -351,6 +352,57 @@ impl<'a> Checker<'a> {
                 Type::Any
             }
         }
+    }
+
+    /// `base[index]` then `rest`: a list by an int, an object by a string key
+    /// (E115 otherwise, when the types are known).
+    fn index(&mut self, base: &Expr, index: &Expr, rest: &[PathSegment], span: Span) -> Node {
+        let base = self.expr(base, Pos::Value);
+        let index = self.expr(index, Pos::Value);
+        let ty = match (&base.ty, &index.ty) {
+            (Type::List(t), Type::Int | Type::UInt | Type::Any) => (**t).clone(),
+            (Type::Object(obj), _) if index.ty.is_stringy() || index.ty == Type::Any => {
+                match &index.kind {
+                    NodeKind::Const(Value::Str(k)) => field_type(obj, k).unwrap_or(Type::Any),
+                    _ => Type::Any,
+                }
+            }
+            (Type::Any, _) => Type::Any,
+            (b, i) => {
+                let (b, i) = (b.clone(), i.clone());
+                self.error(
+                    Diagnostic::error(
+                        "E115",
+                        index.span,
+                        format!("a {b} cannot be indexed by a {i}"),
+                    )
+                    .with_help("a list is indexed by an int, an object by a string"),
+                );
+                Type::Any
+            }
+        };
+        let node = self.node(
+            NodeKind::Index {
+                base: Box::new(base),
+                index: Box::new(index),
+            },
+            ty.clone(),
+            span,
+        );
+        let node = self.coerce(node);
+        if rest.is_empty() {
+            return node;
+        }
+        let (steps, ty) = self.path_steps(ty, rest);
+        let path = self.node(
+            NodeKind::Path {
+                base: Box::new(node),
+                rest: steps,
+            },
+            ty,
+            span,
+        );
+        self.coerce(path)
     }
 
     /// `{key: value, ...}`: an object type with a field per key (E111 for a

@@ -231,6 +231,10 @@ fn collect_names(expr: &Expr, out: &mut HashSet<String>) {
             args.iter().for_each(|a| collect_names(a, out));
         }
         ExprKind::Literal { .. } | ExprKind::Field { .. } => {}
+        ExprKind::Index { base, index, .. } => {
+            collect_names(base, out);
+            collect_names(index, out);
+        }
         ExprKind::List { items } => items.iter().for_each(|a| collect_names(a, out)),
         ExprKind::Object { entries } => entries.iter().for_each(|e| collect_names(&e.value, out)),
         ExprKind::Quantifier {
