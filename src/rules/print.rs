@@ -4,7 +4,9 @@
 //! Canonical style: single spaces around binary operators, parentheses only
 //! where precedence needs them and around `and` inside `or`, double-quoted strings (raw
 //! `r"..."` when the text has a backslash and no quote), keys that are not words as
-//! `["key"]`, floats always with a `.` or an exponent, durations in their largest exact unit.
+//! `["key"]`, floats always with a `.` or an exponent, durations in their largest exact unit,
+//! and a rule longer than 100 characters broken over lines at the `or`s (else the `and`s)
+//! of its body.
 
 use std::fmt::Write;
 
@@ -91,11 +93,79 @@ pub fn print_rule_file(file: &RuleFile) -> String {
             }
             out.push(')');
         }
+        let mut body = String::new();
+        write_expr(&mut body, &rule.body, Level::If);
+        let line_start = out.rfind('\n').map_or(0, |i| i + 1);
+        let head_len = out.get(line_start..).map_or(0, |h| h.chars().count());
+        if head_len + 3 + body.chars().count() > MAX_WIDTH
+            && let Some(lines) = broken(&rule.body)
+        {
+            out.push_str(" =");
+            out.push_str(&lines);
+            out.push('\n');
+            continue;
+        }
         out.push_str(" = ");
-        write_expr(&mut out, &rule.body, Level::If);
+        out.push_str(&body);
         out.push('\n');
     }
     out
+}
+
+/// Rules longer than this, in characters, are broken over lines (`broken`).
+const MAX_WIDTH: usize = 100;
+
+/// A rule body whose top level is a chain of `or` (else of `and`) written one
+/// operand per line, indented four spaces, each after the first led by its
+/// operator: the canonical form of a rule too long for one line. `None` for
+/// any other body.
+fn broken(body: &Expr) -> Option<String> {
+    let op = match &body.kind {
+        ExprKind::Binary {
+            op: op @ (BinaryOp::Or | BinaryOp::And),
+            ..
+        } => *op,
+        _ => return None,
+    };
+    // the left spine of the chain: `a or b or c` is `(a or b) or c`
+    let mut operands = Vec::new();
+    let mut cur = body;
+    while let ExprKind::Binary { op: o, left, right } = &cur.kind {
+        if *o != op {
+            break;
+        }
+        operands.push(&**right);
+        cur = left;
+    }
+    operands.push(cur);
+    operands.reverse();
+    let is_and = |e: &Expr| {
+        matches!(
+            e.kind,
+            ExprKind::Binary {
+                op: BinaryOp::And,
+                ..
+            }
+        )
+    };
+    let mut out = String::new();
+    for (i, operand) in operands.into_iter().enumerate() {
+        // the minimum levels `write_expr` gives the operands of `op`
+        let min = match (op, i) {
+            (BinaryOp::Or, _) if is_and(operand) => Level::Not,
+            (BinaryOp::Or, 0) => Level::Or,
+            (BinaryOp::Or, _) => Level::And,
+            (_, 0) => Level::And,
+            _ => Level::Not,
+        };
+        out.push_str("\n    ");
+        if i > 0 {
+            out.push_str(op.as_str());
+            out.push(' ');
+        }
+        write_expr(&mut out, operand, min);
+    }
+    Some(out)
 }
 
 fn write_field(out: &mut String, field: &FieldDecl) {
