@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod tables;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use proptest::prelude::*;
