@@ -700,9 +700,15 @@ fn computed_indexes() {
         ("sum(j in [0, 1], xs[j])", r.clone(), Some(json!(30))),
         (
             "map(k in keys(headers), headers[k])",
-            r,
+            r.clone(),
             Some(json!(["json", "7"])),
         ),
+        (
+            "has(headers[name]) and not has(headers[\"x-\" + name])",
+            r.clone(),
+            Some(json!(true)),
+        ),
+        ("has(xs[i]) and not has(xs[i + 5])", r, Some(json!(true))),
     ]);
     let r = json!({"xs": [1], "m": {"a": 1}, "s": "str", "f": 0.5});
     check_value_errors(&[

@@ -210,7 +210,10 @@ fn to_expr(node: &Node, bindings: &[Option<Binding>]) -> Option<Expr> {
         NodeKind::Has(path) => {
             let path = to_expr(path, bindings)?;
             // a variable bound to a value (not a path) cannot be written as one
-            if !matches!(path.kind, ExprKind::Field { .. } | ExprKind::Name { .. }) {
+            if !matches!(
+                path.kind,
+                ExprKind::Field { .. } | ExprKind::Name { .. } | ExprKind::Index { .. }
+            ) {
                 return None;
             }
             e(ExprKind::Call {

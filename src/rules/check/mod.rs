@@ -442,7 +442,7 @@ impl<'a> Checker<'a> {
 
     /// `has(path)`: the path is checked as a field (unknown fields are errors
     /// under a schema), and must be one: a field, `$field`, a variable or a
-    /// parameter, with its `.key` and `[i]` steps.
+    /// parameter, with its `.key`, `[i]` and computed `[expr]` steps.
     fn has(&mut self, args: &[Expr], span: Span) -> Node {
         let [arg] = args else {
             self.error(
@@ -465,11 +465,12 @@ impl<'a> Checker<'a> {
         let is_path = matches!(
             (&arg.kind, &path.kind),
             (
-                ExprKind::Name { .. } | ExprKind::Field { .. },
+                ExprKind::Name { .. } | ExprKind::Field { .. } | ExprKind::Index { .. },
                 NodeKind::Field { .. }
                     | NodeKind::Local { .. }
                     | NodeKind::Param { .. }
                     | NodeKind::Path { .. }
+                    | NodeKind::Index { .. }
             )
         );
         if !is_path {
