@@ -391,6 +391,8 @@ fn comprehensions_are_checked() {
         ("max(i in items, i)", "E106"),
         ("map(i in total, i)", "E106"),
         ("filter(i in items, i.prise > 1)", "E101"),
+        ("count(tags)", "E103"),
+        ("map(t in tags)", "E103"),
     ] {
         expect_code(set.compile_value(expr), expr, code);
     }

@@ -726,6 +726,26 @@ impl<'a> Checker<'a> {
         if self.scope.rules.def(&name.name).is_some() {
             return self.rule_ref(name, args, span);
         }
+        // `count(xs)`: a comprehension's name without its variable
+        if let Some(q) = Quantifier::comprehension(&name.name) {
+            let body = if q.takes_predicate() {
+                "predicate"
+            } else {
+                "value"
+            };
+            self.error(
+                Diagnostic::error(
+                    "E103",
+                    span,
+                    format!("`{}` needs a variable, a list and a {body}", name.name),
+                )
+                .with_help(format!("write `{}(x in list, {body} of x)`", name.name)),
+            );
+            for a in args {
+                self.expr(a, Pos::Value);
+            }
+            return self.node(NodeKind::Const(Value::Null), Type::Any, span);
+        }
         let candidates: Vec<&str> = self
             .scope
             .functions
