@@ -101,6 +101,13 @@ fn choices_and_defaults() {
         ),
         ("nope ?? 1 / 0", json!({}), "division by zero in `1 / 0`"),
     ]);
+    // as a condition, one message on every path, the flat one included
+    let p = program("n ?? false");
+    let want = "`n ?? false` is not true or false: it is int";
+    let r = json!({"n": 3});
+    assert_eq!(p.matches(&r, &ctx()).unwrap_err().to_string(), want);
+    assert_eq!(p.matches_typed(&r, &ctx()).unwrap_err().to_string(), want);
+    assert_eq!(p.explain(&r, &ctx()).unwrap_err().to_string(), want);
     // an `if` whose branches are not conditions is not one
     for expr in ["if a then 1 else 2", "x ?? 0", "if a then b else 3"] {
         let err = Program::compile(Source::new("<expr>", expr), &Env::new()).unwrap_err();

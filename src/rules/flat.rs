@@ -189,9 +189,10 @@ fn emit(node: &Node, t: u32, f: u32, tests: &mut Vec<Instr>, source: &Source) ->
         }
         // `field ?? b`: b when the field is missing or null, else the field's truth
         NodeKind::Coalesce { value, fallback } => {
+            // named as the whole `x ?? b`, as the closures and explain name it
             let truthy = Test::Truthy {
                 field: simple_field(value)?,
-                what: source_text(source, value.span).into(),
+                what: source_text(source, node.span).into(),
             };
             let present = push(tests, truthy, t, f)?;
             let fallback = emit(fallback, t, f, tests, source)?;
