@@ -158,3 +158,38 @@ proptest! {
         prop_assert_eq!(twice, once);
     }
 }
+
+/// A rule longer than 100 characters is broken at the `or`s of its body (or
+/// its `and`s), one operand per line: canonical, so formatting it again
+/// changes nothing, and the tree is the same.
+#[test]
+fn long_rules_break_at_or_and_and() {
+    let long = "rule eligible = (age >= 18 and income > 30000) or (guarantor is not null and \
+                guarantor.income > 50000) or manual_override == true # keep\n\
+                rule short = a or b\n\
+                rule all_of(limit = 100) = customer.verified and customer.country in [\"FR\", \"DE\", \"ES\"] and \
+                total <= limit and not blocked\n\
+                rule long_value = if some_long_condition_name then another_quite_long_value_name else \
+                yet_another_rather_long_name_here\n";
+    let formatted = format_rule_file(&Source::new("l.rules", long))
+        .unwrap()
+        .text;
+    assert_eq!(
+        formatted,
+        "rule eligible =\n    (age >= 18 and income > 30000)\n    or (guarantor is not null and \
+         guarantor.income > 50000)\n    or manual_override == true # keep\n\
+         rule short = a or b\n\
+         rule all_of(limit = 100) =\n    customer.verified\n    and customer.country in [\"FR\", \"DE\", \"ES\"]\n    \
+         and total <= limit\n    and not blocked\n\
+         rule long_value = if some_long_condition_name then another_quite_long_value_name else \
+         yet_another_rather_long_name_here\n"
+    );
+    let again = format_rule_file(&Source::new("l.rules", formatted.clone()))
+        .unwrap()
+        .text;
+    assert_eq!(again, formatted);
+    assert_eq!(
+        parse_rule_file(&Source::new("f.rules", formatted)).unwrap(),
+        parse_rule_file(&Source::new("l.rules", long)).unwrap()
+    );
+}

@@ -145,6 +145,13 @@ fn condition() -> impl Strategy<Value = String> {
             "flag",
             "true",
             "false",
+            "(a ?? 1) > 0",
+            "b ?? c",
+            "has(l[0].x)",
+            "has(s)",
+            "len(filter(e in l, e.f)) > 1",
+            "exists_one(e in l, e.x > 0)",
+            "sum(e in l, e.x) > 1",
         ])
         .prop_map(ToString::to_string),
     ];
@@ -153,6 +160,8 @@ fn condition() -> impl Strategy<Value = String> {
             (inner.clone(), inner.clone()).prop_map(|(x, y)| format!("({x} and {y})")),
             (inner.clone(), inner.clone()).prop_map(|(x, y)| format!("({x} or {y})")),
             inner.clone().prop_map(|x| format!("not ({x})")),
+            (inner.clone(), inner.clone(), inner.clone())
+                .prop_map(|(x, y, z)| format!("(if {x} then {y} else {z})")),
             (inner.clone(), any::<bool>()).prop_map(|(x, all)| {
                 // the element's fields: the predicate reads `e.x` and `e.f` instead of `a`, `c`
                 let body = x

@@ -72,6 +72,22 @@ const TOKENS: &[&str] = &[
     "high(",
     "discount",
     "recent",
+    "if",
+    "then",
+    "else",
+    "if total > 1 then",
+    "??",
+    "has(",
+    "sum(",
+    "keys(",
+    "values(",
+    "distinct(",
+    "int(",
+    "string(",
+    "type(",
+    "split(",
+    "substring(",
+    "[1, \"a\"]",
 ];
 
 fn records() -> Vec<serde_json::Value> {

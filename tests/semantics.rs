@@ -2,22 +2,11 @@
 //! missing values, int/float comparison, overflow, strings, dates, bare words.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rulesaga::{Context, Env, EvalError, Program, RuleSet, Source};
+use rulesaga::{Env, EvalError, Program, RuleSet, Source};
 use serde_json::json;
 
-fn ctx() -> Context {
-    Context::at(chrono::DateTime::parse_from_rfc3339("2024-06-15T12:00:00Z").unwrap())
-}
-
-fn program(expr: &str) -> Program {
-    Program::compile(Source::new("<expr>", expr), &Env::new())
-        .unwrap_or_else(|d| panic!("`{expr}` does not compile:\n{d}"))
-}
-
-fn value_program(expr: &str) -> Program {
-    Program::compile_value(Source::new("<expr>", expr), &Env::new())
-        .unwrap_or_else(|d| panic!("`{expr}` does not compile:\n{d}"))
-}
+mod support;
+use support::tables::*;
 
 /// Each row: expression, record, expected result of `matches`.
 fn check_table(rows: &[(&str, serde_json::Value, bool)]) {
@@ -461,9 +450,7 @@ fn schema_turns_mismatches_into_compile_errors() {
         ("len([other]) > 0", "E117"),
         ("score == m", "E114"),
     ] {
-        let err = set.compile_expr(expr).expect_err(expr);
-        let codes: Vec<&str> = err.items.iter().map(|d| d.code).collect();
-        assert!(codes.contains(&code), "`{expr}`: {codes:?}");
+        expect_code(set.compile_expr(expr), expr, code);
     }
     for ok in [
         "a and days <= 30",

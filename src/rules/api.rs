@@ -237,8 +237,7 @@ impl Program {
             consts: &self.inner.consts,
             now: ctx.now,
             locals: Vec::new(),
-            steps: 0,
-            max_steps: ctx.max_steps,
+            budget: super::ops::Budget::new(ctx.max_steps),
         }
     }
 

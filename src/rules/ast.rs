@@ -31,13 +31,24 @@ impl Expr {
         Expr { kind, span }
     }
 
+    /// Give a computed index (`items[i]`) the static steps after it, and the
+    /// span of the whole; both parsers build paths through this.
+    pub(crate) fn end_index(&mut self, steps: Vec<PathSegment>, span: Span) {
+        if let ExprKind::Index { rest, .. } = &mut self.kind {
+            *rest = steps;
+        }
+        self.span = span;
+    }
+
     /// Push this node's direct subexpressions onto `out`: what an iterative walk
     /// of the syntax tree (one that a deep expression cannot overflow) visits next.
     pub fn push_children<'e>(&'e self, out: &mut Vec<&'e Expr>) {
         match &self.kind {
             ExprKind::Literal { .. } | ExprKind::Name { .. } | ExprKind::Field { .. } => {}
             ExprKind::List { items } => out.extend(items),
+            ExprKind::Object { entries } => out.extend(entries.iter().map(|e| &e.value)),
             ExprKind::Call { args, .. } => out.extend(args),
+            ExprKind::Index { base, index, .. } => out.extend([&**base, &**index]),
             ExprKind::Quantifier {
                 list, predicate, ..
             } => out.extend([&**list, &**predicate]),
@@ -45,6 +56,11 @@ impl Expr {
             ExprKind::Binary { left, right, .. } => out.extend([&**left, &**right]),
             ExprKind::Between { value, low, high } => out.extend([&**value, &**low, &**high]),
             ExprKind::IsNull { value, .. } => out.push(value),
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => out.extend([&**cond, &**then, &**otherwise]),
         }
     }
 }
@@ -64,6 +80,15 @@ impl PartialEq for Ident {
     }
 }
 
+/// `key: value` in an object literal.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Entry {
+    /// The key (a word, or a string literal for any other text) and its span.
+    pub key: Ident,
+    /// The value.
+    pub value: Expr,
+}
+
 /// One step of a path after its first name: `.field` or `[index]`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,6 +97,37 @@ pub enum PathSegment {
     Field(Ident),
     /// `[0]` (a non-negative integer literal).
     Index(u32),
+}
+
+impl ExprKind {
+    /// A path `name.a[0]` (`$name...` when `explicit`).
+    pub(crate) fn path(explicit: bool, head: Ident, rest: Vec<PathSegment>) -> ExprKind {
+        if explicit {
+            ExprKind::Field { head, rest }
+        } else {
+            ExprKind::Name { head, rest }
+        }
+    }
+}
+
+impl PathSegment {
+    /// The static step a computed index stands for when it is a literal: a
+    /// non-negative int that fits is `[0]`, a string is `["key"]` (with `span`,
+    /// the brackets'). Both parsers build paths this one way.
+    pub fn from_literal(index: &Expr, span: Span) -> Option<PathSegment> {
+        match &index.kind {
+            ExprKind::Literal {
+                value: Literal::Int(i),
+            } => u32::try_from(*i).ok().map(PathSegment::Index),
+            ExprKind::Literal {
+                value: Literal::String(s),
+            } => Some(PathSegment::Field(Ident {
+                name: s.clone(),
+                span,
+            })),
+            _ => None,
+        }
+    }
 }
 
 /// The kinds of expression.
@@ -88,11 +144,26 @@ pub enum ExprKind {
         /// The elements.
         items: Vec<Expr>,
     },
+    /// An object literal `{name: "x", "content-type": t}`.
+    Object {
+        /// The keys and their values, in order.
+        entries: Vec<Entry>,
+    },
     /// A bare word or path: `tier`, `customer.address.country`, `items[0].price`.
     /// The checker resolves the first name (parameter, symbol, rule or field).
     Name {
         /// The first name.
         head: Ident,
+        /// The `.field` and `[index]` steps after it.
+        rest: Vec<PathSegment>,
+    },
+    /// A computed index or key: `items[i]`, `headers[name]`, then more static
+    /// steps (`items[i].price`). A literal index or key is a step of a path instead.
+    Index {
+        /// What is indexed.
+        base: Box<Expr>,
+        /// The index (an int, for a list) or key (a string, for an object).
+        index: Box<Expr>,
         /// The `.field` and `[index]` steps after it.
         rest: Vec<PathSegment>,
     },
@@ -110,15 +181,17 @@ pub enum ExprKind {
         /// The arguments.
         args: Vec<Expr>,
     },
-    /// `any(x in list, predicate)` / `all(x in list, predicate)`.
+    /// `any(x in list, predicate)` / `all(x in list, predicate)`, and the
+    /// comprehensions of the same shape: `count(x in xs, p)`, `map(x in xs, e)`, ...
     Quantifier {
-        /// `any` or `all`.
+        /// `any`, `all`, `count`, ...
         quantifier: Quantifier,
         /// The name bound to each element inside the predicate.
         var: Ident,
         /// The list.
         list: Box<Expr>,
-        /// The predicate, evaluated once per element.
+        /// The predicate (for `sum`, `min`, `max` and `map`: the value),
+        /// evaluated once per element.
         predicate: Box<Expr>,
     },
     /// `not e`, `-e`.
@@ -153,9 +226,18 @@ pub enum ExprKind {
         /// True for `is not null`.
         negated: bool,
     },
+    /// `if cond then a else b`: `a` when the condition holds, else `b`.
+    If {
+        /// The condition.
+        cond: Box<Expr>,
+        /// The value when it holds.
+        then: Box<Expr>,
+        /// The value when it does not.
+        otherwise: Box<Expr>,
+    },
 }
 
-/// `any` or `all`.
+/// What `name(x in list, body)` computes over the elements of a list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Quantifier {
@@ -163,6 +245,67 @@ pub enum Quantifier {
     Any,
     /// True when every element satisfies the predicate (true for an empty list).
     All,
+    /// True when exactly one element satisfies the predicate.
+    ExistsOne,
+    /// How many elements satisfy the predicate.
+    Count,
+    /// The elements that satisfy the predicate.
+    Filter,
+    /// The body's value for each element, as a list.
+    Map,
+    /// The sum of the body's values.
+    Sum,
+    /// The smallest of the body's values.
+    Min,
+    /// The largest of the body's values.
+    Max,
+}
+
+impl Quantifier {
+    /// Every quantifier and comprehension.
+    pub const ALL: [Quantifier; 9] = [
+        Quantifier::Any,
+        Quantifier::All,
+        Quantifier::ExistsOne,
+        Quantifier::Count,
+        Quantifier::Filter,
+        Quantifier::Map,
+        Quantifier::Sum,
+        Quantifier::Min,
+        Quantifier::Max,
+    ];
+
+    /// The name as written in rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quantifier::Any => "any",
+            Quantifier::All => "all",
+            Quantifier::ExistsOne => "exists_one",
+            Quantifier::Count => "count",
+            Quantifier::Filter => "filter",
+            Quantifier::Map => "map",
+            Quantifier::Sum => "sum",
+            Quantifier::Min => "min",
+            Quantifier::Max => "max",
+        }
+    }
+
+    /// The comprehension a name starts (`count`, ...); `None` for other
+    /// names, and for the keywords `any` and `all`.
+    pub fn comprehension(name: &str) -> Option<Quantifier> {
+        Quantifier::ALL
+            .into_iter()
+            .skip(2)
+            .find(|q| q.as_str() == name)
+    }
+
+    /// Is its body a condition (every one but `sum`, `min`, `max`, `map`)?
+    pub fn takes_predicate(self) -> bool {
+        !matches!(
+            self,
+            Quantifier::Map | Quantifier::Sum | Quantifier::Min | Quantifier::Max
+        )
+    }
 }
 
 /// Prefix operators.
@@ -217,6 +360,8 @@ pub enum BinaryOp {
     Div,
     /// `%`
     Rem,
+    /// `??`: the right side when the left is missing or null.
+    Coalesce,
 }
 
 impl BinaryOp {
@@ -242,6 +387,7 @@ impl BinaryOp {
             BinaryOp::Mul => "*",
             BinaryOp::Div => "/",
             BinaryOp::Rem => "%",
+            BinaryOp::Coalesce => "??",
         }
     }
 

@@ -56,6 +56,11 @@ pub(crate) enum NodeKind {
         base: Box<Node>,
         rest: Vec<Step>,
     },
+    /// A computed index or key: `items[i]`, `headers[name]` (`ops::index`).
+    Index {
+        base: Box<Node>,
+        index: Box<Node>,
+    },
     /// A value the schema declares a date, datetime or duration (the node's
     /// type), which data may hold as text: read as that type (`ops::coerce`).
     Coerce(Box<Node>),
@@ -92,6 +97,19 @@ pub(crate) enum NodeKind {
         value: Box<Node>,
         negated: bool,
     },
+    /// `has(path)`: the path leads to a value, null included.
+    Has(Box<Node>),
+    /// `if cond then a else b`: only the branch taken is evaluated.
+    If {
+        cond: Box<Node>,
+        then: Box<Node>,
+        otherwise: Box<Node>,
+    },
+    /// `a ?? b`: `b` (evaluated only then) when `a` is missing or null.
+    Coalesce {
+        value: Box<Node>,
+        fallback: Box<Node>,
+    },
     Call {
         func: Function,
         args: Vec<Node>,
@@ -105,6 +123,8 @@ pub(crate) enum NodeKind {
         predicate: Box<Node>,
     },
     List(Vec<Node>),
+    /// An object literal with values computed per record (the keys, then the values).
+    Object(Vec<String>, Vec<Node>),
     /// An inlined rule, kept for explanations.
     Rule {
         name: String,
@@ -156,6 +176,19 @@ impl Node {
             }
             (NodeKind::Neg(_), Type::Any) => Some("the result of `-`".to_string()),
             (NodeKind::Rule { body, .. }, Type::Any) => body.not_a_condition(),
+            // a value that is one of two: either may be what decides
+            (
+                NodeKind::If {
+                    then: a,
+                    otherwise: b,
+                    ..
+                }
+                | NodeKind::Coalesce {
+                    value: a,
+                    fallback: b,
+                },
+                Type::Any,
+            ) => a.not_a_condition().or_else(|| b.not_a_condition()),
             (_, Type::Bool | Type::Any) => None,
             (_, ty) => Some(ty.to_string()),
         }
@@ -169,17 +202,24 @@ impl Node {
         }
         match &self.kind {
             Const(_) | Field { .. } | Local { .. } | Param { .. } => fixed([None, None, None]),
-            Path { base: a, .. } | Coerce(a) | Not(a) | Neg(a) | Rule { body: a, .. } => {
+            Path { base: a, .. } | Coerce(a) | Not(a) | Neg(a) | Has(a) | Rule { body: a, .. } => {
                 fixed([Some(a), None, None])
             }
             Matches { value: a, .. } | IsNull { value: a, .. } => fixed([Some(a), None, None]),
-            And(items) | Or(items) | List(items) | Call { args: items, .. } => {
+            And(items) | Or(items) | List(items) | Object(_, items) | Call { args: items, .. } => {
                 Children::Many(items.iter())
             }
             Compare { left, right, .. }
             | Arith { left, right, .. }
             | Member { left, right, .. } => fixed([Some(left), Some(right), None]),
             Between { value, low, high } => fixed([Some(value), Some(low), Some(high)]),
+            Index { base, index } => fixed([Some(base), Some(index), None]),
+            If {
+                cond,
+                then,
+                otherwise,
+            } => fixed([Some(cond), Some(then), Some(otherwise)]),
+            Coalesce { value, fallback } => fixed([Some(value), Some(fallback), None]),
             Quant {
                 list, predicate, ..
             } => fixed([Some(list), Some(predicate), None]),
@@ -202,8 +242,26 @@ impl Node {
                 rest: rest.clone(),
             },
             Coerce(a) => Coerce(Box::new(f(a)?)),
+            Index { base, index } => Index {
+                base: Box::new(f(base)?),
+                index: Box::new(f(index)?),
+            },
             Not(a) => Not(Box::new(f(a)?)),
             Neg(a) => Neg(Box::new(f(a)?)),
+            Has(a) => Has(Box::new(f(a)?)),
+            If {
+                cond,
+                then,
+                otherwise,
+            } => If {
+                cond: Box::new(f(cond)?),
+                then: Box::new(f(then)?),
+                otherwise: Box::new(f(otherwise)?),
+            },
+            Coalesce { value, fallback } => Coalesce {
+                value: Box::new(f(value)?),
+                fallback: Box::new(f(fallback)?),
+            },
             Matches { value, regex } => Matches {
                 value: Box::new(f(value)?),
                 regex: regex.clone(),
@@ -248,6 +306,10 @@ impl Node {
             And(items) => And(items.iter().map(&mut *f).collect::<Option<_>>()?),
             Or(items) => Or(items.iter().map(&mut *f).collect::<Option<_>>()?),
             List(items) => List(items.iter().map(&mut *f).collect::<Option<_>>()?),
+            Object(keys, items) => Object(
+                keys.clone(),
+                items.iter().map(&mut *f).collect::<Option<_>>()?,
+            ),
             Call { func, args } => Call {
                 func: func.clone(),
                 args: args.iter().map(&mut *f).collect::<Option<_>>()?,

@@ -83,6 +83,14 @@ fn extend(base: Expr, rest: &[Step]) -> Option<Expr> {
             rest.extend(more);
             Some(e(ExprKind::Name { head, rest }))
         }
+        ExprKind::Index {
+            base,
+            index,
+            mut rest,
+        } => {
+            rest.extend(more);
+            Some(e(ExprKind::Index { base, index, rest }))
+        }
         kind if more.is_empty() => Some(e(kind)),
         _ => None,
     }
@@ -145,6 +153,20 @@ fn to_expr(node: &Node, bindings: &[Option<Binding>]) -> Option<Expr> {
         },
         NodeKind::Param { .. } => return None,
         NodeKind::Path { base, rest } => return extend(to_expr(base, bindings)?, rest),
+        NodeKind::Index { base, index } => {
+            let base = to_expr(base, bindings)?;
+            if !matches!(
+                base.kind,
+                ExprKind::Field { .. } | ExprKind::Name { .. } | ExprKind::Index { .. }
+            ) {
+                return None;
+            }
+            e(ExprKind::Index {
+                base: Box::new(base),
+                index: go(index)?,
+                rest: Vec::new(),
+            })
+        }
         NodeKind::Coerce(inner) | NodeKind::Rule { body: inner, .. } => {
             return to_expr(inner, bindings);
         }
@@ -185,11 +207,49 @@ fn to_expr(node: &Node, bindings: &[Option<Binding>]) -> Option<Expr> {
             value: go(value)?,
             negated: *negated,
         }),
+        NodeKind::Has(path) => {
+            let path = to_expr(path, bindings)?;
+            // a variable bound to a value (not a path) cannot be written as one
+            if !matches!(
+                path.kind,
+                ExprKind::Field { .. } | ExprKind::Name { .. } | ExprKind::Index { .. }
+            ) {
+                return None;
+            }
+            e(ExprKind::Call {
+                name: ident("has"),
+                args: vec![path],
+            })
+        }
+        NodeKind::If {
+            cond,
+            then,
+            otherwise,
+        } => e(ExprKind::If {
+            cond: go(cond)?,
+            then: go(then)?,
+            otherwise: go(otherwise)?,
+        }),
+        NodeKind::Coalesce { value, fallback } => {
+            binary(super::ast::BinaryOp::Coalesce, *go(value)?, *go(fallback)?)
+        }
         NodeKind::Call { func, args } => e(ExprKind::Call {
             name: ident(&func.name),
             args: args
                 .iter()
                 .map(|a| to_expr(a, bindings))
+                .collect::<Option<_>>()?,
+        }),
+        NodeKind::Object(keys, items) => e(ExprKind::Object {
+            entries: keys
+                .iter()
+                .zip(items)
+                .map(|(k, v)| {
+                    Some(super::ast::Entry {
+                        key: ident(k),
+                        value: to_expr(v, bindings)?,
+                    })
+                })
                 .collect::<Option<_>>()?,
         }),
         NodeKind::List(items) => e(ExprKind::List {

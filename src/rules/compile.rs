@@ -31,8 +31,7 @@ pub(crate) struct Frame<'r> {
     pub consts: &'r [OwnedValue],
     pub now: DateTime<FixedOffset>,
     pub locals: Vec<Value<'r>>,
-    pub steps: u64,
-    pub max_steps: u64,
+    pub budget: ops::Budget,
 }
 
 pub(crate) type PredFn =
@@ -145,8 +144,20 @@ impl Compiler {
                 let negated = *negated;
                 Box::new(move |r, fr| Ok(ops::is_nullish(&v(r, fr)?) != negated))
             }
+            NodeKind::Has(path) => {
+                let v = self.value(path);
+                Box::new(move |r, fr| Ok(ops::has(&v(r, fr)?)))
+            }
+            NodeKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let (c, a, b) = (self.pred(cond), self.pred(then), self.pred(otherwise));
+                Box::new(move |r, fr| if c(r, fr)? { a(r, fr) } else { b(r, fr) })
+            }
             NodeKind::Quant {
-                quantifier,
+                quantifier: quantifier @ (Quantifier::Any | Quantifier::All),
                 index,
                 list,
                 predicate,
@@ -162,7 +173,7 @@ impl Compiler {
                     let Some(n) = l.list_len() else {
                         return Ok(false);
                     };
-                    ops::charge_steps(&mut fr.steps, n, fr.max_steps).map_err(boxed)?;
+                    fr.budget.charge(n).map_err(boxed)?;
                     fr.locals.truncate(index);
                     for i in 0..n {
                         fr.locals.push(ops::element(&l, i));
@@ -208,6 +219,51 @@ impl Compiler {
         })
     }
 
+    /// A comprehension (`count`, `map`, `sum`, ...): each element with its
+    /// body's result fed to `ops::Fold`.
+    fn comprehension(
+        &mut self,
+        node: &Node,
+        quantifier: Quantifier,
+        index: usize,
+        list: &Node,
+        body: &Node,
+    ) -> ValFn {
+        enum BodyFn {
+            Holds(PredFn),
+            Value(ValFn),
+        }
+        let list = self.value(list);
+        let body = if quantifier.takes_predicate() {
+            BodyFn::Holds(self.pred(body))
+        } else {
+            BodyFn::Value(self.value(body))
+        };
+        let what: Arc<str> = self.describe(node).into();
+        Box::new(move |r, fr| {
+            let Some(n) = list(r, fr)?.and_then(|l| l.list_len().map(|n| (l, n))) else {
+                return Ok(ops::over_nothing(quantifier));
+            };
+            let (l, n) = n;
+            fr.budget.charge(n).map_err(boxed)?;
+            fr.locals.truncate(index);
+            let mut fold = ops::Fold::new(quantifier);
+            for i in 0..n {
+                let element = ops::element(&l, i);
+                fr.locals.push(element.clone());
+                let result = match &body {
+                    BodyFn::Holds(p) => p(r, fr).map(ops::Body::Holds),
+                    BodyFn::Value(v) => v(r, fr).map(ops::Body::Value),
+                };
+                fr.locals.truncate(index);
+                if !fold.push(element, result?, &what)? {
+                    break;
+                }
+            }
+            Ok(fold.finish())
+        })
+    }
+
     /// Compile a value-producing expression.
     pub fn value(&mut self, node: &Node) -> ValFn {
         match &node.kind {
@@ -237,6 +293,14 @@ impl Compiler {
             NodeKind::Path { base, rest } => {
                 let (f, rest) = (self.value(base), rest.clone());
                 Box::new(move |r, fr| Ok(ops::walk_path(f(r, fr)?, &rest)))
+            }
+            NodeKind::Index { base, index } => {
+                let (b, i) = (self.value(base), self.value(index));
+                let what: Arc<str> = self.describe(node).into();
+                Box::new(move |r, fr| {
+                    let base = b(r, fr)?;
+                    Ok(ops::index(base, i(r, fr)?, &what)?)
+                })
             }
             NodeKind::Coerce(inner) => {
                 let (f, ty) = (self.value(inner), node.ty.clone());
@@ -271,7 +335,7 @@ impl Compiler {
                         vals.push(f(r, fr)?);
                     }
                     match ops::call_args(&func, vals) {
-                        Some(args) => Ok(functions::call(&func, &args, fr.now)?),
+                        Some(args) => Ok(functions::call(&func, &args, fr.now, &mut fr.budget)?),
                         None => Ok(None),
                     }
                 })
@@ -284,6 +348,41 @@ impl Compiler {
                         vals.push(f(r, fr)?.map_or(Value::Null, Value::into_owned));
                     }
                     Ok(Some(Value::OwnedList(vals.into())))
+                })
+            }
+            NodeKind::Quant {
+                quantifier,
+                index,
+                list,
+                predicate,
+                ..
+            } if *quantifier != Quantifier::Any && *quantifier != Quantifier::All => {
+                self.comprehension(node, *quantifier, *index, list, predicate)
+            }
+            NodeKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let (c, a, b) = (self.pred(cond), self.value(then), self.value(otherwise));
+                Box::new(move |r, fr| if c(r, fr)? { a(r, fr) } else { b(r, fr) })
+            }
+            NodeKind::Coalesce { value, fallback } => {
+                let (a, b) = (self.value(value), self.value(fallback));
+                Box::new(move |r, fr| {
+                    let v = a(r, fr)?;
+                    ops::coalesce(v, || b(r, fr))
+                })
+            }
+            NodeKind::Object(keys, items) => {
+                let keys = keys.clone();
+                let fs: Vec<ValFn> = items.iter().map(|a| self.value(a)).collect();
+                Box::new(move |r, fr| {
+                    let mut vals = Vec::with_capacity(fs.len());
+                    for f in &fs {
+                        vals.push(f(r, fr)?);
+                    }
+                    Ok(Some(ops::object_of(keys.iter().cloned().zip(vals))))
                 })
             }
             NodeKind::Rule { body, source, .. } => {

@@ -13,7 +13,8 @@ use super::limits::DEFAULT_MAX_STEPS;
 pub struct Context {
     /// What `now()` returns.
     pub now: DateTime<FixedOffset>,
-    /// Maximum evaluation steps (list elements visited by `any`/`all`) per evaluation.
+    /// Maximum evaluation steps (list elements visited by quantifiers,
+    /// comprehensions and list functions) per evaluation.
     pub max_steps: u64,
 }
 
@@ -59,6 +60,15 @@ pub enum EvalError {
         /// The function.
         name: String,
         /// Its message.
+        message: String,
+    },
+    /// A value an operation cannot take (`sum` of a string, a conversion
+    /// that does not apply): the operation, and what was wrong with the value.
+    #[error("`{what}`: {message}")]
+    Value {
+        /// The operation (`sum(..)`, `int(..)`).
+        what: String,
+        /// What was wrong, naming the value (`element 1 is string "a", not a number`).
         message: String,
     },
     /// A value used as a condition is neither true, false, missing nor null

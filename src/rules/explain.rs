@@ -62,6 +62,8 @@ pub enum ClauseKind {
     Any,
     /// `all(...)`: true when every element does.
     All,
+    /// `if c then a else b`: its children are the condition and the branch it chose.
+    If,
     /// A test that reads values (a comparison, `in`, `is null`, a field, ...).
     Test,
     /// An operand after the result was decided, whose evaluation failed: it
@@ -150,7 +152,9 @@ impl Explanation {
                 .filter(decisive)
                 .filter(|c| c.matched == self.matched)
                 .collect(),
-            (ClauseKind::Not | ClauseKind::Rule, _) => self.children.iter().collect(),
+            (ClauseKind::Not | ClauseKind::Rule | ClauseKind::If, _) => {
+                self.children.iter().collect()
+            }
         };
         if children.is_empty() {
             out.push(self.cause(result));
@@ -241,8 +245,7 @@ pub(crate) struct Explainer<'r> {
     /// Beside each local: what it stands for, to write clauses standalone.
     bindings: Vec<Option<Binding>>,
     sources: Vec<Arc<Source>>,
-    steps: u64,
-    max_steps: u64,
+    budget: ops::Budget,
 }
 
 fn show(v: &Option<Value<'_>>) -> String {
@@ -273,8 +276,7 @@ impl<'r> Explainer<'r> {
             locals: Vec::new(),
             bindings: Vec::new(),
             sources: vec![source],
-            steps: 0,
-            max_steps: ctx.max_steps,
+            budget: ops::Budget::new(ctx.max_steps),
         }
     }
 
@@ -298,10 +300,37 @@ impl<'r> Explainer<'r> {
                     });
                 }
             }
-            NodeKind::Not(a) | NodeKind::Neg(a) | NodeKind::Coerce(a) => self.reads(a, out)?,
-            NodeKind::Path { base, .. } => self.reads(base, out)?,
+            NodeKind::Not(a) | NodeKind::Neg(a) | NodeKind::Coerce(a) | NodeKind::Has(a) => {
+                self.reads(a, out)?
+            }
+            NodeKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                self.reads(cond, out)?;
+                let branch = if self.explain_bool(cond)? {
+                    then
+                } else {
+                    otherwise
+                };
+                self.reads(branch, out)?;
+            }
+            NodeKind::Coalesce { value, fallback } => {
+                self.reads(value, out)?;
+                if present(self.value(value)?).is_none() {
+                    self.reads(fallback, out)?;
+                }
+            }
+            NodeKind::Path { base, .. } | NodeKind::Quant { list: base, .. } => {
+                self.reads(base, out)?
+            }
             NodeKind::Compare { left, right, .. }
             | NodeKind::Arith { left, right, .. }
+            | NodeKind::Index {
+                base: left,
+                index: right,
+            }
             | NodeKind::Member { left, right, .. } => {
                 self.reads(left, out)?;
                 self.reads(right, out)?;
@@ -385,6 +414,18 @@ impl<'r> Explainer<'r> {
                 let c = self.explain(operand)?;
                 Ok(inner(ClauseKind::Not, !c.matched, vec![c]))
             }
+            NodeKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.explain(cond)?;
+                let branch = self.explain(if c.matched { then } else { otherwise })?;
+                Ok(Explanation {
+                    clause,
+                    ..inner(ClauseKind::If, branch.matched, vec![c, branch])
+                })
+            }
             NodeKind::Rule {
                 name,
                 args,
@@ -446,7 +487,7 @@ impl<'r> Explainer<'r> {
                 Ok(leaf(matched, reads, reason))
             }
             NodeKind::Quant {
-                quantifier,
+                quantifier: quantifier @ (Quantifier::Any | Quantifier::All),
                 list,
                 predicate,
                 index,
@@ -466,7 +507,7 @@ impl<'r> Explainer<'r> {
                     };
                     return Ok(leaf(false, reads, Some(why)));
                 };
-                ops::charge_steps(&mut self.steps, n, self.max_steps)?;
+                self.budget.charge(n)?;
                 let list_value = l.clone().unwrap_or(Value::Null);
                 let list_clause = clause::to_path(list, &self.bindings);
                 let mut children = Vec::new();
@@ -488,10 +529,7 @@ impl<'r> Explainer<'r> {
                         c.text = format!("[{i}] {}", c.text);
                     }
                     let c = c?;
-                    let decisive = match quantifier {
-                        Quantifier::Any => c.matched,
-                        Quantifier::All => !c.matched,
-                    };
+                    let decisive = c.matched == (*quantifier == Quantifier::Any);
                     children.push(c);
                     if decisive {
                         result = *quantifier == Quantifier::Any;
@@ -503,9 +541,10 @@ impl<'r> Explainer<'r> {
                     (Quantifier::All, true) => Some(format!("all {n} elements match")),
                     _ => None,
                 };
-                let kind = match quantifier {
-                    Quantifier::Any => ClauseKind::Any,
-                    Quantifier::All => ClauseKind::All,
+                let kind = if *quantifier == Quantifier::Any {
+                    ClauseKind::Any
+                } else {
+                    ClauseKind::All
                 };
                 Ok(Explanation {
                     reads,
@@ -604,7 +643,10 @@ impl<'r> Explainer<'r> {
             | NodeKind::Not(_)
             | NodeKind::Rule { .. }
             | NodeKind::Compare { .. }
-            | NodeKind::Quant { .. } => self.explain(node)?.matched,
+            | NodeKind::Quant {
+                quantifier: Quantifier::Any | Quantifier::All,
+                ..
+            } => self.explain(node)?.matched,
             NodeKind::Member { op, left, right } => {
                 let (Some(a), Some(b)) = (present(self.value(left)?), present(self.value(right)?))
                 else {
@@ -627,11 +669,48 @@ impl<'r> Explainer<'r> {
                 ops::between(&x, &a, &b)
             }
             NodeKind::IsNull { value, negated } => ops::is_nullish(&self.value(value)?) != *negated,
+            NodeKind::Has(path) => ops::has(&self.value(path)?),
+            NodeKind::If { .. } => self.explain(node)?.matched,
             _ => {
                 let v = self.value(node)?;
                 ops::truth(&v, || self.text(node))?
             }
         })
+    }
+
+    /// A comprehension's value, by the fast path's rules (`ops::Fold`).
+    fn comprehension(
+        &mut self,
+        node: &Node,
+        quantifier: Quantifier,
+        index: usize,
+        list: &Node,
+        body: &Node,
+    ) -> Result<Option<Value<'r>>, EvalError> {
+        let Some((l, n)) = self.value(list)?.and_then(|l| l.list_len().map(|n| (l, n))) else {
+            return Ok(ops::over_nothing(quantifier));
+        };
+        self.budget.charge(n)?;
+        let what = self.text(node);
+        let mut fold = ops::Fold::new(quantifier);
+        for i in 0..n {
+            self.locals.truncate(index);
+            self.bindings.truncate(index);
+            let element = ops::element(&l, i);
+            self.locals.push(element.clone());
+            self.bindings.push(None);
+            let result = if quantifier.takes_predicate() {
+                self.explain_bool(body).map(ops::Body::Holds)
+            } else {
+                self.value(body).map(ops::Body::Value)
+            };
+            self.locals.truncate(index);
+            self.bindings.truncate(index);
+            if !fold.push(element, result?, &what)? {
+                break;
+            }
+        }
+        Ok(fold.finish())
     }
 
     /// A value, by the fast path's rules.
@@ -647,6 +726,10 @@ impl<'r> Explainer<'r> {
             NodeKind::Param { .. } => None,
             NodeKind::Path { base, rest } => ops::walk_path(self.value(base)?, rest),
             NodeKind::Coerce(inner) => self.value(inner)?.map(|v| ops::coerce(v, &node.ty)),
+            NodeKind::Index { base, index } => {
+                let base = self.value(base)?;
+                ops::index(base, self.value(index)?, &self.text(node))?
+            }
             NodeKind::Neg(inner) => match present(self.value(inner)?) {
                 Some(v) => ops::negate(&v, &self.text(node))?,
                 None => None,
@@ -664,7 +747,7 @@ impl<'r> Explainer<'r> {
                     vals.push(self.value(a)?);
                 }
                 match ops::call_args(func, vals) {
-                    Some(vals) => functions::call(func, &vals, self.now)?,
+                    Some(vals) => functions::call(func, &vals, self.now, &mut self.budget)?,
                     None => return Ok(None),
                 }
             }
@@ -680,6 +763,37 @@ impl<'r> Explainer<'r> {
                 let v = self.value(body);
                 self.sources.pop();
                 v?
+            }
+            NodeKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                if self.explain_bool(cond)? {
+                    self.value(then)?
+                } else {
+                    self.value(otherwise)?
+                }
+            }
+            NodeKind::Coalesce { value, fallback } => {
+                let v = self.value(value)?;
+                ops::coalesce(v, || self.value(fallback))?
+            }
+            NodeKind::Object(keys, items) => {
+                let mut vals = Vec::with_capacity(items.len());
+                for i in items {
+                    vals.push(self.value(i)?);
+                }
+                Some(ops::object_of(keys.iter().cloned().zip(vals)))
+            }
+            NodeKind::Quant {
+                quantifier,
+                index,
+                list,
+                predicate,
+                ..
+            } if *quantifier != Quantifier::Any && *quantifier != Quantifier::All => {
+                self.comprehension(node, *quantifier, *index, list, predicate)?
             }
             _ => Some(Value::Bool(self.explain_bool(node)?)),
         })

@@ -4,8 +4,11 @@
 //! `tier == premium or (total >= 100 and days <= 30)` becomes three tests; each
 //! says where to go when it holds and when it does not, and the loop ends on a
 //! verdict. Short-circuiting falls out of the jumps, `not` swaps the targets,
-//! and evaluation needs no frame, no closure calls and no allocation. Anything
-//! else (arithmetic, paths, functions, quantifiers) uses the closure tree.
+//! `if c then a else b` sends `c`'s two exits to `a` and `b`, `field ?? b` is
+//! a null test that goes to `b` or to the field, and evaluation needs no
+//! frame, no closure calls and no allocation. Anything else (arithmetic,
+//! paths, functions, quantifiers, collections) falls back to the closure tree:
+//! `Flat::build` gives up and `compile` builds closures for that part.
 
 use super::ast::BinaryOp;
 use super::checked::{Node, NodeKind, source_text};
@@ -61,6 +64,9 @@ enum Test {
     IsNull {
         field: FieldAt,
         negated: bool,
+    },
+    Has {
+        field: FieldAt,
     },
     Truthy {
         field: FieldAt,
@@ -166,6 +172,36 @@ fn emit(node: &Node, t: u32, f: u32, tests: &mut Vec<Instr>, source: &Source) ->
             };
             push(tests, test, t, f)
         }
+        NodeKind::Has(path) => {
+            let test = Test::Has {
+                field: simple_field(path)?,
+            };
+            push(tests, test, t, f)
+        }
+        NodeKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            let otherwise = emit(otherwise, t, f, tests, source)?;
+            let then = emit(then, t, f, tests, source)?;
+            emit(cond, then, otherwise, tests, source)
+        }
+        // `field ?? b`: b when the field is missing or null, else the field's truth
+        NodeKind::Coalesce { value, fallback } => {
+            // named as the whole `x ?? b`, as the closures and explain name it
+            let truthy = Test::Truthy {
+                field: simple_field(value)?,
+                what: source_text(source, node.span).into(),
+            };
+            let present = push(tests, truthy, t, f)?;
+            let fallback = emit(fallback, t, f, tests, source)?;
+            let is_null = Test::IsNull {
+                field: simple_field(value)?,
+                negated: false,
+            };
+            push(tests, is_null, fallback, present)
+        }
         NodeKind::Field { .. } => {
             let test = Test::Truthy {
                 field: simple_field(node)?,
@@ -247,6 +283,7 @@ fn test<R: Record + ?Sized>(test: &Test, r: &R) -> Fallible<bool> {
             Some(_) => !*want,
         },
         Test::IsNull { field, negated } => ops::is_nullish(&read(r, field)?) != *negated,
+        Test::Has { field } => ops::has(&read(r, field)?),
         Test::Truthy { field, what } => {
             ops::truth(&read(r, field)?, || what.to_string()).map_err(Box::new)?
         }

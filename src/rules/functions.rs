@@ -10,8 +10,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 
+use super::ast::Quantifier;
 use super::context::EvalError;
+use super::ops::{self, Budget};
 use super::schema::Type;
+use super::strings;
 use crate::value::{OwnedValue, Value};
 
 /// The body of a custom function: arguments in, a value or an error message out.
@@ -32,6 +35,25 @@ pub(crate) enum Builtin {
     Max,
     Now,
     Today,
+    Sum,
+    Distinct,
+    Keys,
+    Values,
+    Split,
+    Join,
+    Replace,
+    Substring,
+    IndexOf,
+    TrimStart,
+    TrimEnd,
+    PadStart,
+    PadEnd,
+    ToInt,
+    ToFloat,
+    ToString,
+    ToDate,
+    ToDateTime,
+    TypeOf,
 }
 
 /// A function callable from rules.
@@ -70,7 +92,10 @@ impl Function {
     /// functions repeat their last parameter).
     pub(crate) fn param_text(&self, i: usize) -> String {
         match self.builtin {
-            Some(Builtin::Len) => "string | list".to_string(),
+            Some(Builtin::Len) => "string | list | object".to_string(),
+            Some(Builtin::Min | Builtin::Max) if i == 0 => "list | number".to_string(),
+            Some(Builtin::Keys | Builtin::Values) => "object".to_string(),
+            Some(Builtin::Sum) => "list<number> | list<duration>".to_string(),
             _ => self
                 .params
                 .get(i)
@@ -79,11 +104,25 @@ impl Function {
         }
     }
 
-    /// Does parameter `i` accept an argument of type `got`? The one test of
-    /// argument types, for built-ins and custom functions alike.
-    pub(crate) fn accepts(&self, i: usize, got: &Type) -> bool {
+    /// Does parameter `i` of a call with `n_args` arguments accept an argument
+    /// of type `got`? The one test of argument types, for built-ins and custom
+    /// functions alike.
+    pub(crate) fn accepts(&self, i: usize, n_args: usize, got: &Type) -> bool {
         match self.builtin {
-            Some(Builtin::Len) => matches!(got, Type::Any | Type::List(_)) || got.is_stringy(),
+            Some(Builtin::Len) => {
+                matches!(got, Type::Any | Type::List(_) | Type::Object(_)) || got.is_stringy()
+            }
+            // `min(xs)` over a list, or `min(a, b, ...)` over numbers
+            Some(Builtin::Min | Builtin::Max) if n_args == 1 => {
+                matches!(got, Type::List(_)) || accepts(&Type::Number, got)
+            }
+            Some(Builtin::Min | Builtin::Max) => accepts(&Type::Number, got),
+            Some(Builtin::Keys | Builtin::Values) => matches!(got, Type::Any | Type::Object(_)),
+            Some(Builtin::Sum) => match got {
+                Type::Any => true,
+                Type::List(t) => summable(t),
+                _ => false,
+            },
             _ => self
                 .params
                 .get(i)
@@ -91,6 +130,11 @@ impl Function {
                 .is_none_or(|want| accepts(want, got)),
         }
     }
+}
+
+/// Can values of this type be added up (`sum`)?
+pub(crate) fn summable(t: &Type) -> bool {
+    t.is_numeric() || matches!(t, Type::Any | Type::Duration)
 }
 
 /// Does a parameter of type `want` accept a value of type `got`? Lists by
@@ -110,6 +154,10 @@ fn accepts(want: &Type, got: &Type) -> bool {
     }
 }
 
+/// Names that look like calls but are forms of the language, which the
+/// checker reads itself (`has(path)` looks at a path, not at a value).
+pub(crate) const RESERVED: [&str; 1] = ["has"];
+
 /// The functions rules may call: the built-ins plus any registered from Rust.
 #[derive(Clone, Debug)]
 pub struct Functions {
@@ -128,12 +176,18 @@ impl Default for Functions {
 pub struct DuplicateFunction(pub String);
 
 impl Functions {
-    /// The built-ins: `len lower upper trim abs round floor ceil min max now today`.
+    /// The built-ins: `len lower upper trim abs round floor ceil min max now
+    /// today sum distinct keys values split join replace substring index_of
+    /// trim_start trim_end pad_start pad_end int float string date datetime
+    /// type` (docs/language.md, "Functions").
     pub fn new() -> Functions {
         use Builtin::*;
         let text = || Type::String;
         let num = || Type::Number;
-        let table: [(&str, Builtin, Vec<Type>, bool, Type); 12] = [
+        let list = || Type::List(Box::new(Type::Any));
+        let int = || Type::Int;
+        let strings = || Type::List(Box::new(Type::String));
+        let table: [(&str, Builtin, Vec<Type>, bool, Type); 31] = [
             ("len", Len, vec![Type::Any], false, Type::Int),
             ("lower", Lower, vec![text()], false, text()),
             ("upper", Upper, vec![text()], false, text()),
@@ -142,10 +196,65 @@ impl Functions {
             ("round", Round, vec![num()], false, Type::Int),
             ("floor", Floor, vec![num()], false, Type::Int),
             ("ceil", Ceil, vec![num()], false, Type::Int),
-            ("min", Min, vec![num(), num()], true, num()),
-            ("max", Max, vec![num(), num()], true, num()),
+            ("min", Min, vec![num()], true, num()),
+            ("max", Max, vec![num()], true, num()),
             ("now", Now, vec![], false, Type::DateTime),
             ("today", Today, vec![], false, Type::Date),
+            ("sum", Sum, vec![list()], false, num()),
+            ("distinct", Distinct, vec![list()], false, list()),
+            (
+                "keys",
+                Keys,
+                vec![Type::Any],
+                false,
+                Type::List(Box::new(text())),
+            ),
+            ("values", Values, vec![Type::Any], false, list()),
+            ("split", Split, vec![text(), text()], false, strings()),
+            ("join", Join, vec![strings(), text()], false, text()),
+            (
+                "replace",
+                Replace,
+                vec![text(), text(), text()],
+                false,
+                text(),
+            ),
+            (
+                "substring",
+                Substring,
+                vec![text(), int(), int()],
+                false,
+                text(),
+            ),
+            ("index_of", IndexOf, vec![text(), text()], false, int()),
+            ("trim_start", TrimStart, vec![text()], false, text()),
+            ("trim_end", TrimEnd, vec![text()], false, text()),
+            (
+                "pad_start",
+                PadStart,
+                vec![text(), int(), text()],
+                false,
+                text(),
+            ),
+            (
+                "pad_end",
+                PadEnd,
+                vec![text(), int(), text()],
+                false,
+                text(),
+            ),
+            ("int", ToInt, vec![Type::Any], false, int()),
+            ("float", ToFloat, vec![Type::Any], false, Type::Float),
+            ("string", ToString, vec![Type::Any], false, text()),
+            ("date", ToDate, vec![Type::Any], false, Type::Date),
+            (
+                "datetime",
+                ToDateTime,
+                vec![Type::Any],
+                false,
+                Type::DateTime,
+            ),
+            ("type", TypeOf, vec![Type::Any], false, text()),
         ];
         let by_name = table
             .into_iter()
@@ -185,7 +294,7 @@ impl Functions {
         ret: Type,
         imp: impl Fn(&[Value<'_>]) -> Result<OwnedValue, String> + Send + Sync + 'static,
     ) -> Result<(), DuplicateFunction> {
-        if self.by_name.contains_key(name) {
+        if self.by_name.contains_key(name) || RESERVED.contains(&name) {
             return Err(DuplicateFunction(name.to_string()));
         }
         self.by_name.insert(
@@ -213,18 +322,20 @@ impl Functions {
 
 /// The int `round`, `floor` or `ceil` gives: an error when it does not fit 64 bits.
 fn to_int(x: f64, name: &str) -> Result<Option<Value<'static>>, EvalError> {
-    match super::ops::float_to_int(x) {
+    match ops::float_to_int(x) {
         Some(i) => Ok(Some(Value::Int(i))),
         None => Err(EvalError::Overflow(format!("{name}(..)"))),
     }
 }
 
 /// Call a function. `Ok(None)` is "no value" (an argument missing, null or of
-/// the wrong type without a schema).
+/// the wrong type without a schema). Functions that visit the elements of a
+/// list charge them to the evaluation's step budget (`budget`).
 pub(crate) fn call<'r>(
     func: &Function,
     args: &[Value<'r>],
     now: DateTime<FixedOffset>,
+    budget: &mut Budget,
 ) -> Result<Option<Value<'r>>, EvalError> {
     use Builtin::*;
     let Some(builtin) = func.builtin else {
@@ -243,13 +354,36 @@ pub(crate) fn call<'r>(
         (Len, Some(Value::Str(s))) => Some(Value::Int(
             i64::try_from(s.chars().count()).unwrap_or(i64::MAX),
         )),
-        (Len, Some(v)) => v
-            .list_len()
-            .map(|n| Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+        (Len, Some(v)) if ops::object_len(v).or(v.list_len()).is_some() => {
+            let n = ops::object_len(v).or(v.list_len()).unwrap_or(0);
+            Some(Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+        }
+        (Min, Some(list)) if args.len() == 1 && list.list_len().is_some() => {
+            ops::fold_list(Quantifier::Min, list, budget, "min(..)")?
+        }
+        (Max, Some(list)) if args.len() == 1 && list.list_len().is_some() => {
+            ops::fold_list(Quantifier::Max, list, budget, "max(..)")?
+        }
+        (Sum, Some(list)) if list.list_len().is_some() => {
+            ops::fold_list(Quantifier::Sum, list, budget, "sum(..)")?
+        }
+        (Distinct, Some(list)) if list.list_len().is_some() => ops::distinct(list, budget)?,
+        (Keys, Some(v)) if ops::object_len(v).is_some() => ops::keys(v),
+        (Values, Some(v)) if ops::object_len(v).is_some() => ops::values(v),
         (Lower, Some(Value::Str(s))) => Some(Value::Str(Cow::Owned(s.to_lowercase()))),
         (Upper, Some(Value::Str(s))) => Some(Value::Str(Cow::Owned(s.to_uppercase()))),
-        (Trim, Some(Value::Str(Cow::Borrowed(s)))) => Some(Value::Str(Cow::Borrowed(s.trim()))),
-        (Trim, Some(Value::Str(s))) => Some(Value::Str(Cow::Owned(s.trim().to_string()))),
+        (Trim | TrimStart | TrimEnd, Some(Value::Str(s))) => {
+            Some(Value::Str(strings::trim(s, builtin)))
+        }
+        (ToInt | ToFloat | ToString | ToDate | ToDateTime | TypeOf, Some(v)) => {
+            Some(ops::convert(builtin, v)?)
+        }
+        (Split | Join | Replace | Substring | IndexOf | PadStart | PadEnd, _) => {
+            match strings::call(builtin, &func.name, args)? {
+                Some(v) => Some(v),
+                None => return Err(wrong_arguments(func, args)),
+            }
+        }
         (Abs, Some(Value::Int(i))) => Some(Value::Int(
             i.checked_abs()
                 .ok_or_else(|| EvalError::Overflow("abs(..)".to_string()))?,
@@ -263,12 +397,12 @@ pub(crate) fn call<'r>(
             let mut best: Option<&Value<'r>> = None;
             for a in args {
                 if !matches!(a, Value::Int(_) | Value::Float(_)) {
-                    return Ok(None);
+                    return Err(wrong_arguments(func, args));
                 }
                 best = match best {
                     None => Some(a),
                     Some(b) => {
-                        let ord = super::ops::compare(a, b);
+                        let ord = ops::compare(a, b);
                         let take = match builtin {
                             Min => ord == Some(std::cmp::Ordering::Less),
                             _ => ord == Some(std::cmp::Ordering::Greater),
@@ -279,6 +413,23 @@ pub(crate) fn call<'r>(
             }
             best.cloned()
         }
-        _ => None,
+        _ => return Err(wrong_arguments(func, args)),
     })
+}
+
+/// A built-in given present values it cannot take (only possible where their
+/// types are not known when compiling): an error naming them, never a
+/// silent missing value.
+#[cold]
+fn wrong_arguments(func: &Function, args: &[Value<'_>]) -> EvalError {
+    let shown: Vec<String> = args.iter().map(ops::shown).collect();
+    let params: Vec<String> = (0..args.len()).map(|i| func.param_text(i)).collect();
+    ops::value_error(
+        &format!("{}(..)", func.name),
+        format!(
+            "expects ({}), found ({})",
+            params.join(", "),
+            shown.join(", ")
+        ),
+    )
 }

@@ -14,7 +14,7 @@ use super::ast::Literal;
 
 /// Reserved words, which cannot be identifiers (the grammar's `keyword` rule;
 /// a test checks the two lists agree).
-pub const KEYWORDS: [&str; 17] = [
+pub const KEYWORDS: [&str; 20] = [
     "and",
     "or",
     "not",
@@ -32,10 +32,14 @@ pub const KEYWORDS: [&str; 17] = [
     "all",
     "rule",
     "schema",
+    "if",
+    "then",
+    "else",
 ];
 
-/// The keywords that are infix or prefix operators: after one, `-` and `not` are prefix.
-pub(crate) const OPERATOR_WORDS: [&str; 10] = [
+/// The keywords that are infix or prefix operators (or, like `then`, come
+/// before an operand): after one, `-` and `not` are prefix.
+pub(crate) const OPERATOR_WORDS: [&str; 13] = [
     "and",
     "or",
     "not",
@@ -46,6 +50,9 @@ pub(crate) const OPERATOR_WORDS: [&str; 10] = [
     "starts_with",
     "ends_with",
     "matches",
+    "if",
+    "then",
+    "else",
 ];
 
 /// Is `word` a reserved word?
@@ -310,6 +317,139 @@ pub(crate) fn unescape(raw: &str) -> Result<String, Vec<BadEscape>> {
     if bad.is_empty() { Ok(out) } else { Err(bad) }
 }
 
+fn digit_at(bytes: &[u8], i: usize) -> bool {
+    bytes.get(i).is_some_and(u8::is_ascii_digit)
+}
+
+fn ident_char_at(bytes: &[u8], i: usize) -> bool {
+    bytes.get(i).copied().is_some_and(is_ident_char)
+}
+
+/// End of the grammar's `numeric` token starting at `start` (a digit), or
+/// `None` where the grammar fails (the fast parser's scanner); the alternatives are tried in the
+/// grammar's order, with its backtracking.
+pub(crate) fn numeric_end(bytes: &[u8], start: usize) -> Option<usize> {
+    date_end(bytes, start).or_else(|| number_end(bytes, start))
+}
+
+/// The date / datetime alternative of `numeric`.
+fn date_end(bytes: &[u8], p: usize) -> Option<usize> {
+    let shape = [true, true, true, true, false, true, true, false, true, true];
+    for (k, digit) in shape.iter().enumerate() {
+        let ok = if *digit {
+            digit_at(bytes, p + k)
+        } else {
+            bytes.get(p + k) == Some(&b'-')
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let q = p + 10;
+    if matches!(bytes.get(q), Some(b'T' | b't')) {
+        // `T` (digit | `:` | `.`)+ then an optional zone, then no identifier character.
+        let mut r = q + 1;
+        while bytes
+            .get(r)
+            .is_some_and(|b| b.is_ascii_digit() || *b == b':' || *b == b'.')
+        {
+            r += 1;
+        }
+        if r == q + 1 {
+            return None;
+        }
+        match bytes.get(r) {
+            Some(b'Z' | b'z') => r += 1,
+            Some(b'+' | b'-')
+                if digit_at(bytes, r + 1)
+                    && digit_at(bytes, r + 2)
+                    && bytes.get(r + 3) == Some(&b':')
+                    && digit_at(bytes, r + 4)
+                    && digit_at(bytes, r + 5) =>
+            {
+                r += 6
+            }
+            _ => {}
+        }
+        // Failing here, the other branch (`!ident_char` right after the
+        // date) fails too: `T` is an identifier character.
+        return (!ident_char_at(bytes, r)).then_some(r);
+    }
+    (!ident_char_at(bytes, q)).then_some(q)
+}
+
+/// Length of a duration unit (`ms`, `w`, `d`, `h`, `m`, `s`) at `i`, or 0.
+fn unit_len(bytes: &[u8], i: usize) -> usize {
+    match bytes.get(i) {
+        Some(b'm') if bytes.get(i + 1) == Some(&b's') => 2,
+        Some(b'w' | b'd' | b'h' | b'm' | b's') => 1,
+        _ => 0,
+    }
+}
+
+/// The duration / float / integer alternative of `numeric`.
+fn number_end(bytes: &[u8], p: usize) -> Option<usize> {
+    let mut r = p;
+    while digit_at(bytes, r) {
+        r += 1;
+    }
+    if r == p {
+        return None;
+    }
+    // Duration: unit (digits unit)* then no identifier character.
+    let first = unit_len(bytes, r);
+    if first > 0 {
+        let mut e = r + first;
+        loop {
+            let mut d = e;
+            while digit_at(bytes, d) {
+                d += 1;
+            }
+            let unit = unit_len(bytes, d);
+            if d == e || unit == 0 {
+                break;
+            }
+            e = d + unit;
+        }
+        if !ident_char_at(bytes, e) {
+            return Some(e);
+        }
+    }
+    // Float: `.` digits exponent? | exponent, then no identifier character.
+    let float_end = if bytes.get(r) == Some(&b'.') && digit_at(bytes, r + 1) {
+        let mut e = r + 1;
+        while digit_at(bytes, e) {
+            e += 1;
+        }
+        Some(exponent_end(bytes, e).unwrap_or(e))
+    } else {
+        exponent_end(bytes, r)
+    };
+    if let Some(e) = float_end
+        && !ident_char_at(bytes, e)
+    {
+        return Some(e);
+    }
+    // Integer.
+    (!ident_char_at(bytes, r)).then_some(r)
+}
+
+/// End of an exponent `e[+-]digits` at `i`.
+fn exponent_end(bytes: &[u8], i: usize) -> Option<usize> {
+    if !matches!(bytes.get(i), Some(b'e' | b'E')) {
+        return None;
+    }
+    let mut e = i + 1;
+    if matches!(bytes.get(e), Some(b'+' | b'-')) {
+        e += 1;
+    }
+    let digits_start = e;
+    while digit_at(bytes, e) {
+        e += 1;
+    }
+    (e > digits_start).then_some(e)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -358,5 +498,21 @@ mod tests {
             .map(|w| w.trim().trim_matches('"'))
             .collect();
         assert_eq!(words, KEYWORDS);
+    }
+
+    #[test]
+    fn numeric_tokens_follow_the_grammar() {
+        let end = |s: &str| numeric_end(s.as_bytes(), 0);
+        assert_eq!(end("2024-01-31"), Some(10));
+        assert_eq!(end("2024-01-311"), Some(4));
+        assert_eq!(end("2024-01-31T12:00:00+02:00 x"), Some(25));
+        assert_eq!(end("2024-01-31T12:00:00+02"), Some(19));
+        assert_eq!(end("1h30m"), Some(5));
+        assert_eq!(end("1h30"), None);
+        assert_eq!(end("250ms"), Some(5));
+        assert_eq!(end("5msx"), None);
+        assert_eq!(end("1.5e-3"), Some(6));
+        assert_eq!(end("1.x"), Some(1));
+        assert_eq!(end("1e"), None);
     }
 }

@@ -29,5 +29,9 @@ pub(crate) const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// Longest flat program (`flat.rs`); longer conditions use the closure tree.
 pub(crate) const MAX_FLAT_TESTS: usize = 4096;
 
-/// Default evaluation step budget: list elements visited by `any`/`all` per evaluation.
+/// Longest string a string function builds (`replace`, `pad_start`, `join`), in bytes.
+pub(crate) const MAX_BUILT_STRING: usize = 16 << 20;
+
+/// Default evaluation step budget: list elements visited by quantifiers,
+/// comprehensions and list functions (`ops::Budget`) per evaluation.
 pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;

@@ -13,6 +13,7 @@
 //! | W003 | a rule no other rule and no test file uses (only with test files: [`unused_rules`]) |
 //! | W004 | a comparison that reads an optional field without a null test: it is false when the field is missing |
 //! | W005 | a bare word on the right of `contains`, `starts_with` or `ends_with` that no schema declares: it is a field, not a string |
+//! | W006 | `x ?? default` where the schema requires `x`: the default never applies |
 
 use std::collections::{HashMap, HashSet};
 
@@ -223,6 +224,24 @@ impl Linter<'_> {
                 }
             }
             NodeKind::Not(inner) => self.walk(inner, guarded, !negated),
+            // the branches of `if` know what its condition proved
+            NodeKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                self.walk(cond, guarded, negated);
+                let mut present = guarded.clone();
+                null_tests(cond, false, &mut present);
+                self.walk(then, &present, negated);
+                let mut absent = guarded.clone();
+                null_tests(cond, true, &mut absent);
+                self.walk(otherwise, &absent, negated);
+            }
+            NodeKind::Coalesce { value, .. } => {
+                self.needless_default(node, value);
+                self.walk_children(node, guarded, negated);
+            }
             NodeKind::Compare { op, left, right } => {
                 self.constant_comparison(node, *op, left, right);
                 self.unsigned_comparison(node, *op, left, right);
@@ -279,6 +298,25 @@ impl Linter<'_> {
                 .with_help("compare a field, or write `true` / `false` if that is what you mean"),
             );
         }
+    }
+
+    /// `total ?? 0` when the schema requires `total`: the default never applies.
+    fn needless_default(&mut self, node: &Node, value: &Node) {
+        let Some((false, Some(_))) = self.declared(value) else {
+            return;
+        };
+        let field = path_text(value).unwrap_or_default();
+        self.out.push(
+            Diagnostic::warning(
+                "W006",
+                node.span,
+                format!("`{field}` is required by the schema: the default of `??` never applies"),
+            )
+            .with_label("never missing or null")
+            .with_help(format!(
+                "write `{field}` alone, or declare it `{field}?:` if it may be missing"
+            )),
+        );
     }
 
     /// `tags contains vip`: only `==`, `!=` and lists read a bare word as a symbol,
@@ -592,6 +630,24 @@ mod tests {
 
     const SCHEMA: &str =
         "schema { total: number\n tier: a | b | c\n coupon?: string\n days: int }\n";
+
+    #[test]
+    fn defaults_and_choices() {
+        let r = |body: &str| lints(&format!("{SCHEMA}rule r = {body}"));
+        // a default after a required field never applies
+        assert_eq!(r("(total ?? 0) > 1"), [("W006", "(total ?? 0)".into())]);
+        assert_eq!(r("(coupon ?? \"\") == \"x\""), []);
+        // the branches of `if` know what its condition proved
+        assert_eq!(
+            r("if coupon is not null then coupon == \"x\" else false"),
+            []
+        );
+        assert_eq!(r("if coupon is null then false else coupon == \"x\""), []);
+        assert_eq!(
+            r("if days > 1 then coupon == \"x\" else false"),
+            [("W004", "coupon == \"x\"".into())]
+        );
+    }
 
     #[test]
     fn always_true_or_false() {

@@ -44,6 +44,7 @@ mod prescan;
 mod print;
 mod ruleset;
 mod schema;
+mod strings;
 pub mod testfile;
 
 pub use api::{Context, Env, EvalError, Program, RuleError, RuleErrors, RuleSet, read_text};

@@ -1,6 +1,7 @@
 //! Runtime operations on values: reading fields and paths, comparison,
-//! equality, ordering, membership, `between`, arithmetic, the null rule for
-//! function arguments, the quantifier step budget, and conditions.
+//! equality, ordering, membership, `between`, arithmetic, `has` and `??`, the
+//! null rule for function arguments, the quantifier step budget, and
+//! conditions (what `and`, `not` and the condition of `if` read).
 //!
 //! These functions define the semantics written in `docs/language.md`. Every
 //! evaluator (the flat jump list in `flat`, the closures in `compile`, the
@@ -12,10 +13,10 @@ use std::cmp::Ordering;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta};
 
-use super::ast::BinaryOp;
+use super::ast::{BinaryOp, Quantifier};
 use super::checked::Step;
 use super::context::EvalError;
-use super::functions::Function;
+use super::functions::{Builtin, Function};
 use super::lexical;
 use super::schema::Type;
 use crate::value::{FieldRef, OwnedValue, Record, Value, cmp_int_float, json_value};
@@ -51,6 +52,32 @@ pub(crate) fn walk<'r>(v: Value<'r>, step: &Step) -> Option<Value<'r>> {
         (Value::OwnedList(l), Step::Index(i)) => l.get(*i).cloned(),
         _ => None,
     }
+}
+
+/// `base[index]` computed (`items[i]`, `headers[name]`): a list by an int
+/// (missing past either end, as `items[5]` is), an object by a string key
+/// (missing when absent); missing when either is missing or null; an error for
+/// an index that cannot index the value (`items["a"]`, `items[1.5]`).
+pub(crate) fn index<'r>(
+    base: Option<Value<'r>>,
+    index: Option<Value<'r>>,
+    what: &str,
+) -> Result<Option<Value<'r>>, EvalError> {
+    let (Some(base), Some(index)) = (present(base), present(index)) else {
+        return Ok(None);
+    };
+    let step = match (&base, &index) {
+        (Value::List(_) | Value::OwnedList(_), Value::Int(i)) => match usize::try_from(*i) {
+            Ok(i) => Step::Index(i),
+            Err(_) => return Ok(None),
+        },
+        (Value::Object(_) | Value::OwnedObject(_), Value::Str(k)) => Step::Field(k.to_string()),
+        _ => {
+            let message = format!("cannot index {} by {}", shown(&base), shown(&index));
+            return Err(value_error(what, message));
+        }
+    };
+    Ok(walk(base, &step))
 }
 
 /// Follow a whole path; missing as soon as a step is.
@@ -114,30 +141,112 @@ fn not_a_condition(what: String, v: &Value<'_>) -> EvalError {
 
 /// The arguments a function is called with, by the null rule: a built-in given
 /// a missing or null argument yields missing (`None` here: do not call it); a
-/// custom function receives `null`.
+/// custom function receives `null`; `type(null)` is `"null"`.
 pub(crate) fn call_args<'r>(
     func: &Function,
     args: impl IntoIterator<Item = Option<Value<'r>>>,
 ) -> Option<Vec<Value<'r>>> {
     let mut out = Vec::new();
     for a in args {
-        match present(a) {
-            Some(v) => out.push(v),
-            None if func.builtin.is_some() => return None,
-            None => out.push(Value::Null),
+        match a {
+            Some(Value::Null) if func.builtin == Some(Builtin::TypeOf) => out.push(Value::Null),
+            a => match present(a) {
+                Some(v) => out.push(v),
+                None if func.builtin.is_some() => return None,
+                None => out.push(Value::Null),
+            },
         }
     }
     Some(out)
 }
 
-/// Charge a quantifier's visit of `n` elements to the evaluation's step budget.
-#[inline]
-pub(crate) fn charge_steps(steps: &mut u64, n: usize, max_steps: u64) -> Result<(), EvalError> {
-    *steps = steps.saturating_add(n as u64);
-    if *steps > max_steps {
-        return Err(EvalError::CostExceeded(max_steps));
+/// The conversions `int float string date datetime` and `type`: the value
+/// as that type, or an error that names it (never a default). `int` takes
+/// only whole numbers (`round`, `floor` and `ceil` say how to make one);
+/// strings are read as literals are (`"42"`, `"2.5"`, `2024-01-31`, RFC 3339).
+pub(crate) fn convert<'r>(to: Builtin, v: &Value<'r>) -> Result<Value<'r>, EvalError> {
+    let fail = |name: &str, why: &str| {
+        value_error(
+            &format!("{name}(..)"),
+            format!("cannot convert {} to {name}{why}", shown(v)),
+        )
+    };
+    Ok(match (to, v) {
+        (Builtin::TypeOf, v) => Value::str(v.type_name()),
+        (Builtin::ToInt, Value::Int(i)) => Value::Int(*i),
+        (Builtin::ToInt, Value::Float(x)) => match float_to_int(*x) {
+            Some(i) => Value::Int(i),
+            None => {
+                let why = ": it is not a whole number of 64 bits (round, floor and ceil make one)";
+                return Err(fail("int", why));
+            }
+        },
+        (Builtin::ToInt, Value::Str(s)) => match s.parse::<i64>() {
+            Ok(i) => Value::Int(i),
+            Err(_) => return Err(fail("int", "")),
+        },
+        (Builtin::ToFloat, Value::Int(i)) => Value::Float(*i as f64),
+        (Builtin::ToFloat, Value::Float(x)) => Value::Float(*x),
+        // only decimal text: no `inf` or `NaN`
+        (Builtin::ToFloat, Value::Str(s))
+            if !s.contains(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E') =>
+        {
+            match s.parse::<f64>() {
+                Ok(x) if x.is_finite() => Value::Float(x),
+                _ => return Err(fail("float", "")),
+            }
+        }
+        (Builtin::ToString, Value::Str(s)) => Value::Str(s.clone()),
+        (
+            Builtin::ToString,
+            Value::List(_) | Value::OwnedList(_) | Value::Object(_) | Value::OwnedObject(_),
+        ) => Value::Str(Cow::Owned(v.to_json().to_string())),
+        (Builtin::ToString, v) => Value::Str(Cow::Owned(v.to_string())),
+        // a date string or a datetime string, as comparisons read them
+        (Builtin::ToDate | Builtin::ToDateTime, Value::Str(s)) => match temporal(s) {
+            Some(t) => convert(to, &t)?,
+            None if to == Builtin::ToDate => {
+                return Err(fail("date", " (write it as YYYY-MM-DD)"));
+            }
+            None => {
+                let why = " (write it in RFC 3339, such as 2024-01-31T12:00:00Z)";
+                return Err(fail("datetime", why));
+            }
+        },
+        (Builtin::ToDate, Value::Date(d)) => Value::Date(*d),
+        (Builtin::ToDate, Value::DateTime(d)) => Value::Date(d.date_naive()),
+        (Builtin::ToDateTime, Value::DateTime(d)) => Value::DateTime(*d),
+        (Builtin::ToDateTime, Value::Date(d)) => Value::DateTime(date_to_datetime(*d)),
+        (Builtin::ToInt, _) => return Err(fail("int", "")),
+        (Builtin::ToFloat, _) => return Err(fail("float", "")),
+        (Builtin::ToDate, _) => return Err(fail("date", "")),
+        (Builtin::ToDateTime, _) => return Err(fail("datetime", "")),
+        _ => return Err(fail("a value", "")),
+    })
+}
+
+/// The step budget of one evaluation (`Context::max_steps`): every element a
+/// quantifier, comprehension or list function visits is a step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Budget {
+    steps: u64,
+    max: u64,
+}
+
+impl Budget {
+    pub fn new(max: u64) -> Budget {
+        Budget { steps: 0, max }
     }
-    Ok(())
+
+    /// Charge the visit of `n` elements; an error once the budget is spent.
+    #[inline]
+    pub fn charge(&mut self, n: usize) -> Result<(), EvalError> {
+        self.steps = self.steps.saturating_add(n as u64);
+        if self.steps > self.max {
+            return Err(EvalError::CostExceeded(self.max));
+        }
+        Ok(())
+    }
 }
 
 /// The element `i` of a list value (null past the end, which cannot happen
@@ -149,6 +258,278 @@ pub(crate) fn element<'r>(list: &Value<'r>, i: usize) -> Value<'r> {
         _ => None,
     };
     el.unwrap_or(Value::Null)
+}
+
+/// A value as error messages name it: its type and its text (`string "a"`).
+pub(crate) fn shown(v: &Value<'_>) -> String {
+    format!("{} {v}", v.type_name())
+}
+
+#[cold]
+pub(crate) fn value_error(what: &str, message: String) -> EvalError {
+    EvalError::Value {
+        what: what.to_string(),
+        message,
+    }
+}
+
+/// What the body of a quantifier or comprehension gave for one element: a
+/// predicate's truth, or a value (`sum`, `min`, `max`, `map`).
+pub(crate) enum Body<'r> {
+    Holds(bool),
+    Value(Option<Value<'r>>),
+}
+
+/// A quantifier or comprehension computed element by element, the one
+/// semantics of `any all exists_one count filter map sum min max` (and of
+/// `sum(xs)`, `min(xs)`, `max(xs)`): feed it each element with its body's
+/// result until [`Fold::push`] says the result is decided, then [`Fold::finish`].
+///
+/// `sum` adds numbers or durations (0 for no elements); `min`/`max` keep the
+/// smallest/largest by [`compare`] (missing for no elements). Both are missing
+/// as soon as a value is missing or null, as arithmetic on a missing value is,
+/// and an error for a value they cannot take (never a silent skip). `map`
+/// keeps a missing value as null, as a list literal does.
+pub(crate) struct Fold<'r> {
+    quantifier: Quantifier,
+    /// Elements that satisfied the predicate so far.
+    hits: usize,
+    /// The sum, or the best element, so far.
+    acc: Option<Value<'r>>,
+    /// A value was missing or null: the sum or extreme is missing.
+    missing: bool,
+    /// What `filter` and `map` build.
+    items: Vec<OwnedValue>,
+    index: usize,
+}
+
+impl<'r> Fold<'r> {
+    pub fn new(quantifier: Quantifier) -> Fold<'r> {
+        Fold {
+            quantifier,
+            hits: 0,
+            acc: None,
+            missing: false,
+            items: Vec::new(),
+            index: 0,
+        }
+    }
+
+    /// Take one element and its body's result; `Ok(false)` once the result is
+    /// decided (no further element can change it). `what` names the
+    /// expression in errors.
+    pub fn push(
+        &mut self,
+        element: Value<'r>,
+        body: Body<'r>,
+        what: &str,
+    ) -> Result<bool, EvalError> {
+        let i = self.index;
+        self.index += 1;
+        let holds = match body {
+            Body::Holds(b) => b,
+            Body::Value(v) => return self.push_value(v, i, what),
+        };
+        if holds {
+            self.hits += 1;
+        }
+        Ok(match self.quantifier {
+            Quantifier::Any => !holds,
+            Quantifier::All => holds,
+            Quantifier::ExistsOne => self.hits < 2,
+            Quantifier::Filter => {
+                if holds {
+                    self.items.push(element.into_owned());
+                }
+                true
+            }
+            _ => true,
+        })
+    }
+
+    fn push_value(
+        &mut self,
+        v: Option<Value<'r>>,
+        i: usize,
+        what: &str,
+    ) -> Result<bool, EvalError> {
+        if self.quantifier == Quantifier::Map {
+            self.items.push(v.map_or(Value::Null, Value::into_owned));
+            return Ok(true);
+        }
+        let Some(v) = present(v) else {
+            self.missing = true;
+            return Ok(false);
+        };
+        let next = match (self.quantifier, self.acc.take()) {
+            (Quantifier::Sum, _)
+                if !matches!(v, Value::Int(_) | Value::Float(_) | Value::Duration(_)) =>
+            {
+                let message = format!("element {i} is {}, not a number", shown(&v));
+                return Err(value_error(what, message));
+            }
+            (_, None) => v,
+            (Quantifier::Sum, Some(t)) => match arith(BinaryOp::Add, &t, &v, what)? {
+                Some(r) => r,
+                None => {
+                    let message = format!("cannot add {} to {}", shown(&v), shown(&t));
+                    return Err(value_error(what, message));
+                }
+            },
+            (q, Some(best)) => {
+                let Some(ord) = compare(&v, &best) else {
+                    let message = format!("cannot order {} and {}", shown(&best), shown(&v));
+                    return Err(value_error(what, message));
+                };
+                let want = if q == Quantifier::Min {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                };
+                if ord == want { v } else { best }
+            }
+        };
+        // a single value must have an order too (`min([true])`)
+        if matches!(self.quantifier, Quantifier::Min | Quantifier::Max)
+            && compare(&next, &next).is_none()
+        {
+            let message = format!("cannot order {}", shown(&next));
+            return Err(value_error(what, message));
+        }
+        self.acc = Some(next);
+        Ok(true)
+    }
+
+    /// Does it compute a value rather than a condition?
+    pub fn is_value(quantifier: Quantifier) -> bool {
+        !matches!(
+            quantifier,
+            Quantifier::Any | Quantifier::All | Quantifier::ExistsOne
+        )
+    }
+
+    /// The result.
+    pub fn finish(self) -> Option<Value<'r>> {
+        let count = || Value::Int(i64::try_from(self.hits).unwrap_or(i64::MAX));
+        match self.quantifier {
+            Quantifier::Any => Some(Value::Bool(self.hits > 0)),
+            Quantifier::All => Some(Value::Bool(self.hits == self.index)),
+            Quantifier::ExistsOne => Some(Value::Bool(self.hits == 1)),
+            Quantifier::Count => Some(count()),
+            Quantifier::Filter | Quantifier::Map => Some(Value::OwnedList(self.items.into())),
+            _ if self.missing => None,
+            Quantifier::Sum => Some(self.acc.unwrap_or(Value::Int(0))),
+            Quantifier::Min | Quantifier::Max => self.acc,
+        }
+    }
+}
+
+/// A quantifier or comprehension over a missing, null or non-list value: the
+/// conditions (`any`, `all`, `exists_one`) are false, the others missing.
+pub(crate) fn over_nothing(quantifier: Quantifier) -> Option<OwnedValue> {
+    (!Fold::is_value(quantifier)).then_some(Value::Bool(false))
+}
+
+/// `sum(xs)`, `min(xs)`, `max(xs)`: the comprehension over the list's own
+/// elements, each charged to the budget.
+pub(crate) fn fold_list<'r>(
+    quantifier: Quantifier,
+    list: &Value<'r>,
+    budget: &mut Budget,
+    what: &str,
+) -> Result<Option<Value<'r>>, EvalError> {
+    let Some(n) = list.list_len() else {
+        return Ok(None);
+    };
+    budget.charge(n)?;
+    let mut fold = Fold::new(quantifier);
+    for i in 0..n {
+        let el = element(list, i);
+        if !fold.push(el.clone(), Body::Value(Some(el)), what)? {
+            break;
+        }
+    }
+    Ok(fold.finish())
+}
+
+/// The elements of a list without repeats (by [`equals`]), first ones kept, in
+/// order; each comparison is a step of the budget.
+pub(crate) fn distinct<'r>(
+    list: &Value<'r>,
+    budget: &mut Budget,
+) -> Result<Option<Value<'r>>, EvalError> {
+    let Some(n) = list.list_len() else {
+        return Ok(None);
+    };
+    let mut out: Vec<OwnedValue> = Vec::new();
+    for i in 0..n {
+        budget.charge(out.len().max(1))?;
+        let v = element(list, i);
+        if !out.iter().any(|o| equals(o, &v)) {
+            out.push(v.into_owned());
+        }
+    }
+    Ok(Some(Value::OwnedList(out.into())))
+}
+
+/// `xs + ys`: the elements of both, in order.
+fn concat<'r>(a: &Value<'r>, b: &Value<'r>) -> Option<Value<'r>> {
+    let (n, m) = (a.list_len()?, b.list_len()?);
+    let items: Vec<OwnedValue> = (0..n)
+        .map(|i| element(a, i))
+        .chain((0..m).map(|i| element(b, i)))
+        .map(Value::into_owned)
+        .collect();
+    Some(Value::OwnedList(items.into()))
+}
+
+/// The keys of an object value, sorted (`None` when it is not one).
+fn sorted_entries(v: &Value<'_>) -> Option<Vec<(String, serde_json::Value)>> {
+    let map = object_map(v)?;
+    let mut entries: Vec<(String, serde_json::Value)> =
+        map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(entries)
+}
+
+/// An object from keys and values (`{k: v}`), kept as JSON (a date or a
+/// duration as its text); a missing value is null.
+pub(crate) fn object_of<'v>(
+    entries: impl Iterator<Item = (String, Option<Value<'v>>)>,
+) -> OwnedValue {
+    let map: serde_json::Map<String, serde_json::Value> = entries
+        .map(|(k, v)| (k, v.map_or(serde_json::Value::Null, |v| v.to_json())))
+        .collect();
+    Value::OwnedObject(std::sync::Arc::new(map))
+}
+
+/// `keys(m)`: the keys of an object, sorted by code point.
+pub(crate) fn keys(v: &Value<'_>) -> Option<OwnedValue> {
+    let entries = sorted_entries(v)?;
+    let keys: Vec<OwnedValue> = entries
+        .into_iter()
+        .map(|(k, _)| Value::Str(Cow::Owned(k)))
+        .collect();
+    Some(Value::OwnedList(keys.into()))
+}
+
+/// `values(m)`: the values of an object, in the order of its sorted keys.
+pub(crate) fn values(v: &Value<'_>) -> Option<OwnedValue> {
+    let entries = sorted_entries(v)?;
+    let values: Vec<OwnedValue> = entries
+        .into_iter()
+        .map(|(_, v)| Value::from_json_owned(v))
+        .collect();
+    Some(Value::OwnedList(values.into()))
+}
+
+/// The number of keys of an object value (`len(m)`).
+pub(crate) fn object_len(v: &Value<'_>) -> Option<usize> {
+    match v {
+        Value::OwnedObject(map) => Some(map.len()),
+        Value::Object(_) => object_map(v).map(|m| m.len()),
+        _ => None,
+    }
 }
 
 fn date_to_datetime(d: NaiveDate) -> DateTime<FixedOffset> {
@@ -313,6 +694,26 @@ pub(crate) fn contains(a: &Value<'_>, b: &Value<'_>) -> bool {
     }
 }
 
+/// `has(path)`: the path leads to a value, a null one included (`x is not
+/// null` is the test for a value that is not null).
+#[inline]
+pub(crate) fn has(v: &Option<Value<'_>>) -> bool {
+    v.is_some()
+}
+
+/// `a ?? b`: `a` when it is present and not null, else `b`, which is only
+/// evaluated then (so an error in it matters only when the default is used).
+#[inline]
+pub(crate) fn coalesce<'r, E>(
+    a: Option<Value<'r>>,
+    b: impl FnOnce() -> Result<Option<Value<'r>>, E>,
+) -> Result<Option<Value<'r>>, E> {
+    match present(a) {
+        Some(v) => Ok(Some(v)),
+        None => b(),
+    }
+}
+
 /// Null or missing: the value `is null` tests for.
 #[inline]
 pub(crate) fn is_nullish(v: &Option<Value<'_>>) -> bool {
@@ -408,6 +809,7 @@ pub(crate) fn arith<'a>(
             };
             finite(r, what)
         }
+        (BinaryOp::Add, List(_) | OwnedList(_), List(_) | OwnedList(_)) => Ok(concat(a, b)),
         (BinaryOp::Add, Str(x), Str(y)) => {
             let mut s = String::with_capacity(x.len() + y.len());
             s.push_str(x);

@@ -19,8 +19,8 @@ use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::{Pair, Pairs};
 
 use super::ast::{
-    BinaryOp, Expr, ExprKind, FieldDecl, Ident, Literal, Param, PathSegment, Quantifier, RuleDecl,
-    RuleFile, SchemaDecl, TypeExpr, UnaryOp,
+    BinaryOp, Entry, Expr, ExprKind, FieldDecl, Ident, Literal, Param, PathSegment, Quantifier,
+    RuleDecl, RuleFile, SchemaDecl, TypeExpr, UnaryOp,
 };
 use super::lexical::{self, Numeric, OutOfRange, numeric_kind};
 use super::limits::{MAX_SOURCE_BYTES, MAX_TREE_DEPTH};
@@ -349,14 +349,16 @@ impl<'t> Builder<'t> {
                 Rule::ident => name = Some(self.ident(&part)),
                 Rule::expr => {
                     let expr = self.expr(part)?.expr;
-                    let is_constant =
-                        matches!(&expr.kind, ExprKind::Literal { .. } | ExprKind::List { .. });
+                    let is_constant = matches!(
+                        &expr.kind,
+                        ExprKind::Literal { .. } | ExprKind::List { .. } | ExprKind::Object { .. }
+                    );
                     if !is_constant {
                         self.diags.push(
                             Diagnostic::error(
                                 "E001",
                                 expr.span,
-                                "a parameter default must be a literal or a list",
+                                "a parameter default must be a literal, a list or an object",
                             )
                             .with_help("for example `threshold = 100` or `tiers = [premium, vip]`"),
                         );
@@ -515,6 +517,7 @@ impl<'t> Builder<'t> {
             Rule::expr
                 | Rule::negation
                 | Rule::comparison
+                | Rule::coalesce
                 | Rule::sum
                 | Rule::unary
                 | Rule::primary
@@ -526,7 +529,8 @@ impl<'t> Builder<'t> {
             }
         }
         match pair.as_rule() {
-            Rule::expr | Rule::sum => self.left_assoc(pair),
+            Rule::expr | Rule::coalesce | Rule::sum => self.left_assoc(pair),
+            Rule::if_expr => self.if_expr(pair),
             Rule::negation => self.negation(pair),
             Rule::comparison => self.comparison(pair),
             Rule::unary => self.unary(pair),
@@ -580,6 +584,29 @@ impl<'t> Builder<'t> {
                 op,
                 left: Box::new(left.expr),
                 right: Box::new(right.expr),
+            },
+            span,
+            depth,
+        )
+    }
+
+    /// `if cond then a else b`: all three built, so every error is reported.
+    fn if_expr(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
+        let start = self.span(&pair).start;
+        let mut parts = pair.into_inner().filter(|p| p.as_rule() == Rule::expr);
+        let (cond, then, otherwise) = (parts.next()?, parts.next()?, parts.next()?);
+        let (cond, then, otherwise) = (self.expr(cond), self.expr(then), self.expr(otherwise));
+        let (cond, then, otherwise) = (cond?, then?, otherwise?);
+        let span = Span {
+            start,
+            end: otherwise.expr.span.end,
+        };
+        let depth = cond.depth.max(then.depth).max(otherwise.depth);
+        self.node(
+            ExprKind::If {
+                cond: Box::new(cond.expr),
+                then: Box::new(then.expr),
+                otherwise: Box::new(otherwise.expr),
             },
             span,
             depth,
@@ -651,7 +678,7 @@ impl<'t> Builder<'t> {
                 )
             }
             Rule::between_compare => {
-                let mut bounds = tail.into_inner().filter(|p| p.as_rule() == Rule::sum);
+                let mut bounds = tail.into_inner().filter(|p| p.as_rule() == Rule::coalesce);
                 let low = self.expr(bounds.next()?)?;
                 let high = self.expr(bounds.next()?)?;
                 let depth = value.depth.max(low.depth).max(high.depth);
@@ -740,11 +767,15 @@ impl<'t> Builder<'t> {
                 self.node(ExprKind::List { items }, span, depth)
             }
             Rule::quantifier => self.quantifier(pair),
+            Rule::object => self.object(pair),
             Rule::path | Rule::field_ref => {
                 let explicit = pair.as_rule() == Rule::field_ref;
                 let mut inner = pair.into_inner();
                 let head = self.ident(&inner.next()?);
                 let mut rest = Vec::new();
+                // the path so far once a computed index came (`rest` then follows it)
+                let mut indexed: Option<Node> = None;
+                let mut end = head.span.end;
                 for segment in inner {
                     let seg_rule = segment.as_rule();
                     if seg_rule == Rule::call {
@@ -752,6 +783,39 @@ impl<'t> Builder<'t> {
                         return self.node(ExprKind::Call { name: head, args }, span, depth);
                     }
                     let seg_span = self.span(&segment);
+                    let before = Span {
+                        start: span.start,
+                        end,
+                    };
+                    end = seg_span.end;
+                    if seg_rule == Rule::expr_segment {
+                        let index = segment.into_inner().find(|p| p.as_rule() == Rule::expr)?;
+                        let index = self.expr(index)?;
+                        if let Some(step) = PathSegment::from_literal(&index.expr, seg_span) {
+                            rest.push(step);
+                            continue;
+                        }
+                        let steps = std::mem::take(&mut rest);
+                        let base = match indexed.take() {
+                            Some(node) => with_rest(node, steps, before),
+                            None => {
+                                let kind = ExprKind::path(explicit, head.clone(), steps);
+                                self.node(kind, before, 0)?
+                            }
+                        };
+                        let depth = base.depth.max(index.depth);
+                        let kind = ExprKind::Index {
+                            base: Box::new(base.expr),
+                            index: Box::new(index.expr),
+                            rest: Vec::new(),
+                        };
+                        let at = Span {
+                            start: span.start,
+                            end,
+                        };
+                        indexed = Some(self.node(kind, at, depth)?);
+                        continue;
+                    }
                     let step = segment.into_inner().next()?;
                     match seg_rule {
                         Rule::dot_segment => rest.push(PathSegment::Field(self.ident(&step))),
@@ -777,12 +841,10 @@ impl<'t> Builder<'t> {
                         },
                     }
                 }
-                let kind = if explicit {
-                    ExprKind::Field { head, rest }
-                } else {
-                    ExprKind::Name { head, rest }
-                };
-                self.node(kind, span, 0)
+                match indexed {
+                    Some(node) => Some(with_rest(node, rest, span)),
+                    None => self.node(ExprKind::path(explicit, head, rest), span, 0),
+                }
             }
             _ => {
                 let value = self.literal(pair)?;
@@ -808,6 +870,46 @@ impl<'t> Builder<'t> {
         ok.then_some((items, depth))
     }
 
+    /// `{key: value, ...}`, every entry built so every error is reported.
+    fn object(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
+        let span = self.span(&pair);
+        let mut entries = Vec::new();
+        let mut depth = 0;
+        let mut ok = true;
+        for entry in pair.into_inner().filter(|p| p.as_rule() == Rule::entry) {
+            let mut parts = entry.into_inner();
+            let key_pair = parts.next()?;
+            let key_span = self.span(&key_pair);
+            let name = match key_pair.as_rule() {
+                Rule::key => Some(key_pair.as_str().to_string()),
+                _ => match self.literal(key_pair) {
+                    Some(Literal::String(s)) => Some(s),
+                    _ => None,
+                },
+            };
+            let value = parts
+                .find(|p| p.as_rule() == Rule::expr)
+                .and_then(|p| self.expr(p));
+            match (name, value) {
+                (Some(name), Some(value)) => {
+                    depth = depth.max(value.depth);
+                    entries.push(Entry {
+                        key: Ident {
+                            name,
+                            span: key_span,
+                        },
+                        value: value.expr,
+                    });
+                }
+                _ => ok = false,
+            }
+        }
+        if !ok {
+            return None;
+        }
+        self.node(ExprKind::Object { entries }, span, depth)
+    }
+
     fn quantifier(&mut self, pair: Pair<'t, Rule>) -> Option<Node> {
         let span = self.span(&pair);
         let mut quantifier = Quantifier::Any;
@@ -816,6 +918,9 @@ impl<'t> Builder<'t> {
         for part in pair.into_inner() {
             match part.as_rule() {
                 Rule::kw_all => quantifier = Quantifier::All,
+                Rule::comprehension_name => {
+                    quantifier = Quantifier::comprehension(part.as_str())?;
+                }
                 Rule::ident => var = Some(self.ident(&part)),
                 Rule::expr => exprs.push(part),
                 _ => {}
@@ -969,6 +1074,12 @@ impl<'t> Builder<'t> {
     }
 }
 
+/// A computed index with the static steps after it, spanning `span`.
+fn with_rest(mut node: Node, steps: Vec<PathSegment>, span: Span) -> Node {
+    node.expr.end_index(steps, span);
+    node
+}
+
 /// End of the last token of `pair` (pest spans of rules ending in a
 /// repetition include the whitespace after them).
 fn last_token_end(pair: &Pair<'_, Rule>) -> usize {
@@ -1016,6 +1127,7 @@ fn binary_op(rule: Rule) -> Option<BinaryOp> {
         Rule::op_mul => BinaryOp::Mul,
         Rule::op_div => BinaryOp::Div,
         Rule::op_rem => BinaryOp::Rem,
+        Rule::op_coalesce => BinaryOp::Coalesce,
         _ => return None,
     })
 }
@@ -1027,10 +1139,14 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::expr
         | Rule::negation
         | Rule::comparison
+        | Rule::coalesce
+        | Rule::if_expr
+        | Rule::kw_if
         | Rule::sum
         | Rule::unary
         | Rule::paren
         | Rule::list
+        | Rule::object
         | Rule::quantifier
         | Rule::call
         | Rule::field_ref
@@ -1043,9 +1159,15 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::expr_input
         | Rule::op_neg
         | Rule::kw_any
-        | Rule::kw_all => "an expression",
+        | Rule::kw_all
+        | Rule::comprehension_name => "an expression",
         Rule::raw_string => "an expression",
-        Rule::ident | Rule::key | Rule::param | Rule::field_decl | Rule::field_list => "a name",
+        Rule::ident
+        | Rule::key
+        | Rule::param
+        | Rule::field_decl
+        | Rule::field_list
+        | Rule::entry => "a name",
         Rule::type_expr | Rule::list_type | Rule::object_type | Rule::named_or_enum_type => {
             "a type"
         }
@@ -1065,6 +1187,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::assign => "`=`",
         Rule::kw_in => "`in`",
         Rule::kw_not => "`not`",
+        Rule::kw_then => "`then`",
+        Rule::kw_else => "`else`",
         Rule::between_and => "`and`",
         Rule::prelude_input => "`schema` or `rule`",
         Rule::rule_input => "`rule`",
@@ -1087,6 +1211,11 @@ fn suggestion(text: &str, pos: usize, found: Option<&str>) -> Option<String> {
         Some("||" | "|") => return Some("write `or` for either".to_string()),
         Some("=") => return Some("write `==` to compare".to_string()),
         Some("!") => return Some("write `not` to negate, or `!=` to compare".to_string()),
+        Some("?") => {
+            return Some(
+                "write `if c then a else b` to choose, or `a ?? b` for a default".to_string(),
+            );
+        }
         Some(word) => {
             if let Some(help) = keyword_help(word) {
                 return Some(help);
@@ -1124,7 +1253,7 @@ fn token_at(text: &str, pos: usize, end: usize) -> &str {
             .min(rest.find('\n').unwrap_or(rest.len())),
         Some(c) => {
             let two = rest.get(..2).unwrap_or("");
-            if ["==", "!=", "<=", ">=", "&&", "||"].contains(&two) {
+            if ["==", "!=", "<=", ">=", "&&", "||", "??"].contains(&two) {
                 2
             } else {
                 c.len_utf8()

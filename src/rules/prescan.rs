@@ -1,8 +1,8 @@
 //! Before pest runs: the guards that keep parsing bounded, and the cuts of a
-//! rule file into pieces. Size is checked first (E007); nesting of brackets and
-//! runs of prefix `not` / `-` is measured with a loop, outside strings and
-//! comments (E008), so no parser ever recurses deeper than
-//! [`MAX_DEPTH`].
+//! rule file into pieces. Size is checked first (E007); nesting of brackets,
+//! runs of prefix `not` / `-` and `if ... then ... else ...` (open from its `if`
+//! to the end of its `else` branch) is measured with a loop, outside strings
+//! and comments (E008), so no parser ever recurses deeper than [`MAX_DEPTH`].
 
 use super::lexical::{OPERATOR_WORDS, string_end, string_starts};
 use super::limits::{MAX_DEPTH, MAX_SOURCE_BYTES};
@@ -93,9 +93,17 @@ pub(super) fn scan_nesting(
         /// After an operand: `-` is subtraction, `not` starts `not in`.
         Operand,
     }
+    /// What is open: a bracket, the `<` of `list<`, or an `if` (whose last
+    /// branch is open once its `else` came, and ends with what ends an expression).
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Open {
+        Bracket,
+        Angle,
+        If { has_else: bool },
+    }
     let bytes = text.as_bytes();
-    // For each open bracket: the prefix operators pending when it opened, and whether it is `list<`.
-    let mut open: Vec<(usize, bool)> = Vec::new();
+    // For each open level: the prefix operators pending when it opened, and what it is.
+    let mut open: Vec<(usize, Open)> = Vec::new();
     let mut open_prefix_total = 0usize;
     let mut pending = 0usize;
     let mut prev = Prev::Operator;
@@ -108,6 +116,13 @@ pub(super) fn scan_nesting(
             format!("expression nested too deeply (more than {MAX_DEPTH} levels)"),
         )
         .with_help("split it into smaller rules")
+    };
+    // `if`s whose `else` branch ends here (at `then`, `else`, `,` or a closing bracket)
+    let close_ifs = |open: &mut Vec<(usize, Open)>, open_prefix_total: &mut usize| {
+        while let Some(&(prefix, Open::If { has_else: true })) = open.last() {
+            open.pop();
+            *open_prefix_total -= prefix;
+        }
     };
     let mut i = start;
     while i < end {
@@ -135,7 +150,14 @@ pub(super) fn scan_nesting(
             b'(' | b'[' | b'{' | b'<'
                 if b != b'<' || (mode == ScanMode::Schema && is_list_word) =>
             {
-                open.push((pending, b == b'<'));
+                open.push((
+                    pending,
+                    if b == b'<' {
+                        Open::Angle
+                    } else {
+                        Open::Bracket
+                    },
+                ));
                 open_prefix_total += pending;
                 pending = 0;
                 if open.len() + open_prefix_total > MAX_DEPTH {
@@ -145,8 +167,9 @@ pub(super) fn scan_nesting(
                 i += 1;
             }
             b')' | b']' | b'}' | b'>'
-                if b != b'>' || open.last().is_some_and(|(_, angle)| *angle) =>
+                if b != b'>' || open.last().is_some_and(|(_, kind)| *kind == Open::Angle) =>
             {
+                close_ifs(&mut open, &mut open_prefix_total);
                 if let Some((prefix, _)) = open.pop() {
                     open_prefix_total -= prefix;
                 }
@@ -178,6 +201,25 @@ pub(super) fn scan_nesting(
                             return Err(too_deep(word_start, 3));
                         }
                     }
+                    "if" => {
+                        open.push((pending, Open::If { has_else: false }));
+                        open_prefix_total += pending;
+                        pending = 0;
+                        if open.len() + open_prefix_total > MAX_DEPTH {
+                            return Err(too_deep(word_start, 2));
+                        }
+                        prev = Prev::Operator;
+                    }
+                    "then" | "else" => {
+                        close_ifs(&mut open, &mut open_prefix_total);
+                        if word == "else"
+                            && let Some((_, kind @ Open::If { has_else: false })) = open.last_mut()
+                        {
+                            *kind = Open::If { has_else: true };
+                        }
+                        prev = Prev::Operator;
+                        pending = 0;
+                    }
                     _ if OPERATOR_WORDS.contains(&word) => {
                         prev = Prev::Operator;
                         pending = 0;
@@ -188,6 +230,12 @@ pub(super) fn scan_nesting(
                         last_word_is_list = word == "list";
                     }
                 }
+            }
+            b',' => {
+                close_ifs(&mut open, &mut open_prefix_total);
+                prev = Prev::Operator;
+                pending = 0;
+                i += 1;
             }
             _ => {
                 // Any other punctuation is an operator or separator.

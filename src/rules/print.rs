@@ -4,7 +4,9 @@
 //! Canonical style: single spaces around binary operators, parentheses only
 //! where precedence needs them and around `and` inside `or`, double-quoted strings (raw
 //! `r"..."` when the text has a backslash and no quote), keys that are not words as
-//! `["key"]`, floats always with a `.` or an exponent, durations in their largest exact unit.
+//! `["key"]`, floats always with a `.` or an exponent, durations in their largest exact unit,
+//! and a rule longer than 100 characters broken over lines at the `or`s (else the `and`s)
+//! of its body.
 
 use std::fmt::Write;
 
@@ -17,10 +19,13 @@ use super::ast::{
 /// Binding strength, loosest first (the grammar's levels).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Level {
+    /// `if ... then ... else ...`: only where a whole expression stands.
+    If,
     Or,
     And,
     Not,
     Compare,
+    Coalesce,
     Sum,
     Product,
     Unary,
@@ -29,7 +34,7 @@ enum Level {
 /// Print an expression in canonical style.
 pub fn print_expr(expr: &Expr) -> String {
     let mut out = String::new();
-    write_expr(&mut out, expr, Level::Or);
+    write_expr(&mut out, expr, Level::If);
     out
 }
 
@@ -83,16 +88,84 @@ pub fn print_rule_file(file: &RuleFile) -> String {
                 out.push_str(&param.name.name);
                 if let Some(default) = &param.default {
                     out.push_str(" = ");
-                    write_expr(&mut out, default, Level::Or);
+                    write_expr(&mut out, default, Level::If);
                 }
             }
             out.push(')');
         }
+        let mut body = String::new();
+        write_expr(&mut body, &rule.body, Level::If);
+        let line_start = out.rfind('\n').map_or(0, |i| i + 1);
+        let head_len = out.get(line_start..).map_or(0, |h| h.chars().count());
+        if head_len + 3 + body.chars().count() > MAX_WIDTH
+            && let Some(lines) = broken(&rule.body)
+        {
+            out.push_str(" =");
+            out.push_str(&lines);
+            out.push('\n');
+            continue;
+        }
         out.push_str(" = ");
-        write_expr(&mut out, &rule.body, Level::Or);
+        out.push_str(&body);
         out.push('\n');
     }
     out
+}
+
+/// Rules longer than this, in characters, are broken over lines (`broken`).
+const MAX_WIDTH: usize = 100;
+
+/// A rule body whose top level is a chain of `or` (else of `and`) written one
+/// operand per line, indented four spaces, each after the first led by its
+/// operator: the canonical form of a rule too long for one line. `None` for
+/// any other body.
+fn broken(body: &Expr) -> Option<String> {
+    let op = match &body.kind {
+        ExprKind::Binary {
+            op: op @ (BinaryOp::Or | BinaryOp::And),
+            ..
+        } => *op,
+        _ => return None,
+    };
+    // the left spine of the chain: `a or b or c` is `(a or b) or c`
+    let mut operands = Vec::new();
+    let mut cur = body;
+    while let ExprKind::Binary { op: o, left, right } = &cur.kind {
+        if *o != op {
+            break;
+        }
+        operands.push(&**right);
+        cur = left;
+    }
+    operands.push(cur);
+    operands.reverse();
+    let is_and = |e: &Expr| {
+        matches!(
+            e.kind,
+            ExprKind::Binary {
+                op: BinaryOp::And,
+                ..
+            }
+        )
+    };
+    let mut out = String::new();
+    for (i, operand) in operands.into_iter().enumerate() {
+        // the minimum levels `write_expr` gives the operands of `op`
+        let min = match (op, i) {
+            (BinaryOp::Or, _) if is_and(operand) => Level::Not,
+            (BinaryOp::Or, 0) => Level::Or,
+            (BinaryOp::Or, _) => Level::And,
+            (_, 0) => Level::And,
+            _ => Level::Not,
+        };
+        out.push_str("\n    ");
+        if i > 0 {
+            out.push_str(op.as_str());
+            out.push(' ');
+        }
+        write_expr(&mut out, operand, min);
+    }
+    Some(out)
 }
 
 fn write_field(out: &mut String, field: &FieldDecl) {
@@ -143,6 +216,7 @@ fn binary_level(op: BinaryOp) -> Level {
         BinaryOp::And => Level::And,
         BinaryOp::Add | BinaryOp::Sub => Level::Sum,
         BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => Level::Product,
+        BinaryOp::Coalesce => Level::Coalesce,
         _ => Level::Compare,
     }
 }
@@ -150,10 +224,11 @@ fn binary_level(op: BinaryOp) -> Level {
 /// The level one step tighter (the right operand of a left-associative operator).
 fn tighter(level: Level) -> Level {
     match level {
-        Level::Or => Level::And,
+        Level::If | Level::Or => Level::And,
         Level::And => Level::Not,
         Level::Not => Level::Compare,
-        Level::Compare => Level::Sum,
+        Level::Compare => Level::Coalesce,
+        Level::Coalesce => Level::Sum,
         Level::Sum => Level::Product,
         Level::Product | Level::Unary => Level::Unary,
     }
@@ -167,6 +242,7 @@ fn level_of(expr: &Expr) -> Level {
         ExprKind::Unary {
             op: UnaryOp::Not, ..
         } => Level::Not,
+        ExprKind::If { .. } => Level::If,
         _ => Level::Unary,
     }
 }
@@ -175,7 +251,7 @@ fn level_of(expr: &Expr) -> Level {
 fn write_expr(out: &mut String, expr: &Expr, min: Level) {
     if level_of(expr) < min {
         out.push('(');
-        write_expr(out, expr, Level::Or);
+        write_expr(out, expr, Level::If);
         out.push(')');
         return;
     }
@@ -186,15 +262,60 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
             write_list(out, items);
             out.push(']');
         }
+        ExprKind::Object { entries } => {
+            out.push('{');
+            for (i, entry) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                if super::lexical::is_word(&entry.key.name) {
+                    out.push_str(&entry.key.name);
+                } else {
+                    write_string(out, &entry.key.name);
+                }
+                out.push_str(": ");
+                write_expr(out, &entry.value, Level::If);
+            }
+            out.push('}');
+        }
         ExprKind::Name { head, rest } => write_path(out, &head.name, rest),
         ExprKind::Field { head, rest } => {
             out.push('$');
             write_path(out, &head.name, rest);
         }
+        ExprKind::Index { base, index, rest } => {
+            write_expr(out, base, Level::Unary);
+            // `[(4294967296)]`: digits alone would be a static index
+            let digits = matches!(
+                index.kind,
+                ExprKind::Literal {
+                    value: Literal::Int(0..)
+                }
+            );
+            out.push_str(if digits { "[(" } else { "[" });
+            write_expr(out, index, Level::If);
+            out.push_str(if digits { ")]" } else { "]" });
+            write_path(out, "", rest);
+        }
         ExprKind::Call { name, args } => {
             out.push_str(&name.name);
             out.push('(');
-            write_list(out, args);
+            // `sum((x in xs), y)` is a call: unbracketed it would be a comprehension
+            match args.split_first() {
+                Some((first, rest))
+                    if super::ast::Quantifier::comprehension(&name.name).is_some()
+                        && starts_binding(first) =>
+                {
+                    out.push('(');
+                    write_expr(out, first, Level::If);
+                    out.push(')');
+                    for arg in rest {
+                        out.push_str(", ");
+                        write_expr(out, arg, Level::If);
+                    }
+                }
+                _ => write_list(out, args),
+            }
             out.push(')');
         }
         ExprKind::Quantifier {
@@ -203,16 +324,26 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
             list,
             predicate,
         } => {
-            out.push_str(match quantifier {
-                super::ast::Quantifier::Any => "any(",
-                super::ast::Quantifier::All => "all(",
-            });
+            out.push_str(quantifier.as_str());
+            out.push('(');
             out.push_str(&var.name);
             out.push_str(" in ");
-            write_expr(out, list, Level::Or);
+            write_expr(out, list, Level::If);
             out.push_str(", ");
-            write_expr(out, predicate, Level::Or);
+            write_expr(out, predicate, Level::If);
             out.push(')');
+        }
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            out.push_str("if ");
+            write_expr(out, cond, Level::If);
+            out.push_str(" then ");
+            write_expr(out, then, Level::If);
+            out.push_str(" else ");
+            write_expr(out, otherwise, Level::If);
         }
         ExprKind::Unary {
             op: UnaryOp::Not,
@@ -235,7 +366,7 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
             ) || matches!(&operand.kind, ExprKind::Literal { value: Literal::Float(f) } if f.is_sign_positive());
             if bare_number {
                 out.push('(');
-                write_expr(out, operand, Level::Or);
+                write_expr(out, operand, Level::If);
                 out.push(')');
             } else {
                 write_expr(out, operand, Level::Unary);
@@ -244,7 +375,7 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
         ExprKind::Binary { op, left, right } => {
             let level = binary_level(*op);
             let (mut left_min, mut right_min) = if level == Level::Compare {
-                (Level::Sum, Level::Sum)
+                (Level::Coalesce, Level::Coalesce)
             } else {
                 (level, tighter(level))
             };
@@ -273,16 +404,28 @@ fn write_expr(out: &mut String, expr: &Expr, min: Level) {
             write_expr(out, right, right_min);
         }
         ExprKind::Between { value, low, high } => {
-            write_expr(out, value, Level::Sum);
+            write_expr(out, value, Level::Coalesce);
             out.push_str(" between ");
-            write_expr(out, low, Level::Sum);
+            write_expr(out, low, Level::Coalesce);
             out.push_str(" and ");
-            write_expr(out, high, Level::Sum);
+            write_expr(out, high, Level::Coalesce);
         }
         ExprKind::IsNull { value, negated } => {
-            write_expr(out, value, Level::Sum);
+            write_expr(out, value, Level::Coalesce);
             out.push_str(if *negated { " is not null" } else { " is null" });
         }
+    }
+}
+
+/// Does printing `e` start with `name in` (a bare name, then `in` or `not in`)?
+fn starts_binding(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Name { rest, .. } => rest.is_empty(),
+        ExprKind::Binary { left, .. } | ExprKind::Between { value: left, .. } => {
+            starts_binding(left)
+        }
+        ExprKind::IsNull { value, .. } => starts_binding(value),
+        _ => false,
     }
 }
 
@@ -291,7 +434,7 @@ fn write_list(out: &mut String, items: &[Expr]) {
         if i > 0 {
             out.push_str(", ");
         }
-        write_expr(out, item, Level::Or);
+        write_expr(out, item, Level::If);
     }
 }
 

@@ -5,12 +5,13 @@
 
 pub mod cli;
 pub mod server;
+pub mod tables;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use proptest::prelude::*;
 use rulesaga::Span;
 use rulesaga::rules::ast::{
-    BinaryOp, Expr, ExprKind, Ident, Literal, PathSegment, Quantifier, UnaryOp,
+    BinaryOp, Entry, Expr, ExprKind, Ident, Literal, PathSegment, Quantifier, UnaryOp,
 };
 
 pub const KEYWORDS: &[&str] = &rulesaga::rules::KEYWORDS;
@@ -114,6 +115,7 @@ pub fn binary_op() -> impl Strategy<Value = BinaryOp> {
         BinaryOp::Mul,
         BinaryOp::Div,
         BinaryOp::Rem,
+        BinaryOp::Coalesce,
     ])
 }
 
@@ -130,23 +132,49 @@ pub fn expr() -> impl Strategy<Value = Expr> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..3)
                 .prop_map(|items| e(ExprKind::List { items })),
+            (
+                prop_oneof![
+                    (ident(), prop::collection::vec(segment(), 0..2))
+                        .prop_map(|(head, rest)| e(ExprKind::Name { head, rest })),
+                    (ident(), prop::collection::vec(segment(), 0..2))
+                        .prop_map(|(head, rest)| e(ExprKind::Field { head, rest })),
+                ],
+                inner
+                    .clone()
+                    .prop_filter("a literal index is a static step", |i| {
+                        PathSegment::from_literal(i, Span::default()).is_none()
+                    }),
+                prop::collection::vec(segment(), 0..2),
+            )
+                .prop_map(|(base, index, rest)| e(ExprKind::Index {
+                    base: Box::new(base),
+                    index: Box::new(index),
+                    rest
+                })),
+            prop::collection::vec((key(), inner.clone()), 0..3).prop_map(|entries| e(
+                ExprKind::Object {
+                    entries: entries
+                        .into_iter()
+                        .map(|(key, value)| Entry { key, value })
+                        .collect()
+                }
+            )),
             (ident(), prop::collection::vec(inner.clone(), 0..3))
                 .prop_map(|(name, args)| e(ExprKind::Call { name, args })),
-            (any::<bool>(), ident(), boxed.clone(), boxed.clone()).prop_map(
-                |(all, var, list, predicate)| {
-                    let quantifier = if all {
-                        Quantifier::All
-                    } else {
-                        Quantifier::Any
-                    };
+            (
+                prop::sample::select(&Quantifier::ALL[..]),
+                ident(),
+                boxed.clone(),
+                boxed.clone()
+            )
+                .prop_map(|(quantifier, var, list, predicate)| {
                     e(ExprKind::Quantifier {
                         quantifier,
                         var,
                         list,
                         predicate,
                     })
-                }
-            ),
+                }),
             (any::<bool>(), boxed.clone()).prop_map(|(not, operand)| {
                 let op = if not { UnaryOp::Not } else { UnaryOp::Neg };
                 e(ExprKind::Unary { op, operand })
@@ -157,8 +185,15 @@ pub fn expr() -> impl Strategy<Value = Expr> {
                 .prop_map(|(op, left, right)| e(ExprKind::Binary { op, left, right })),
             (boxed.clone(), boxed.clone(), boxed.clone())
                 .prop_map(|(value, low, high)| e(ExprKind::Between { value, low, high })),
-            (boxed, any::<bool>())
+            (boxed.clone(), any::<bool>())
                 .prop_map(|(value, negated)| e(ExprKind::IsNull { value, negated })),
+            (boxed.clone(), boxed.clone(), boxed).prop_map(|(cond, then, otherwise)| e(
+                ExprKind::If {
+                    cond,
+                    then,
+                    otherwise
+                }
+            )),
         ]
     })
 }

@@ -199,6 +199,19 @@ impl Checker<'_> {
                     None => self.node(NodeKind::Const(Value::Bool(false)), Type::Bool, span),
                 }
             }
+            BinaryOp::Coalesce => {
+                let value = self.expr(left, Pos::Value);
+                let fallback = self.expr(right, Pos::Value);
+                let ty = self.either_type(&value, &fallback, "the two sides of `??`");
+                self.node(
+                    NodeKind::Coalesce {
+                        value: Box::new(value),
+                        fallback: Box::new(fallback),
+                    },
+                    ty,
+                    span,
+                )
+            }
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => {
                 let l = self.expr(left, Pos::Value);
                 let r = self.expr(right, Pos::Value);
@@ -395,6 +408,9 @@ fn arith_type(op: BinaryOp, l: &Type, r: &Type) -> Option<Type> {
             }
         }
         (String, String) if op == BinaryOp::Add => String,
+        (List(a), List(b)) if op == BinaryOp::Add => {
+            List(Box::new(super::common_type([&**a, &**b].into_iter())))
+        }
         (Date, Duration) if matches!(op, BinaryOp::Add | BinaryOp::Sub) => Any,
         (DateTime, Duration) if matches!(op, BinaryOp::Add | BinaryOp::Sub) => DateTime,
         (Duration, Date | DateTime) if op == BinaryOp::Add => Any,

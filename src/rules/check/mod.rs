@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use super::ast::{self, Expr, ExprKind, Literal, PathSegment, Quantifier, UnaryOp};
 pub(crate) use super::checked::{Node, NodeKind, Step};
 use super::functions::{Builtin, Function, Functions};
-use super::schema::{ObjectType, Schema, Type};
+use super::schema::{FieldType, ObjectType, Schema, Type};
 use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::value::{OwnedValue, Value};
 
@@ -165,11 +165,13 @@ impl<'a> Checker<'a> {
                     self.node(NodeKind::List(nodes), ty, span)
                 }
             }
+            ExprKind::Object { entries } => self.object(entries, span),
             ExprKind::Name { head, rest } => {
                 self.symbols = symbols;
                 self.name(head, rest, pos, span)
             }
             ExprKind::Field { head, rest } => self.field(head, rest, span),
+            ExprKind::Index { base, index, rest } => self.index(base, index, rest, span),
             ExprKind::Call { name, args } => self.call(name, args, span),
             ExprKind::Quantifier {
                 quantifier,
@@ -187,10 +189,7 @@ impl<'a> Checker<'a> {
                             Diagnostic::error(
                                 "E106",
                                 list.span,
-                                format!(
-                                    "`{}` needs a list, found {other}",
-                                    quant_name(*quantifier)
-                                ),
+                                format!("`{}` needs a list, found {other}", quantifier.as_str()),
                             )
                             .with_label("not a list"),
                         );
@@ -198,9 +197,14 @@ impl<'a> Checker<'a> {
                     }
                 };
                 let index = self.locals.len();
-                self.locals.push((var.name.clone(), elem));
-                let predicate = self.cond(predicate);
+                self.locals.push((var.name.clone(), elem.clone()));
+                let predicate = if quantifier.takes_predicate() {
+                    self.cond(predicate)
+                } else {
+                    self.expr(predicate, Pos::Value)
+                };
                 self.locals.pop();
+                let ty = self.comprehension_type(*quantifier, &list.ty, &predicate);
                 self.node(
                     NodeKind::Quant {
                         quantifier: *quantifier,
@@ -209,7 +213,7 @@ impl<'a> Checker<'a> {
                         list: Box::new(list),
                         predicate: Box::new(predicate),
                     },
-                    Type::Bool,
+                    ty,
                     span,
                 )
             }
@@ -270,7 +274,213 @@ impl<'a> Checker<'a> {
                     span,
                 )
             }
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let cond = self.cond(cond);
+                let then = self.expr(then, Pos::Value);
+                let otherwise = self.expr(otherwise, Pos::Value);
+                let ty = self.either_type(&then, &otherwise, "the branches of `if`");
+                self.node(
+                    NodeKind::If {
+                        cond: Box::new(cond),
+                        then: Box::new(then),
+                        otherwise: Box::new(otherwise),
+                    },
+                    ty,
+                    span,
+                )
+            }
         }
+    }
+
+    /// What a quantifier or comprehension gives, from its list and body; E106
+    /// when `sum` would add what is not a number, or `min`/`max` order what has no order.
+    fn comprehension_type(&mut self, q: Quantifier, list: &Type, body: &Node) -> Type {
+        let bad = |what: &str| format!("`{}` needs {what}, found {}", q.as_str(), body.ty);
+        match q {
+            Quantifier::Any | Quantifier::All | Quantifier::ExistsOne => Type::Bool,
+            Quantifier::Count => Type::Int,
+            Quantifier::Filter => match list {
+                Type::List(_) => list.clone(),
+                _ => Type::List(Box::new(Type::Any)),
+            },
+            Quantifier::Map => Type::List(Box::new(body.ty.clone())),
+            Quantifier::Sum => match &body.ty {
+                Type::Int | Type::UInt => Type::Int,
+                Type::Duration => Type::Duration,
+                Type::Any => Type::Any,
+                t if t.is_numeric() => Type::Number,
+                _ => {
+                    let message = bad("numbers to add");
+                    self.error(Diagnostic::error("E106", body.span, message));
+                    Type::Any
+                }
+            },
+            Quantifier::Min | Quantifier::Max => {
+                if !body.ty.is_orderable() {
+                    let message = bad("values that have an order");
+                    self.error(Diagnostic::error("E106", body.span, message));
+                }
+                body.ty.clone()
+            }
+        }
+    }
+
+    /// The type of a value that is one of two (the branches of `if`, the sides
+    /// of `??`): E106 when their types cannot mix (`int` and `string`).
+    pub(super) fn either_type(&mut self, a: &Node, b: &Node, what: &str) -> Type {
+        match (&a.ty, &b.ty) {
+            (Type::Null, t) | (t, Type::Null) => t.clone(),
+            (x, y) if !known(x) || !known(y) => Type::Any,
+            (x, y) if x.comparable_with(y) => common_type([x, y].into_iter()),
+            (x, y) => {
+                let (x, y) = (x.clone(), y.clone());
+                self.error(
+                    Diagnostic::error(
+                        "E106",
+                        a.span.to(b.span),
+                        format!("{what} have different types: {x} and {y}"),
+                    )
+                    .with_label(format!("{x} here"))
+                    .with_help(
+                        "give both the same type, for example write `0` or `\"\"` for the other",
+                    ),
+                );
+                Type::Any
+            }
+        }
+    }
+
+    /// `base[index]` then `rest`: a list by an int, an object by a string key
+    /// (E115 otherwise, when the types are known).
+    fn index(&mut self, base: &Expr, index: &Expr, rest: &[PathSegment], span: Span) -> Node {
+        let base = self.expr(base, Pos::Value);
+        let index = self.expr(index, Pos::Value);
+        let ty = match (&base.ty, &index.ty) {
+            (Type::List(t), Type::Int | Type::UInt | Type::Any) => (**t).clone(),
+            (Type::Object(obj), _) if index.ty.is_stringy() || index.ty == Type::Any => {
+                match &index.kind {
+                    NodeKind::Const(Value::Str(k)) => field_type(obj, k).unwrap_or(Type::Any),
+                    _ => Type::Any,
+                }
+            }
+            (Type::Any, _) => Type::Any,
+            (b, i) => {
+                let (b, i) = (b.clone(), i.clone());
+                self.error(
+                    Diagnostic::error(
+                        "E115",
+                        index.span,
+                        format!("a {b} cannot be indexed by a {i}"),
+                    )
+                    .with_help("a list is indexed by an int, an object by a string"),
+                );
+                Type::Any
+            }
+        };
+        let node = self.node(
+            NodeKind::Index {
+                base: Box::new(base),
+                index: Box::new(index),
+            },
+            ty.clone(),
+            span,
+        );
+        let node = self.coerce(node);
+        if rest.is_empty() {
+            return node;
+        }
+        let (steps, ty) = self.path_steps(ty, rest);
+        let path = self.node(
+            NodeKind::Path {
+                base: Box::new(node),
+                rest: steps,
+            },
+            ty,
+            span,
+        );
+        self.coerce(path)
+    }
+
+    /// `{key: value, ...}`: an object type with a field per key (E111 for a
+    /// key given twice); a constant when every value is one.
+    fn object(&mut self, entries: &[ast::Entry], span: Span) -> Node {
+        let mut keys: Vec<String> = Vec::with_capacity(entries.len());
+        let mut values = Vec::with_capacity(entries.len());
+        let mut fields = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let value = self.expr(&entry.value, Pos::Value);
+            if keys.contains(&entry.key.name) {
+                self.error(Diagnostic::error(
+                    "E111",
+                    entry.key.span,
+                    format!("key `{}` is given twice", entry.key.name),
+                ));
+            }
+            fields.push(FieldType {
+                name: entry.key.name.clone(),
+                ty: value.ty.clone(),
+                optional: matches!(value.ty, Type::Null | Type::Any),
+            });
+            keys.push(entry.key.name.clone());
+            values.push(value);
+        }
+        let ty = Type::Object(std::sync::Arc::new(ObjectType { fields }));
+        if values.iter().all(|v| matches!(v.kind, NodeKind::Const(_))) {
+            let map =
+                super::ops::object_of(keys.into_iter().zip(values.iter().map(|v| match &v.kind {
+                    NodeKind::Const(c) => Some(c.reborrow()),
+                    _ => None,
+                })));
+            return self.node(NodeKind::Const(map), ty, span);
+        }
+        self.node(NodeKind::Object(keys, values), ty, span)
+    }
+
+    /// `has(path)`: the path is checked as a field (unknown fields are errors
+    /// under a schema), and must be one: a field, `$field`, a variable or a
+    /// parameter, with its `.key`, `[i]` and computed `[expr]` steps.
+    fn has(&mut self, args: &[Expr], span: Span) -> Node {
+        let [arg] = args else {
+            self.error(
+                Diagnostic::error(
+                    "E103",
+                    span,
+                    format!("`has` takes 1 argument, but {} were given", args.len()),
+                )
+                .with_help("write `has(a.b)` to test that `a` has the key `b`"),
+            );
+            for a in args {
+                self.expr(a, Pos::Value);
+            }
+            return self.node(NodeKind::Const(Value::Bool(false)), Type::Bool, span);
+        };
+        let mut path = self.expr(arg, Pos::Value);
+        if let NodeKind::Coerce(inner) = path.kind {
+            path = *inner;
+        }
+        let is_path = matches!(
+            (&arg.kind, &path.kind),
+            (
+                ExprKind::Name { .. } | ExprKind::Field { .. } | ExprKind::Index { .. },
+                NodeKind::Field { .. }
+                    | NodeKind::Local { .. }
+                    | NodeKind::Param { .. }
+                    | NodeKind::Path { .. }
+                    | NodeKind::Index { .. }
+            )
+        );
+        if !is_path {
+            self.error(
+                Diagnostic::error("E106", arg.span, "`has` needs a field path")
+                    .with_label("not a path")
+                    .with_help("write `has(a.b)`; to test a value for null, write `x is not null`"),
+            );
+        }
+        self.node(NodeKind::Has(Box::new(path)), Type::Bool, span)
     }
 
     /// An operand of `and`, `or`, `not` or a quantifier: must be a condition.
@@ -462,6 +672,9 @@ impl<'a> Checker<'a> {
     }
 
     fn call(&mut self, name: &ast::Ident, args: &[Expr], span: Span) -> Node {
+        if name.name == "has" {
+            return self.has(args, span);
+        }
         if let Some(func) = self.scope.functions.get(&name.name) {
             let func = func.clone();
             let nodes: Vec<Node> = args.iter().map(|a| self.expr(a, Pos::Value)).collect();
@@ -489,7 +702,7 @@ impl<'a> Checker<'a> {
                 );
             } else {
                 for (i, node) in nodes.iter().enumerate() {
-                    if !func.accepts(i, &node.ty) {
+                    if !func.accepts(i, nodes.len(), &node.ty) {
                         let want = func.param_text(i);
                         let got = node.ty.clone();
                         self.error(
@@ -512,6 +725,26 @@ impl<'a> Checker<'a> {
         }
         if self.scope.rules.def(&name.name).is_some() {
             return self.rule_ref(name, args, span);
+        }
+        // `count(xs)`: a comprehension's name without its variable
+        if let Some(q) = Quantifier::comprehension(&name.name) {
+            let body = if q.takes_predicate() {
+                "predicate"
+            } else {
+                "value"
+            };
+            self.error(
+                Diagnostic::error(
+                    "E103",
+                    span,
+                    format!("`{}` needs a variable, a list and a {body}", name.name),
+                )
+                .with_help(format!("write `{}(x in list, {body} of x)`", name.name)),
+            );
+            for a in args {
+                self.expr(a, Pos::Value);
+            }
+            return self.node(NodeKind::Const(Value::Null), Type::Any, span);
         }
         let candidates: Vec<&str> = self
             .scope
@@ -542,13 +775,6 @@ enum Pos {
     Symbol,
     /// Anywhere else.
     Value,
-}
-
-fn quant_name(q: Quantifier) -> &'static str {
-    match q {
-        Quantifier::Any => "any",
-        Quantifier::All => "all",
-    }
 }
 
 fn plural(n: usize) -> &'static str {
@@ -598,9 +824,29 @@ fn common_type<'t>(mut types: impl Iterator<Item = &'t Type>) -> Type {
 }
 
 fn result_type(func: &Function, args: &[Node]) -> Type {
-    match func.builtin {
+    let first = args.first().map(|a| &a.ty);
+    match (func.builtin, first) {
+        // over a list: its elements' type
+        (Some(Builtin::Min | Builtin::Max), Some(Type::List(t))) if args.len() == 1 => {
+            (**t).clone()
+        }
+        (Some(Builtin::Min | Builtin::Max), Some(Type::Any)) if args.len() == 1 => Type::Any,
         // abs, min and max keep the argument type
-        Some(Builtin::Abs | Builtin::Min | Builtin::Max) => common_type(args.iter().map(|a| &a.ty)),
+        (Some(Builtin::Abs | Builtin::Min | Builtin::Max), _) => {
+            common_type(args.iter().map(|a| &a.ty))
+        }
+        (Some(Builtin::Sum), Some(Type::List(t))) => match &**t {
+            Type::Int | Type::UInt => Type::Int,
+            Type::Duration => Type::Duration,
+            Type::Any => Type::Any,
+            // an empty list of floats sums to the int 0
+            _ => Type::Number,
+        },
+        (Some(Builtin::Sum), _) => Type::Any,
+        (Some(Builtin::Distinct), Some(t @ Type::List(_))) => t.clone(),
+        (Some(Builtin::Values), Some(Type::Object(obj))) => {
+            Type::List(Box::new(common_type(obj.fields.iter().map(|f| &f.ty))))
+        }
         _ => func.ret.clone(),
     }
 }

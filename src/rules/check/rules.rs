@@ -231,7 +231,12 @@ fn collect_names(expr: &Expr, out: &mut HashSet<String>) {
             args.iter().for_each(|a| collect_names(a, out));
         }
         ExprKind::Literal { .. } | ExprKind::Field { .. } => {}
+        ExprKind::Index { base, index, .. } => {
+            collect_names(base, out);
+            collect_names(index, out);
+        }
         ExprKind::List { items } => items.iter().for_each(|a| collect_names(a, out)),
+        ExprKind::Object { entries } => entries.iter().for_each(|e| collect_names(&e.value, out)),
         ExprKind::Quantifier {
             list, predicate, ..
         } => {
@@ -249,6 +254,15 @@ fn collect_names(expr: &Expr, out: &mut HashSet<String>) {
             collect_names(high, out);
         }
         ExprKind::IsNull { value, .. } => collect_names(value, out),
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            collect_names(cond, out);
+            collect_names(then, out);
+            collect_names(otherwise, out);
+        }
     }
 }
 
@@ -575,7 +589,7 @@ pub(crate) fn rule_def(
     }
 }
 
-/// The constant value of a literal, a negated literal, or a list of them.
+/// The constant value of a literal, a negated literal, or a list or object of them.
 /// Bare words in a list are symbols.
 fn const_of(e: &Expr) -> Option<OwnedValue> {
     match &e.kind {
@@ -597,6 +611,13 @@ fn const_of(e: &Expr) -> Option<OwnedValue> {
                 })
                 .collect();
             Some(Value::OwnedList(Arc::from(values?)))
+        }
+        ExprKind::Object { entries } => {
+            let values: Option<Vec<(String, Option<OwnedValue>)>> = entries
+                .iter()
+                .map(|e| Some((e.key.name.clone(), Some(const_of(&e.value)?))))
+                .collect();
+            Some(crate::rules::ops::object_of(values?.into_iter()))
         }
         _ => None,
     }
