@@ -445,75 +445,28 @@ impl<'r> Run<'r> {
         self.attempt(a, started).instrument(span).await
     }
 
-    /// Append events already applied to the state (which stood at `before`); on a
-    /// write that does not apply, put back the `saved` state.
-    async fn append_applied(
-        &mut self,
-        events: Vec<Event>,
-        writes: Option<UnitOfWork>,
-        before: crate::saga::state::SagaPhase,
-        saved: Option<Box<SagaState>>,
-        at: DateTime<Utc>,
-    ) -> Result<Result<(), RepoError>, RunError> {
-        let release = events.iter().any(|e| e.kind.is_final());
-        // extend the lease when half of it is gone (a heartbeat covers long waits)
-        let renew_until = (at >= self.renew_after).then(|| after(at, self.runner.lease_ttl));
-        let copies = (!self.runner.subscribers.is_empty()).then(|| events.clone());
-        let (seq, ty) = match events.last() {
-            Some(e) => (e.seq, e.kind.type_name()),
-            None => return Ok(Ok(())),
-        };
-        let commit = Commit {
-            events,
-            writes,
-            lease: LeaseOp {
-                lease: Some(&self.lease),
-                renew_until,
-                release,
-            },
-            state: &self.state,
-            before,
-        };
-        match self.runner.store.append(commit).await {
-            Ok(()) => {
-                self.released |= release;
-                if renew_until.is_some() {
-                    self.renew_after = after(at, self.runner.lease_ttl / 2);
-                }
-                tracing::debug!(seq, event = ty, "appended");
-                for event in copies.iter().flatten() {
-                    self.runner.notify(event);
-                }
-                Ok(Ok(()))
-            }
-            Err(CommitError::Repo(e)) => {
-                if let Some(s) = saved {
-                    self.state = *s;
-                }
-                Ok(Err(e))
-            }
-            Err(CommitError::Store(e)) => Err(lost(e)),
-        }
-    }
-
     /// Append an event that leaves no attempt in flight (an outcome, a skip, a
     /// saga-level event) with `writes`, together with what follows it without a
     /// wait or a call: more such events and the "started" of the next attempt, so
     /// a step costs one commit. The write-ahead rule holds: the attempt returned is
     /// durable as started before anything calls its action.
-    async fn settle(
+    fn settle(
         &mut self,
         kind: EventKind,
         writes: Option<UnitOfWork>,
         at: DateTime<Utc>,
-    ) -> Result<Result<Option<Attempt<'r>>, RepoError>, RunError> {
-        self.commit(kind, writes, at, true).await
+    ) -> impl Future<Output = Result<Result<Option<Attempt<'r>>, RepoError>, RunError>> + '_ {
+        // not an `async fn`: a wrapper future would copy the commit's future into itself
+        self.commit(kind, writes, at, true)
     }
 
     /// Apply `kind` to the state and append it with `writes`, all or nothing, in
     /// one commit; with `follow`, what follows it too ([`Run::settle`]).
     /// `Ok(Err(_))`: the writes do not apply; nothing was appended and the state is
     /// as before.
+    ///
+    /// Everything but the store's own (boxed) future is done before and after the
+    /// one await, so this future stays small: it is built and moved on every step.
     async fn commit(
         &mut self,
         kind: EventKind,
@@ -521,6 +474,30 @@ impl<'r> Run<'r> {
         at: DateTime<Utc>,
         follow: bool,
     ) -> Result<Result<Option<Attempt<'r>>, RepoError>, RunError> {
+        let (events, writes, pending) = self.prepare(kind, writes, at, follow)?;
+        let Some(lease) = pending.lease_op(&self.lease) else {
+            return Ok(Ok(pending.next));
+        };
+        let commit = Commit {
+            events,
+            writes,
+            lease,
+            state: &self.state,
+            before: pending.before,
+        };
+        let outcome = self.runner.store.append(commit).await;
+        self.appended(pending, outcome)
+    }
+
+    /// The events of one commit, applied to the state: `kind` and, with `follow`,
+    /// what follows it.
+    fn prepare(
+        &mut self,
+        kind: EventKind,
+        writes: Option<UnitOfWork>,
+        at: DateTime<Utc>,
+        follow: bool,
+    ) -> Result<(Vec<Event>, Option<UnitOfWork>, Pending<'r>), RunError> {
         let writes = writes.filter(|u| !u.writes.is_empty());
         let before = self.state.phase();
         let saved = writes.as_ref().map(|_| Box::new(self.state.clone()));
@@ -531,12 +508,50 @@ impl<'r> Run<'r> {
         } else {
             None
         };
-        match self
-            .append_applied(events, writes, before, saved, at)
-            .await?
-        {
-            Ok(()) => Ok(Ok(next)),
-            Err(e) => Ok(Err(e)),
+        let release = events.iter().any(|e| e.kind.is_final());
+        // extend the lease when half of it is gone (a heartbeat covers long waits)
+        let renew_until = (at >= self.renew_after).then(|| after(at, self.runner.lease_ttl));
+        let pending = Pending {
+            next,
+            before,
+            saved,
+            at,
+            release,
+            renew_until,
+            last: events.last().map(|e| (e.seq, e.kind.type_name())),
+            copies: (!self.runner.subscribers.is_empty()).then(|| events.clone()),
+        };
+        Ok((events, writes, pending))
+    }
+
+    /// What an append's outcome does to the run: the lease's bookkeeping and the
+    /// subscribers on success; on a write that does not apply, the state put back.
+    fn appended(
+        &mut self,
+        pending: Pending<'r>,
+        outcome: Result<(), CommitError>,
+    ) -> Result<Result<Option<Attempt<'r>>, RepoError>, RunError> {
+        match outcome {
+            Ok(()) => {
+                self.released |= pending.release;
+                if pending.renew_until.is_some() {
+                    self.renew_after = after(pending.at, self.runner.lease_ttl / 2);
+                }
+                if let Some((seq, ty)) = pending.last {
+                    tracing::debug!(seq, event = ty, "appended");
+                }
+                for event in pending.copies.iter().flatten() {
+                    self.runner.notify(event);
+                }
+                Ok(Ok(pending.next))
+            }
+            Err(CommitError::Repo(e)) => {
+                if let Some(s) = pending.saved {
+                    self.state = *s;
+                }
+                Ok(Err(e))
+            }
+            Err(CommitError::Store(e)) => Err(lost(e)),
         }
     }
 
@@ -825,6 +840,35 @@ impl<'r> Run<'r> {
                 req.rule.name
             ))),
         }
+    }
+}
+
+/// A commit between its events being applied and the store's answer.
+struct Pending<'r> {
+    /// The attempt the commit starts, if any.
+    next: Option<Attempt<'r>>,
+    /// Where the saga stood before the commit.
+    before: crate::saga::state::SagaPhase,
+    /// The state before, when writes may fail to apply.
+    saved: Option<Box<SagaState>>,
+    at: DateTime<Utc>,
+    release: bool,
+    renew_until: Option<DateTime<Utc>>,
+    /// The last event's sequence number and type (for the log).
+    last: Option<(u64, &'static str)>,
+    /// The events for the subscribers, when there are any.
+    copies: Option<Vec<Event>>,
+}
+
+impl Pending<'_> {
+    /// The lease check of the commit; `None` when there is nothing to append.
+    fn lease_op<'a>(&self, lease: &'a Lease) -> Option<LeaseOp<'a>> {
+        self.last?;
+        Some(LeaseOp {
+            lease: Some(lease),
+            renew_until: self.renew_until,
+            release: self.release,
+        })
     }
 }
 
