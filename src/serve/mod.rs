@@ -2,11 +2,11 @@
 //!
 //! The pipeline of a request: bound listener → tower layers (request id, trace span,
 //! bearer token, request timeout, body limit, every error made a problem document)
-//! → a route ([`rules`]: decisions; [`sagas`]: the [`SagaService`]) → JSON. The
+//! → a route (`rules`: decisions; `sagas`: the [`SagaService`]) → JSON. The
 //! definitions (rule files and saga files) are loaded once into [`Definitions`] and
 //! swapped whole on reload, so a request sees one set from start to end; sagas keep
 //! their pinned definitions whatever is reloaded. Sagas started over HTTP run in
-//! this process, at most `concurrency` at once ([`App::slots`]); a full server
+//! this process, at most `concurrency` at once (`App::slots`); a full server
 //! answers 503 with `Retry-After`. On start, and every lease time after, sagas
 //! whose lease expired are recovered. SIGTERM or SIGINT: stop accepting, let runs
 //! finish the step in flight within the grace period and park (their lease
