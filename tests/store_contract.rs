@@ -3,9 +3,10 @@
 //! leases and fencing, pinned texts, seeding.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use rulesaga::adapters::{self, SqliteStore};
+use rulesaga::adapters::{self, PostgresStore, SqliteStore};
+use rulesaga::saga::store::EventLog;
 use rulesaga::saga::store::contract::check_all;
 use rulesaga::saga::{MemoryStore, SagaStore};
 
@@ -27,6 +28,70 @@ async fn the_sqlite_store_keeps_the_contract() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[path = "support/postgres.rs"]
+mod postgres;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_store_keeps_the_contract() {
+    let Some(server) = postgres::server("the_postgres_store_keeps_the_contract") else {
+        return;
+    };
+    // every check gets a fresh schema; all are dropped at the end
+    let schemas = Mutex::new(Vec::new());
+    let make = || {
+        let schema = postgres::Schema::new(&server);
+        let store = PostgresStore::open(&schema.url()).unwrap();
+        schemas.lock().unwrap().push(schema);
+        Arc::new(store) as Arc<dyn SagaStore>
+    };
+    check_all(&make).await;
+    // opened again, a store finds its tables and keeps what they hold (the schema of
+    // the pinned-texts check has its text)
+    let mut pinned = 0;
+    let schemas = schemas.into_inner().unwrap();
+    for schema in &schemas {
+        let again = PostgresStore::open(&schema.url()).unwrap();
+        if again.pinned("h1").await.unwrap().is_some() {
+            pinned += 1;
+        }
+    }
+    assert_eq!(pinned, 1);
+}
+
+#[tokio::test]
+async fn the_postgres_store_refuses_a_newer_layout_and_a_missing_schema() {
+    let Some(server) =
+        postgres::server("the_postgres_store_refuses_a_newer_layout_and_a_missing_schema")
+    else {
+        return;
+    };
+    let schema = postgres::Schema::new(&server);
+    let store = adapters::open(&schema.url()).unwrap();
+    store
+        .seed(&serde_json::json!({"items": {"a": {"n": 1}}}))
+        .await
+        .unwrap();
+    drop(store);
+    schema.sql("UPDATE rulesaga_schema SET version = version + 1");
+    let e = PostgresStore::open(&schema.url())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("layout version 2") && e.contains("reads up to 1"),
+        "{e}"
+    );
+    // nothing was changed by the refused open
+    schema.sql("DO $$ BEGIN IF (SELECT version FROM rulesaga_schema) <> 2 THEN RAISE 'changed'; END IF; END $$");
+    let missing = format!(
+        "{server}{}options=-c%20search_path%3Dno_such_schema_{}",
+        if server.contains('?') { '&' } else { '?' },
+        uuid::Uuid::new_v4().simple()
+    );
+    let e = PostgresStore::open(&missing).err().unwrap().to_string();
+    assert!(e.contains("names no existing schema"), "{e}");
+}
+
 #[test]
 fn stores_open_from_urls() {
     let dir = std::env::temp_dir().join(format!("rulesaga-urls-{}", uuid::Uuid::new_v4()));
@@ -41,7 +106,12 @@ fn stores_open_from_urls() {
     std::fs::write(&json, r#"{"items": {}}"#).unwrap();
     let j = adapters::open(&format!("json:{}", json.display())).unwrap();
     assert_eq!(j.repositories(), ["items"]);
-    for bad in ["postgres://localhost/x", "redis:x", "sqlite:", "memory:x"] {
+    for bad in [
+        "postgres://u:pw@localhost:notaport/x",
+        "redis:x",
+        "sqlite:",
+        "memory:x",
+    ] {
         let e = adapters::open(bad).err().map(|e| e.to_string());
         assert!(e.is_some(), "{bad} opened");
     }
