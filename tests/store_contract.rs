@@ -6,8 +6,10 @@
 use std::sync::{Arc, Mutex};
 
 use rulesaga::adapters::{self, PostgresStore, SqliteStore};
-use rulesaga::saga::store::EventLog;
+use rulesaga::saga::events::{Event, EventKind, SagaStart};
+use rulesaga::saga::state::SagaState;
 use rulesaga::saga::store::contract::check_all;
+use rulesaga::saga::store::{Commit, CommitError, EventLog, LeaseOp, Leases, StoreError};
 use rulesaga::saga::{MemoryStore, SagaStore};
 
 #[tokio::test]
@@ -56,6 +58,90 @@ async fn the_postgres_store_keeps_the_contract() {
         }
     }
     assert_eq!(pinned, 1);
+}
+
+/// A saga's first event.
+fn first_event(id: uuid::Uuid, key: Option<String>) -> Event {
+    Event {
+        saga_id: id,
+        seq: 1,
+        at: chrono::Utc::now(),
+        kind: EventKind::SagaStarted(Box::new(SagaStart {
+            saga: "race".into(),
+            version: Some(1),
+            definition_hash: "d".repeat(64),
+            input: serde_json::json!({}),
+            key,
+            rules: Vec::new(),
+        })),
+    }
+}
+
+/// Append a saga's first event straight to `store` (no read first, so that two
+/// stores really race in the database).
+async fn append_first(store: &dyn SagaStore, e: &Event) -> Result<(), CommitError> {
+    let before = SagaState::default();
+    let mut state = before.clone();
+    state.apply(e).unwrap();
+    store
+        .append(Commit {
+            events: vec![e.clone()],
+            writes: None,
+            lease: LeaseOp::default(),
+            state: &state,
+            before: before.phase(),
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_postgres_stores_on_one_database_never_both_win() {
+    let Some(server) = postgres::server("two_postgres_stores_on_one_database_never_both_win")
+    else {
+        return;
+    };
+    let schema = postgres::Schema::new(&server);
+    // two pools, as two processes would have
+    let a = PostgresStore::open(&schema.url()).unwrap();
+    let b = PostgresStore::open(&schema.url()).unwrap();
+    let ttl = std::time::Duration::from_secs(60);
+    for i in 0..16 {
+        // the same saga's first event from both
+        let id = uuid::Uuid::now_v7();
+        let e = first_event(id, None);
+        let (x, y) = tokio::join!(append_first(&a, &e), append_first(&b, &e));
+        let lost = match (x, y) {
+            (Ok(()), Err(l)) | (Err(l), Ok(())) => l,
+            other => panic!("round {i}: exactly one append wins: {other:?}"),
+        };
+        assert!(
+            matches!(lost, CommitError::Store(StoreError::Conflict { .. })),
+            "{lost:?}"
+        );
+        assert_eq!(a.load(id).await.unwrap().len(), 1);
+        // two sagas with one key
+        let (p, q) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let key = Some(format!("k{i}"));
+        let (ep, eq) = (first_event(p, key.clone()), first_event(q, key));
+        let (x, y) = tokio::join!(append_first(&a, &ep), append_first(&b, &eq));
+        let (winner, lost) = match (x, y) {
+            (Ok(()), Err(l)) => (p, l),
+            (Err(l), Ok(())) => (q, l),
+            other => panic!("round {i}: exactly one saga gets the key: {other:?}"),
+        };
+        match lost {
+            CommitError::Store(StoreError::DuplicateKey { saga_id, .. }) => {
+                assert_eq!(saga_id, winner)
+            }
+            other => panic!("{other:?}"),
+        }
+        // one lease
+        let (x, y) = tokio::join!(a.acquire(p, "a", ttl), b.acquire(p, "b", ttl));
+        assert!(
+            x.is_ok() != y.is_ok(),
+            "round {i}: exactly one owner: {x:?} {y:?}"
+        );
+    }
 }
 
 #[tokio::test]
