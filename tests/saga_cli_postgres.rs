@@ -1,6 +1,6 @@
 //! The saga commands on PostgreSQL (`--db postgres://...`), as real processes: the
-//! README demo, the read model (list, status, history), and recovery after the run
-//! was killed mid-saga. Runs when `RULESAGA_TEST_POSTGRES` names a server (each test
+//! README demo, the read model (list, status, history), an operator's retry, and
+//! recovery after the run was killed mid-saga. Runs when `RULESAGA_TEST_POSTGRES` names a server (each test
 //! in a schema of its own); otherwise says it was skipped.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -178,4 +178,73 @@ fn a_run_killed_mid_saga_on_postgres_is_recovered_to_the_same_end() {
             "after event {n}"
         );
     }
+}
+
+#[test]
+fn an_operator_fixes_a_failed_saga_on_postgres() {
+    let Some(server) = postgres::server("an_operator_fixes_a_failed_saga_on_postgres") else {
+        return;
+    };
+    let schema = postgres::Schema::new(&server);
+    let db = schema.url();
+    let input = format!(
+        "@{}",
+        repo_file("sagas/inputs/order_insufficient_funds.json")
+    );
+    // bob cannot pay; undoing the reservation fails every time: the saga is left failed
+    let saga = repo_file("sagas/place_order.yaml");
+    let seed = repo_file("sagas/store.json");
+    let out = json(&[
+        "saga",
+        "run",
+        &saga,
+        "--input",
+        &input,
+        "--db",
+        &db,
+        "--seed",
+        &seed,
+        "--fail-compensation",
+        "reserve_inventory",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(out["status"], "failed");
+    let id = out["saga_id"].as_str().unwrap().to_string();
+    let retried = rulesaga(
+        &[
+            "saga",
+            "retry",
+            &id[..13],
+            "--reason",
+            "inventory is back",
+            "--db",
+            &db,
+        ],
+        None,
+    );
+    assert_eq!(retried.status.code(), Some(1), "{}", text(&retried));
+    assert!(
+        text(&retried).contains("saga compensated"),
+        "{}",
+        text(&retried)
+    );
+    let history = json(&["saga", "history", &id, "--db", &db, "--output", "json"]);
+    let reasons: Vec<&Json> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "saga_retried")
+        .map(|e| &e["reason"])
+        .collect();
+    assert_eq!(reasons, [&Json::from("inventory is back")]);
+    let repos = json(&["saga", "export", "--db", &db]);
+    assert_eq!(repos["inventory"]["item2"]["qty"], 5);
+    assert_eq!(repos["orders"]["order-789"]["status"], "cancelled");
+    let recover = rulesaga(&["saga", "recover", "--db", &db], None);
+    assert!(
+        text(&recover).contains("nothing to recover"),
+        "{}",
+        text(&recover)
+    );
 }
