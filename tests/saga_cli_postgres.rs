@@ -1,7 +1,7 @@
 //! The saga commands on PostgreSQL (`--db postgres://...`), as real processes: the
 //! README demo, the read model (list, status, history), an operator's retry, and
-//! recovery after the run was killed mid-saga. Runs when `RULESAGA_TEST_POSTGRES` names a server (each test
-//! in a schema of its own); otherwise says it was skipped.
+//! recovery after the run was killed mid-saga, and `serve` on the same store. Runs when `RULESAGA_TEST_POSTGRES`
+//! names a server (each test in a schema of its own); otherwise says it was skipped.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -13,6 +13,7 @@ use serde_json::Value as Json;
 
 #[path = "support/postgres.rs"]
 mod postgres;
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rulesaga");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -247,4 +248,41 @@ fn an_operator_fixes_a_failed_saga_on_postgres() {
         "{}",
         text(&recover)
     );
+}
+
+#[tokio::test]
+async fn serve_runs_sagas_on_postgres() {
+    let Some(pg) = postgres::server("serve_runs_sagas_on_postgres") else {
+        return;
+    };
+    let schema = postgres::Schema::new(&pg);
+    let db = schema.url();
+    let seeded = rulesaga(
+        &["saga", "seed", &repo_file("sagas/store.json"), "--db", &db],
+        None,
+    );
+    assert!(seeded.status.success(), "{}", text(&seeded));
+    let dir = std::env::temp_dir();
+    let sagas = repo_file("sagas");
+    let rules = repo_file("specs");
+    let srv =
+        support::server::Server::start(&dir, &["--db", &db, "--sagas", &sagas, "--rules", &rules]);
+    let input: Json = serde_json::from_str(
+        &std::fs::read_to_string(repo_file("sagas/inputs/order_ok.json")).unwrap(),
+    )
+    .unwrap();
+    let (code, body) = srv
+        .post(
+            "/v1/sagas/place_order?wait=30s",
+            serde_json::json!({"input": input, "key": "o-pg"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["status"], "completed", "{body}");
+    drop(srv);
+    // the CLI sees what the server wrote
+    let listed = json(&["saga", "list", "--db", &db, "--output", "json"]);
+    assert_eq!(listed[0]["key"], "o-pg");
+    let repos = json(&["saga", "export", "--db", &db]);
+    assert_eq!(repos["orders"]["order-123"]["status"], "confirmed");
 }
