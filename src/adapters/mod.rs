@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 pub mod json_file;
 mod json_store;
+pub mod postgres;
 pub mod sqlite;
 
 pub use json_file::JsonFileRepository;
 pub use json_store::JsonStore;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::saga::store::{MemoryStore, SagaStore, StoreError};
@@ -23,6 +25,7 @@ use crate::saga::store::{MemoryStore, SagaStore, StoreError};
 /// | `sqlite:PATH`, or a bare path | [`SqliteStore`] (created when missing) |
 /// | `memory:` | [`MemoryStore`] (nothing survives the process) |
 /// | `json:FILE` | [`JsonStore`]: repositories in an existing JSON file, the log in memory |
+/// | `postgres://USER@HOST:PORT/DB` (or `postgresql://`) | [`PostgresStore`] (tables created when missing) |
 ///
 /// A new backend is one adapter and one line here.
 pub fn open(url: &str) -> Result<Arc<dyn SagaStore>, StoreError> {
@@ -43,11 +46,9 @@ pub fn open(url: &str) -> Result<Arc<dyn SagaStore>, StoreError> {
         "json" => Ok(Arc::new(
             JsonStore::open(Path::new(rest)).map_err(|e| StoreError::Io(e.to_string()))?,
         )),
-        "postgres" | "postgresql" => Err(StoreError::Io(
-            "PostgreSQL stores are not supported yet: use `sqlite:PATH`".into(),
-        )),
+        "postgres" | "postgresql" => Ok(Arc::new(PostgresStore::open(url)?)),
         other => Err(StoreError::Io(format!(
-            "unknown store `{other}:`: use `sqlite:PATH` (or a path), `memory:` or `json:FILE`"
+            "unknown store `{other}:`: use `sqlite:PATH` (or a path), `memory:`, `json:FILE` or `postgres://...`"
         ))),
     }
 }

@@ -166,6 +166,23 @@ pub trait Repository: Send + Sync {
     }
 }
 
+/// The rows for which `keep` returns true, in the order given: what a store's `find`
+/// returns once it has read a repository's rows; the first failing filter stops it.
+pub fn keep_matching(
+    rows: impl IntoIterator<Item = (String, Entity)>,
+    keep: &mut dyn FnMut(&str, &Entity) -> Result<bool, String>,
+) -> Result<Vec<(String, Entity)>, FindError> {
+    let mut out = Vec::new();
+    for (id, entity) in rows {
+        match keep(&id, &entity) {
+            Ok(true) => out.push((id, entity)),
+            Ok(false) => {}
+            Err(message) => return Err(FindError::Filter { id, message }),
+        }
+    }
+    Ok(out)
+}
+
 /// A `find` failed: in the repository, or in the filter.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum FindError {

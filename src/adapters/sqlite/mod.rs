@@ -497,17 +497,13 @@ impl Repository for SqliteStore {
             let rows = st
                 .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
                 .map_err(repo_io)?;
-            let mut out = Vec::new();
+            let mut all = Vec::new();
             for row in rows {
                 let (id, body) = row.map_err(repo_io)?;
                 let entity: Entity = serde_json::from_str(&body).map_err(repo_io)?;
-                match keep(&id, &entity) {
-                    Ok(true) => out.push((id, entity)),
-                    Ok(false) => {}
-                    Err(message) => return Err(FindError::Filter { id, message }),
-                }
+                all.push((id, entity));
             }
-            Ok(out)
+            crate::repo::keep_matching(all, keep)
         })
     }
 

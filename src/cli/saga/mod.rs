@@ -181,8 +181,9 @@ pub(crate) enum SagaCommand {
 /// `--db`: the saga store.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct DbArgs {
-    /// The saga store: a SQLite file (`sqlite:PATH`, or just a path), `memory:`, or
-    /// `json:FILE` (repositories in a JSON file, events in memory).
+    /// The saga store: a SQLite file (`sqlite:PATH`, or just a path), a PostgreSQL
+    /// database (`postgres://USER@HOST:PORT/DB`), `memory:`, or `json:FILE`
+    /// (repositories in a JSON file, events in memory).
     #[arg(long, default_value = "rulesaga.db")]
     pub db: String,
 }
