@@ -475,13 +475,14 @@ impl<'r> Run<'r> {
         follow: bool,
     ) -> Result<Result<Option<Attempt<'r>>, RepoError>, RunError> {
         let (events, writes, pending) = self.prepare(kind, writes, at, follow)?;
-        let Some(lease) = pending.lease_op(&self.lease) else {
-            return Ok(Ok(pending.next));
-        };
         let commit = Commit {
             events,
             writes,
-            lease,
+            lease: LeaseOp {
+                lease: Some(&self.lease),
+                renew_until: pending.renew_until,
+                release: pending.release,
+            },
             state: &self.state,
             before: pending.before,
         };
@@ -633,11 +634,6 @@ impl<'r> Run<'r> {
     /// could not be appended anyway).
     async fn hold<T>(&self, fut: impl Future<Output = T>) -> Result<T, RunError> {
         let mut fut = std::pin::pin!(fut);
-        // most actions finish at their first poll: no timer for them
-        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
-        if let std::task::Poll::Ready(out) = first {
-            return Ok(out);
-        }
         let every = self.runner.lease_ttl / 3;
         loop {
             tokio::select! {
@@ -858,18 +854,6 @@ struct Pending<'r> {
     last: Option<(u64, &'static str)>,
     /// The events for the subscribers, when there are any.
     copies: Option<Vec<Event>>,
-}
-
-impl Pending<'_> {
-    /// The lease check of the commit; `None` when there is nothing to append.
-    fn lease_op<'a>(&self, lease: &'a Lease) -> Option<LeaseOp<'a>> {
-        self.last?;
-        Some(LeaseOp {
-            lease: Some(lease),
-            renew_until: self.renew_until,
-            release: self.release,
-        })
-    }
 }
 
 /// Events one commit may add after an outcome before it stops looking ahead (a

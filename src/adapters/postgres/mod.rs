@@ -43,6 +43,7 @@ use crate::saga::state::SagaStatus;
 use crate::saga::store::{
     Commit, CommitError, CommitFuture, EventLog, Lease, LeaseOp, Leases, Pinned, SagaIndex,
     SagaStore, StoreError, StoreFuture, check_sequence, is_id_fragment, lease, seed_tables,
+    written_first,
 };
 
 /// Most connections the store opens.
@@ -479,12 +480,7 @@ async fn append(pool: &Pool, c: &OwnedCommit) -> Result<(), CommitError> {
         match inserted {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e, "events_pkey") => {
-                return Err(StoreError::Conflict {
-                    saga_id,
-                    expected: event.seq,
-                    found: event.seq + 1,
-                }
-                .into());
+                return Err(written_first(saga_id, event.seq).into());
             }
             Err(e) => return Err(pg_error(e).into()),
         }

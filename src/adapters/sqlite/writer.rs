@@ -19,7 +19,9 @@ use super::schema::{Tables, io, parse_time, time_text, upsert_summary, write_lea
 use crate::repo::{RepoError, UnitOfWork, apply_unit};
 use crate::saga::events::Event;
 use crate::saga::read_model::ProjectionUpdate;
-use crate::saga::store::{CommitError, Lease, LeaseOp, StoreError, check_sequence, lease};
+use crate::saga::store::{
+    CommitError, Lease, LeaseOp, StoreError, check_sequence, lease, written_first,
+};
 
 /// Most requests committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -302,12 +304,7 @@ fn append(conn: &Connection, c: &OwnedCommit) -> Result<(), CommitError> {
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
                 // another writer (another process) appended this seq first
-                return Err(StoreError::Conflict {
-                    saga_id,
-                    expected: event.seq,
-                    found: event.seq + 1,
-                }
-                .into());
+                return Err(written_first(saga_id, event.seq).into());
             }
             Err(e) => return Err(io(e).into()),
         }

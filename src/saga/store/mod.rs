@@ -162,6 +162,16 @@ impl Commit<'_> {
     }
 }
 
+/// The conflict of a writer whose event `seq` another writer (another process)
+/// appended first: the database's unique key refused it.
+pub fn written_first(saga_id: Uuid, seq: u64) -> StoreError {
+    StoreError::Conflict {
+        saga_id,
+        expected: seq,
+        found: seq + 1,
+    }
+}
+
 /// The sequence rule: `events` continue a log whose last sequence number is
 /// `last_seq`, with no gap and no repeat, all of one saga.
 pub fn check_sequence(last_seq: u64, events: &[Event]) -> Result<(), StoreError> {
